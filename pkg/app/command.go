@@ -1,0 +1,101 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/phoenix-platform/phoenix/pkg/config"
+	"github.com/phoenix-platform/phoenix/pkg/service"
+	"github.com/phoenix-platform/phoenix/pkg/telemetry"
+)
+
+// ServerOptions configures a server command.
+type ServerOptions struct {
+	Use       string
+	Short     string
+	Factories map[string]service.Factory
+	// Only pins the services to one (a project's own binary).
+	Only string
+	// AfterStart runs once every service is up (e.g. the --dev fleet). The
+	// returned stop function runs first on shutdown.
+	AfterStart func(ctx context.Context, a *App) (stop func(), err error)
+}
+
+// NewServerCommand returns a cobra command that loads config from defaults,
+// --config FILE, PHOENIX_* and flags, starts the services and runs until
+// SIGINT or SIGTERM, then shuts down gracefully.
+func NewServerCommand(o ServerOptions) *cobra.Command {
+	cfg := config.DefaultServer()
+	if d := os.Getenv("PHOENIX_DATA_DIR"); d != "" {
+		cfg.DataDir = d
+	}
+	var file string
+	cmd := &cobra.Command{
+		Use:           o.Use,
+		Short:         o.Short,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	cmd.Flags().StringVar(&file, "config", "", "YAML config file (env PHOENIX_CONFIG)")
+	binder := config.Bind(cmd.Flags(), &cfg)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if file == "" {
+			file = os.Getenv("PHOENIX_CONFIG")
+		}
+		if err := binder.Load(file); err != nil {
+			return fmt.Errorf("invalid configuration:\n%w", err)
+		}
+		if o.Only != "" {
+			cfg.Services = []string{o.Only}
+		}
+		if err := cfg.Validate(); err != nil {
+			return fmt.Errorf("invalid configuration:\n%w", err)
+		}
+		logger := telemetry.NewLogger(os.Stderr, cfg.Log.Format, cfg.Log.Level)
+		ctx, cancel := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+		defer cancel()
+		a, err := Start(ctx, &cfg, logger, o.Factories)
+		if err != nil {
+			return err
+		}
+		logger.Info("phoenix started", "services", cfg.Services, "version", a.Settings.Version.Version,
+			"database", string(a.Settings.Store.Dialect), "nats_embedded", a.Settings.Bus.Embedded())
+		var stopExtra func()
+		if o.AfterStart != nil {
+			if stopExtra, err = o.AfterStart(ctx, a); err != nil {
+				_ = a.Stop()
+				return err
+			}
+		}
+		<-ctx.Done()
+		logger.Info("shutting down")
+		if stopExtra != nil {
+			stopExtra()
+		}
+		if err := a.Stop(); err != nil {
+			return fmt.Errorf("shutdown: %w", err)
+		}
+		logger.Info("stopped")
+		return nil
+	}
+	return cmd
+}
+
+// Main runs one project's service as its own binary; only main calls os.Exit.
+func Main(name string, f service.Factory) int {
+	cmd := NewServerCommand(ServerOptions{
+		Use: name, Short: "Run the Phoenix " + name + " service",
+		Factories: map[string]service.Factory{name: f}, Only: name,
+	})
+	if err := cmd.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		return 1
+	}
+	return 0
+}

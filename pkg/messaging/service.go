@@ -1,0 +1,131 @@
+package messaging
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/phoenix-platform/phoenix/pkg/problem"
+)
+
+// headerErrorCode is set by micro's Request.Error.
+const headerErrorCode = "Nats-Service-Error-Code"
+
+// headerStatus carries a StatusReply's status.
+const headerStatus = "Phoenix-Status"
+
+// StatusReply is a handler result with an HTTP-style status (201, 202, 204)
+// for the gateway to answer with.
+type StatusReply struct {
+	Status int
+	Body   any
+}
+
+// Observer records handler outcomes; telemetry.Metrics implements it.
+type Observer interface {
+	ObserveNATS(subject, outcome string, d time.Duration)
+}
+
+// Handler serves one request: data is the JSON body, the result is encoded
+// as JSON. Returning a *problem.Error sends that status to the caller.
+type Handler func(ctx context.Context, data []byte) (any, error)
+
+// Endpoint binds a Handler to a subject.
+type Endpoint struct {
+	Name    string // micro endpoint name
+	Subject string // phoenix.<service>.<operation>
+	Handler Handler
+}
+
+// ServiceConfig describes a micro service.
+type ServiceConfig struct {
+	Name        string
+	Version     string
+	Description string
+	Timeout     time.Duration // per-request deadline given to handlers
+	Observer    Observer
+	Endpoints   []Endpoint
+}
+
+// AddService registers a micro service (so `$SRV.PING.<name>` answers) with
+// its endpoints. Stop the returned service to take it off the bus.
+func (b *Bus) AddService(cfg ServiceConfig) (micro.Service, error) {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	svc, err := micro.AddService(b.Conn, micro.Config{
+		Name: cfg.Name, Version: cfg.Version, Description: cfg.Description,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("add nats service %s: %w", cfg.Name, err)
+	}
+	for _, ep := range cfg.Endpoints {
+		if err := svc.AddEndpoint(ep.Name, wrap(ep, cfg), micro.WithEndpointSubject(ep.Subject)); err != nil {
+			_ = svc.Stop()
+			return nil, fmt.Errorf("add endpoint %s: %w", ep.Subject, err)
+		}
+	}
+	return svc, nil
+}
+
+func wrap(ep Endpoint, cfg ServiceConfig) micro.Handler {
+	return micro.HandlerFunc(func(req micro.Request) {
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
+		defer cancel()
+		out, err := safeCall(ctx, ep.Handler, req.Data())
+		outcome := "ok"
+		if err != nil {
+			outcome = "error"
+			p := problem.From(err)
+			_ = req.Error(strconv.Itoa(p.Status), p.Title, problem.MarshalWire(p))
+		} else {
+			var hdr micro.Headers
+			if sr, ok := out.(StatusReply); ok {
+				hdr = micro.Headers{headerStatus: []string{strconv.Itoa(sr.Status)}}
+				out = sr.Body
+			}
+			var data []byte
+			var merr error
+			if out != nil {
+				data, merr = json.Marshal(out)
+			}
+			if merr != nil {
+				outcome = "error"
+				p := problem.New(http.StatusInternalServerError, "encode reply").Wrap(merr)
+				_ = req.Error("500", p.Title, problem.MarshalWire(p))
+			} else {
+				_ = req.Respond(data, micro.WithHeaders(hdr))
+			}
+		}
+		if cfg.Observer != nil {
+			cfg.Observer.ObserveNATS(ep.Subject, outcome, time.Since(start))
+		}
+	})
+}
+
+// safeCall keeps a panicking handler from taking the process down.
+func safeCall(ctx context.Context, h Handler, data []byte) (out any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("handler panic: %v", r)
+		}
+	}()
+	return h(ctx, data)
+}
+
+// Decode unmarshals a request body, answering 400 on malformed JSON.
+func Decode(data []byte, v any) error {
+	if len(data) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return problem.BadRequest("malformed request: " + err.Error())
+	}
+	return nil
+}

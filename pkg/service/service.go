@@ -1,0 +1,165 @@
+// Package service defines what every Phoenix service is to the process that
+// runs it: a name, Start and Shutdown, built by a Factory from shared
+// Settings. `phoenix server` and each project's own binary run services the
+// same way (pkg/app), so all-in-one and distributed share one code path.
+package service
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/phoenix-platform/phoenix/pkg/config"
+	"github.com/phoenix-platform/phoenix/pkg/database"
+	"github.com/phoenix-platform/phoenix/pkg/messaging"
+	"github.com/phoenix-platform/phoenix/pkg/telemetry"
+	"github.com/phoenix-platform/phoenix/pkg/version"
+)
+
+// Settings is what the runner hands every service.
+type Settings struct {
+	Config   *config.Server
+	Logger   *slog.Logger
+	Store    *database.Store
+	Bus      *messaging.Bus
+	Metrics  *telemetry.Metrics
+	Version  version.Info
+	Instance string
+}
+
+// Service is one component of Phoenix. Start must return once the service is
+// serving (background work runs on its own context); Shutdown stops it and is
+// idempotent.
+type Service interface {
+	Name() string
+	Start(ctx context.Context) error
+	Shutdown(ctx context.Context) error
+}
+
+// Factory builds a service.
+type Factory func(s Settings) (Service, error)
+
+// Health values in status answers.
+const (
+	HealthOK          = "ok"
+	HealthDegraded    = "degraded"
+	HealthUnreachable = "unreachable"
+)
+
+// Status is a service's answer to phoenix.<service>.status.
+type Status struct {
+	Name     string `json:"name"`
+	Version  string `json:"version"`
+	Instance string `json:"instance"`
+	Health   string `json:"health"`
+	Detail   string `json:"detail,omitempty"`
+}
+
+// StatusSubject is where a service answers status requests.
+func StatusSubject(name string) string { return "phoenix." + name + ".status" }
+
+// InstanceID names this process: host and PID.
+func InstanceID() string {
+	h, _ := os.Hostname()
+	return fmt.Sprintf("%s-%d", h, os.Getpid())
+}
+
+// Responder owns a service's NATS micro service: the status endpoint plus
+// the service's own endpoints. It can be stopped and started again (tests
+// use that to simulate a service going away).
+type Responder struct {
+	mu        sync.Mutex
+	s         Settings
+	name      string
+	health    func(ctx context.Context) (string, string)
+	endpoints []messaging.Endpoint
+	svc       micro.Service
+}
+
+// NewResponder prepares a responder. health may be nil (always ok).
+func NewResponder(s Settings, name string, health func(ctx context.Context) (string, string), endpoints ...messaging.Endpoint) *Responder {
+	return &Responder{s: s, name: name, health: health, endpoints: endpoints}
+}
+
+// Start registers the micro service on the bus.
+func (r *Responder) Start() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.svc != nil {
+		return nil
+	}
+	eps := append([]messaging.Endpoint{{
+		Name: "status", Subject: StatusSubject(r.name),
+		Handler: func(ctx context.Context, _ []byte) (any, error) {
+			h, detail := HealthOK, ""
+			if r.health != nil {
+				h, detail = r.health(ctx)
+			}
+			return Status{Name: r.name, Version: r.s.Version.Version, Instance: r.s.Instance, Health: h, Detail: detail}, nil
+		},
+	}}, r.endpoints...)
+	svc, err := r.s.Bus.AddService(messaging.ServiceConfig{
+		Name: serviceName(r.name), Version: semver(r.s.Version.Version), Description: "Phoenix " + r.name,
+		Observer: r.s.Metrics, Endpoints: eps,
+	})
+	if err != nil {
+		return err
+	}
+	r.svc = svc
+	return nil
+}
+
+// Stop removes the micro service from the bus; idempotent.
+func (r *Responder) Stop() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.svc == nil {
+		return nil
+	}
+	err := r.svc.Stop()
+	r.svc = nil
+	return err
+}
+
+// serviceName maps a Phoenix service name to a micro service name (micro
+// allows only A-Z, a-z, 0-9, - and _).
+func serviceName(name string) string { return name }
+
+// semver gives micro the semantic version it insists on.
+func semver(v string) string {
+	if v == "" || v == "dev" {
+		return "0.0.0-dev"
+	}
+	if v[0] == 'v' {
+		return v[1:]
+	}
+	return v
+}
+
+// Basic is a service with only a responder: the projects whose features have
+// not landed yet, and the base others embed.
+type Basic struct {
+	name string
+	resp *Responder
+}
+
+// NewBasic builds a service that answers status and the given endpoints.
+func NewBasic(s Settings, name string, endpoints ...messaging.Endpoint) *Basic {
+	return &Basic{name: name, resp: NewResponder(s, name, nil, endpoints...)}
+}
+
+// Name returns the service name.
+func (b *Basic) Name() string { return b.name }
+
+// Start registers the responder.
+func (b *Basic) Start(context.Context) error { return b.resp.Start() }
+
+// Shutdown stops the responder.
+func (b *Basic) Shutdown(context.Context) error { return b.resp.Stop() }
+
+// Responder exposes the responder (tests stop and restart it).
+func (b *Basic) Responder() *Responder { return b.resp }

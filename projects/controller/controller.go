@@ -1,0 +1,13 @@
+// Package controller is the controller project's entry point. Its features land with
+// their issues; until then the service joins the bus and answers status.
+package controller
+
+import (
+	"github.com/phoenix-platform/phoenix/pkg/config"
+	"github.com/phoenix-platform/phoenix/pkg/service"
+)
+
+// New builds the controller service.
+func New(s service.Settings) (service.Service, error) {
+	return service.NewBasic(s, config.ServiceController), nil
+}

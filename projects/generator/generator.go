@@ -1,0 +1,13 @@
+// Package generator is the generator project's entry point. Its features land with
+// their issues; until then the service joins the bus and answers status.
+package generator
+
+import (
+	"github.com/phoenix-platform/phoenix/pkg/config"
+	"github.com/phoenix-platform/phoenix/pkg/service"
+)
+
+// New builds the generator service.
+func New(s service.Settings) (service.Service, error) {
+	return service.NewBasic(s, config.ServiceGenerator), nil
+}

@@ -1,0 +1,13 @@
+// Command platform-api runs the Phoenix gateway on its own, for distributed
+// deployments (--nats-url and --database-url point it at the shared servers).
+package main
+
+import (
+	"os"
+
+	"github.com/phoenix-platform/phoenix/pkg/app"
+	"github.com/phoenix-platform/phoenix/pkg/config"
+	platformapi "github.com/phoenix-platform/phoenix/projects/platform-api"
+)
+
+func main() { os.Exit(app.Main(config.ServicePlatformAPI, platformapi.New)) }
