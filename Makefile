@@ -1,0 +1,49 @@
+# Phoenix build, run and test entry points. `make run` and `make test` are the
+# two set-up commands in the README.
+SHELL := /bin/bash
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X github.com/phoenix-platform/phoenix/pkg/version.Version=$(VERSION) -X github.com/phoenix-platform/phoenix/pkg/version.Commit=$(COMMIT)
+# Modules built from their own directory (never in a go.work: see docs/decisions).
+SUBMODULES := projects/collector
+GOTEST_FLAGS ?= -race -count=1 -timeout 20m
+
+.PHONY: all build build-phoenix build-collector run test test-root test-submodules lint bench bench-api bench-ingest generate clean
+
+all: build
+
+build: build-phoenix build-collector
+
+build-phoenix:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/phoenix ./cmd/phoenix
+
+build-collector:
+	@if [ -f projects/collector/Makefile ]; then $(MAKE) -C projects/collector build; fi
+
+# The main job: every service in one process on embedded SQLite and NATS,
+# with a local agent, collector and demo traffic.
+run: build
+	./bin/phoenix server --dev
+
+test: test-root test-submodules
+
+test-root:
+	$(GO) test $(GOTEST_FLAGS) ./...
+
+test-submodules:
+	@for m in $(SUBMODULES); do \
+		if [ -f $$m/Makefile ]; then $(MAKE) -C $$m test || exit 1; fi; \
+	done
+
+lint:
+	$(GO) vet ./...
+	@for m in $(SUBMODULES); do if [ -f $$m/go.mod ]; then (cd $$m && $(GO) vet ./...) || exit 1; fi; done
+	@if command -v staticcheck >/dev/null; then staticcheck ./...; else echo "staticcheck not installed: go install honnef.co/go/tools/cmd/staticcheck@latest"; fi
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+	@for m in $(SUBMODULES); do if [ -f $$m/Makefile ]; then $(MAKE) -C $$m bench || exit 1; fi; done
+
+clean:
+	rm -rf bin
