@@ -43,8 +43,15 @@ func NewRoot() *cobra.Command {
 	root.PersistentFlags().StringVar(&g.APIURL, "api-url", apiURL, "Phoenix API URL (env PHOENIX_API_URL)")
 	root.PersistentFlags().StringVarP(&g.Output, "output", "o", output.Table, "output format: table, json or yaml")
 	root.AddCommand(versionCmd(g), statusCmd(g))
+	for _, c := range commands {
+		root.AddCommand(c(g))
+	}
 	return root
 }
+
+// commands is filled by each cmd_<topic>.go file's init, so topics are added
+// without editing this file.
+var commands []func(*Globals) *cobra.Command
 
 // Client returns an API client for the globals.
 func (g *Globals) Client() *client.Client {
