@@ -1,0 +1,5 @@
+package x
+
+import other "example.com/fixture/projects/beta/internal/x"
+
+var _ = other.V

@@ -1,0 +1,5 @@
+package x
+
+import "example.com/fixture/pkg/shared"
+
+var _ = shared.V
