@@ -1,0 +1,268 @@
+package apiv1
+
+import "time"
+
+// Analytics subjects. The first group is for other services (plain JSON
+// request and reply); the second is what the gateway forwards REST calls to
+// (an apiv1.Request envelope in, the REST body out). Both groups share the
+// handler logic, so a NATS answer equals the REST answer.
+const (
+	// SubjectAnalyticsCardinality: request CardinalityRequest, reply CardinalityReport.
+	SubjectAnalyticsCardinality = "phoenix.analytics.cardinality"
+	// SubjectAnalyticsEstimate: request EstimateRequest, reply EstimateReply.
+	SubjectAnalyticsEstimate = "phoenix.analytics.estimate"
+	// SubjectAnalyticsCost: request CostRequest, reply CostReport.
+	SubjectAnalyticsCost = "phoenix.analytics.cost"
+	// SubjectAnalyticsCompare: request CompareRequest, reply CompareReport.
+	SubjectAnalyticsCompare = "phoenix.analytics.compare"
+	// SubjectAnalyticsStreams: request StreamsRequest, reply List[StreamSummary].
+	SubjectAnalyticsStreams = "phoenix.analytics.streams"
+
+	// Gateway routes (apiv1.Request in).
+	SubjectAnalyticsRESTStreams     = "phoenix.analytics.rest.streams"     // GET /api/v1/streams
+	SubjectAnalyticsRESTCardinality = "phoenix.analytics.rest.cardinality" // GET /api/v1/streams/{stream}/cardinality
+	SubjectAnalyticsRESTRollups     = "phoenix.analytics.rest.rollups"     // GET /api/v1/streams/{stream}/rollups
+	SubjectAnalyticsRESTCost        = "phoenix.analytics.rest.cost"        // GET /api/v1/cost
+	SubjectAnalyticsRESTCompare     = "phoenix.analytics.rest.compare"     // GET /api/v1/compare
+)
+
+// DefaultStream receives metrics that name no stream.
+const DefaultStream = "default"
+
+// Resource attributes that route OTLP data to an experiment variant's stream
+// `<experiment-id>--<variant>`. They are not part of a series' identity.
+const (
+	AttrExperimentID = "phoenix.experiment.id"
+	AttrVariant      = "phoenix.variant"
+	HeaderStream     = "X-Phoenix-Stream"
+)
+
+// VariantStream names the stream of an experiment variant.
+func VariantStream(experimentID, variant string) string { return experimentID + "--" + variant }
+
+// Label scopes.
+const (
+	ScopeResource  = "resource"
+	ScopeDatapoint = "datapoint"
+)
+
+// StreamsRequest lists streams visible to Principal (admins see all). The
+// NATS caller sets Principal itself; an empty Principal sees only "default".
+type StreamsRequest struct {
+	Principal Principal `json:"principal"`
+}
+
+// StreamSummary is one item of GET /api/v1/streams.
+type StreamSummary struct {
+	Stream       string    `json:"stream"`
+	Team         string    `json:"team"`
+	ActiveSeries int64     `json:"active_series"`
+	Exact        bool      `json:"exact"`
+	FirstSeen    time.Time `json:"first_seen"`
+	LastSeen     time.Time `json:"last_seen"`
+}
+
+// CardinalityRequest asks for a stream's live breakdown. Service-to-service
+// calls are trusted (no principal check). TopValues bounds top_values per
+// label (0 = default 10).
+type CardinalityRequest struct {
+	Stream    string `json:"stream"`
+	TopValues int    `json:"top_values,omitempty"`
+}
+
+// CardinalityReport is the answer of GET /api/v1/streams/{stream}/cardinality
+// and phoenix.analytics.cardinality. Counts cover series active within the
+// staleness window. When Exact is false, ActiveSeries is a sketch estimate
+// with relative standard error ErrorBound (e.g. 0.008 = 0.8%); per-metric
+// and per-label figures then cover the exactly tracked series only, and
+// Metrics[i].SeriesEstimate carries the sketch estimate.
+type CardinalityReport struct {
+	Stream                 string              `json:"stream"`
+	Team                   string              `json:"team"`
+	Time                   time.Time           `json:"time"`
+	StalenessWindowSeconds float64             `json:"staleness_window_seconds"`
+	ActiveSeries           int64               `json:"active_series"`
+	Exact                  bool                `json:"exact"`
+	ErrorBound             float64             `json:"error_bound"`
+	TrackedSeries          int64               `json:"tracked_series"` // series held exactly
+	DPPerS                 *float64            `json:"dp_per_s"`
+	DPPerSUnknownReason    string              `json:"dp_per_s_unknown_reason,omitempty"`
+	BytesPerS              *float64            `json:"bytes_per_s"`
+	BytesPerSUnknownReason string              `json:"bytes_per_s_unknown_reason,omitempty"`
+	NewSeriesPerMin        *float64            `json:"new_series_per_min"`
+	NewSeriesUnknownReason string              `json:"new_series_per_min_unknown_reason,omitempty"`
+	Metrics                []MetricCardinality `json:"metrics"`
+	Refused                map[string]int64    `json:"refused,omitempty"` // counts of things not tracked, by reason
+}
+
+// MetricCardinality is one metric's part of a stream.
+type MetricCardinality struct {
+	Name                string             `json:"name"`
+	Type                string             `json:"type"` // gauge, sum, histogram, exponential_histogram, summary
+	Series              int64              `json:"series"`
+	SeriesEstimate      *float64           `json:"series_estimate,omitempty"` // set when the stream is past its exact bound
+	DPPerS              *float64           `json:"dp_per_s"`
+	DPPerSUnknownReason string             `json:"dp_per_s_unknown_reason,omitempty"`
+	Labels              []LabelCardinality `json:"labels"`
+}
+
+// LabelCardinality says how much one label (resource or datapoint attribute)
+// drives a metric's cardinality. Share = 1 - series(metric without the
+// label) / series(metric): 0 means removing it merges nothing.
+type LabelCardinality struct {
+	Name           string       `json:"name"`
+	Scope          string       `json:"scope"` // resource or datapoint
+	DistinctValues int64        `json:"distinct_values"`
+	Share          float64      `json:"share"`
+	TopValues      []ValueCount `json:"top_values"`
+}
+
+// ValueCount is a label value and the series that carry it.
+type ValueCount struct {
+	Value  string `json:"value"`
+	Series int64  `json:"series"`
+}
+
+// EstimateRequest asks what a stream's series count would be after a
+// reduction rule. Metric "" applies the rule to every metric. DropLabels
+// removes labels (resource or datapoint) by name. TopK keeps the K entities
+// (distinct EntityKeys values within each GroupBy group) with the most
+// series plus those matching Critical, folding the rest into one `_other_`
+// entity. CapPerMetric > 0 caps each metric's series (a cardinality limit).
+// Rules apply in that order: drop, topk, cap.
+type EstimateRequest struct {
+	Stream       string        `json:"stream"`
+	Metric       string        `json:"metric"`
+	DropLabels   []string      `json:"drop_labels"`
+	TopK         *TopKEstimate `json:"topk"`
+	CapPerMetric int64         `json:"cap_per_metric"`
+}
+
+// TopKEstimate mirrors the phoenix_topk processor's keys.
+type TopKEstimate struct {
+	EntityKeys []string `json:"entity_keys"`
+	GroupBy    []string `json:"group_by"`
+	K          int      `json:"k"`
+	Critical   string   `json:"critical"` // fully anchored regex over entity key values, "" = none
+}
+
+// EstimateReply: SeriesBefore/After cover the affected metrics (all when
+// Metric is ""). ErrorBound is the relative standard error (0 when exact).
+type EstimateReply struct {
+	Stream       string  `json:"stream"`
+	Metric       string  `json:"metric"`
+	SeriesBefore int64   `json:"series_before"`
+	SeriesAfter  int64   `json:"series_after"`
+	Exact        bool    `json:"exact"`
+	ErrorBound   float64 `json:"error_bound"`
+}
+
+// CostRequest prices a stream's live figures, or explicit figures when
+// Stream is "". Model "" prices every model in the catalog.
+type CostRequest struct {
+	Stream       string   `json:"stream,omitempty"`
+	Model        string   `json:"model,omitempty"`
+	ActiveSeries *float64 `json:"active_series,omitempty"`
+	DPPerS       *float64 `json:"dp_per_s,omitempty"`
+	BytesPerS    *float64 `json:"bytes_per_s,omitempty"`
+}
+
+// CostReport is the answer of GET /api/v1/cost and phoenix.analytics.cost.
+type CostReport struct {
+	Stream       string      `json:"stream,omitempty"`
+	ActiveSeries *float64    `json:"active_series"`
+	DPPerS       *float64    `json:"dp_per_s"`
+	BytesPerS    *float64    `json:"bytes_per_s"`
+	Catalog      CatalogInfo `json:"catalog"`
+	Models       []ModelCost `json:"models"`
+}
+
+// CatalogInfo says where prices come from.
+type CatalogInfo struct {
+	Source   string `json:"source"`
+	Date     string `json:"date"`
+	Currency string `json:"currency"`
+}
+
+// ModelCost is the projected monthly cost under one price model.
+type ModelCost struct {
+	Model                    string   `json:"model"`
+	Unit                     string   `json:"unit"`
+	Source                   string   `json:"source"`
+	MonthlyCost              *float64 `json:"monthly_cost"`
+	MonthlyCostUnknownReason string   `json:"monthly_cost_unknown_reason,omitempty"`
+}
+
+// CompareRequest compares a candidate stream to its baseline over
+// [From, To] (zero times = the live window). Critical holds label matchers
+// in PromQL form (`process.executable.name=~"nginx|postgres"`); Aggregates
+// holds PromQL aggregations (`sum({"process.cpu.time"}) by ("host.name")`).
+type CompareRequest struct {
+	Baseline   string    `json:"baseline"`
+	Candidate  string    `json:"candidate"`
+	From       time.Time `json:"from,omitzero"`
+	To         time.Time `json:"to,omitzero"`
+	Critical   []string  `json:"critical,omitempty"`
+	Aggregates []string  `json:"aggregates,omitempty"`
+	Model      string    `json:"model,omitempty"` // price model for cost_reduction ("" = self-hosted)
+}
+
+// CompareReport answers GET /api/v1/compare and phoenix.analytics.compare.
+// Reductions are 1 - candidate/baseline (0.6 = 60% fewer). Any figure that
+// cannot be measured (e.g. no baseline data) is null with a reason.
+type CompareReport struct {
+	Baseline                       string            `json:"baseline"`
+	Candidate                      string            `json:"candidate"`
+	From                           time.Time         `json:"from"`
+	To                             time.Time         `json:"to"`
+	SeriesReduction                *float64          `json:"series_reduction"`
+	SeriesReductionUnknownReason   string            `json:"series_reduction_unknown_reason,omitempty"`
+	DPReduction                    *float64          `json:"dp_reduction"`
+	DPReductionUnknownReason       string            `json:"dp_reduction_unknown_reason,omitempty"`
+	BytesReduction                 *float64          `json:"bytes_reduction"`
+	BytesReductionUnknownReason    string            `json:"bytes_reduction_unknown_reason,omitempty"`
+	CostReduction                  *float64          `json:"cost_reduction"`
+	CostReductionUnknownReason     string            `json:"cost_reduction_unknown_reason,omitempty"`
+	Model                          string            `json:"model"`
+	CriticalRetention              *float64          `json:"critical_retention"`
+	CriticalRetentionUnknownReason string            `json:"critical_retention_unknown_reason,omitempty"`
+	Critical                       []CriticalResult  `json:"critical"`
+	Aggregates                     []AggregateResult `json:"aggregates"`
+}
+
+// CriticalResult: entities (distinct label sets matched by the matcher)
+// seen in the baseline and how many remain distinguishable in the candidate.
+type CriticalResult struct {
+	Matcher  string   `json:"matcher"`
+	Baseline int64    `json:"baseline_entities"`
+	Retained int64    `json:"retained_entities"`
+	Missing  []string `json:"missing,omitempty"` // up to 20 examples
+}
+
+// AggregateResult is the relative error of one declared aggregate:
+// per group |candidate - baseline| / |baseline|, reported as the max and
+// mean over groups.
+type AggregateResult struct {
+	Expr          string   `json:"expr"`
+	Groups        int      `json:"groups"`
+	MaxRelError   *float64 `json:"max_rel_error"`
+	MeanRelError  *float64 `json:"mean_rel_error"`
+	UnknownReason string   `json:"max_rel_error_unknown_reason,omitempty"`
+}
+
+// Rollup is one 10 s (or downsampled) summary of a stream, stored and
+// published as the data of a `rollup` event on phoenix.events.rollup.<stream>.
+// HLL is a mergeable HyperLogLog sketch of the series seen in the interval
+// (base64 in JSON), so replicas' rollups can be merged.
+type Rollup struct {
+	Stream       string           `json:"stream"`
+	Start        time.Time        `json:"start"`
+	End          time.Time        `json:"end"`
+	ActiveSeries int64            `json:"active_series"`
+	Exact        bool             `json:"exact"`
+	Datapoints   int64            `json:"datapoints"`
+	Bytes        int64            `json:"bytes"`
+	NewSeries    int64            `json:"new_series"`
+	MetricSeries map[string]int64 `json:"metric_series"`
+	HLL          []byte           `json:"hll,omitempty"`
+}
