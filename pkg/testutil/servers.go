@@ -121,3 +121,22 @@ func replaceDB(u, name string) string {
 	}
 	return scheme + rest + "/" + name + q
 }
+
+// PostgresReachable reports whether the local PostgreSQL answers, for suites
+// that run against several backends and only drop the PostgreSQL leg. In CI
+// it always reports true so the leg runs (and fails loudly if it must).
+func PostgresReachable() bool {
+	if InCI() {
+		return true
+	}
+	u := os.Getenv("PHOENIX_TEST_POSTGRES_URL")
+	if u == "" {
+		u = "postgres://127.0.0.1:5432"
+	}
+	c, err := net.DialTimeout("tcp", hostOf(u, "127.0.0.1:5432"), time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
