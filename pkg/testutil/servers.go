@@ -140,3 +140,17 @@ func PostgresReachable() bool {
 	c.Close()
 	return true
 }
+
+// NATSReachable reports whether the local NATS server answers (always true
+// in CI, so the leg runs there).
+func NATSReachable() bool {
+	if InCI() {
+		return true
+	}
+	c, err := net.DialTimeout("tcp", "127.0.0.1:4222", time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
