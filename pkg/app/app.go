@@ -6,10 +6,13 @@ package app
 
 import (
 	"context"
+	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/phoenix-platform/phoenix/pkg/config"
@@ -19,6 +22,9 @@ import (
 	"github.com/phoenix-platform/phoenix/pkg/telemetry"
 	"github.com/phoenix-platform/phoenix/pkg/version"
 )
+
+//go:embed migrations/*.sql
+var migrations embed.FS
 
 // App is a started set of services.
 type App struct {
@@ -44,6 +50,11 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger, factori
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("messaging: %w", err)
+	}
+	if err := register(ctx, store, cfg); err != nil {
+		bus.Close()
+		store.Close()
+		return nil, err
 	}
 	a := &App{
 		Settings: service.Settings{
@@ -108,6 +119,12 @@ func (a *App) stop(ctx context.Context) error {
 		}
 	}
 	a.Services = nil
+	if a.Settings.Store != nil {
+		q := a.Settings.Store.Rebind("UPDATE phoenix_instances SET stopped_at = ? WHERE instance = ?")
+		if _, err := a.Settings.Store.DB.ExecContext(ctx, q, time.Now().UTC(), a.Settings.Instance); err != nil {
+			errs = append(errs, fmt.Errorf("record instance stop: %w", err))
+		}
+	}
 	if a.Settings.Bus != nil {
 		a.Settings.Bus.Close()
 	}
@@ -117,4 +134,23 @@ func (a *App) stop(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// register applies the runner's own migration and records this instance.
+func register(ctx context.Context, store *database.Store, cfg *config.Server) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	if _, err := store.Migrate(ctx, "core", sub); err != nil {
+		return err
+	}
+	v := version.Get()
+	q := store.Rebind(`INSERT INTO phoenix_instances (instance, services, version, started_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (instance) DO UPDATE SET services = excluded.services, version = excluded.version,
+		started_at = excluded.started_at, stopped_at = NULL`)
+	if _, err := store.DB.ExecContext(ctx, q, service.InstanceID(), strings.Join(cfg.Services, ","), v.Version, time.Now().UTC()); err != nil {
+		return fmt.Errorf("record instance: %w", err)
+	}
+	return nil
 }

@@ -47,6 +47,7 @@ type ServiceConfig struct {
 	Name        string
 	Version     string
 	Description string
+	Metadata    map[string]string
 	Timeout     time.Duration // per-request deadline given to handlers
 	Observer    Observer
 	Endpoints   []Endpoint
@@ -59,7 +60,7 @@ func (b *Bus) AddService(cfg ServiceConfig) (micro.Service, error) {
 		cfg.Timeout = 30 * time.Second
 	}
 	svc, err := micro.AddService(b.Conn, micro.Config{
-		Name: cfg.Name, Version: cfg.Version, Description: cfg.Description,
+		Name: cfg.Name, Version: cfg.Version, Description: cfg.Description, Metadata: cfg.Metadata,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("add nats service %s: %w", cfg.Name, err)

@@ -104,6 +104,7 @@ func (r *Responder) Start() error {
 	}}, r.endpoints...)
 	svc, err := r.s.Bus.AddService(messaging.ServiceConfig{
 		Name: serviceName(r.name), Version: semver(r.s.Version.Version), Description: "Phoenix " + r.name,
+		Metadata: map[string]string{"instance": r.s.Instance},
 		Observer: r.s.Metrics, Endpoints: eps,
 	})
 	if err != nil {
