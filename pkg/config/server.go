@@ -36,10 +36,12 @@ type Server struct {
 	DatabaseURL string   `yaml:"database_url" flag:"database-url" usage:"postgres://... to use PostgreSQL; empty for embedded SQLite"`
 	NATSURL     string   `yaml:"nats_url" flag:"nats-url" usage:"nats://... to use a NATS server; empty for the embedded one"`
 	Dev         bool     `yaml:"dev" flag:"dev" usage:"start a local agent, collector and demo traffic"`
+	RedisURL    string   `yaml:"redis_url" flag:"redis-url" usage:"redis://... shared by gateway replicas for rate limits and revocations; empty for in-memory (all-in-one)"`
 
 	Log       Log       `yaml:"log" flag:"log"`
 	API       API       `yaml:"api" flag:"api"`
 	Analytics Analytics `yaml:"analytics" flag:"analytics"`
+	Auth      Auth      `yaml:"auth" flag:"auth"`
 	Shutdown  Shutdown  `yaml:"shutdown" flag:"shutdown"`
 }
 
@@ -62,6 +64,26 @@ type Analytics struct {
 	OTLPHTTPAddr string `yaml:"otlp_http_addr" flag:"otlp-http-addr" usage:"OTLP HTTP and remote write listen address"`
 }
 
+// Auth configures authentication, rate limits and outbound URL checks.
+// Secrets are never flags (they would show in the process list): SecretKey
+// comes from the config file or PHOENIX_SECRET_KEY, BootstrapAdminPassword
+// only from PHOENIX_BOOTSTRAP_ADMIN_PASSWORD.
+type Auth struct {
+	IngestOpen      bool          `yaml:"ingest_open" flag:"ingest-open" usage:"accept ingest and agents without credentials (the --dev loop only; --dev implies it)"`
+	Issuer          string        `yaml:"issuer" flag:"issuer" usage:"JWT iss claim"`
+	Audience        string        `yaml:"audience" flag:"audience" usage:"JWT aud claim"`
+	AccessTokenTTL  time.Duration `yaml:"access_token_ttl" flag:"access-token-ttl" usage:"lifetime of access tokens"`
+	RefreshTokenTTL time.Duration `yaml:"refresh_token_ttl" flag:"refresh-token-ttl" usage:"lifetime of refresh tokens"`
+	AllowedOrigins  []string      `yaml:"allowed_origins" flag:"allowed-origins" usage:"origins allowed for CORS and WebSocket; empty means only the API's own origin"`
+	RateLimitRead   int           `yaml:"rate_limit_read" flag:"rate-limit-read" usage:"read requests per minute per principal"`
+	RateLimitWrite  int           `yaml:"rate_limit_write" flag:"rate-limit-write" usage:"state-changing requests per minute per principal"`
+	RateLimitLogin  int           `yaml:"rate_limit_login" flag:"rate-limit-login" usage:"failed logins per user name (and 4x per client address) per 15 minutes"`
+	SSRFAllowCIDRs  []string      `yaml:"ssrf_allow_cidrs" flag:"ssrf-allow-cidrs" usage:"private ranges outbound webhooks may reach (e.g. 10.20.0.0/16)"`
+	SecretKey       string        `yaml:"secret_key" usage:"base64 AES-256 key for secrets at rest (env PHOENIX_SECRET_KEY)"`
+	// BootstrapAdminPassword is the first admin's password; env only.
+	BootstrapAdminPassword string `yaml:"-"`
+}
+
 // Shutdown bounds graceful shutdown.
 type Shutdown struct {
 	Timeout time.Duration `yaml:"timeout" flag:"timeout" usage:"time allowed to drain and stop"`
@@ -80,12 +102,31 @@ func DefaultServer() Server {
 		Log:       Log{Format: "text", Level: "info"},
 		API:       API{Addr: ":8080", MaxBodyBytes: 1 << 20, ServiceTimout: 5 * time.Second},
 		Analytics: Analytics{OTLPGRPCAddr: ":4317", OTLPHTTPAddr: ":4318"},
-		Shutdown:  Shutdown{Timeout: 10 * time.Second},
+		Auth: Auth{
+			Issuer: "phoenix", Audience: "phoenix-api", AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: 30 * 24 * time.Hour,
+			RateLimitRead: 1200, RateLimitWrite: 300, RateLimitLogin: 10,
+		},
+		Shutdown: Shutdown{Timeout: 10 * time.Second},
 	}
 }
 
-// Validate reports every problem at once.
+// normalize applies derived settings: --dev implies open ingest, and the
+// secrets that are read from the environment only.
+func (c *Server) normalize() {
+	if c.Dev {
+		c.Auth.IngestOpen = true
+	}
+	if v := os.Getenv(EnvPrefix + "SECRET_KEY"); v != "" {
+		c.Auth.SecretKey = v
+	}
+	if v := os.Getenv(EnvPrefix + "BOOTSTRAP_ADMIN_PASSWORD"); v != "" {
+		c.Auth.BootstrapAdminPassword = v
+	}
+}
+
+// Validate normalizes derived settings, then reports every problem at once.
 func (c *Server) Validate() error {
+	c.normalize()
 	var errs []error
 	if c.DataDir == "" && (c.DatabaseURL == "" || c.NATSURL == "") {
 		errs = append(errs, errors.New("data_dir: must be set when the embedded database or NATS is used"))
@@ -134,6 +175,12 @@ func (c *Server) Validate() error {
 	if c.API.ServiceTimout <= 0 {
 		errs = append(errs, errors.New("api.service_timeout: must be positive"))
 	}
+	if c.RedisURL != "" {
+		if err := checkURL(c.RedisURL, "redis", "rediss"); err != nil {
+			errs = append(errs, fmt.Errorf("redis_url: %w", err))
+		}
+	}
+	errs = append(errs, c.Auth.validate()...)
 	if c.Shutdown.Timeout <= 0 {
 		errs = append(errs, errors.New("shutdown.timeout: must be positive"))
 	}
@@ -164,4 +211,34 @@ func redact(raw string) string {
 		return raw
 	}
 	return u.Redacted()
+}
+
+func (a *Auth) validate() []error {
+	var errs []error
+	if a.Issuer == "" || a.Audience == "" {
+		errs = append(errs, errors.New("auth.issuer, auth.audience: must be set"))
+	}
+	if a.AccessTokenTTL < time.Minute || a.AccessTokenTTL > 24*time.Hour {
+		errs = append(errs, errors.New("auth.access_token_ttl: must be from 1m to 24h"))
+	}
+	if a.RefreshTokenTTL < a.AccessTokenTTL {
+		errs = append(errs, errors.New("auth.refresh_token_ttl: must be at least auth.access_token_ttl"))
+	}
+	for key, n := range map[string]int{"auth.rate_limit_read": a.RateLimitRead, "auth.rate_limit_write": a.RateLimitWrite,
+		"auth.rate_limit_login": a.RateLimitLogin} {
+		if n <= 0 {
+			errs = append(errs, fmt.Errorf("%s: must be positive", key))
+		}
+	}
+	for _, o := range a.AllowedOrigins {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
+			errs = append(errs, fmt.Errorf("auth.allowed_origins: %q is not an origin like https://phoenix.example.com", o))
+		}
+	}
+	for _, c := range a.SSRFAllowCIDRs {
+		if _, _, err := net.ParseCIDR(c); err != nil {
+			errs = append(errs, fmt.Errorf("auth.ssrf_allow_cidrs: %q is not a CIDR", c))
+		}
+	}
+	return errs
 }
