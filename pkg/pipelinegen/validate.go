@@ -1,0 +1,246 @@
+package pipelinegen
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/phoenix-platform/phoenix/pkg/problem"
+)
+
+// EnvCollectorBin overrides where phoenix-collector is found.
+const EnvCollectorBin = "PHOENIX_COLLECTOR_BIN"
+
+// DefaultCollectorBin is $PHOENIX_COLLECTOR_BIN, else phoenix-collector
+// beside the running executable, else phoenix-collector on $PATH.
+func DefaultCollectorBin() string {
+	if p := os.Getenv(EnvCollectorBin); p != "" {
+		return p
+	}
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "phoenix-collector")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return "phoenix-collector"
+}
+
+// ErrNoCollector reports that the collector binary cannot be run, so a
+// config could not be validated (as opposed to being invalid).
+var ErrNoCollector = errors.New("phoenix-collector not available")
+
+// Validator checks configs with the real collector: `<bin> validate
+// --config FILE` in a subprocess, because the collector is its own module
+// and cannot be imported. Each run costs a process start, so at most
+// maxParallel run at once; more callers wait (bounded by their context).
+type Validator struct {
+	Bin     string
+	Timeout time.Duration // per run; default 10s
+	slots   chan struct{}
+}
+
+const maxParallel = 4
+
+// NewValidator returns a validator for bin ("" for DefaultCollectorBin).
+func NewValidator(bin string) *Validator {
+	if bin == "" {
+		bin = DefaultCollectorBin()
+	}
+	return &Validator{Bin: bin, Timeout: 10 * time.Second, slots: make(chan struct{}, maxParallel)}
+}
+
+// Available reports whether the binary can be found, and why not.
+func (v *Validator) Available() (bool, string) {
+	if _, err := exec.LookPath(v.Bin); err != nil {
+		return false, fmt.Sprintf("collector binary %s not found (set --collector-bin or %s)", v.Bin, EnvCollectorBin)
+	}
+	return true, ""
+}
+
+// Validate runs the collector on config. It returns the collector's
+// complaints as field errors in the collector's own path form
+// (`processors::phoenix_topk::k`), nil for a valid config, or an error
+// wrapping ErrNoCollector when the binary could not run.
+func (v *Validator) Validate(ctx context.Context, config []byte) ([]problem.FieldError, error) {
+	if ok, why := v.Available(); !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNoCollector, why)
+	}
+	select {
+	case v.slots <- struct{}{}:
+		defer func() { <-v.slots }()
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for a validation slot: %w", ctx.Err())
+	}
+	f, err := os.CreateTemp("", "phoenix-validate-*.yaml")
+	if err != nil {
+		return nil, fmt.Errorf("write config for validation: %w", err)
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(config); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("write config for validation: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("write config for validation: %w", err)
+	}
+	timeout := v.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, v.Bin, "validate", "--config", f.Name())
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmd.Stdout = &stderr
+	err = cmd.Run()
+	if err == nil {
+		return nil, nil
+	}
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || ctx.Err() != nil {
+		return nil, fmt.Errorf("%w: run %s validate: %v", ErrNoCollector, v.Bin, err)
+	}
+	msg := strings.ReplaceAll(stderr.String(), f.Name(), "config")
+	return ParseCollectorError(msg), nil
+}
+
+// Patterns of the collector's (v0.160.0) config errors.
+var (
+	// processors::phoenix_topk/a: k: must be positive
+	reComponentPath = regexp.MustCompile(`^((?:receivers|processors|exporters|extensions|connectors|service)(?:::[^\s:]+(?:/[^\s:]*)?)+):\s*(.*)$`)
+	// 'processors' error reading configuration for "memory_limiter": ...
+	reReading = regexp.MustCompile(`'(receivers|processors|exporters|extensions|connectors)' error reading configuration for "([^"]+)"`)
+	// 'exporters' unknown type: "otlpxx" for id: "otlpxx" (...)
+	reUnknownType = regexp.MustCompile(`'(receivers|processors|exporters|extensions|connectors)' unknown type: "[^"]*" for id: "([^"]+)"`)
+	// 'memorylimiter.Config' has invalid keys: bogus, other
+	reInvalidKeys = regexp.MustCompile(`has invalid keys: (.+)$`)
+	// 'k' expected type 'int', got unconvertible type 'string'
+	reKeyType = regexp.MustCompile(`'([A-Za-z0-9_.\[\]]+)' (expected type .*|cannot parse .*)$`)
+	// a leading YAML key in a component's own message: "k: must be ..."
+	reLeadingKey = regexp.MustCompile(`^([a-z][a-z0-9_]*(?:\[[0-9]+\])?(?:\.[a-z][a-z0-9_]*)*|'[a-z][a-z0-9_]*'):\s+(.+)$`)
+	reDupPrefix  = regexp.MustCompile(`(?m)^[\w.-]+: `)
+)
+
+// ParseCollectorError maps the output of a failed `validate` to field
+// errors. Paths use the collector's form: `kind::id` plus `::key` where the
+// message names one. A message it cannot place gets the path "" (the whole
+// config), so nothing the collector said is lost.
+func ParseCollectorError(output string) []problem.FieldError {
+	msg := collectorMessage(output)
+	if msg == "" {
+		return []problem.FieldError{{Path: "", Message: "the collector rejected the config without a message"}}
+	}
+	if m := reUnknownType.FindStringSubmatch(msg); m != nil {
+		return []problem.FieldError{{Path: m[1] + "::" + m[2], Message: oneLine(msg[strings.Index(msg, m[0]):])}}
+	}
+	if m := reReading.FindStringSubmatch(msg); m != nil {
+		base := m[1] + "::" + m[2]
+		rest := lines(msg[strings.Index(msg, m[0])+len(m[0]):])
+		var out []problem.FieldError
+		for _, l := range rest {
+			if k := reInvalidKeys.FindStringSubmatch(l); k != nil {
+				for _, key := range strings.Split(k[1], ",") {
+					key = strings.TrimSpace(key)
+					out = append(out, problem.FieldError{Path: base + "::" + key, Message: "invalid key " + key})
+				}
+				continue
+			}
+			if k := reKeyType.FindStringSubmatch(l); k != nil {
+				out = append(out, problem.FieldError{Path: base + "::" + strings.ReplaceAll(k[1], ".", "::"), Message: k[2]})
+				continue
+			}
+			if l != "decoding failed due to the following error(s):" {
+				out = append(out, problem.FieldError{Path: base, Message: l})
+			}
+		}
+		if len(out) == 0 {
+			out = append(out, problem.FieldError{Path: base, Message: oneLine(msg)})
+		}
+		return out
+	}
+	var out []problem.FieldError
+	for _, l := range lines(msg) {
+		m := reComponentPath.FindStringSubmatch(l)
+		if m == nil {
+			if len(out) > 0 && out[len(out)-1].Path != "" {
+				// errors.Join inside a component: later lines belong to
+				// the same component.
+				last := out[len(out)-1]
+				base := componentBase(last.Path)
+				out = append(out, componentError(base, l))
+				continue
+			}
+			out = append(out, problem.FieldError{Path: "", Message: l})
+			continue
+		}
+		out = append(out, componentError(m[1], m[2]))
+	}
+	if len(out) == 0 {
+		out = append(out, problem.FieldError{Path: "", Message: msg})
+	}
+	return out
+}
+
+// componentBase strips a key from kind::id::key.
+func componentBase(path string) string {
+	parts := strings.SplitN(path, "::", 3)
+	if len(parts) >= 2 && parts[0] != "service" {
+		return parts[0] + "::" + parts[1]
+	}
+	return path
+}
+
+// componentError places "key: message" under the component.
+func componentError(base, rest string) problem.FieldError {
+	if !strings.HasPrefix(base, "service") {
+		if k := reLeadingKey.FindStringSubmatch(rest); k != nil {
+			key := strings.Trim(k[1], "'")
+			key = strings.NewReplacer("[", ".", "]", "").Replace(key)
+			return problem.FieldError{Path: base + "::" + strings.ReplaceAll(key, ".", "::"), Message: k[2]}
+		}
+	}
+	return problem.FieldError{Path: base, Message: rest}
+}
+
+// collectorMessage extracts the error from validate's output: the CLI
+// prints "Error: <msg>" and the main function repeats it as
+// "<binary>: <msg>"; keep one copy.
+func collectorMessage(out string) string {
+	out = strings.TrimSpace(out)
+	if i := strings.Index(out, "Error: "); i >= 0 {
+		out = out[i+len("Error: "):]
+	}
+	// Drop the repeated copy printed by main.
+	first := strings.SplitN(out, "\n", 2)[0]
+	if loc := reDupPrefix.FindAllStringIndex(out, -1); len(loc) > 0 {
+		for _, l := range loc {
+			if l[0] > 0 && strings.HasPrefix(out[l[1]:], first) {
+				out = out[:l[0]]
+				break
+			}
+		}
+	}
+	return strings.TrimSpace(out)
+}
+
+func lines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), ":"))
+		if l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func oneLine(s string) string { return strings.Join(lines(s), " ") }

@@ -1,0 +1,151 @@
+package pipelinegen
+
+import (
+	"context"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/phoenix-platform/phoenix/pkg/pipelinegen/collectortest"
+	"github.com/phoenix-platform/phoenix/pkg/problem"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata outputs from the real collector")
+
+// badCases reads testdata/bad/*.yaml: each starts with "# want: <path>".
+func badCases(t *testing.T) map[string]string {
+	t.Helper()
+	files, err := filepath.Glob("testdata/bad/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no testdata/bad files: %v", err)
+	}
+	out := map[string]string{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, _, _ := strings.Cut(string(b), "\n")
+		want, ok := strings.CutPrefix(first, "# want: ")
+		if !ok {
+			t.Fatalf("%s: first line must be # want: <path>", f)
+		}
+		out[f] = want
+	}
+	return out
+}
+
+// TestParseCollectorErrorRecorded maps the recorded output of the real
+// collector (testdata/bad/*.out, refreshed with -update) to paths.
+func TestParseCollectorErrorRecorded(t *testing.T) {
+	for f, want := range badCases(t) {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			outFile := strings.TrimSuffix(f, ".yaml") + ".out"
+			if *update {
+				out, err := exec.Command(collectortest.Bin(t), "validate", "--config", f).CombinedOutput()
+				if err == nil {
+					t.Fatalf("%s: the collector accepted it", f)
+				}
+				if err := os.WriteFile(outFile, out, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			out, err := os.ReadFile(outFile)
+			if err != nil {
+				t.Fatalf("read %s: %v (refresh with -update)", outFile, err)
+			}
+			errs := ParseCollectorError(string(out))
+			if len(errs) == 0 || errs[0].Path != want {
+				t.Fatalf("paths %v, want first %q", errs, want)
+			}
+			for _, e := range errs {
+				if e.Message == "" {
+					t.Errorf("empty message for %q", e.Path)
+				}
+			}
+		})
+	}
+}
+
+// TestValidatorRealCollector runs the binary on every bad config and on a
+// good one.
+func TestValidatorRealCollector(t *testing.T) {
+	v := NewValidator(collectortest.Bin(t))
+	for f, want := range badCases(t) {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			cfg, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			errs, err := v.Validate(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(errs) == 0 || errs[0].Path != want {
+				t.Fatalf("got %v, want first path %q", errs, want)
+			}
+			if strings.Contains(errs[0].Message, os.TempDir()) {
+				t.Errorf("message leaks the temp file: %q", errs[0].Message)
+			}
+		})
+	}
+	t.Run("valid", func(t *testing.T) {
+		res, err := Generate(Request{Template: "baseline", Target: Target{Exporter: &Exporter{Type: "otlphttp", Endpoint: "http://127.0.0.1:4318"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs, err := v.Validate(context.Background(), res.Config)
+		if err != nil || len(errs) > 0 {
+			t.Fatalf("baseline rejected: %v %v", errs, err)
+		}
+	})
+}
+
+func TestValidatorMissingBinary(t *testing.T) {
+	v := NewValidator(filepath.Join(t.TempDir(), "no-such-collector"))
+	if ok, why := v.Available(); ok || why == "" {
+		t.Fatalf("Available() = %v, %q", ok, why)
+	}
+	_, err := v.Validate(context.Background(), []byte("receivers: {}\n"))
+	if err == nil || !strings.Contains(err.Error(), ErrNoCollector.Error()) {
+		t.Fatalf("err = %v, want ErrNoCollector", err)
+	}
+}
+
+// TestParseCollectorErrorJoined: a component's Validate may join several
+// errors; each line names its own key under the same component.
+func TestParseCollectorErrorJoined(t *testing.T) {
+	out := "Error: processors::phoenix_topk/a: k: must be at least 1\nwindow: must be positive\n" +
+		"phoenix-collector: processors::phoenix_topk/a: k: must be at least 1\nwindow: must be positive\n"
+	got := ParseCollectorError(out)
+	want := []problem.FieldError{
+		{Path: "processors::phoenix_topk/a::k", Message: "must be at least 1"},
+		{Path: "processors::phoenix_topk/a::window", Message: "must be positive"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("[%d] = %v, want %v", i, got[i], want[i])
+		}
+	}
+}
+
+func FuzzParseCollectorError(f *testing.F) {
+	files, _ := filepath.Glob("testdata/bad/*.out")
+	for _, p := range files {
+		b, _ := os.ReadFile(p)
+		f.Add(string(b))
+	}
+	f.Add("Error: processors::phoenix_topk/a: k: x\ny: z")
+	f.Fuzz(func(t *testing.T, s string) {
+		errs := ParseCollectorError(s)
+		if len(errs) == 0 {
+			t.Fatal("no error for a failed validation")
+		}
+	})
+}
