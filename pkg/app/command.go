@@ -12,6 +12,7 @@ import (
 	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/pkg/service"
 	"github.com/phoenix-platform/phoenix/pkg/telemetry"
+	"github.com/phoenix-platform/phoenix/pkg/version"
 )
 
 // ServerOptions configures a server command.
@@ -60,6 +61,11 @@ func NewServerCommand(o ServerOptions) *cobra.Command {
 		logger := telemetry.NewLogger(os.Stderr, cfg.Log.Format, cfg.Log.Level)
 		ctx, cancel := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 		defer cancel()
+		stopTracing, err := telemetry.SetupTracing(ctx, cfg.TracesEndpoint, "phoenix", version.Get().Version)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = stopTracing(context.Background()) }()
 		a, err := Start(ctx, &cfg, logger, o.Factories)
 		if err != nil {
 			return err

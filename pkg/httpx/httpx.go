@@ -16,7 +16,13 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/phoenix-platform/phoenix/pkg/problem"
+	"github.com/phoenix-platform/phoenix/pkg/telemetry"
 )
 
 // Server wraps http.Server with a listener opened up front, so a port
@@ -150,6 +156,11 @@ func Wrap(next http.Handler, o Options) http.Handler {
 			r.Body = http.MaxBytesReader(w, r.Body, o.MaxBodyBytes)
 		}
 		sw := &statusWriter{ResponseWriter: w}
+		// A span per request, joined to the caller's trace when it sent one;
+		// a no-op unless tracing is configured.
+		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span := telemetry.Tracer().Start(ctx, r.Method+" "+r.URL.Path, trace.WithSpanKind(trace.SpanKindServer))
+		r = r.WithContext(ctx)
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
@@ -175,6 +186,9 @@ func Wrap(next http.Handler, o Options) http.Handler {
 			if o.Metrics != nil {
 				o.Metrics.ObserveHTTP(route, r.Method, status, d)
 			}
+			span.SetName(route)
+			span.SetAttributes(attribute.Int("http.response.status_code", status), attribute.String("http.route", route))
+			span.End()
 			if o.SkipLog == nil || !o.SkipLog(r) {
 				o.Logger.Info("http request", "request_id", id, "method", r.Method, "path", r.URL.Path,
 					"route", route, "status", status, "bytes", sw.bytes, "duration_ms", float64(d.Microseconds())/1000,

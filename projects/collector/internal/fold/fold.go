@@ -1,0 +1,363 @@
+// Package fold merges the datapoints of many series into fewer series by
+// summing them: numbers add, explicit-bucket histograms add bucket by bucket,
+// exponential histograms of the same scale add after aligning offsets, and
+// summaries add count and sum (quantiles cannot be merged, so a summary built
+// from several points carries none). Totals are preserved exactly.
+//
+// A Folder is reused across batches: Reset starts a new output, MoveTo hands
+// the folded ResourceMetrics to the caller. It is not safe for concurrent use.
+package fold
+
+import (
+	"math"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/phoenix-platform/phoenix/projects/collector/internal/attrs"
+)
+
+// Folder accumulates folded series for one batch.
+type Folder struct {
+	out       pmetric.ResourceMetricsSlice
+	resources map[uint64]pmetric.ResourceMetrics
+	scopes    map[uint64]pmetric.ScopeMetrics
+	metrics   map[uint64]pmetric.Metric
+	points    map[uint64]int
+	// nums accumulate number datapoints outside pdata, written back in
+	// flush: pdata's setters allocate on every call.
+	nums []numAcc
+}
+
+// numAcc is a folded number datapoint being accumulated.
+type numAcc struct {
+	dp        pmetric.NumberDataPoint
+	isInt     bool
+	i         int64
+	f         float64
+	start, ts pcommon.Timestamp
+}
+
+// New returns an empty Folder.
+func New() *Folder {
+	f := &Folder{
+		resources: map[uint64]pmetric.ResourceMetrics{},
+		scopes:    map[uint64]pmetric.ScopeMetrics{},
+		metrics:   map[uint64]pmetric.Metric{},
+		points:    map[uint64]int{},
+	}
+	f.Reset()
+	return f
+}
+
+// Reset forgets the previous batch; the maps keep their capacity.
+func (f *Folder) Reset() {
+	f.out = pmetric.NewResourceMetricsSlice()
+	clear(f.resources)
+	clear(f.scopes)
+	clear(f.metrics)
+	clear(f.points)
+	clear(f.nums)
+	f.nums = f.nums[:0]
+}
+
+// Len is the number of folded datapoints so far.
+func (f *Folder) Len() int { return len(f.points) }
+
+// MoveTo appends the folded resources to dst and leaves the Folder empty.
+func (f *Folder) MoveTo(dst pmetric.ResourceMetricsSlice) {
+	f.flush()
+	f.out.MoveAndAppendTo(dst)
+	f.Reset()
+}
+
+// Metric is a folded metric, the target of AddPoint.
+type Metric struct {
+	key uint64
+	m   pmetric.Metric
+}
+
+// metricKey hashes what makes two metrics mergeable.
+func metricKey(m pmetric.Metric) uint64 {
+	h := attrs.Combine(attrs.String(m.Name()), attrs.String(m.Unit()))
+	h = attrs.Combine(h, uint64(m.Type()))
+	switch m.Type() {
+	case pmetric.MetricTypeSum:
+		h = attrs.Combine(h, uint64(m.Sum().AggregationTemporality()))
+		if m.Sum().IsMonotonic() {
+			h = attrs.Combine(h, 1)
+		}
+	case pmetric.MetricTypeHistogram:
+		h = attrs.Combine(h, uint64(m.Histogram().AggregationTemporality()))
+	case pmetric.MetricTypeExponentialHistogram:
+		h = attrs.Combine(h, uint64(m.ExponentialHistogram().AggregationTemporality()))
+	}
+	return h
+}
+
+// Target returns the folded metric for src under the resource identified by
+// resKey (the hash of the rewritten resource attributes, which the caller
+// computes once per ResourceMetrics) and scope, creating them on first use.
+func (f *Folder) Target(resKey uint64, res pcommon.Resource, resRw *attrs.Rewrite, scope pcommon.InstrumentationScope, src pmetric.Metric) Metric {
+	scopeKey := attrs.Combine(resKey, attrs.Combine(attrs.String(scope.Name()), attrs.String(scope.Version())))
+	key := attrs.Combine(scopeKey, metricKey(src))
+	if m, ok := f.metrics[key]; ok {
+		return Metric{key: key, m: m}
+	}
+	rm, ok := f.resources[resKey]
+	if !ok {
+		rm = f.out.AppendEmpty()
+		resRw.Apply(res.Attributes(), rm.Resource().Attributes())
+		f.resources[resKey] = rm
+	}
+	sm, ok := f.scopes[scopeKey]
+	if !ok {
+		sm = rm.ScopeMetrics().AppendEmpty()
+		sm.Scope().SetName(scope.Name())
+		sm.Scope().SetVersion(scope.Version())
+		f.scopes[scopeKey] = sm
+	}
+	m := sm.Metrics().AppendEmpty()
+	m.SetName(src.Name())
+	m.SetDescription(src.Description())
+	m.SetUnit(src.Unit())
+	switch src.Type() {
+	case pmetric.MetricTypeGauge:
+		m.SetEmptyGauge()
+	case pmetric.MetricTypeSum:
+		s := m.SetEmptySum()
+		s.SetAggregationTemporality(src.Sum().AggregationTemporality())
+		s.SetIsMonotonic(src.Sum().IsMonotonic())
+	case pmetric.MetricTypeHistogram:
+		m.SetEmptyHistogram().SetAggregationTemporality(src.Histogram().AggregationTemporality())
+	case pmetric.MetricTypeExponentialHistogram:
+		m.SetEmptyExponentialHistogram().SetAggregationTemporality(src.ExponentialHistogram().AggregationTemporality())
+	case pmetric.MetricTypeSummary:
+		m.SetEmptySummary()
+	}
+	f.metrics[key] = m
+	return Metric{key: key, m: m}
+}
+
+// AddPoint folds datapoint i of src into the target, under the datapoint
+// attributes rw makes of the source's.
+func (f *Folder) AddPoint(t Metric, src pmetric.Metric, i int, rw *attrs.Rewrite) {
+	switch src.Type() {
+	case pmetric.MetricTypeGauge:
+		f.addNumber(t, t.m.Gauge().DataPoints(), src.Gauge().DataPoints().At(i), rw)
+	case pmetric.MetricTypeSum:
+		f.addNumber(t, t.m.Sum().DataPoints(), src.Sum().DataPoints().At(i), rw)
+	case pmetric.MetricTypeHistogram:
+		f.addHistogram(t, src.Histogram().DataPoints().At(i), rw)
+	case pmetric.MetricTypeExponentialHistogram:
+		f.addExpHistogram(t, src.ExponentialHistogram().DataPoints().At(i), rw)
+	case pmetric.MetricTypeSummary:
+		f.addSummary(t, src.Summary().DataPoints().At(i), rw)
+	}
+}
+
+// flush writes the number accumulators into their datapoints.
+func (f *Folder) flush() {
+	for _, a := range f.nums {
+		a.dp.SetStartTimestamp(a.start)
+		a.dp.SetTimestamp(a.ts)
+		if a.isInt {
+			a.dp.SetIntValue(a.i)
+		} else {
+			a.dp.SetDoubleValue(a.f)
+		}
+	}
+}
+
+func mergeTimes(dst interface {
+	StartTimestamp() pcommon.Timestamp
+	SetStartTimestamp(pcommon.Timestamp)
+	Timestamp() pcommon.Timestamp
+	SetTimestamp(pcommon.Timestamp)
+}, start, ts pcommon.Timestamp) {
+	if start != 0 && (dst.StartTimestamp() == 0 || start < dst.StartTimestamp()) {
+		dst.SetStartTimestamp(start)
+	}
+	if ts > dst.Timestamp() {
+		dst.SetTimestamp(ts)
+	}
+}
+
+func (f *Folder) addNumber(t Metric, dps pmetric.NumberDataPointSlice, p pmetric.NumberDataPoint, rw *attrs.Rewrite) {
+	if p.Flags().NoRecordedValue() {
+		return
+	}
+	key := attrs.Combine(t.key, rw.Hash(p.Attributes()))
+	idx, ok := f.points[key]
+	if !ok {
+		d := dps.AppendEmpty()
+		rw.Apply(p.Attributes(), d.Attributes())
+		a := numAcc{dp: d, start: p.StartTimestamp(), ts: p.Timestamp()}
+		if p.ValueType() == pmetric.NumberDataPointValueTypeInt {
+			a.isInt, a.i = true, p.IntValue()
+		} else {
+			a.f = p.DoubleValue()
+		}
+		f.points[key] = len(f.nums)
+		f.nums = append(f.nums, a)
+		return
+	}
+	a := &f.nums[idx]
+	if s := p.StartTimestamp(); s != 0 && (a.start == 0 || s < a.start) {
+		a.start = s
+	}
+	a.ts = max(a.ts, p.Timestamp())
+	switch {
+	case a.isInt && p.ValueType() == pmetric.NumberDataPointValueTypeInt:
+		a.i += p.IntValue()
+	case a.isInt:
+		a.isInt, a.f = false, float64(a.i)+p.DoubleValue()
+	default:
+		a.f += Float(p)
+	}
+}
+
+// AddNumber adds p's value to d, staying integer while both are.
+func AddNumber(d, p pmetric.NumberDataPoint) {
+	if d.ValueType() == pmetric.NumberDataPointValueTypeInt && p.ValueType() == pmetric.NumberDataPointValueTypeInt {
+		d.SetIntValue(d.IntValue() + p.IntValue())
+		return
+	}
+	d.SetDoubleValue(Float(d) + Float(p))
+}
+
+// Float is a number datapoint's value as float64, whatever its type.
+func Float(p pmetric.NumberDataPoint) float64 {
+	if p.ValueType() == pmetric.NumberDataPointValueTypeInt {
+		return float64(p.IntValue())
+	}
+	return p.DoubleValue()
+}
+
+// boundsKey makes histograms with different bucket layouts distinct series:
+// their buckets cannot be added.
+func boundsKey(b pcommon.Float64Slice) uint64 {
+	h := uint64(b.Len())
+	for _, v := range b.All() {
+		h = attrs.Combine(h, math.Float64bits(v))
+	}
+	return h
+}
+
+func (f *Folder) addHistogram(t Metric, p pmetric.HistogramDataPoint, rw *attrs.Rewrite) {
+	if p.Flags().NoRecordedValue() {
+		return
+	}
+	key := attrs.Combine(attrs.Combine(t.key, rw.Hash(p.Attributes())), boundsKey(p.ExplicitBounds()))
+	dps := t.m.Histogram().DataPoints()
+	idx, ok := f.points[key]
+	if !ok {
+		d := dps.AppendEmpty()
+		p.CopyTo(d)
+		rw.Apply(p.Attributes(), d.Attributes())
+		f.points[key] = dps.Len() - 1
+		return
+	}
+	d := dps.At(idx)
+	mergeTimes(d, p.StartTimestamp(), p.Timestamp())
+	MergeHistogram(d, p)
+}
+
+// MergeHistogram adds p into d; both must have the same bounds.
+func MergeHistogram(d, p pmetric.HistogramDataPoint) {
+	d.SetCount(d.Count() + p.Count())
+	if p.HasSum() {
+		d.SetSum(d.Sum() + p.Sum())
+	}
+	if p.HasMin() && (!d.HasMin() || p.Min() < d.Min()) {
+		d.SetMin(p.Min())
+	}
+	if p.HasMax() && (!d.HasMax() || p.Max() > d.Max()) {
+		d.SetMax(p.Max())
+	}
+	db, pb := d.BucketCounts(), p.BucketCounts()
+	for j := 0; j < pb.Len() && j < db.Len(); j++ {
+		db.SetAt(j, db.At(j)+pb.At(j))
+	}
+	for j := db.Len(); j < pb.Len(); j++ {
+		db.Append(pb.At(j))
+	}
+	d.Exemplars().RemoveIf(func(pmetric.Exemplar) bool { return true })
+}
+
+func (f *Folder) addExpHistogram(t Metric, p pmetric.ExponentialHistogramDataPoint, rw *attrs.Rewrite) {
+	if p.Flags().NoRecordedValue() {
+		return
+	}
+	key := attrs.Combine(attrs.Combine(t.key, rw.Hash(p.Attributes())), attrs.Combine(uint64(int64(p.Scale())), math.Float64bits(p.ZeroThreshold())))
+	dps := t.m.ExponentialHistogram().DataPoints()
+	idx, ok := f.points[key]
+	if !ok {
+		d := dps.AppendEmpty()
+		p.CopyTo(d)
+		rw.Apply(p.Attributes(), d.Attributes())
+		f.points[key] = dps.Len() - 1
+		return
+	}
+	d := dps.At(idx)
+	mergeTimes(d, p.StartTimestamp(), p.Timestamp())
+	d.SetCount(d.Count() + p.Count())
+	d.SetZeroCount(d.ZeroCount() + p.ZeroCount())
+	if p.HasSum() {
+		d.SetSum(d.Sum() + p.Sum())
+	}
+	if p.HasMin() && (!d.HasMin() || p.Min() < d.Min()) {
+		d.SetMin(p.Min())
+	}
+	if p.HasMax() && (!d.HasMax() || p.Max() > d.Max()) {
+		d.SetMax(p.Max())
+	}
+	mergeExpBuckets(d.Positive(), p.Positive())
+	mergeExpBuckets(d.Negative(), p.Negative())
+	d.Exemplars().RemoveIf(func(pmetric.Exemplar) bool { return true })
+}
+
+// mergeExpBuckets adds src into dst at the same scale, widening dst to cover
+// both offset ranges.
+func mergeExpBuckets(dst, src pmetric.ExponentialHistogramDataPointBuckets) {
+	if src.BucketCounts().Len() == 0 {
+		return
+	}
+	if dst.BucketCounts().Len() == 0 {
+		src.CopyTo(dst)
+		return
+	}
+	lo := min(dst.Offset(), src.Offset())
+	hi := max(dst.Offset()+int32(dst.BucketCounts().Len()), src.Offset()+int32(src.BucketCounts().Len()))
+	merged := make([]uint64, hi-lo)
+	for j, c := range dst.BucketCounts().All() {
+		merged[int32(j)+dst.Offset()-lo] += c
+	}
+	for j, c := range src.BucketCounts().All() {
+		merged[int32(j)+src.Offset()-lo] += c
+	}
+	dst.SetOffset(lo)
+	dst.BucketCounts().FromRaw(merged)
+}
+
+func (f *Folder) addSummary(t Metric, p pmetric.SummaryDataPoint, rw *attrs.Rewrite) {
+	if p.Flags().NoRecordedValue() {
+		return
+	}
+	key := attrs.Combine(t.key, rw.Hash(p.Attributes()))
+	dps := t.m.Summary().DataPoints()
+	idx, ok := f.points[key]
+	if !ok {
+		d := dps.AppendEmpty()
+		p.CopyTo(d)
+		rw.Apply(p.Attributes(), d.Attributes())
+		f.points[key] = dps.Len() - 1
+		return
+	}
+	d := dps.At(idx)
+	mergeTimes(d, p.StartTimestamp(), p.Timestamp())
+	d.SetCount(d.Count() + p.Count())
+	d.SetSum(d.Sum() + p.Sum())
+	// Quantiles of a union are not derivable from the parts' quantiles.
+	d.QuantileValues().RemoveIf(func(pmetric.SummaryDataPointValueAtQuantile) bool { return true })
+}
