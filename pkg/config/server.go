@@ -36,13 +36,16 @@ type Server struct {
 	DatabaseURL string   `yaml:"database_url" flag:"database-url" usage:"postgres://... to use PostgreSQL; empty for embedded SQLite"`
 	NATSURL     string   `yaml:"nats_url" flag:"nats-url" usage:"nats://... to use a NATS server; empty for the embedded one"`
 	Dev         bool     `yaml:"dev" flag:"dev" usage:"start a local agent, collector and demo traffic"`
+	// TracesEndpoint turns on OpenTelemetry traces of Phoenix itself (OTLP/HTTP URL).
+	TracesEndpoint string `yaml:"traces_endpoint" flag:"traces-endpoint" usage:"OTLP/HTTP URL for Phoenix's own traces; empty disables tracing"`
 	RedisURL    string   `yaml:"redis_url" flag:"redis-url" usage:"redis://... shared by gateway replicas for rate limits and revocations; empty for in-memory (all-in-one)"`
 
-	Log       Log       `yaml:"log" flag:"log"`
-	API       API       `yaml:"api" flag:"api"`
-	Analytics Analytics `yaml:"analytics" flag:"analytics"`
-	Auth      Auth      `yaml:"auth" flag:"auth"`
-	Shutdown  Shutdown  `yaml:"shutdown" flag:"shutdown"`
+	Log        Log        `yaml:"log" flag:"log"`
+	API        API        `yaml:"api" flag:"api"`
+	Analytics  Analytics  `yaml:"analytics" flag:"analytics"`
+	Controller Controller `yaml:"controller" flag:"controller"`
+	Auth       Auth       `yaml:"auth" flag:"auth"`
+	Shutdown   Shutdown   `yaml:"shutdown" flag:"shutdown"`
 }
 
 // Log configures logging.
@@ -62,6 +65,18 @@ type API struct {
 type Analytics struct {
 	OTLPGRPCAddr string `yaml:"otlp_grpc_addr" flag:"otlp-grpc-addr" usage:"OTLP gRPC listen address"`
 	OTLPHTTPAddr string `yaml:"otlp_http_addr" flag:"otlp-http-addr" usage:"OTLP HTTP and remote write listen address"`
+}
+
+// Controller configures the fleet part of the controller: the OpAMP server
+// agents connect to, and what the --dev loop runs.
+type Controller struct {
+	OpAMPAddr        string `yaml:"opamp_addr" flag:"opamp-addr" usage:"OpAMP (agents) listen address; the path is /v1/opamp"`
+	OpAMPOpen        bool   `yaml:"opamp_open" flag:"opamp-open" usage:"accept agents without a token (development only; --dev implies it)"`
+	CollectorBin     string `yaml:"collector_bin" flag:"collector-bin" usage:"phoenix-collector executable for the --dev agent (default: beside the phoenix executable, or env PHOENIX_COLLECTOR_BIN)"`
+	DevOTLPGRPCAddr  string `yaml:"dev_otlp_grpc_addr" flag:"dev-otlp-grpc-addr" usage:"--dev collector OTLP gRPC listen address"`
+	DevOTLPHTTPAddr  string `yaml:"dev_otlp_http_addr" flag:"dev-otlp-http-addr" usage:"--dev collector OTLP HTTP listen address"`
+	DevTelemetryAddr string `yaml:"dev_telemetry_addr" flag:"dev-telemetry-addr" usage:"--dev collector own metrics listen address"`
+	DevHealthAddr    string `yaml:"dev_health_addr" flag:"dev-health-addr" usage:"--dev collector health_check listen address"`
 }
 
 // Auth configures authentication, rate limits and outbound URL checks.
@@ -105,6 +120,10 @@ func DefaultServer() Server {
 		Auth: Auth{
 			Issuer: "phoenix", Audience: "phoenix-api", AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: 30 * 24 * time.Hour,
 			RateLimitRead: 1200, RateLimitWrite: 300, RateLimitLogin: 10,
+		},
+		Controller: Controller{
+			OpAMPAddr: ":4320", DevOTLPGRPCAddr: "127.0.0.1:14317", DevOTLPHTTPAddr: "127.0.0.1:14318",
+			DevTelemetryAddr: "127.0.0.1:18888", DevHealthAddr: "127.0.0.1:13133",
 		},
 		Shutdown: Shutdown{Timeout: 10 * time.Second},
 	}
@@ -163,7 +182,12 @@ func (c *Server) Validate() error {
 	}
 	for key, addr := range map[string]string{
 		"api.addr": c.API.Addr, "analytics.otlp_grpc_addr": c.Analytics.OTLPGRPCAddr,
-		"analytics.otlp_http_addr": c.Analytics.OTLPHTTPAddr,
+		"analytics.otlp_http_addr":      c.Analytics.OTLPHTTPAddr,
+		"controller.opamp_addr":         c.Controller.OpAMPAddr,
+		"controller.dev_otlp_grpc_addr": c.Controller.DevOTLPGRPCAddr,
+		"controller.dev_otlp_http_addr": c.Controller.DevOTLPHTTPAddr,
+		"controller.dev_telemetry_addr": c.Controller.DevTelemetryAddr,
+		"controller.dev_health_addr":    c.Controller.DevHealthAddr,
 	} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			errs = append(errs, fmt.Errorf("%s: invalid listen address %q: want host:port", key, addr))

@@ -5,6 +5,7 @@ import (
 
 	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/pkg/service"
+	"github.com/phoenix-platform/phoenix/pkg/testutil"
 	"github.com/phoenix-platform/phoenix/projects/analytics"
 	anomalydetector "github.com/phoenix-platform/phoenix/projects/anomaly-detector"
 	"github.com/phoenix-platform/phoenix/projects/controller"
@@ -27,7 +28,11 @@ func factories() map[string]service.Factory {
 
 // setExtraPorts moves every other listener a service opens to a free port.
 // Services that add listeners add their settings here.
-func setExtraPorts(t *testing.T, cfg *config.Server) {}
+func setExtraPorts(t *testing.T, cfg *config.Server) {
+	cfg.Controller.OpAMPAddr = testutil.FreeAddr(t)
+}
 
 // extraPortEnv is setExtraPorts for the binary: PHOENIX_* variables.
-func extraPortEnv(t *testing.T) []string { return nil }
+func extraPortEnv(t *testing.T) []string {
+	return []string{"PHOENIX_CONTROLLER_OPAMP_ADDR=" + testutil.FreeAddr(t)}
+}
