@@ -13,11 +13,11 @@ import (
 // Template is a preset: a named, documented recipe that turns a few
 // parameters into an ordered list of strategies.
 type Template struct {
-	Name        string  `json:"name"`
-	Summary     string  `json:"summary"`
-	WhenToUse   string  `json:"when_to_use"`
-	Risk        string  `json:"risk"` // what the preset can lose
-	Params      []Param `json:"params"`
+	Name      string  `json:"name"`
+	Summary   string  `json:"summary"`
+	WhenToUse string  `json:"when_to_use"`
+	Risk      string  `json:"risk"` // what the preset can lose
+	Params    []Param `json:"params"`
 	// Strategies are the strategies the defaults produce, for display.
 	Strategies []Strategy `json:"strategies"`
 

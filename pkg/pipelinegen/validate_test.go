@@ -149,3 +149,26 @@ func FuzzParseCollectorError(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkGenerateAndValidate is the target: generation plus
+// validation by the real collector under 100 ms for a typical config. The
+// subprocess start dominates.
+func BenchmarkGenerateAndValidate(b *testing.B) {
+	v := NewValidator(collectortest.Bin(b))
+	for _, tmpl := range []string{"baseline", "balanced"} {
+		b.Run(tmpl, func(b *testing.B) {
+			req := Request{Template: tmpl, Target: Target{Exporter: &Exporter{Type: "otlphttp", Endpoint: "http://127.0.0.1:4318"}}}
+			b.ReportAllocs()
+			for b.Loop() {
+				res, err := Generate(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				errs, err := v.Validate(context.Background(), res.Config)
+				if err != nil || len(errs) > 0 {
+					b.Fatalf("validate: %v %v", errs, err)
+				}
+			}
+		})
+	}
+}

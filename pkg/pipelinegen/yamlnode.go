@@ -3,6 +3,7 @@ package pipelinegen
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"fmt"
 	"sort"
 	"strconv"
@@ -75,6 +76,11 @@ func node(v any) *yaml.Node {
 	case int64:
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.FormatInt(x, 10)}
 	case float64:
+		// JSON numbers arrive as float64; integral ones are written as
+		// integers so int fields of collector configs accept them.
+		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+			return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.FormatInt(int64(x), 10)}
+		}
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!float", Value: strconv.FormatFloat(x, 'g', -1, 64)}
 	case json.Number:
 		if _, err := x.Int64(); err == nil {
