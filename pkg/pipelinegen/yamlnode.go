@@ -3,8 +3,8 @@ package pipelinegen
 import (
 	"bytes"
 	"encoding/json"
-	"math"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 
