@@ -1,13 +1,82 @@
-// Package controller is the controller project's entry point. Its features land with
-// their issues; until then the service joins the bus and answers status.
+// Package controller is the controller project's entry point. Today it runs
+// the fleet: the OpAMP server agents connect to (internal/opampserver), the
+// fleet store (internal/fleet) and its API over NATS (internal/fleetapi).
+// The experiment lifecycle joins it as another internal package started
+// beside these.
 package controller
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
 	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/pkg/service"
+	"github.com/phoenix-platform/phoenix/projects/controller/internal/fleet"
+	"github.com/phoenix-platform/phoenix/projects/controller/internal/fleetapi"
+	"github.com/phoenix-platform/phoenix/projects/controller/internal/opampserver"
 )
+
+// Controller is the controller service.
+type Controller struct {
+	s     service.Settings
+	repo  *fleet.Repo
+	opamp *opampserver.Server
+	resp  *service.Responder
+}
 
 // New builds the controller service.
 func New(s service.Settings) (service.Service, error) {
-	return service.NewBasic(s, config.ServiceController), nil
+	return NewController(s)
 }
+
+// NewController builds the controller with its concrete type (the --dev
+// loop and tests ask it for the OpAMP address).
+func NewController(s service.Settings) (*Controller, error) {
+	c := &Controller{s: s, repo: fleet.NewRepo(s.Store)}
+	cc := s.Config.Controller
+	c.opamp = opampserver.New(opampserver.Settings{
+		Addr: cc.OpAMPAddr, Open: cc.OpAMPOpen || s.Config.Dev, Repo: c.repo,
+		Auth: opampserver.NewNATSAuthenticator(s.Bus), Events: s.Bus, Logger: s.Logger.With("component", "opamp"),
+	})
+	api := &fleetapi.API{Repo: c.repo, Deployer: c.opamp, Pipelines: s.Bus, Now: time.Now}
+	c.resp = service.NewResponder(s, config.ServiceController, nil, api.Endpoints()...)
+	return c, nil
+}
+
+// Name is controller.
+func (c *Controller) Name() string { return config.ServiceController }
+
+// Start migrates the fleet tables, opens the OpAMP listener and joins the bus.
+func (c *Controller) Start(ctx context.Context) error {
+	if err := c.repo.Migrate(ctx); err != nil {
+		return err
+	}
+	if err := c.repo.DisconnectAll(ctx); err != nil {
+		return err
+	}
+	if err := c.opamp.Start(); err != nil {
+		return err
+	}
+	if err := c.resp.Start(); err != nil {
+		_ = c.opamp.Stop(ctx)
+		return fmt.Errorf("controller endpoints: %w", err)
+	}
+	c.s.Logger.Info("opamp server listening", "addr", c.opamp.Addr().String(), "path", opampserver.Path,
+		"open", c.s.Config.Controller.OpAMPOpen || c.s.Config.Dev)
+	return nil
+}
+
+// Shutdown leaves the bus and closes agent connections (agents keep their
+// collectors running and reconnect later).
+func (c *Controller) Shutdown(ctx context.Context) error {
+	return errors.Join(c.resp.Stop(), c.opamp.Stop(ctx))
+}
+
+// OpAMPAddr is the address the OpAMP server listens on.
+func (c *Controller) OpAMPAddr() net.Addr { return c.opamp.Addr() }
+
+// Responder exposes the NATS responder (tests stop and restart it).
+func (c *Controller) Responder() *service.Responder { return c.resp }
