@@ -144,15 +144,15 @@ func (f *Folder) Target(resKey uint64, res pcommon.Resource, resRw *attrs.Rewrit
 func (f *Folder) AddPoint(t Metric, src pmetric.Metric, i int, rw *attrs.Rewrite) {
 	switch src.Type() {
 	case pmetric.MetricTypeGauge:
-		f.addNumber(t, t.m.Gauge().DataPoints(), src.Gauge().DataPoints().At(i), rw)
+		f.FoldNumber(t, src.Gauge().DataPoints().At(i), rw)
 	case pmetric.MetricTypeSum:
-		f.addNumber(t, t.m.Sum().DataPoints(), src.Sum().DataPoints().At(i), rw)
+		f.FoldNumber(t, src.Sum().DataPoints().At(i), rw)
 	case pmetric.MetricTypeHistogram:
-		f.addHistogram(t, src.Histogram().DataPoints().At(i), rw)
+		f.FoldHistogram(t, src.Histogram().DataPoints().At(i), rw)
 	case pmetric.MetricTypeExponentialHistogram:
-		f.addExpHistogram(t, src.ExponentialHistogram().DataPoints().At(i), rw)
+		f.FoldExponentialHistogram(t, src.ExponentialHistogram().DataPoints().At(i), rw)
 	case pmetric.MetricTypeSummary:
-		f.addSummary(t, src.Summary().DataPoints().At(i), rw)
+		f.FoldSummary(t, src.Summary().DataPoints().At(i), rw)
 	}
 }
 
@@ -183,9 +183,16 @@ func mergeTimes(dst interface {
 	}
 }
 
-func (f *Folder) addNumber(t Metric, dps pmetric.NumberDataPointSlice, p pmetric.NumberDataPoint, rw *attrs.Rewrite) {
+// FoldNumber folds a gauge or sum datapoint into t (a gauge or sum).
+func (f *Folder) FoldNumber(t Metric, p pmetric.NumberDataPoint, rw *attrs.Rewrite) {
 	if p.Flags().NoRecordedValue() {
 		return
+	}
+	var dps pmetric.NumberDataPointSlice
+	if t.m.Type() == pmetric.MetricTypeSum {
+		dps = t.m.Sum().DataPoints()
+	} else {
+		dps = t.m.Gauge().DataPoints()
 	}
 	key := attrs.Combine(t.key, rw.Hash(p.Attributes()))
 	idx, ok := f.points[key]
@@ -244,7 +251,8 @@ func boundsKey(b pcommon.Float64Slice) uint64 {
 	return h
 }
 
-func (f *Folder) addHistogram(t Metric, p pmetric.HistogramDataPoint, rw *attrs.Rewrite) {
+// FoldHistogram folds an explicit-bucket histogram datapoint into t.
+func (f *Folder) FoldHistogram(t Metric, p pmetric.HistogramDataPoint, rw *attrs.Rewrite) {
 	if p.Flags().NoRecordedValue() {
 		return
 	}
@@ -285,7 +293,8 @@ func MergeHistogram(d, p pmetric.HistogramDataPoint) {
 	d.Exemplars().RemoveIf(func(pmetric.Exemplar) bool { return true })
 }
 
-func (f *Folder) addExpHistogram(t Metric, p pmetric.ExponentialHistogramDataPoint, rw *attrs.Rewrite) {
+// FoldExponentialHistogram folds an exponential histogram datapoint into t.
+func (f *Folder) FoldExponentialHistogram(t Metric, p pmetric.ExponentialHistogramDataPoint, rw *attrs.Rewrite) {
 	if p.Flags().NoRecordedValue() {
 		return
 	}
@@ -340,7 +349,8 @@ func mergeExpBuckets(dst, src pmetric.ExponentialHistogramDataPointBuckets) {
 	dst.BucketCounts().FromRaw(merged)
 }
 
-func (f *Folder) addSummary(t Metric, p pmetric.SummaryDataPoint, rw *attrs.Rewrite) {
+// FoldSummary folds a summary datapoint into t.
+func (f *Folder) FoldSummary(t Metric, p pmetric.SummaryDataPoint, rw *attrs.Rewrite) {
 	if p.Flags().NoRecordedValue() {
 		return
 	}
