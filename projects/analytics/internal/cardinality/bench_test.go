@@ -1,0 +1,78 @@
+package cardinality
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+
+	"github.com/phoenix-platform/phoenix/projects/analytics/internal/otlptest"
+	"github.com/phoenix-platform/phoenix/projects/analytics/internal/otlpwire"
+)
+
+// BenchmarkIngest applies pre-built 1000-datapoint OTLP requests (process
+// metrics shape) to a warm tracker: validate + walk + track, per datapoint.
+func BenchmarkIngest(b *testing.B) {
+	for _, series := range []int{100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("series=%d", series), func(b *testing.B) {
+			procs := series / otlptest.SeriesPerProcess
+			bodies := otlptest.ProcessFleet(0, procs, 1000)
+			tr := New(Limits{ExactSeriesPerStream: 2_000_000, MaxSeriesTotal: 4_000_000}, nil)
+			for _, body := range bodies {
+				ingest(tr, body)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			i, dp := 0, 0
+			for b.Loop() {
+				body := bodies[i%len(bodies)]
+				i++
+				dp += ingest(tr, body)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(dp), "ns/dp")
+			b.ReportMetric(float64(dp)/b.Elapsed().Seconds(), "dp/s")
+		})
+	}
+}
+
+func ingest(tr *Tracker, body []byte) int {
+	if _, err := otlpwire.Validate(body); err != nil {
+		panic(err)
+	}
+	bt := tr.Batch("", "")
+	otlpwire.Walk(body, bt)
+	n := int(bt.Points)
+	bt.Done()
+	return n
+}
+
+// BenchmarkMemoryPerSeries reports heap bytes per tracked series, with and
+// without the label value strings (which the target excludes).
+func BenchmarkMemoryPerSeries(b *testing.B) {
+	const procs = 100_000 // 1M series
+	bodies := otlptest.ProcessFleet(0, procs, 1000)
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		tr := New(Limits{ExactSeriesPerStream: 2_000_000}, nil)
+		for _, body := range bodies {
+			ingest(tr, body)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		n := tr.TotalSeries()
+		s := tr.Stream("default")
+		var strBytes int
+		s.mu.Lock()
+		for _, ls := range s.sets {
+			for _, a := range ls.attrs {
+				strBytes += len(a.val)
+			}
+		}
+		s.mu.Unlock()
+		total := float64(after.HeapAlloc - before.HeapAlloc)
+		b.ReportMetric(total/float64(n), "B/series")
+		b.ReportMetric((total-float64(strBytes))/float64(n), "B/series-excl-strings")
+		runtime.KeepAlive(tr)
+	}
+}

@@ -1,0 +1,299 @@
+package cardinality
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"github.com/phoenix-platform/phoenix/pkg/apiv1"
+	"github.com/phoenix-platform/phoenix/projects/analytics/internal/hll"
+	"github.com/phoenix-platform/phoenix/projects/analytics/internal/otlpwire"
+)
+
+// Snapshot is a consistent copy of a stream's active series, taken under
+// its lock and analysed outside it so reports never stall ingest for long.
+type Snapshot struct {
+	Stream     string
+	Team       string
+	Time       time.Time
+	Created    time.Time
+	LastSeen   time.Time
+	Staleness  time.Duration
+	Series     []SeriesRef
+	Metrics    []MetricInfo
+	KeyNames   []string
+	Overflow   float64 // estimated active series not held exactly
+	OverflowRE float64 // relative standard error of Overflow
+	Refused    map[string]int64
+
+	sets    []labelSet
+	buckets [rateBuckets]counts
+	nowSec  uint32
+	created uint32
+}
+
+// SeriesRef is one active series in a snapshot.
+type SeriesRef struct {
+	Metric uint32
+	Res    uint32
+	DP     uint32
+	Value  float64
+}
+
+// MetricInfo is a metric in a snapshot.
+type MetricInfo struct {
+	Name     string
+	Type     otlpwire.MetricType
+	NameHash uint64
+	dp       [rateBuckets]counts
+}
+
+// Label is one attribute of a snapshot label set.
+type Label struct {
+	Key   string
+	Value string
+	Hash  uint64
+}
+
+// Labels returns the attributes of a label set, resource ones first.
+func (sn *Snapshot) Labels(set uint32) []attr { return sn.sets[set].attrs }
+
+// Key returns a key id's name.
+func (sn *Snapshot) Key(id uint32) string { return sn.KeyNames[id] }
+
+// Sum returns the identity hash sum of a series' attributes.
+func (sn *Snapshot) Sum(r SeriesRef) uint64 {
+	var h uint64
+	for _, a := range sn.sets[r.Res].attrs {
+		h += a.h
+	}
+	for _, a := range sn.sets[r.DP].attrs {
+		h += a.h
+	}
+	return h
+}
+
+// Snapshot copies the stream's active series.
+func (s *Stream) Snapshot() *Snapshot {
+	now := s.t.now()
+	nowSec := s.t.sec(now)
+	stale := uint32(s.t.limits.Staleness / time.Second)
+	var cutoff uint32
+	if nowSec > stale {
+		cutoff = nowSec - stale
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sn := &Snapshot{
+		Stream: s.name, Team: s.team, Time: now, Created: s.created, LastSeen: s.lastSeen,
+		Staleness: s.t.limits.Staleness, KeyNames: slices.Clone(s.keyNames),
+		sets: slices.Clone(s.sets), buckets: s.buckets, nowSec: nowSec, created: s.t.sec(s.created),
+		Series: make([]SeriesRef, 0, s.live), Refused: map[string]int64{},
+	}
+	for k, v := range s.refused {
+		sn.Refused[k] = v
+	}
+	for _, sr := range s.series {
+		if sr.metric == freeSlot || sr.last < cutoff {
+			continue
+		}
+		sn.Series = append(sn.Series, SeriesRef{Metric: sr.metric, Res: sr.res, DP: sr.dp, Value: sr.value})
+	}
+	sn.Metrics = make([]MetricInfo, len(s.metrics))
+	for i, m := range s.metrics {
+		sn.Metrics[i] = MetricInfo{Name: m.name, Type: m.typ, NameHash: m.nameHash, dp: m.dp}
+	}
+	if s.overflow != nil {
+		merged := hll.New(overflowPrecision)
+		minute := nowSec / 60
+		window := uint32(len(s.overflow))
+		for i, sk := range s.overflow {
+			if s.overflowSeen[i]+window > minute {
+				_ = merged.Merge(sk)
+			}
+		}
+		sn.Overflow = merged.Estimate()
+		sn.OverflowRE = merged.RelativeError()
+	}
+	return sn
+}
+
+// rate returns the per-second rate of a counter over the last complete
+// buckets (up to one minute), or ok=false when no bucket has completed.
+func rate(b *[rateBuckets]counts, nowSec, created uint32, pick func(counts) uint64) (float64, bool) {
+	cur := nowSec / bucketSeconds
+	var total uint64
+	for _, c := range b {
+		if c.epoch < cur && c.epoch+rateBuckets-1 >= cur {
+			total += pick(c)
+		}
+	}
+	start := uint32(0)
+	if cur >= rateBuckets-1 {
+		start = (cur - (rateBuckets - 1)) * bucketSeconds
+	}
+	start = max(start, created)
+	end := cur * bucketSeconds
+	if end <= start {
+		return 0, false
+	}
+	return float64(total) / float64(end-start), true
+}
+
+// NewSeriesLastMinute counts series first seen in the current and the five
+// previous 10 s buckets.
+func (sn *Snapshot) NewSeriesLastMinute() float64 {
+	cur := sn.nowSec / bucketSeconds
+	var n uint64
+	for _, c := range sn.buckets {
+		if c.epoch <= cur && c.epoch+rateBuckets-1 > cur {
+			n += c.newSeries
+		}
+	}
+	return float64(n)
+}
+
+const reasonYoung = "no complete 10 s interval yet: the stream is newer than the first rate interval"
+
+// Report builds the cardinality report; topN bounds top_values per label.
+func (sn *Snapshot) Report(topN int) apiv1.CardinalityReport {
+	if topN <= 0 {
+		topN = 10
+	}
+	rep := apiv1.CardinalityReport{
+		Stream: sn.Stream, Team: sn.Team, Time: sn.Time.UTC(),
+		StalenessWindowSeconds: sn.Staleness.Seconds(),
+		TrackedSeries:          int64(len(sn.Series)), Exact: sn.Overflow == 0,
+		Metrics: []apiv1.MetricCardinality{},
+	}
+	rep.ActiveSeries = int64(len(sn.Series)) + int64(sn.Overflow+0.5)
+	if !rep.Exact && rep.ActiveSeries > 0 {
+		rep.ErrorBound = sn.OverflowRE * sn.Overflow / float64(rep.ActiveSeries)
+	}
+	if len(sn.Refused) > 0 {
+		rep.Refused = sn.Refused
+	}
+	if v, ok := rate(&sn.buckets, sn.nowSec, sn.created, func(c counts) uint64 { return c.dp }); ok {
+		rep.DPPerS = &v
+	} else {
+		rep.DPPerSUnknownReason = reasonYoung
+	}
+	if v, ok := rate(&sn.buckets, sn.nowSec, sn.created, func(c counts) uint64 { return c.bytes }); ok {
+		rep.BytesPerS = &v
+	} else {
+		rep.BytesPerSUnknownReason = reasonYoung
+	}
+	n := sn.NewSeriesLastMinute()
+	rep.NewSeriesPerMin = &n
+
+	byMetric := sn.ByMetric()
+	for mi, refs := range byMetric {
+		m := sn.Metrics[mi]
+		mc := apiv1.MetricCardinality{Name: m.Name, Type: m.Type.String(), Series: int64(len(refs)), Labels: sn.labelBreakdown(uint32(mi), refs, topN)}
+		if v, ok := rate(&m.dp, sn.nowSec, sn.created, func(c counts) uint64 { return c.dp }); ok {
+			mc.DPPerS = &v
+		} else {
+			mc.DPPerSUnknownReason = reasonYoung
+		}
+		if len(refs) == 0 && mc.DPPerS != nil && *mc.DPPerS == 0 {
+			continue // a metric whose series all went stale
+		}
+		rep.Metrics = append(rep.Metrics, mc)
+	}
+	slices.SortFunc(rep.Metrics, func(a, b apiv1.MetricCardinality) int {
+		return cmp.Or(cmp.Compare(b.Series, a.Series), cmp.Compare(a.Name, b.Name))
+	})
+	return rep
+}
+
+// ByMetric groups the snapshot's series by metric index.
+func (sn *Snapshot) ByMetric() [][]SeriesRef {
+	out := make([][]SeriesRef, len(sn.Metrics))
+	for _, r := range sn.Series {
+		out[r.Metric] = append(out[r.Metric], r)
+	}
+	return out
+}
+
+type labelKey struct {
+	scope uint8 // 0 resource, 1 datapoint
+	key   uint32
+}
+
+type labelAcc struct {
+	values  map[string]int64
+	without map[uint64]struct{}
+}
+
+// labelBreakdown computes distinct values, top values and share for every
+// label of one metric's series.
+func (sn *Snapshot) labelBreakdown(mi uint32, refs []SeriesRef, topN int) []apiv1.LabelCardinality {
+	if len(refs) == 0 {
+		return []apiv1.LabelCardinality{}
+	}
+	nameHash := sn.Metrics[mi].NameHash
+	accs := map[labelKey]*labelAcc{}
+	get := func(k labelKey) *labelAcc {
+		a := accs[k]
+		if a == nil {
+			a = &labelAcc{values: map[string]int64{}, without: map[uint64]struct{}{}}
+			accs[k] = a
+		}
+		return a
+	}
+	for _, r := range refs {
+		sum := sn.Sum(r)
+		for scope, set := range [2]uint32{r.Res, r.DP} {
+			for _, at := range sn.sets[set].attrs {
+				a := get(labelKey{uint8(scope), at.key})
+				a.values[at.val]++
+				a.without[otlpwire.SeriesKey(nameHash, sum-at.h)] = struct{}{}
+			}
+		}
+	}
+	total := float64(len(refs))
+	out := make([]apiv1.LabelCardinality, 0, len(accs))
+	for k, a := range accs {
+		// Series lacking the label keep their identity when it is removed.
+		var carrying int64
+		for _, c := range a.values {
+			carrying += c
+		}
+		without := float64(len(a.without)) + total - float64(carrying)
+		lc := apiv1.LabelCardinality{
+			Name: sn.KeyNames[k.key], Scope: apiv1.ScopeResource, DistinctValues: int64(len(a.values)),
+			Share: 1 - without/total, TopValues: topValues(a.values, topN),
+		}
+		if k.scope == 1 {
+			lc.Scope = apiv1.ScopeDatapoint
+		}
+		out = append(out, lc)
+	}
+	slices.SortFunc(out, func(a, b apiv1.LabelCardinality) int {
+		return cmp.Or(cmp.Compare(b.Share, a.Share), cmp.Compare(b.DistinctValues, a.DistinctValues),
+			cmp.Compare(a.Name, b.Name), cmp.Compare(a.Scope, b.Scope))
+	})
+	return out
+}
+
+func topValues(m map[string]int64, n int) []apiv1.ValueCount {
+	out := make([]apiv1.ValueCount, 0, len(m))
+	for v, c := range m {
+		out = append(out, apiv1.ValueCount{Value: v, Series: c})
+	}
+	slices.SortFunc(out, func(a, b apiv1.ValueCount) int {
+		return cmp.Or(cmp.Compare(b.Series, a.Series), cmp.Compare(a.Value, b.Value))
+	})
+	if len(out) > n {
+		out = out[:n]
+	}
+	return out
+}
+
+// Summary is the stream's list entry.
+func (sn *Snapshot) Summary() apiv1.StreamSummary {
+	return apiv1.StreamSummary{
+		Stream: sn.Stream, Team: sn.Team, ActiveSeries: int64(len(sn.Series)) + int64(sn.Overflow+0.5),
+		Exact: sn.Overflow == 0, FirstSeen: sn.Created.UTC(), LastSeen: sn.LastSeen.UTC(),
+	}
+}

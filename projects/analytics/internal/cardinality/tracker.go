@@ -1,0 +1,423 @@
+// Package cardinality keeps the live inventory of every stream's series:
+// which series are active (seen within the staleness window), their label
+// sets, datapoint and byte rates, and churn. Series are counted exactly up to
+// a bound per stream (and a bound over all streams); past it they are
+// counted in HyperLogLog sketches whose error the reports state.
+//
+// A series costs one index entry (hash -> slot) and one 32-byte slot;
+// label sets are interned and shared by the series that carry them, so a
+// process's resource attributes are stored once for all its metrics.
+package cardinality
+
+import (
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/phoenix-platform/phoenix/pkg/apiv1"
+	"github.com/phoenix-platform/phoenix/projects/analytics/internal/hll"
+	"github.com/phoenix-platform/phoenix/projects/analytics/internal/otlpwire"
+)
+
+// Limits bound what the tracker holds.
+type Limits struct {
+	MaxStreams            int           // streams tracked; more are refused
+	ExactSeriesPerStream  int           // series held exactly per stream; more are sketched
+	MaxSeriesTotal        int           // series held exactly over all streams; more are sketched
+	MaxMetricsPerStream   int           // distinct metric names per stream; more are refused
+	MaxLabelSetsPerStream int           // interned label sets per stream; series needing more are sketched
+	Staleness             time.Duration // a series not seen for this long stops being active
+}
+
+// DefaultLimits are the documented defaults.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxStreams: 1000, ExactSeriesPerStream: 1_000_000, MaxSeriesTotal: 4_000_000,
+		MaxMetricsPerStream: 10_000, MaxLabelSetsPerStream: 1_000_000, Staleness: 5 * time.Minute,
+	}
+}
+
+// Refusal reasons, as counted in reports and self-metrics.
+const (
+	RefusedStreamLimit   = "stream_limit"
+	RefusedMetricLimit   = "metric_limit"
+	RefusedEmptyName     = "empty_metric_name"
+	RefusedInvalidStream = "invalid_stream"
+	SketchedSeriesLimit  = "series_limit" // series counted in the sketch, not exactly
+	SketchedTotalLimit   = "total_series_limit"
+	SketchedLabelSets    = "label_set_limit"
+)
+
+// overflowPrecision sizes the sketch of series past the exact bound
+// (16 KiB, 0.81% standard error); intervalPrecision the per-rollup sketch.
+const (
+	overflowPrecision = 14
+	intervalPrecision = 12
+	bucketSeconds     = 10
+	rateBuckets       = 7 // 6 complete 10 s buckets (one minute) + the current one
+)
+
+// Tracker holds every stream.
+type Tracker struct {
+	limits Limits
+	epoch  time.Time
+	now    func() time.Time
+
+	mu      sync.RWMutex
+	streams map[string]*Stream
+
+	totalSeries atomic.Int64
+	refusedMu   sync.Mutex
+	refused     map[string]int64 // refusals not tied to a stream
+}
+
+// New returns an empty tracker. now may be nil (time.Now).
+func New(l Limits, now func() time.Time) *Tracker {
+	d := DefaultLimits()
+	if l.MaxStreams <= 0 {
+		l.MaxStreams = d.MaxStreams
+	}
+	if l.ExactSeriesPerStream <= 0 {
+		l.ExactSeriesPerStream = d.ExactSeriesPerStream
+	}
+	if l.MaxSeriesTotal <= 0 {
+		l.MaxSeriesTotal = d.MaxSeriesTotal
+	}
+	if l.MaxMetricsPerStream <= 0 {
+		l.MaxMetricsPerStream = d.MaxMetricsPerStream
+	}
+	if l.MaxLabelSetsPerStream <= 0 {
+		l.MaxLabelSetsPerStream = d.MaxLabelSetsPerStream
+	}
+	if l.Staleness <= 0 {
+		l.Staleness = d.Staleness
+	}
+	if now == nil {
+		now = time.Now
+	}
+	t := &Tracker{limits: l, now: now, streams: map[string]*Stream{}, refused: map[string]int64{}}
+	t.epoch = now().Add(-time.Hour) // so that "last seen" 0 is long ago
+	return t
+}
+
+// Limits returns the limits in force.
+func (t *Tracker) Limits() Limits { return t.limits }
+
+// Now is the tracker's clock.
+func (t *Tracker) Now() time.Time { return t.now() }
+
+// sec converts a time to tracker seconds.
+func (t *Tracker) sec(tm time.Time) uint32 { return uint32(tm.Sub(t.epoch) / time.Second) }
+
+func (t *Tracker) timeOf(sec uint32) time.Time { return t.epoch.Add(time.Duration(sec) * time.Second) }
+
+// TotalSeries is the number of series held exactly over all streams.
+func (t *Tracker) TotalSeries() int64 { return t.totalSeries.Load() }
+
+func (t *Tracker) refuse(reason string, n int64) {
+	t.refusedMu.Lock()
+	t.refused[reason] += n
+	t.refusedMu.Unlock()
+}
+
+// Refused returns tracker-wide refusals by reason.
+func (t *Tracker) Refused() map[string]int64 {
+	t.refusedMu.Lock()
+	defer t.refusedMu.Unlock()
+	out := make(map[string]int64, len(t.refused))
+	for k, v := range t.refused {
+		out[k] = v
+	}
+	return out
+}
+
+var streamPart = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ValidStream reports whether id is a valid stream id: a name, or
+// `<experiment>--<variant>`.
+func ValidStream(id string) bool {
+	if streamPart.MatchString(id) {
+		return true
+	}
+	for i := 0; i+1 < len(id); i++ {
+		if id[i] == '-' && id[i+1] == '-' && streamPart.MatchString(id[:i]) && streamPart.MatchString(id[i+2:]) {
+			return true
+		}
+	}
+	return false
+}
+
+func validPart(b []byte) bool {
+	if len(b) == 0 || len(b) > 64 {
+		return false
+	}
+	for _, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// Stream returns a stream by id, or nil.
+func (t *Tracker) Stream(id string) *Stream {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.streams[id]
+}
+
+// Streams returns every stream.
+func (t *Tracker) Streams() []*Stream {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := make([]*Stream, 0, len(t.streams))
+	for _, s := range t.streams {
+		out = append(out, s)
+	}
+	return out
+}
+
+// streamBytes looks a stream up by its id bytes without allocating, and
+// creates it (owned by team) when absent and the limit allows.
+func (t *Tracker) streamBytes(id []byte, team string) *Stream {
+	t.mu.RLock()
+	s := t.streams[string(id)]
+	t.mu.RUnlock()
+	if s != nil {
+		return s
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s = t.streams[string(id)]; s != nil {
+		return s
+	}
+	if len(t.streams) >= t.limits.MaxStreams {
+		return nil
+	}
+	if team == "" {
+		team = apiv1.DefaultStream
+	}
+	now := t.now()
+	s = newStream(t, string(id), team, now)
+	t.streams[s.name] = s
+	return s
+}
+
+// Stream is one stream's inventory. Its mutex is held while a request's
+// ResourceMetrics is applied, and briefly to snapshot for reports.
+type Stream struct {
+	t       *Tracker
+	name    string
+	team    string
+	created time.Time
+
+	mu        sync.Mutex
+	index     map[uint64]uint32 // series hash -> slot
+	series    []series
+	free      []uint32
+	live      int
+	metrics   []*metric
+	metricIdx map[string]uint32
+	sets      []labelSet
+	setIdx    map[uint64]uint32 // label-set hash -> id
+	freeSets  []uint32
+	keys      map[string]uint32 // label key -> id, bounded by the label sets
+	keyNames  []string
+
+	lastSeen time.Time
+	buckets  [rateBuckets]counts
+	total    counts
+
+	overflow     []*hll.Sketch // one per minute of the staleness window, past the exact bound
+	overflowMin  uint32        // minute of overflow[0]... ring position by minute % len
+	overflowSeen []uint32      // the minute each ring entry covers
+	interval     *hll.Sketch   // series seen since the last rollup
+	intervalFrom uint32
+
+	refused map[string]int64
+}
+
+type counts struct {
+	epoch     uint32 // bucket index (seconds / bucketSeconds)
+	dp, bytes uint64
+	newSeries uint64
+}
+
+// series is one slot: 32 bytes.
+type series struct {
+	hash   uint64
+	value  float64 // last value (aggregates in comparisons)
+	metric uint32  // freeSlot when unused
+	res    uint32  // label set ids
+	dp     uint32
+	last   uint32 // tracker seconds
+}
+
+const freeSlot = ^uint32(0)
+
+type labelSet struct {
+	attrs []attr
+	hash  uint64
+	refs  uint32
+}
+
+type attr struct {
+	key uint32
+	val string
+	h   uint64
+}
+
+type metric struct {
+	name     string
+	typ      otlpwire.MetricType
+	nameHash uint64
+	series   int64
+	dp       [rateBuckets]counts // only dp used
+}
+
+func newStream(t *Tracker, name, team string, now time.Time) *Stream {
+	s := &Stream{
+		t: t, name: name, team: team, created: now, lastSeen: now,
+		index: map[uint64]uint32{}, metricIdx: map[string]uint32{}, setIdx: map[uint64]uint32{},
+		keys: map[string]uint32{}, interval: hll.New(intervalPrecision), refused: map[string]int64{},
+	}
+	s.intervalFrom = t.sec(now)
+	return s
+}
+
+// Name returns the stream id.
+func (s *Stream) Name() string { return s.name }
+
+// Team returns the owning team.
+func (s *Stream) Team() string { return s.team }
+
+// Created returns when the stream was first seen.
+func (s *Stream) Created() time.Time { return s.created }
+
+func bucketAdd(b *[rateBuckets]counts, sec uint32, dp, bytes, newSeries uint64) {
+	e := sec / bucketSeconds
+	c := &b[e%rateBuckets]
+	if c.epoch != e {
+		*c = counts{epoch: e}
+	}
+	c.dp += dp
+	c.bytes += bytes
+	c.newSeries += newSeries
+}
+
+// internSet returns the id of the label set with hash h, creating it from
+// decode() when new. ok is false when the set limit is reached.
+func (s *Stream) internSet(h uint64, decode func([]otlpwire.Attr) []otlpwire.Attr, scratch *[]otlpwire.Attr) (uint32, bool) {
+	if id, ok := s.setIdx[h]; ok {
+		s.sets[id].refs++
+		return id, true
+	}
+	if len(s.setIdx) >= s.t.limits.MaxLabelSetsPerStream {
+		return 0, false
+	}
+	*scratch = decode((*scratch)[:0])
+	attrs := make([]attr, len(*scratch))
+	for i, a := range *scratch {
+		kid, ok := s.keys[a.Key]
+		if !ok {
+			kid = uint32(len(s.keyNames))
+			s.keys[a.Key] = kid
+			s.keyNames = append(s.keyNames, a.Key)
+		}
+		attrs[i] = attr{key: kid, val: a.Value, h: a.Hash}
+	}
+	ls := labelSet{attrs: attrs, hash: h, refs: 1}
+	var id uint32
+	if n := len(s.freeSets); n > 0 {
+		id = s.freeSets[n-1]
+		s.freeSets = s.freeSets[:n-1]
+		s.sets[id] = ls
+	} else {
+		id = uint32(len(s.sets))
+		s.sets = append(s.sets, ls)
+	}
+	s.setIdx[h] = id
+	return id, true
+}
+
+func (s *Stream) releaseSet(id uint32) {
+	ls := &s.sets[id]
+	ls.refs--
+	if ls.refs == 0 {
+		delete(s.setIdx, ls.hash)
+		*ls = labelSet{}
+		s.freeSets = append(s.freeSets, id)
+	}
+}
+
+// addOverflow counts a series that is not held exactly.
+func (s *Stream) addOverflow(h uint64, sec uint32, reason string) {
+	minute := sec / 60
+	if s.overflow == nil {
+		n := int(s.t.limits.Staleness/time.Minute) + 1
+		s.overflow = make([]*hll.Sketch, n)
+		s.overflowSeen = make([]uint32, n)
+		for i := range s.overflow {
+			s.overflow[i] = hll.New(overflowPrecision)
+		}
+	}
+	i := int(minute % uint32(len(s.overflow)))
+	if s.overflowSeen[i] != minute {
+		s.overflow[i].Reset()
+		s.overflowSeen[i] = minute
+	}
+	s.overflow[i].Add(h)
+	s.refused[reason]++
+}
+
+// Sweep forgets series not seen within the staleness window and returns how
+// many it removed. Rollups call it every interval.
+func (s *Stream) Sweep(now time.Time) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sweepLocked(s.t.sec(now))
+}
+
+func (s *Stream) sweepLocked(nowSec uint32) int {
+	stale := uint32(s.t.limits.Staleness / time.Second)
+	if nowSec < stale {
+		return 0
+	}
+	cutoff := nowSec - stale
+	removed := 0
+	for i := range s.series {
+		sr := &s.series[i]
+		if sr.metric == freeSlot || sr.last >= cutoff {
+			continue
+		}
+		delete(s.index, sr.hash)
+		s.releaseSet(sr.res)
+		s.releaseSet(sr.dp)
+		s.metrics[sr.metric].series--
+		*sr = series{metric: freeSlot}
+		s.free = append(s.free, uint32(i))
+		removed++
+	}
+	s.live -= removed
+	s.t.totalSeries.Add(int64(-removed))
+	// Give memory back after a big expiry: Go maps never shrink.
+	if removed > 0 && len(s.index) < cap(s.series)/4 && cap(s.series) > 1024 {
+		s.compactLocked()
+	}
+	return removed
+}
+
+// compactLocked rebuilds the index and slots at their live size.
+func (s *Stream) compactLocked() {
+	idx := make(map[uint64]uint32, s.live)
+	out := make([]series, 0, s.live)
+	for _, sr := range s.series {
+		if sr.metric == freeSlot {
+			continue
+		}
+		idx[sr.hash] = uint32(len(out))
+		out = append(out, sr)
+	}
+	s.index, s.series, s.free = idx, out, nil
+}

@@ -1,0 +1,718 @@
+// Package otlpwire walks OTLP metrics requests (ExportMetricsServiceRequest)
+// straight from their protobuf bytes, hashing label sets as it goes. It is
+// the ingest hot path: it never builds pdata or proto structs, and a request
+// is walked with no allocation per datapoint. Validate checks the structure
+// first, so a malformed request is refused before anything is counted.
+package otlpwire
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/cespare/xxhash/v2"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// MetricType is the kind of a metric, from the field that carries its points.
+type MetricType uint8
+
+// Metric types.
+const (
+	TypeUnknown MetricType = iota
+	TypeGauge
+	TypeSum
+	TypeHistogram
+	TypeExpHistogram
+	TypeSummary
+)
+
+var typeNames = [...]string{"unknown", "gauge", "sum", "histogram", "exponential_histogram", "summary"}
+
+func (t MetricType) String() string {
+	if int(t) < len(typeNames) {
+		return typeNames[t]
+	}
+	return "unknown"
+}
+
+// Field numbers of the OTLP metrics protos (opentelemetry-proto v1).
+const (
+	fReqResourceMetrics = 1
+
+	fRMResource     = 1
+	fRMScopeMetrics = 2
+
+	fResAttributes = 1
+
+	fSMMetrics = 2
+
+	fMetricName      = 1
+	fMetricGauge     = 5
+	fMetricSum       = 7
+	fMetricHistogram = 9
+	fMetricExpHist   = 10
+	fMetricSummary   = 11
+
+	fDataPoints = 1 // in Gauge, Sum, Histogram, ExponentialHistogram, Summary
+
+	fKVKey   = 1
+	fKVValue = 2
+)
+
+// AttrField is the field number of `attributes` in a datapoint message of
+// the given type.
+func AttrField(t MetricType) protowire.Number {
+	switch t {
+	case TypeHistogram:
+		return 9
+	case TypeExpHistogram:
+		return 1
+	default: // NumberDataPoint and SummaryDataPoint
+		return 7
+	}
+}
+
+// Resource is what the walker tells a Sink about one ResourceMetrics.
+type Resource struct {
+	Raw        []byte // the Resource message (nil when absent)
+	Hash       uint64 // identity hash of its attributes, phoenix.* excluded
+	Experiment []byte // phoenix.experiment.id string value, nil when absent
+	Variant    []byte // phoenix.variant string value, nil when absent
+	Size       int    // encoded bytes of the ResourceMetrics
+}
+
+// Sink receives a request's contents in order: Resource, then for each
+// metric Metric followed by its Points.
+type Sink interface {
+	Resource(r *Resource)
+	Metric(name []byte, t MetricType)
+	// Point gets the identity hash of the datapoint's attributes, its value
+	// (as_double or as_int; sum for histograms and summaries) and the
+	// datapoint message, whose attributes are field AttrField(t).
+	Point(attrHash uint64, value float64, dp []byte)
+}
+
+// ErrMalformed wraps every structural error.
+var ErrMalformed = errors.New("malformed OTLP protobuf")
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
+}
+
+// Walk feeds a valid ExportMetricsServiceRequest to sink. Call Validate
+// first: Walk skips what it cannot read rather than reporting it.
+func Walk(req []byte, sink Sink) {
+	var res Resource
+	for len(req) > 0 {
+		num, typ, n := protowire.ConsumeTag(req)
+		if n < 0 {
+			return
+		}
+		req = req[n:]
+		if num == fReqResourceMetrics && typ == protowire.BytesType {
+			rm, m := protowire.ConsumeBytes(req)
+			if m < 0 {
+				return
+			}
+			req = req[m:]
+			walkResourceMetrics(rm, &res, sink)
+			continue
+		}
+		m := protowire.ConsumeFieldValue(num, typ, req)
+		if m < 0 {
+			return
+		}
+		req = req[m:]
+	}
+}
+
+func walkResourceMetrics(rm []byte, res *Resource, sink Sink) {
+	*res = Resource{Size: len(rm)}
+	// The resource may follow its scope metrics on the wire: find it first.
+	b := rm
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return
+		}
+		b = b[n:]
+		m := protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			return
+		}
+		if num == fRMResource && typ == protowire.BytesType {
+			v, _ := protowire.ConsumeBytes(b)
+			res.Raw = v
+		}
+		b = b[m:]
+	}
+	res.Hash, res.Experiment, res.Variant = hashResource(res.Raw)
+	sink.Resource(res)
+	b = rm
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return
+		}
+		b = b[n:]
+		if num == fRMScopeMetrics && typ == protowire.BytesType {
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return
+			}
+			b = b[m:]
+			walkScope(v, sink)
+			continue
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			return
+		}
+		b = b[m:]
+	}
+}
+
+// eachBytesField calls fn for every length-delimited field numbered want.
+func eachBytesField(b []byte, want protowire.Number, fn func(v []byte)) {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return
+		}
+		b = b[n:]
+		if num == want && typ == protowire.BytesType {
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return
+			}
+			fn(v)
+			b = b[m:]
+			continue
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			return
+		}
+		b = b[m:]
+	}
+}
+
+func walkScope(sm []byte, sink Sink) {
+	eachBytesField(sm, fSMMetrics, func(metric []byte) {
+		name, t, data := metricHeader(metric)
+		sink.Metric(name, t)
+		if data == nil {
+			return
+		}
+		eachBytesField(data, fDataPoints, func(dp []byte) {
+			h, v := HashPoint(dp, t)
+			sink.Point(h, v, dp)
+		})
+	})
+}
+
+// metricHeader finds a Metric's name, type and data message (the last data
+// field wins, as for a protobuf oneof).
+func metricHeader(metric []byte) (name []byte, t MetricType, data []byte) {
+	b := metric
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return
+		}
+		b = b[n:]
+		if typ != protowire.BytesType {
+			m := protowire.ConsumeFieldValue(num, typ, b)
+			if m < 0 {
+				return
+			}
+			b = b[m:]
+			continue
+		}
+		v, m := protowire.ConsumeBytes(b)
+		if m < 0 {
+			return
+		}
+		b = b[m:]
+		switch num {
+		case fMetricName:
+			name = v
+		case fMetricGauge:
+			t, data = TypeGauge, v
+		case fMetricSum:
+			t, data = TypeSum, v
+		case fMetricHistogram:
+			t, data = TypeHistogram, v
+		case fMetricExpHist:
+			t, data = TypeExpHistogram, v
+		case fMetricSummary:
+			t, data = TypeSummary, v
+		}
+	}
+	return
+}
+
+const phoenixPrefix = "phoenix."
+
+// HashAttrs hashes the repeated KeyValue field `field` of msg so that the
+// order of attributes does not matter: the sum of each KeyValue's hash.
+// phoenix.* keys are skipped. Resource attributes hash differently from
+// datapoint ones, because they are different places in a series' identity.
+func HashAttrs(msg []byte, field protowire.Number, resource bool) uint64 {
+	var sum uint64
+	b := msg
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return sum
+		}
+		b = b[n:]
+		if num == field && typ == protowire.BytesType {
+			kv, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return sum
+			}
+			b = b[m:]
+			key, _ := kvParts(kv)
+			if hasPhoenixPrefix(key) {
+				continue
+			}
+			sum += KVHash(kv, resource)
+			continue
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			return sum
+		}
+		b = b[m:]
+	}
+	return sum
+}
+
+// HashPoint is HashAttrs over a datapoint of a metric of type t that
+// also reads its value in the same pass: field 4 (as_double) or 6 (as_int)
+// of a NumberDataPoint, field 5 (sum) of the other datapoint kinds.
+func HashPoint(dp []byte, t MetricType) (sum uint64, value float64) {
+	b := dp
+	af := AttrField(t)
+	number := t == TypeGauge || t == TypeSum
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return
+		}
+		b = b[n:]
+		switch typ {
+		case protowire.BytesType:
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return
+			}
+			b = b[m:]
+			if num == af {
+				key, _ := kvParts(v)
+				if !hasPhoenixPrefix(key) {
+					sum += KVHash(v, false)
+				}
+			}
+		case protowire.Fixed64Type:
+			x, m := protowire.ConsumeFixed64(b)
+			if m < 0 {
+				return
+			}
+			b = b[m:]
+			switch {
+			case num == 4 && number:
+				value = math.Float64frombits(x)
+			case num == 6 && number:
+				value = float64(int64(x))
+			case num == 5 && !number:
+				value = math.Float64frombits(x)
+			}
+		default:
+			m := protowire.ConsumeFieldValue(num, typ, b)
+			if m < 0 {
+				return
+			}
+			b = b[m:]
+		}
+	}
+	return
+}
+
+func hasPhoenixPrefix(key []byte) bool {
+	return len(key) >= len(phoenixPrefix) && string(key[:len(phoenixPrefix)]) == phoenixPrefix
+}
+
+// KVHash is one attribute's contribution to a label-set hash. kv is the
+// encoded KeyValue (or remote-write Label) message.
+func KVHash(kv []byte, resource bool) uint64 {
+	h := xxhash.Sum64(kv)
+	if resource {
+		h = Mix(h ^ 0x6a09e667f3bcc909)
+	}
+	return h
+}
+
+// Mix is a 64-bit finalizer (murmur3 fmix64).
+func Mix(h uint64) uint64 {
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb93e185323fb
+	h ^= h >> 33
+	return h
+}
+
+// SeriesKey combines a metric name hash and the summed attribute hashes
+// (resource + datapoint) into a series identity.
+func SeriesKey(nameHash, attrSum uint64) uint64 {
+	return Mix(nameHash ^ bits.RotateLeft64(attrSum*0x9e3779b97f4a7c15, 17))
+}
+
+// NameHash hashes a metric name.
+func NameHash(name []byte) uint64 { return xxhash.Sum64(name) }
+
+// hashResource hashes a Resource's attributes and picks out the stream
+// routing attributes.
+func hashResource(res []byte) (h uint64, exp, variant []byte) {
+	b := res
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return
+		}
+		b = b[n:]
+		if num == fResAttributes && typ == protowire.BytesType {
+			kv, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return
+			}
+			b = b[m:]
+			key, val := kvParts(kv)
+			if hasPhoenixPrefix(key) {
+				switch string(key) {
+				case "phoenix.experiment.id":
+					exp = stringValue(val)
+				case "phoenix.variant":
+					variant = stringValue(val)
+				}
+				continue
+			}
+			h += KVHash(kv, true)
+			continue
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			return
+		}
+		b = b[m:]
+	}
+	return
+}
+
+// kvParts splits a KeyValue into its key and its AnyValue message.
+func kvParts(kv []byte) (key, val []byte) {
+	for len(kv) > 0 {
+		num, typ, n := protowire.ConsumeTag(kv)
+		if n < 0 {
+			return
+		}
+		kv = kv[n:]
+		if typ == protowire.BytesType {
+			v, m := protowire.ConsumeBytes(kv)
+			if m < 0 {
+				return
+			}
+			kv = kv[m:]
+			switch num {
+			case fKVKey:
+				key = v
+			case fKVValue:
+				val = v
+			}
+			continue
+		}
+		m := protowire.ConsumeFieldValue(num, typ, kv)
+		if m < 0 {
+			return
+		}
+		kv = kv[m:]
+	}
+	return
+}
+
+// stringValue returns an AnyValue's string_value, or nil.
+func stringValue(any []byte) []byte {
+	var out []byte
+	eachBytesField(any, 1, func(v []byte) { out = v })
+	return out
+}
+
+// Attr is one decoded attribute.
+type Attr struct {
+	Key   string
+	Value string // rendered value (strings as is, others in their text form)
+	Hash  uint64 // KVHash of the encoded KeyValue
+}
+
+// Attrs decodes the repeated KeyValue field of msg (slow path: it
+// allocates), skipping phoenix.* keys. It appends to dst.
+func Attrs(dst []Attr, msg []byte, field protowire.Number, resource bool) []Attr {
+	eachBytesField(msg, field, func(kv []byte) {
+		key, val := kvParts(kv)
+		if hasPhoenixPrefix(key) {
+			return
+		}
+		dst = append(dst, Attr{Key: string(key), Value: RenderAnyValue(val), Hash: KVHash(kv, resource)})
+	})
+	return dst
+}
+
+// ResourceAttrs decodes a Resource message's attributes.
+func ResourceAttrs(dst []Attr, res []byte) []Attr { return Attrs(dst, res, fResAttributes, true) }
+
+// RenderAnyValue renders an AnyValue as label text: strings as they are,
+// numbers and booleans in Go's text form, anything else as a short tag.
+func RenderAnyValue(v []byte) string {
+	out := ""
+	for len(v) > 0 {
+		num, typ, n := protowire.ConsumeTag(v)
+		if n < 0 {
+			return out
+		}
+		v = v[n:]
+		switch {
+		case num == 1 && typ == protowire.BytesType:
+			s, m := protowire.ConsumeBytes(v)
+			if m < 0 {
+				return out
+			}
+			out, v = string(s), v[m:]
+		case num == 2 && typ == protowire.VarintType:
+			x, m := protowire.ConsumeVarint(v)
+			if m < 0 {
+				return out
+			}
+			out, v = strconv.FormatBool(x != 0), v[m:]
+		case num == 3 && typ == protowire.VarintType:
+			x, m := protowire.ConsumeVarint(v)
+			if m < 0 {
+				return out
+			}
+			out, v = strconv.FormatInt(int64(x), 10), v[m:]
+		case num == 4 && typ == protowire.Fixed64Type:
+			x, m := protowire.ConsumeFixed64(v)
+			if m < 0 {
+				return out
+			}
+			out, v = strconv.FormatFloat(math.Float64frombits(x), 'g', -1, 64), v[m:]
+		default:
+			m := protowire.ConsumeFieldValue(num, typ, v)
+			if m < 0 {
+				return out
+			}
+			switch num {
+			case 5:
+				out = "[array]"
+			case 6:
+				out = "[kvlist]"
+			case 7:
+				out = "[bytes]"
+			}
+			v = v[m:]
+		}
+	}
+	return out
+}
+
+// Validate checks that req is a well-formed ExportMetricsServiceRequest as
+// far as ingest reads it: every message it descends into parses, and
+// attribute keys are UTF-8. It returns the number of datapoints. It is
+// written as plain loops (no closures, no string building) because it runs
+// over every byte of every request.
+func Validate(req []byte) (int, error) {
+	points := 0
+	var it fields
+	it.b = req
+	for it.next() {
+		if it.err != nil {
+			return points, malformed("request: %v", it.err)
+		}
+		if it.num != fReqResourceMetrics || it.typ != protowire.BytesType {
+			continue
+		}
+		var rm fields
+		rm.b = it.v
+		for rm.next() {
+			if rm.err != nil {
+				return points, malformed("resource_metrics: %v", rm.err)
+			}
+			if rm.typ != protowire.BytesType {
+				continue
+			}
+			switch rm.num {
+			case fRMResource:
+				if err := validateAttrs(rm.v, fResAttributes); err != nil {
+					return points, malformed("resource: %v", err)
+				}
+			case fRMScopeMetrics:
+				var sm fields
+				sm.b = rm.v
+				for sm.next() {
+					if sm.err != nil {
+						return points, malformed("scope_metrics: %v", sm.err)
+					}
+					if sm.num != fSMMetrics || sm.typ != protowire.BytesType {
+						continue
+					}
+					n, err := validateMetric(sm.v)
+					points += n
+					if err != nil {
+						return points, err
+					}
+				}
+			}
+		}
+	}
+	if it.err != nil {
+		return points, malformed("request: %v", it.err)
+	}
+	return points, nil
+}
+
+func validateMetric(metric []byte) (int, error) {
+	points := 0
+	var it fields
+	it.b = metric
+	for it.next() {
+		if it.err != nil {
+			return points, malformed("metric: %v", it.err)
+		}
+		if it.typ != protowire.BytesType {
+			continue
+		}
+		var t MetricType
+		switch it.num {
+		case fMetricName:
+			if !utf8.Valid(it.v) {
+				return points, malformed("metric name is not valid UTF-8")
+			}
+			continue
+		case fMetricGauge:
+			t = TypeGauge
+		case fMetricSum:
+			t = TypeSum
+		case fMetricHistogram:
+			t = TypeHistogram
+		case fMetricExpHist:
+			t = TypeExpHistogram
+		case fMetricSummary:
+			t = TypeSummary
+		default:
+			continue
+		}
+		af := AttrField(t)
+		var data fields
+		data.b = it.v
+		for data.next() {
+			if data.err != nil {
+				return points, malformed("%s: %v", t, data.err)
+			}
+			if data.num != fDataPoints || data.typ != protowire.BytesType {
+				continue
+			}
+			points++
+			if err := validateAttrs(data.v, af); err != nil {
+				return points, malformed("%s datapoint: %v", t, err)
+			}
+		}
+	}
+	return points, nil
+}
+
+var errKeyUTF8 = errors.New("attribute key is not valid UTF-8")
+
+func validateAttrs(msg []byte, field protowire.Number) error {
+	var it fields
+	it.b = msg
+	for it.next() {
+		if it.err != nil {
+			return it.err
+		}
+		if it.num != field || it.typ != protowire.BytesType {
+			continue
+		}
+		var kv fields
+		kv.b = it.v
+		for kv.next() {
+			if kv.err != nil {
+				return fmt.Errorf("attribute: %w", kv.err)
+			}
+			if kv.typ != protowire.BytesType {
+				continue
+			}
+			switch kv.num {
+			case fKVKey:
+				if !utf8.Valid(kv.v) {
+					return errKeyUTF8
+				}
+			case fKVValue:
+				var av fields
+				av.b = kv.v
+				for av.next() {
+					if av.err != nil {
+						return fmt.Errorf("attribute value: %w", av.err)
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// fields iterates a message's fields; v is set for length-delimited ones.
+// next returns true with err set once on a parse error, then false.
+type fields struct {
+	b   []byte
+	num protowire.Number
+	typ protowire.Type
+	v   []byte
+	err error
+}
+
+func (f *fields) next() bool {
+	if len(f.b) == 0 || f.err != nil {
+		return false
+	}
+	num, typ, n := protowire.ConsumeTag(f.b)
+	if n < 0 {
+		f.err = protowire.ParseError(n)
+		f.b = nil
+		return true
+	}
+	f.b = f.b[n:]
+	f.num, f.typ, f.v = num, typ, nil
+	if typ == protowire.BytesType {
+		v, m := protowire.ConsumeBytes(f.b)
+		if m < 0 {
+			f.err = fmt.Errorf("field %d: %w", num, protowire.ParseError(m))
+			f.b = nil
+			return true
+		}
+		f.v, f.b = v, f.b[m:]
+		return true
+	}
+	m := protowire.ConsumeFieldValue(num, typ, f.b)
+	if m < 0 {
+		f.err = fmt.Errorf("field %d: %w", num, protowire.ParseError(m))
+		f.b = nil
+		return true
+	}
+	f.b = f.b[m:]
+	return true
+}

@@ -1,0 +1,266 @@
+// Package remotewrite walks Prometheus remote write 1.0 requests
+// (prometheus.WriteRequest, snappy-decoded) straight from their protobuf
+// bytes, like otlpwire does for OTLP. Validate refuses the whole request
+// when any series is invalid, so a 400 never hides a partial write.
+package remotewrite
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/phoenix-platform/phoenix/projects/analytics/internal/otlpwire"
+)
+
+// Field numbers of prompb (remote write 1.0).
+const (
+	fReqTimeseries = 1
+
+	fTSLabels     = 1
+	fTSSamples    = 2
+	fTSHistograms = 4
+
+	fLabelName  = 1
+	fLabelValue = 2
+
+	fSampleValue = 1
+)
+
+// MaxLabels bounds the labels of one series.
+const MaxLabels = 256
+
+// ErrInvalid wraps every validation error.
+var ErrInvalid = errors.New("invalid remote write request")
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+// Sink receives each series of a request.
+type Sink interface {
+	// Series gets the metric name, the identity hash of the other labels,
+	// the last sample value, the TimeSeries message and its sample count.
+	Series(name []byte, labelsHash uint64, value float64, ts []byte, samples int)
+}
+
+// Walk feeds a valid request to sink (call Validate first).
+func Walk(req []byte, sink Sink) {
+	each(req, fReqTimeseries, func(ts []byte) {
+		var name []byte
+		var sum uint64
+		samples := 0
+		value := math.NaN()
+		for b := ts; len(b) > 0; {
+			num, typ, n := protowire.ConsumeTag(b)
+			if n < 0 {
+				return
+			}
+			b = b[n:]
+			if typ != protowire.BytesType {
+				m := protowire.ConsumeFieldValue(num, typ, b)
+				if m < 0 {
+					return
+				}
+				b = b[m:]
+				continue
+			}
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return
+			}
+			b = b[m:]
+			switch num {
+			case fTSLabels:
+				ln, lv := labelParts(v)
+				if string(ln) == "__name__" {
+					name = lv
+					continue
+				}
+				sum += otlpwire.KVHash(v, false)
+			case fTSSamples:
+				samples++
+				value = sampleValue(v)
+			case fTSHistograms:
+				samples++
+			}
+		}
+		sink.Series(name, sum, value, ts, samples)
+	})
+}
+
+func sampleValue(s []byte) float64 {
+	v := math.NaN()
+	for len(s) > 0 {
+		num, typ, n := protowire.ConsumeTag(s)
+		if n < 0 {
+			return v
+		}
+		s = s[n:]
+		if num == fSampleValue && typ == protowire.Fixed64Type {
+			x, m := protowire.ConsumeFixed64(s)
+			if m < 0 {
+				return v
+			}
+			v = math.Float64frombits(x)
+			s = s[m:]
+			continue
+		}
+		m := protowire.ConsumeFieldValue(num, typ, s)
+		if m < 0 {
+			return v
+		}
+		s = s[m:]
+	}
+	return v
+}
+
+func each(b []byte, want protowire.Number, fn func(v []byte)) {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return
+		}
+		b = b[n:]
+		if num == want && typ == protowire.BytesType {
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return
+			}
+			fn(v)
+			b = b[m:]
+			continue
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			return
+		}
+		b = b[m:]
+	}
+}
+
+func labelParts(l []byte) (name, value []byte) {
+	each(l, fLabelName, func(v []byte) { name = v })
+	each(l, fLabelValue, func(v []byte) { value = v })
+	return
+}
+
+// Labels decodes a TimeSeries' labels other than __name__ (slow path).
+func Labels(dst []otlpwire.Attr, ts []byte) []otlpwire.Attr {
+	each(ts, fTSLabels, func(l []byte) {
+		n, v := labelParts(l)
+		if string(n) == "__name__" {
+			return
+		}
+		dst = append(dst, otlpwire.Attr{Key: string(n), Value: string(v), Hash: otlpwire.KVHash(l, false)})
+	})
+	return dst
+}
+
+// Validate checks the request and returns its series and sample counts.
+// Label names must be non-empty, unique within a series and valid UTF-8, as
+// must values; every series needs a __name__ and at least one sample or
+// histogram. Label order is not checked: reordered labels name one series.
+func Validate(req []byte) (series, samples int, err error) {
+	var names [][]byte
+	for b := req; len(b) > 0; {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return series, samples, invalid("bad field tag: %v", protowire.ParseError(n))
+		}
+		b = b[n:]
+		if num != fReqTimeseries || typ != protowire.BytesType {
+			m := protowire.ConsumeFieldValue(num, typ, b)
+			if m < 0 {
+				return series, samples, invalid("field %d: %v", num, protowire.ParseError(m))
+			}
+			b = b[m:]
+			continue
+		}
+		ts, m := protowire.ConsumeBytes(b)
+		if m < 0 {
+			return series, samples, invalid("timeseries: %v", protowire.ParseError(m))
+		}
+		b = b[m:]
+		series++
+		names = names[:0]
+		var metric []byte
+		points := 0
+		for t := ts; len(t) > 0; {
+			num, typ, n := protowire.ConsumeTag(t)
+			if n < 0 {
+				return series, samples, invalid("timeseries %d: bad field tag", series-1)
+			}
+			t = t[n:]
+			if typ != protowire.BytesType {
+				m := protowire.ConsumeFieldValue(num, typ, t)
+				if m < 0 {
+					return series, samples, invalid("timeseries %d: field %d: %v", series-1, num, protowire.ParseError(m))
+				}
+				t = t[m:]
+				continue
+			}
+			v, m := protowire.ConsumeBytes(t)
+			if m < 0 {
+				return series, samples, invalid("timeseries %d: field %d: %v", series-1, num, protowire.ParseError(m))
+			}
+			t = t[m:]
+			switch num {
+			case fTSLabels:
+				if err := checkMsg(v); err != nil {
+					return series, samples, invalid("timeseries %d: label: %v", series-1, err)
+				}
+				ln, lv := labelParts(v)
+				if len(ln) == 0 {
+					return series, samples, invalid("timeseries %d: empty label name", series-1)
+				}
+				if !utf8.Valid(ln) || !utf8.Valid(lv) {
+					return series, samples, invalid("timeseries %d: label %q is not valid UTF-8", series-1, ln)
+				}
+				for _, o := range names {
+					if string(o) == string(ln) {
+						return series, samples, invalid("timeseries %d: duplicate label %q", series-1, ln)
+					}
+				}
+				if len(names) >= MaxLabels {
+					return series, samples, invalid("timeseries %d: more than %d labels", series-1, MaxLabels)
+				}
+				names = append(names, ln)
+				if string(ln) == "__name__" {
+					metric = lv
+				}
+			case fTSSamples, fTSHistograms:
+				if err := checkMsg(v); err != nil {
+					return series, samples, invalid("timeseries %d: sample: %v", series-1, err)
+				}
+				points++
+			}
+		}
+		if len(metric) == 0 {
+			return series, samples, invalid("timeseries %d: missing __name__ label", series-1)
+		}
+		if points == 0 {
+			return series, samples, invalid("timeseries %d (%s): no samples", series-1, metric)
+		}
+		samples += points
+	}
+	return series, samples, nil
+}
+
+func checkMsg(b []byte) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		b = b[n:]
+		m := protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			return protowire.ParseError(m)
+		}
+		b = b[m:]
+	}
+	return nil
+}
