@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -76,7 +77,9 @@ func (g *Gateway) forward(rt Route) http.HandlerFunc {
 				req.Body = body
 			}
 		}
-		status, raw, err := g.s.Bus.RequestRaw(r.Context(), rt.Subject, req)
+		ctx, cancel := context.WithTimeout(r.Context(), g.s.Config.API.ServiceTimout)
+		defer cancel()
+		status, raw, err := g.s.Bus.RequestRaw(ctx, rt.Subject, req)
 		if err != nil {
 			httpx.WriteError(w, r, err)
 			return

@@ -1,6 +1,8 @@
 // Package gateway is the platform-api HTTP front door: health and readiness,
-// /metrics, the OpenAPI document, and /api/v1 routes answered by the services
-// over NATS request/reply.
+// /metrics, the OpenAPI document and docs, authentication (users, JWTs, API
+// keys), RBAC from the OpenAPI document, rate limits, the audit log, the
+// WebSocket event relay, and /api/v1 routes answered by the services over
+// NATS request/reply.
 package gateway
 
 import (
@@ -9,13 +11,20 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/phoenix-platform/phoenix/api"
+	"github.com/phoenix-platform/phoenix/pkg/auth"
 	"github.com/phoenix-platform/phoenix/pkg/config"
+	"github.com/phoenix-platform/phoenix/pkg/database"
 	"github.com/phoenix-platform/phoenix/pkg/httpx"
 	"github.com/phoenix-platform/phoenix/pkg/problem"
+	"github.com/phoenix-platform/phoenix/pkg/secrets"
 	"github.com/phoenix-platform/phoenix/pkg/service"
 )
 
@@ -23,43 +32,200 @@ import (
 // this is reported unreachable rather than stalling the whole status call.
 const statusTimeout = time.Second
 
+// maxConcurrentHashes bounds argon2id work (19 MiB each) across logins and
+// user writes.
+const maxConcurrentHashes = 4
+
 // Gateway is the platform-api service.
 type Gateway struct {
-	s      service.Settings
-	logger *slog.Logger
-	resp   *service.Responder
-	srv    *httpx.Server
-	once   sync.Once
+	s        service.Settings
+	logger   *slog.Logger
+	resp     *service.Responder
+	srv      *httpx.Server
+	once     sync.Once
+	policies map[string]policy
+	routes   []registered
+	handler  http.Handler
+	docs     []byte
+	metrics  gwMetrics
+	hashSem  chan struct{}
+
+	// Set by Start.
+	store  *authStore
+	authn  *authenticator
+	shared sharedState
+	audit  *auditLog
+	hub    *hub
 }
 
-// New builds the gateway; it listens on Start.
+// registered is one route the mux serves, with its policy.
+type registered struct {
+	Method, Pattern string
+	Policy          policy
+	Forward         *Route // nil for the gateway's own handlers
+}
+
+type gwMetrics struct {
+	rateLimited, limiterErrors, loginFailures, loginThrottled, auditFailures, wsDropped prometheus.Counter
+	wsClients                                                                          prometheus.Gauge
+}
+
+func newGWMetrics(reg *prometheus.Registry) gwMetrics {
+	c := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "phoenix", Subsystem: "gateway", Name: name, Help: help})
+	}
+	m := gwMetrics{
+		rateLimited:    c("rate_limited_total", "Requests answered 429 by the per-principal rate limits."),
+		limiterErrors:  c("rate_limiter_errors_total", "Requests let through because the shared limiter failed."),
+		loginFailures:  c("login_failures_total", "Failed logins."),
+		loginThrottled: c("login_throttled_total", "Logins refused by failed-login throttling."),
+		auditFailures:  c("audit_write_failures_total", "Audit batches that could not be written."),
+		wsDropped:      c("websocket_slow_clients_dropped_total", "WebSocket clients dropped because their send queue was full."),
+		wsClients: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "phoenix", Subsystem: "gateway", Name: "websocket_clients",
+			Help: "Connected WebSocket clients."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.rateLimited, m.limiterErrors, m.loginFailures, m.loginThrottled, m.auditFailures, m.wsDropped, m.wsClients)
+	}
+	return m
+}
+
+// New builds the gateway and its router. Every route must be in
+// api/openapi.yaml with an x-phoenix-role, and every operation there must be
+// served: a mismatch fails here, at start-up.
 func New(s service.Settings) (*Gateway, error) {
-	g := &Gateway{s: s, logger: s.Logger}
-	g.resp = service.NewResponder(s, config.ServicePlatformAPI, nil)
+	pols, err := specOps(api.OpenAPI)
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{s: s, logger: s.Logger, policies: pols, hashSem: make(chan struct{}, maxConcurrentHashes)}
+	if g.logger == nil {
+		g.logger = slog.Default()
+	}
+	var reg *prometheus.Registry
+	if s.Metrics != nil {
+		reg = s.Metrics.Registry
+	}
+	g.metrics = newGWMetrics(reg)
+	if g.docs, err = renderDocs(api.OpenAPI); err != nil {
+		return nil, err
+	}
+	if err := g.buildRoutes(); err != nil {
+		return nil, err
+	}
+	g.handler = g.buildHandler()
+	g.resp = service.NewResponder(s, config.ServicePlatformAPI, nil, g.authenticateEndpoint())
 	return g, nil
 }
 
-// Name is platform-api.
-func (g *Gateway) Name() string { return config.ServicePlatformAPI }
+// builtin is a route the gateway answers itself.
+type builtin struct {
+	Method, Pattern string
+	Handler         http.HandlerFunc
+}
 
-// Handler returns the full HTTP handler (tests use it with httptest).
-func (g *Gateway) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", g.healthz)
-	mux.HandleFunc("GET /readyz", g.readyz)
-	mux.Handle("GET /metrics", g.s.Metrics.Handler())
-	mux.HandleFunc("GET /api/v1/openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/yaml")
-		_, _ = w.Write(api.OpenAPI)
-	})
-	mux.HandleFunc("GET /api/v1/status", g.status)
-	for _, rt := range routes() {
-		mux.HandleFunc(rt.Method+" "+rt.Pattern, g.forward(rt))
+func (g *Gateway) builtins() []builtin {
+	return []builtin{
+		{"GET", "/healthz", g.healthz},
+		{"GET", "/readyz", g.readyz},
+		{"GET", "/metrics", g.metricsHandler},
+		{"GET", "/api/v1/openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/yaml")
+			_, _ = w.Write(api.OpenAPI)
+		}},
+		{"GET", "/api/v1/docs", g.serveDocs},
+		{"GET", "/api/v1/status", g.status},
+		{"POST", "/api/v1/auth/login", g.login},
+		{"POST", "/api/v1/auth/refresh", g.refresh},
+		{"POST", "/api/v1/auth/logout", g.logout},
+		{"GET", "/api/v1/auth/me", g.me},
+		{"POST", "/api/v1/auth/keys/rotate", g.rotateKeys},
+		{"GET", "/api/v1/users", g.listUsers},
+		{"POST", "/api/v1/users", g.createUser},
+		{"GET", "/api/v1/users/{user}", g.getUser},
+		{"PATCH", "/api/v1/users/{user}", g.updateUser},
+		{"DELETE", "/api/v1/users/{user}", g.deleteUser},
+		{"GET", "/api/v1/teams", g.listTeams},
+		{"POST", "/api/v1/teams", g.createTeam},
+		{"GET", "/api/v1/teams/{team}", g.getTeam},
+		{"DELETE", "/api/v1/teams/{team}", g.deleteTeam},
+		{"PUT", "/api/v1/teams/{team}/members/{user}", g.addMember},
+		{"DELETE", "/api/v1/teams/{team}/members/{user}", g.removeMember},
+		{"GET", "/api/v1/apikeys", g.listAPIKeys},
+		{"POST", "/api/v1/apikeys", g.createAPIKey},
+		{"GET", "/api/v1/apikeys/{key}", g.getAPIKey},
+		{"DELETE", "/api/v1/apikeys/{key}", g.revokeAPIKey},
+		{"GET", "/api/v1/audit", g.listAudit},
+		{"GET", "/api/v1/ws", g.serveWS},
 	}
-	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		httpx.WriteError(w, r, problem.NotFound("no route %s %s", r.Method, r.URL.Path))
-	})
-	return httpx.Wrap(mux, httpx.Options{
+}
+
+func (g *Gateway) metricsHandler(w http.ResponseWriter, r *http.Request) {
+	if g.s.Metrics == nil {
+		http.NotFound(w, r)
+		return
+	}
+	g.s.Metrics.Handler().ServeHTTP(w, r)
+}
+
+// buildRoutes pairs every route with its OpenAPI operation, both ways.
+func (g *Gateway) buildRoutes() error {
+	var errs []string
+	seen := map[string]bool{}
+	add := func(method, pattern string, fw *Route) {
+		key := method + " " + specPath(pattern)
+		if seen[key] {
+			errs = append(errs, "route "+key+" registered twice")
+			return
+		}
+		seen[key] = true
+		pol, ok := g.policies[key]
+		if !ok {
+			errs = append(errs, "route "+key+" is not in api/openapi.yaml")
+			return
+		}
+		g.routes = append(g.routes, registered{Method: method, Pattern: pattern, Policy: pol, Forward: fw})
+	}
+	for _, b := range g.builtins() {
+		add(b.Method, b.Pattern, nil)
+	}
+	for _, rt := range routes() {
+		add(rt.Method, rt.Pattern, &rt)
+	}
+	for key := range g.policies {
+		if !seen[key] {
+			errs = append(errs, "operation "+key+" in api/openapi.yaml has no route")
+		}
+	}
+	if len(errs) > 0 {
+		sort.Strings(errs)
+		return fmt.Errorf("routes and api/openapi.yaml disagree:\n  %s", strings.Join(errs, "\n  "))
+	}
+	return nil
+}
+
+func (g *Gateway) buildHandler() http.Handler {
+	mux := http.NewServeMux()
+	handlers := map[string]http.HandlerFunc{}
+	for _, b := range g.builtins() {
+		handlers[b.Method+" "+b.Pattern] = b.Handler
+	}
+	for _, rt := range g.routes {
+		var h http.Handler
+		if rt.Forward != nil {
+			h = g.forward(*rt.Forward)
+		} else {
+			h = handlers[rt.Method+" "+rt.Pattern]
+		}
+		mux.Handle(rt.Method+" "+rt.Pattern, g.guard(rt.Policy, h))
+	}
+	// Unknown /api/ paths need credentials too, so the 404 tells an
+	// anonymous caller nothing.
+	mux.Handle("/api/", g.guard(policy{Method: "GET", Path: "/api/", Role: roleViewer, Scope: auth.ScopeRead},
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			httpx.WriteError(w, r, problem.NotFound("no route %s %s", r.Method, r.URL.Path))
+		})))
+	return httpx.Wrap(securityHeaders(cors(g.s.Config.Auth.AllowedOrigins, mux)), httpx.Options{
 		Logger: g.logger, Metrics: g.s.Metrics, MaxBodyBytes: g.s.Config.API.MaxBodyBytes,
 		SkipLog: func(r *http.Request) bool {
 			return r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics"
@@ -67,34 +233,123 @@ func (g *Gateway) Handler() http.Handler {
 	})
 }
 
-// Start answers on NATS and opens the HTTP listener.
-func (g *Gateway) Start(context.Context) error {
+// Name is platform-api.
+func (g *Gateway) Name() string { return config.ServicePlatformAPI }
+
+// Handler returns the full HTTP handler.
+func (g *Gateway) Handler() http.Handler { return g.handler }
+
+// Start migrates the gateway's tables, prepares authentication (signing
+// keys, the bootstrap admin), answers on NATS and opens the HTTP listener.
+func (g *Gateway) Start(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			g.cleanup(context.Background())
+		}
+	}()
+	cfg := g.s.Config
+	if g.store, err = newAuthStore(ctx, g.s.Store); err != nil {
+		return err
+	}
+	sealer, err := secrets.SealerFromConfig(cfg)
+	if err != nil {
+		return err
+	}
+	if cfg.RedisURL != "" {
+		if g.shared, err = newRedisState(ctx, cfg.RedisURL); err != nil {
+			return err
+		}
+	} else {
+		g.shared = newMemoryState()
+	}
+	spec := auth.TokenSpec{Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience, TTL: cfg.Auth.AccessTokenTTL}
+	if g.authn, err = newAuthenticator(ctx, g.store, g.shared, sealer, spec, g.logger); err != nil {
+		return err
+	}
+	if err := g.bootstrapAdmin(ctx); err != nil {
+		return err
+	}
+	g.audit = newAuditLog(g.store, g.logger, g.metrics.auditFailures.Inc)
+	if g.hub, err = newHub(g); err != nil {
+		return err
+	}
 	if err := g.resp.Start(); err != nil {
 		return err
 	}
-	srv, err := httpx.Listen(g.s.Config.API.Addr, g.Handler(), g.logger)
+	srv, err := httpx.Listen(cfg.API.Addr, g.handler, g.logger)
 	if err != nil {
-		_ = g.resp.Stop()
 		return err
 	}
 	g.srv = srv
 	srv.Start()
-	g.logger.Info("api listening", "addr", srv.Addr())
+	g.logger.Info("api listening", "addr", srv.Addr(), "shared_state", map[bool]string{true: "redis", false: "memory"}[cfg.RedisURL != ""])
+	return nil
+}
+
+// bootstrapAdmin creates the user admin on first start.
+func (g *Gateway) bootstrapAdmin(ctx context.Context) error {
+	n, err := g.store.countUsers(ctx)
+	if err != nil {
+		return fmt.Errorf("count users: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	password := g.s.Config.Auth.BootstrapAdminPassword
+	generated := password == ""
+	if generated {
+		if password, err = auth.RandomToken(24); err != nil {
+			return err
+		}
+	} else if msg := auth.CheckPasswordPolicy(password); msg != "" {
+		return fmt.Errorf("PHOENIX_BOOTSTRAP_ADMIN_PASSWORD: %s", msg)
+	}
+	hash, err := auth.HashPassword(password, auth.DefaultArgon2)
+	if err != nil {
+		return err
+	}
+	if err := g.store.createUser(ctx, user{Username: "admin", PasswordHash: hash, Role: roleAdmin}); err != nil {
+		if errors.Is(err, database.ErrConflict) {
+			return nil // another replica bootstrapped first
+		}
+		return fmt.Errorf("create bootstrap admin: %w", err)
+	}
+	if generated {
+		// Printed once: it is not stored anywhere in clear.
+		g.logger.Warn("created the bootstrap admin with a random password; log in and change it",
+			"username", "admin", "password", password)
+	} else {
+		g.logger.Info("created the bootstrap admin from PHOENIX_BOOTSTRAP_ADMIN_PASSWORD", "username", "admin")
+	}
 	return nil
 }
 
 // Addr is the bound HTTP address.
 func (g *Gateway) Addr() string { return g.srv.Addr() }
 
-// Shutdown drains HTTP, then leaves the bus.
+// Shutdown drains HTTP and WebSockets, then leaves the bus and flushes the
+// audit log.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	var err error
-	g.once.Do(func() {
-		if g.srv != nil {
-			err = g.srv.Shutdown(ctx)
-		}
-		err = errors.Join(err, g.resp.Stop())
-	})
+	g.once.Do(func() { err = g.cleanup(ctx) })
+	return err
+}
+
+func (g *Gateway) cleanup(ctx context.Context) error {
+	var err error
+	if g.hub != nil {
+		g.hub.close()
+	}
+	if g.srv != nil {
+		err = g.srv.Shutdown(ctx)
+	}
+	err = errors.Join(err, g.resp.Stop())
+	if g.audit != nil {
+		g.audit.close()
+	}
+	if g.shared != nil {
+		err = errors.Join(err, g.shared.close())
+	}
 	return err
 }
 

@@ -1,0 +1,265 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/phoenix-platform/phoenix/pkg/apiv1"
+	"github.com/phoenix-platform/phoenix/pkg/auth"
+	"github.com/phoenix-platform/phoenix/pkg/database"
+	"github.com/phoenix-platform/phoenix/pkg/httpx"
+	"github.com/phoenix-platform/phoenix/pkg/messaging"
+	"github.com/phoenix-platform/phoenix/pkg/problem"
+)
+
+// refreshTokenLen is the refresh token's length in base62 characters
+// (~285 bits).
+const refreshTokenLen = 48
+
+type loginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	ExpiresIn    int    `json:"expires_in"`
+	TokenType    string `json:"token_type"`
+}
+
+// dummyHash is verified when the user does not exist, so a login for an
+// unknown name costs as much as one for a known name (no user enumeration
+// by timing).
+var dummyHash = func() string {
+	h, _ := auth.HashPassword("phoenix-dummy-password", auth.DefaultArgon2)
+	return h
+}()
+
+// verifyPassword runs argon2id under a semaphore: each hash takes 19 MiB, so
+// concurrent logins are bounded in memory.
+func (g *Gateway) verifyPassword(ctx context.Context, hash, password string) (bool, error) {
+	select {
+	case g.hashSem <- struct{}{}:
+	case <-ctx.Done():
+		return false, problem.Unavailable(time.Second, "login busy")
+	}
+	defer func() { <-g.hashSem }()
+	return auth.VerifyPassword(hash, password)
+}
+
+func (g *Gateway) login(w http.ResponseWriter, r *http.Request) {
+	var req loginRequest
+	if err := httpx.DecodeJSON(r, &req); err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	if req.Username == "" || req.Password == "" || len(req.Username) > 64 || len(req.Password) > auth.MaxPasswordLen {
+		httpx.WriteError(w, r, problem.BadRequest("username and password are required"))
+		return
+	}
+	cfg := g.s.Config.Auth
+	ip := clientIP(r)
+	userKey, ipKey := "login:user:"+req.Username, "login:ip:"+ip
+	// Throttle before the expensive hash, on failures only.
+	for _, c := range []struct {
+		key   string
+		limit int
+	}{{userKey, cfg.RateLimitLogin}, {ipKey, 4 * cfg.RateLimitLogin}} {
+		n, retry, err := g.shared.count(r.Context(), c.key, loginWindow)
+		if err != nil {
+			httpx.WriteError(w, r, problem.Unavailable(time.Second, "login throttle unavailable").Wrap(err))
+			return
+		}
+		if n >= c.limit {
+			g.metrics.loginThrottled.Inc()
+			g.auditLogin(r, req.Username, http.StatusTooManyRequests)
+			httpx.WriteError(w, r, problem.TooManyRequests(retry, "too many failed logins; try again later"))
+			return
+		}
+	}
+	u, err := g.store.getUser(r.Context(), req.Username)
+	hash := u.PasswordHash
+	if errors.Is(err, database.ErrNotFound) {
+		hash = dummyHash
+	} else if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	ok, verr := g.verifyPassword(r.Context(), hash, req.Password)
+	if verr != nil && problem.From(verr).Status == http.StatusServiceUnavailable {
+		httpx.WriteError(w, r, verr)
+		return
+	}
+	if err != nil || !ok || verr != nil {
+		for _, k := range []string{userKey, ipKey} {
+			_, _, _ = g.shared.allow(r.Context(), k, 1<<30, loginWindow)
+		}
+		g.metrics.loginFailures.Inc()
+		g.auditLogin(r, req.Username, http.StatusUnauthorized)
+		httpx.WriteError(w, r, problem.Unauthorized("invalid user name or password"))
+		return
+	}
+	resp, err := g.newSession(r.Context(), u.Username, ip)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	g.auditLogin(r, u.Username, http.StatusOK)
+	httpx.WriteJSON(w, http.StatusOK, resp)
+}
+
+func (g *Gateway) auditLogin(r *http.Request, username string, status int) {
+	g.audit.record(r, apiv1.Principal{Subject: username, Kind: "user"}, policy{Method: "POST", Path: "/api/v1/auth/login"}, status)
+}
+
+func (g *Gateway) newSession(ctx context.Context, username, remote string) (tokenResponse, error) {
+	sid, err := auth.RandomToken(22)
+	if err != nil {
+		return tokenResponse{}, err
+	}
+	refresh, err := auth.RandomToken(refreshTokenLen)
+	if err != nil {
+		return tokenResponse{}, err
+	}
+	cfg := g.s.Config.Auth
+	if err := g.store.createSession(ctx, sid, username, auth.HashAPIKey(refresh), remote, time.Now().Add(cfg.RefreshTokenTTL)); err != nil {
+		return tokenResponse{}, err
+	}
+	access, err := g.authn.issueAccess(ctx, username, sid)
+	if err != nil {
+		return tokenResponse{}, err
+	}
+	return tokenResponse{AccessToken: access, RefreshToken: refresh, ExpiresIn: int(cfg.AccessTokenTTL / time.Second), TokenType: "Bearer"}, nil
+}
+
+type refreshRequest struct {
+	RefreshToken string `json:"refresh_token"`
+}
+
+// refresh trades a refresh token for a new access token and a new refresh
+// token; the old refresh token stops working (rotation).
+func (g *Gateway) refresh(w http.ResponseWriter, r *http.Request) {
+	var req refreshRequest
+	if err := httpx.DecodeJSON(r, &req); err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	if req.RefreshToken == "" || len(req.RefreshToken) > 256 {
+		httpx.WriteError(w, r, errUnauthorized())
+		return
+	}
+	oldHash := auth.HashAPIKey(req.RefreshToken)
+	se, err := g.store.sessionByRefresh(r.Context(), oldHash)
+	if errors.Is(err, database.ErrNotFound) {
+		httpx.WriteError(w, r, errUnauthorized())
+		return
+	}
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	if se.RevokedAt != nil || !time.Now().Before(se.ExpiresAt) {
+		httpx.WriteError(w, r, errUnauthorized())
+		return
+	}
+	if rev, err := g.shared.revoked(r.Context(), "sid:"+se.ID); err != nil || rev {
+		httpx.WriteError(w, r, errUnauthorized())
+		return
+	}
+	next, err := auth.RandomToken(refreshTokenLen)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	if err := g.store.rotateRefresh(r.Context(), se.ID, oldHash, auth.HashAPIKey(next)); err != nil {
+		if errors.Is(err, database.ErrConflict) {
+			httpx.WriteError(w, r, errUnauthorized())
+			return
+		}
+		httpx.WriteError(w, r, err)
+		return
+	}
+	access, err := g.authn.issueAccess(r.Context(), se.Username, se.ID)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, tokenResponse{AccessToken: access, RefreshToken: next,
+		ExpiresIn: int(g.s.Config.Auth.AccessTokenTTL / time.Second), TokenType: "Bearer"})
+}
+
+// logout revokes the caller's session: its refresh token in the store and
+// its access tokens in the shared revocation list (every replica refuses
+// them within a second).
+func (g *Gateway) logout(w http.ResponseWriter, r *http.Request) {
+	res := authFrom(r.Context())
+	if res.SessionID == "" {
+		httpx.WriteError(w, r, problem.BadRequest("only a user session can log out; revoke API keys with DELETE /api/v1/apikeys/{key}"))
+		return
+	}
+	if err := g.revokeSession(r.Context(), res.SessionID); err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (g *Gateway) revokeSession(ctx context.Context, sid string) error {
+	if err := g.shared.revoke(ctx, "sid:"+sid, g.s.Config.Auth.AccessTokenTTL+time.Minute); err != nil {
+		return problem.Unavailable(time.Second, "revocation store unavailable").Wrap(err)
+	}
+	if err := g.store.revokeSession(ctx, sid, time.Now()); err != nil {
+		return err
+	}
+	g.authn.forget("sid:" + sid)
+	return nil
+}
+
+type meResponse struct {
+	apiv1.Principal
+}
+
+func (g *Gateway) me(w http.ResponseWriter, r *http.Request) {
+	httpx.WriteJSON(w, http.StatusOK, meResponse{principalFrom(r.Context())})
+}
+
+func (g *Gateway) rotateKeys(w http.ResponseWriter, r *http.Request) {
+	kid, err := g.authn.rotate(r.Context())
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusCreated, map[string]any{
+		"kid": kid, "previous_keys_retire_in_seconds": int(g.s.Config.Auth.AccessTokenTTL / time.Second),
+	})
+}
+
+// authenticateEndpoint answers apiv1.SubjectAuthenticate for ingest and
+// OpAMP: a token (and optionally a required scope) to a Principal.
+func (g *Gateway) authenticateEndpoint() messaging.Endpoint {
+	return messaging.Endpoint{
+		Name: "authenticate", Subject: apiv1.SubjectAuthenticate,
+		Handler: func(ctx context.Context, data []byte) (any, error) {
+			var req apiv1.AuthenticateRequest
+			if err := json.Unmarshal(data, &req); err != nil {
+				return nil, problem.BadRequest("malformed authenticate request")
+			}
+			if req.Token == "" && g.s.Config.Auth.IngestOpen && (req.Scope == auth.ScopeIngest || req.Scope == auth.ScopeAgent) {
+				// The --dev loop: ingest and agents without credentials.
+				return apiv1.Principal{Subject: "anonymous", Kind: "anonymous", Role: roleOperator, Scopes: []string{req.Scope}}, nil
+			}
+			res, err := g.authn.authenticate(ctx, req.Token)
+			if err != nil {
+				return nil, err
+			}
+			if !grantsScope(res.Principal, req.Scope) {
+				return nil, problem.Forbidden("credential lacks the %s scope", req.Scope)
+			}
+			return res.Principal, nil
+		},
+	}
+}

@@ -1,0 +1,187 @@
+package gateway
+
+import (
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/phoenix-platform/phoenix/pkg/httpx"
+	"github.com/phoenix-platform/phoenix/pkg/problem"
+)
+
+// rateWindow is the fixed window of the per-principal limits.
+const rateWindow = time.Minute
+
+// loginWindow is the window of failed-login throttling.
+const loginWindow = 15 * time.Minute
+
+// securityHeaders are set on every answer. The CSP allows only same-origin
+// resources: the dashboard and docs page are self-contained.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Content-Security-Policy", "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+		if r.TLS != nil {
+			h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+		}
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			h.Set("Cache-Control", "no-store")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// cors answers cross-origin requests only for configured origins. With none
+// configured, browsers get no CORS headers and so may call the API only from
+// its own origin (the embedded dashboard).
+func cors(allowed []string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		ok := origin != "" && slices.Contains(allowed, origin)
+		if ok {
+			h := w.Header()
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Add("Vary", "Origin")
+			h.Set("Access-Control-Expose-Headers", "Retry-After, X-Request-Id")
+		}
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			if ok {
+				h := w.Header()
+				h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE")
+				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id")
+				h.Set("Access-Control-Max-Age", "600")
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+			httpx.WriteError(w, r, problem.Forbidden("origin not allowed"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// clientIP is the peer address. X-Forwarded-For is not trusted: a client
+// could set it to dodge per-address limits.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// statusRecorder keeps the status for the audit log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func mutating(method string) bool {
+	return method != http.MethodGet && method != http.MethodHead && method != http.MethodOptions
+}
+
+// routeClass groups routes for rate limits.
+func routeClass(method string) string {
+	if mutating(method) {
+		return "write"
+	}
+	return "read"
+}
+
+// guard wraps one route with authentication, authorization, rate limiting
+// and auditing according to its OpenAPI policy.
+func (g *Gateway) guard(pol policy, h http.Handler) http.Handler {
+	if pol.Role == rolePublic {
+		unlimited := pol.Path == "/healthz" || pol.Path == "/readyz" || pol.Path == "/metrics"
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !unlimited {
+				if err := g.limit(r, "ip:"+clientIP(r)+":public", g.s.Config.Auth.RateLimitRead); err != nil {
+					httpx.WriteError(w, r, err)
+					return
+				}
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+	class := routeClass(pol.Method)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token := bearer(r)
+		if token == "" && pol.Path == "/api/v1/ws" {
+			// Browsers cannot set headers on a WebSocket handshake.
+			token = r.URL.Query().Get("access_token")
+		}
+		res, err := g.authn.authenticate(r.Context(), token)
+		if err != nil {
+			if problem.From(err).Status == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="phoenix"`)
+			}
+			httpx.WriteError(w, r, err)
+			return
+		}
+		rec := &statusRecorder{ResponseWriter: w}
+		if mutating(r.Method) {
+			defer func() { g.audit.record(r, res.Principal, pol, rec.status) }()
+		}
+		if err := authorize(res.Principal, pol); err != nil {
+			httpx.WriteError(rec, r, err)
+			return
+		}
+		limit := g.s.Config.Auth.RateLimitWrite
+		if class == "read" {
+			limit = g.s.Config.Auth.RateLimitRead
+		}
+		if res.RateLimit > 0 {
+			limit = res.RateLimit
+		}
+		if err := g.limit(r, "p:"+res.Principal.Kind+":"+res.Principal.Subject+":"+class, limit); err != nil {
+			httpx.WriteError(rec, r, err)
+			return
+		}
+		ctx := withAuth(withPrincipal(r.Context(), res.Principal), res)
+		h.ServeHTTP(rec, r.WithContext(ctx))
+	})
+}
+
+// limit counts a request against key; over the limit it answers 429 with
+// Retry-After. When the shared store fails the request passes (logged and
+// counted): an outage of Redis must not take the API down.
+func (g *Gateway) limit(r *http.Request, key string, perMinute int) error {
+	ok, retry, err := g.shared.allow(r.Context(), key, perMinute, rateWindow)
+	if err != nil {
+		g.metrics.limiterErrors.Inc()
+		g.logger.Warn("rate limiter unavailable", "error", err)
+		return nil
+	}
+	if !ok {
+		g.metrics.rateLimited.Inc()
+		if retry < time.Second {
+			retry = time.Second
+		}
+		return problem.TooManyRequests(retry, "rate limit of %s requests per minute exceeded; retry in %ss", strconv.Itoa(perMinute),
+			strconv.Itoa(int(retry.Round(time.Second)/time.Second)))
+	}
+	return nil
+}

@@ -1,0 +1,195 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// sharedState is what gateway replicas must agree on: rate-limit counters
+// and revocations (logged-out sessions, revoked API keys). Redis when
+// --redis-url is set, process memory otherwise (all-in-one); see
+// docs/decisions/0004-shared-limiter-and-revocation-store.md.
+type sharedState interface {
+	// allow counts one request for key in the current fixed window and
+	// reports whether it is within limit; when not, retry says when the
+	// window ends.
+	allow(ctx context.Context, key string, limit int, window time.Duration) (ok bool, retry time.Duration, err error)
+	// count returns the current window's count without adding (login
+	// throttling checks before the expensive hash, adds after a failure).
+	count(ctx context.Context, key string, window time.Duration) (int, time.Duration, error)
+	// revoke marks id revoked for ttl.
+	revoke(ctx context.Context, id string, ttl time.Duration) error
+	revoked(ctx context.Context, id string) (bool, error)
+	close() error
+}
+
+// windowKey names the counter of key's current window.
+func windowKey(key string, window time.Duration, now time.Time) (string, time.Duration) {
+	idx := now.UnixNano() / int64(window)
+	end := time.Unix(0, (idx+1)*int64(window))
+	return fmt.Sprintf("%s:%d", key, idx), end.Sub(now)
+}
+
+// errSharedFull reports the in-memory store at its bound.
+var errSharedFull = errors.New("shared state full")
+
+// memoryMaxEntries bounds the in-memory maps; beyond it new counters are
+// refused (the request is answered 429/503) rather than growing memory.
+const memoryMaxEntries = 200_000
+
+type memoryState struct {
+	mu       sync.Mutex
+	counters map[string]memCounter
+	revs     map[string]time.Time
+	now      func() time.Time
+}
+
+type memCounter struct {
+	n   int
+	end time.Time
+}
+
+func newMemoryState() *memoryState {
+	return &memoryState{counters: map[string]memCounter{}, revs: map[string]time.Time{}, now: time.Now}
+}
+
+// sweep drops expired entries; called when a map reaches its bound.
+func (m *memoryState) sweep(now time.Time) {
+	for k, c := range m.counters {
+		if !now.Before(c.end) {
+			delete(m.counters, k)
+		}
+	}
+	for k, t := range m.revs {
+		if !now.Before(t) {
+			delete(m.revs, k)
+		}
+	}
+}
+
+func (m *memoryState) allow(_ context.Context, key string, limit int, window time.Duration) (bool, time.Duration, error) {
+	now := m.now()
+	wk, left := windowKey(key, window, now)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.counters[wk]
+	if !ok {
+		if len(m.counters) >= memoryMaxEntries {
+			m.sweep(now)
+			if len(m.counters) >= memoryMaxEntries {
+				return false, left, errSharedFull
+			}
+		}
+		c = memCounter{end: now.Add(left)}
+	}
+	c.n++
+	m.counters[wk] = c
+	if c.n > limit {
+		return false, left, nil
+	}
+	return true, 0, nil
+}
+
+func (m *memoryState) count(_ context.Context, key string, window time.Duration) (int, time.Duration, error) {
+	wk, left := windowKey(key, window, m.now())
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.counters[wk].n, left, nil
+}
+
+func (m *memoryState) revoke(_ context.Context, id string, ttl time.Duration) error {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.revs[id]; !ok && len(m.revs) >= memoryMaxEntries {
+		m.sweep(now)
+		if len(m.revs) >= memoryMaxEntries {
+			return errSharedFull
+		}
+	}
+	m.revs[id] = now.Add(ttl)
+	return nil
+}
+
+func (m *memoryState) revoked(_ context.Context, id string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.revs[id]
+	return ok && m.now().Before(t), nil
+}
+
+func (m *memoryState) close() error { return nil }
+
+// redisState keeps the same data in Redis, shared by every replica. Keys
+// expire on their own, so Redis memory is bounded by traffic in one window.
+type redisState struct {
+	c      *redis.Client
+	prefix string
+}
+
+func newRedisState(ctx context.Context, url string) (*redisState, error) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("redis_url: %w", err)
+	}
+	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = 2*time.Second, time.Second, time.Second
+	c := redis.NewClient(opts)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := c.Ping(pctx).Err(); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("connect to redis: %w", err)
+	}
+	return &redisState{c: c, prefix: "phoenix:gw:"}, nil
+}
+
+func (r *redisState) allow(ctx context.Context, key string, limit int, window time.Duration) (bool, time.Duration, error) {
+	wk, left := windowKey(r.prefix+"rl:"+key, window, time.Now())
+	var incr *redis.IntCmd
+	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		incr = p.Incr(ctx, wk)
+		p.PExpire(ctx, wk, left+time.Second)
+		return nil
+	})
+	if err != nil {
+		return false, time.Second, fmt.Errorf("redis rate limit: %w", err)
+	}
+	if incr.Val() > int64(limit) {
+		return false, left, nil
+	}
+	return true, 0, nil
+}
+
+func (r *redisState) count(ctx context.Context, key string, window time.Duration) (int, time.Duration, error) {
+	wk, left := windowKey(r.prefix+"rl:"+key, window, time.Now())
+	n, err := r.c.Get(ctx, wk).Int()
+	if errors.Is(err, redis.Nil) {
+		return 0, left, nil
+	}
+	if err != nil {
+		return 0, left, fmt.Errorf("redis count: %w", err)
+	}
+	return n, left, nil
+}
+
+func (r *redisState) revoke(ctx context.Context, id string, ttl time.Duration) error {
+	if err := r.c.Set(ctx, r.prefix+"rev:"+id, "1", ttl).Err(); err != nil {
+		return fmt.Errorf("redis revoke: %w", err)
+	}
+	return nil
+}
+
+func (r *redisState) revoked(ctx context.Context, id string) (bool, error) {
+	n, err := r.c.Exists(ctx, r.prefix+"rev:"+id).Result()
+	if err != nil {
+		return false, fmt.Errorf("redis revocation check: %w", err)
+	}
+	return n > 0, nil
+}
+
+func (r *redisState) close() error { return r.c.Close() }
