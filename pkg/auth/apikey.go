@@ -15,11 +15,11 @@ import (
 // stored. The checksum lets secret scanners and the gateway reject a typo or
 // a random string without a database lookup.
 const (
-	APIKeyPrefix  = "phx_"
-	apiKeyIDLen   = 12
-	apiKeySecLen  = 32
-	apiKeySumLen  = 6
-	APIKeyLen     = len(APIKeyPrefix) + apiKeyIDLen + apiKeySecLen + apiKeySumLen
+	APIKeyPrefix   = "phx_"
+	apiKeyIDLen    = 12
+	apiKeySecLen   = 32
+	apiKeySumLen   = 6
+	APIKeyLen      = len(APIKeyPrefix) + apiKeyIDLen + apiKeySecLen + apiKeySumLen
 	base62Alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 )
 

@@ -67,7 +67,7 @@ type registered struct {
 
 type gwMetrics struct {
 	rateLimited, limiterErrors, loginFailures, loginThrottled, auditFailures, wsDropped prometheus.Counter
-	wsClients                                                                          prometheus.Gauge
+	wsClients                                                                           prometheus.Gauge
 }
 
 func newGWMetrics(reg *prometheus.Registry) gwMetrics {
