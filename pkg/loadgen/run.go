@@ -290,9 +290,10 @@ func (r *Runner) send(ctx context.Context, batch []*metricspb.ResourceMetrics, d
 		}
 		wait := backoff
 		if re.After > 0 {
-			wait = re.After
+			wait = re.After // the server said when; keep our own backoff for later failures
+		} else {
+			backoff = min(backoff*2, maxBackoff)
 		}
-		backoff = min(backoff*2, maxBackoff)
 		r.update(func(s *Stats) { s.Retries++ })
 		if err := r.cfg.Clock.Sleep(ctx, wait); err != nil {
 			r.update(func(s *Stats) { s.DatapointsFailed += dps })
