@@ -88,13 +88,14 @@ func (s *Stream) Snapshot() *Snapshot {
 		Stream: s.name, Team: s.team, Time: now, Created: s.created, LastSeen: s.lastSeen,
 		Staleness: s.t.limits.Staleness, KeyNames: slices.Clone(s.keyNames),
 		sets: slices.Clone(s.sets), buckets: s.buckets, nowSec: nowSec, created: s.t.sec(s.created),
-		Series: make([]SeriesRef, 0, s.live), Refused: map[string]int64{},
+		Series: make([]SeriesRef, 0, s.tab.n), Refused: map[string]int64{},
 	}
 	for k, v := range s.refused {
 		sn.Refused[k] = v
 	}
-	for _, sr := range s.series {
-		if sr.metric == freeSlot || sr.last < cutoff {
+	for i := range s.tab.slots {
+		sr := &s.tab.slots[i]
+		if sr.hash == emptyHash || sr.last < cutoff {
 			continue
 		}
 		sn.Series = append(sn.Series, SeriesRef{Metric: sr.metric, Res: sr.res, DP: sr.dp, Value: sr.value})

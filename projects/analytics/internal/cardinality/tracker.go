@@ -213,10 +213,7 @@ type Stream struct {
 	created time.Time
 
 	mu        sync.Mutex
-	index     map[uint64]uint32 // series hash -> slot
-	series    []series
-	free      []uint32
-	live      int
+	tab       table
 	metrics   []*metric
 	metricIdx map[string]uint32
 	sets      []labelSet
@@ -244,17 +241,15 @@ type counts struct {
 	newSeries uint64
 }
 
-// series is one slot: 32 bytes.
+// series is one table slot: 32 bytes.
 type series struct {
-	hash   uint64
+	hash   uint64  // emptyHash when the slot is free
 	value  float64 // last value (aggregates in comparisons)
-	metric uint32  // freeSlot when unused
+	metric uint32
 	res    uint32  // label set ids
 	dp     uint32
 	last   uint32 // tracker seconds
 }
-
-const freeSlot = ^uint32(0)
 
 type labelSet struct {
 	attrs []attr
@@ -279,7 +274,7 @@ type metric struct {
 func newStream(t *Tracker, name, team string, now time.Time) *Stream {
 	s := &Stream{
 		t: t, name: name, team: team, created: now, lastSeen: now,
-		index: map[uint64]uint32{}, metricIdx: map[string]uint32{}, setIdx: map[uint64]uint32{},
+		metricIdx: map[string]uint32{}, setIdx: map[uint64]uint32{},
 		keys: map[string]uint32{}, interval: hll.New(intervalPrecision), refused: map[string]int64{},
 	}
 	s.intervalFrom = t.sec(now)
@@ -385,39 +380,15 @@ func (s *Stream) sweepLocked(nowSec uint32) int {
 		return 0
 	}
 	cutoff := nowSec - stale
-	removed := 0
-	for i := range s.series {
-		sr := &s.series[i]
-		if sr.metric == freeSlot || sr.last >= cutoff {
-			continue
+	removed := s.tab.sweep(func(sr *series) bool {
+		if sr.last >= cutoff {
+			return false
 		}
-		delete(s.index, sr.hash)
 		s.releaseSet(sr.res)
 		s.releaseSet(sr.dp)
 		s.metrics[sr.metric].series--
-		*sr = series{metric: freeSlot}
-		s.free = append(s.free, uint32(i))
-		removed++
-	}
-	s.live -= removed
+		return true
+	})
 	s.t.totalSeries.Add(int64(-removed))
-	// Give memory back after a big expiry: Go maps never shrink.
-	if removed > 0 && len(s.index) < cap(s.series)/4 && cap(s.series) > 1024 {
-		s.compactLocked()
-	}
 	return removed
-}
-
-// compactLocked rebuilds the index and slots at their live size.
-func (s *Stream) compactLocked() {
-	idx := make(map[uint64]uint32, s.live)
-	out := make([]series, 0, s.live)
-	for _, sr := range s.series {
-		if sr.metric == freeSlot {
-			continue
-		}
-		idx[sr.hash] = uint32(len(out))
-		out = append(out, sr)
-	}
-	s.index, s.series, s.free = idx, out, nil
 }
