@@ -59,6 +59,9 @@ func (g *Globals) Client() *client.Client {
 	if g.Token != "" {
 		token = g.Token
 	}
+	if token == "" {
+		token = storedToken(g.APIURL) // from `phoenix login` (cmd_auth.go)
+	}
 	return client.New(g.APIURL, token)
 }
 

@@ -1,0 +1,431 @@
+package phoenixcli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/phoenix-platform/phoenix/projects/phoenix-cli/internal/client"
+	"github.com/phoenix-platform/phoenix/projects/phoenix-cli/internal/output"
+)
+
+func init() {
+	commands = append(commands, loginCmd, logoutCmd, apikeyCmd, userCmd, teamCmd)
+}
+
+// credentials is ~/.config/phoenix/credentials.json (mode 0600).
+type credentials struct {
+	APIURL       string    `json:"api_url"`
+	Username     string    `json:"username"`
+	AccessToken  string    `json:"access_token"`
+	RefreshToken string    `json:"refresh_token"`
+	ExpiresAt    time.Time `json:"expires_at"`
+}
+
+type tokens struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	ExpiresIn    int    `json:"expires_in"`
+}
+
+// credentialsPath honours XDG_CONFIG_HOME, else ~/.config.
+func credentialsPath() (string, error) {
+	dir := os.Getenv("XDG_CONFIG_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("find home directory: %w", err)
+		}
+		dir = filepath.Join(home, ".config")
+	}
+	return filepath.Join(dir, "phoenix", "credentials.json"), nil
+}
+
+func loadCredentials() (credentials, error) {
+	var c credentials
+	p, err := credentialsPath()
+	if err != nil {
+		return c, err
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal(data, &c); err != nil {
+		return c, fmt.Errorf("read %s: %w", p, err)
+	}
+	return c, nil
+}
+
+func saveCredentials(c credentials) error {
+	p, err := credentialsPath()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return fmt.Errorf("create config dir: %w", err)
+	}
+	data, _ := json.MarshalIndent(c, "", "  ")
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return fmt.Errorf("write credentials: %w", err)
+	}
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		return fmt.Errorf("write credentials: %w", err)
+	}
+	return os.Rename(tmp, p)
+}
+
+func sameAPI(a, b string) bool { return strings.TrimRight(a, "/") == strings.TrimRight(b, "/") }
+
+// storedToken is the token `phoenix login` saved for apiURL, refreshed when
+// it is about to expire. Errors leave the token empty: the API then answers
+// 401 and says to log in.
+func storedToken(apiURL string) string {
+	c, err := loadCredentials()
+	if err != nil || !sameAPI(c.APIURL, apiURL) {
+		return ""
+	}
+	if time.Until(c.ExpiresAt) > 30*time.Second || c.RefreshToken == "" {
+		return c.AccessToken
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var t tokens
+	body, _ := json.Marshal(map[string]string{"refresh_token": c.RefreshToken})
+	if err := client.New(apiURL, "").Do(ctx, "POST", "/api/v1/auth/refresh", bytes.NewReader(body), &t); err != nil {
+		return c.AccessToken
+	}
+	c.AccessToken, c.RefreshToken = t.AccessToken, t.RefreshToken
+	c.ExpiresAt = time.Now().Add(time.Duration(t.ExpiresIn) * time.Second)
+	_ = saveCredentials(c)
+	return c.AccessToken
+}
+
+// readPassword reads one line, without echo when stdin is a terminal.
+func readPassword(in io.Reader, prompt io.Writer, fromStdin bool) (string, error) {
+	if !fromStdin {
+		if f, ok := in.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+				fmt.Fprint(prompt, "Password: ")
+				off := exec.Command("stty", "-echo")
+				off.Stdin = f
+				if off.Run() == nil {
+					defer func() {
+						on := exec.Command("stty", "echo")
+						on.Stdin = f
+						_ = on.Run()
+						fmt.Fprintln(prompt)
+					}()
+				}
+			}
+		}
+	}
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+func loginCmd(g *Globals) *cobra.Command {
+	var username string
+	var passwordStdin bool
+	cmd := &cobra.Command{
+		Use:   "login",
+		Short: "Log in and store a token in ~/.config/phoenix/credentials.json (PHOENIX_TOKEN overrides it)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pw, err := readPassword(cmd.InOrStdin(), cmd.ErrOrStderr(), passwordStdin)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			defer cancel()
+			body, _ := json.Marshal(map[string]string{"username": username, "password": pw})
+			var t tokens
+			if err := client.New(g.APIURL, "").Do(ctx, "POST", "/api/v1/auth/login", bytes.NewReader(body), &t); err != nil {
+				return err
+			}
+			c := credentials{APIURL: g.APIURL, Username: username, AccessToken: t.AccessToken, RefreshToken: t.RefreshToken,
+				ExpiresAt: time.Now().Add(time.Duration(t.ExpiresIn) * time.Second)}
+			if err := saveCredentials(c); err != nil {
+				return err
+			}
+			p, _ := credentialsPath()
+			fmt.Fprintf(cmd.OutOrStdout(), "Logged in to %s as %s (token stored in %s)\n", g.APIURL, username, p)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&username, "username", "u", "admin", "user name")
+	cmd.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the password from stdin (for scripts)")
+	return cmd
+}
+
+func logoutCmd(g *Globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "logout",
+		Short: "Revoke the stored session and delete the stored token",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := loadCredentials()
+			if errors.Is(err, fs.ErrNotExist) {
+				fmt.Fprintln(cmd.OutOrStdout(), "Not logged in")
+				return nil
+			}
+			if err == nil && sameAPI(c.APIURL, g.APIURL) && c.AccessToken != "" {
+				ctx, cancel := context.WithTimeout(cmd.Context(), 15*time.Second)
+				defer cancel()
+				if err := client.New(g.APIURL, c.AccessToken).Do(ctx, "POST", "/api/v1/auth/logout", nil, nil); err != nil {
+					fmt.Fprintln(cmd.ErrOrStderr(), "warning: server-side logout failed:", err)
+				}
+			}
+			p, _ := credentialsPath()
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("remove credentials: %w", err)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "Logged out")
+			return nil
+		},
+	}
+}
+
+// apiKey mirrors the API's APIKey schema.
+type apiKey struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Role      string     `json:"role"`
+	Scopes    []string   `json:"scopes"`
+	Teams     []string   `json:"teams"`
+	RateLimit int        `json:"rate_limit_per_minute"`
+	CreatedBy string     `json:"created_by"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at"`
+	RevokedAt *time.Time `json:"revoked_at"`
+	Key       string     `json:"key,omitempty"`
+}
+
+func fmtTime(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.Format(time.RFC3339)
+}
+
+func jsonBody(v any) io.Reader {
+	b, _ := json.Marshal(v)
+	return bytes.NewReader(b)
+}
+
+func apikeyCmd(g *Globals) *cobra.Command {
+	root := &cobra.Command{Use: "apikey", Short: "Manage API keys for CI systems and agents (admin)"}
+	var name, role string
+	var scopes, teams []string
+	var expiresIn time.Duration
+	var rateLimit int
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create a key; the secret is printed once",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			body := map[string]any{"name": name, "role": role, "scopes": scopes, "teams": teams, "rate_limit_per_minute": rateLimit}
+			if expiresIn > 0 {
+				body["expires_at"] = time.Now().Add(expiresIn).UTC().Format(time.RFC3339)
+			}
+			var k apiKey
+			if err := g.Client().Do(cmd.Context(), "POST", "/api/v1/apikeys", jsonBody(body), &k); err != nil {
+				return err
+			}
+			return output.Render(cmd.OutOrStdout(), g.Output, k, func(tw *tabwriter.Writer) {
+				output.Row(tw, "ID", "NAME", "ROLE", "SCOPES", "EXPIRES")
+				output.Row(tw, k.ID, k.Name, k.Role, strings.Join(k.Scopes, ","), fmtTime(k.ExpiresAt))
+				fmt.Fprintf(tw, "\nKey (shown once): %s\n", k.Key)
+			})
+		},
+	}
+	create.Flags().StringVar(&name, "name", "", "what the key is for")
+	create.Flags().StringVar(&role, "role", "viewer", "role: viewer, operator or admin")
+	create.Flags().StringSliceVar(&scopes, "scope", []string{"read"}, "scopes: read, write, ingest, agent, admin (repeat or comma-separate)")
+	create.Flags().StringSliceVar(&teams, "team", nil, "teams the key acts for")
+	create.Flags().DurationVar(&expiresIn, "expires-in", 90*24*time.Hour, "lifetime (0: never expires)")
+	create.Flags().IntVar(&rateLimit, "rate-limit", 0, "requests per minute for this key (0: server default)")
+	_ = create.MarkFlagRequired("name")
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List keys (never their secrets)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var out struct {
+				Items []apiKey `json:"items"`
+			}
+			if err := g.Client().Do(cmd.Context(), "GET", "/api/v1/apikeys?limit=500", nil, &out); err != nil {
+				return err
+			}
+			return output.Render(cmd.OutOrStdout(), g.Output, out, func(tw *tabwriter.Writer) {
+				output.Row(tw, "ID", "NAME", "ROLE", "SCOPES", "EXPIRES", "REVOKED")
+				for _, k := range out.Items {
+					output.Row(tw, k.ID, k.Name, k.Role, strings.Join(k.Scopes, ","), fmtTime(k.ExpiresAt), fmtTime(k.RevokedAt))
+				}
+			})
+		},
+	}
+	revoke := &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke a key (refused everywhere within a second)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := g.Client().Do(cmd.Context(), "DELETE", "/api/v1/apikeys/"+url.PathEscape(args[0]), nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "Revoked", args[0])
+			return nil
+		},
+	}
+	root.AddCommand(create, list, revoke)
+	return root
+}
+
+type userInfo struct {
+	Username string   `json:"username"`
+	Role     string   `json:"role"`
+	Teams    []string `json:"teams"`
+}
+
+func userCmd(g *Globals) *cobra.Command {
+	root := &cobra.Command{Use: "user", Short: "Manage users (admin)"}
+	var role string
+	var teams []string
+	var passwordStdin bool
+	create := &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create a user (password from the prompt or --password-stdin)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pw, err := readPassword(cmd.InOrStdin(), cmd.ErrOrStderr(), passwordStdin)
+			if err != nil {
+				return err
+			}
+			var u userInfo
+			body := map[string]any{"username": args[0], "password": pw, "role": role, "teams": teams}
+			if err := g.Client().Do(cmd.Context(), "POST", "/api/v1/users", jsonBody(body), &u); err != nil {
+				return err
+			}
+			return renderUsers(cmd, g, []userInfo{u}, u)
+		},
+	}
+	create.Flags().StringVar(&role, "role", "viewer", "role: viewer, operator or admin")
+	create.Flags().StringSliceVar(&teams, "team", nil, "teams")
+	create.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the password from stdin")
+	list := &cobra.Command{
+		Use: "list", Short: "List users", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var out struct {
+				Items []userInfo `json:"items"`
+			}
+			if err := g.Client().Do(cmd.Context(), "GET", "/api/v1/users?limit=500", nil, &out); err != nil {
+				return err
+			}
+			return renderUsers(cmd, g, out.Items, out)
+		},
+	}
+	var setRole string
+	var setTeams []string
+	update := &cobra.Command{
+		Use: "update NAME", Short: "Change a user's role or teams", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			body := map[string]any{}
+			if cmd.Flags().Changed("role") {
+				body["role"] = setRole
+			}
+			if cmd.Flags().Changed("team") {
+				body["teams"] = setTeams
+			}
+			var u userInfo
+			if err := g.Client().Do(cmd.Context(), "PATCH", "/api/v1/users/"+url.PathEscape(args[0]), jsonBody(body), &u); err != nil {
+				return err
+			}
+			return renderUsers(cmd, g, []userInfo{u}, u)
+		},
+	}
+	update.Flags().StringVar(&setRole, "role", "", "new role")
+	update.Flags().StringSliceVar(&setTeams, "team", nil, "new teams (replaces the list)")
+	del := &cobra.Command{
+		Use: "delete NAME", Short: "Delete a user and end their sessions", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := g.Client().Do(cmd.Context(), "DELETE", "/api/v1/users/"+url.PathEscape(args[0]), nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "Deleted", args[0])
+			return nil
+		},
+	}
+	root.AddCommand(create, list, update, del)
+	return root
+}
+
+func renderUsers(cmd *cobra.Command, g *Globals, us []userInfo, v any) error {
+	return output.Render(cmd.OutOrStdout(), g.Output, v, func(tw *tabwriter.Writer) {
+		output.Row(tw, "USER", "ROLE", "TEAMS")
+		for _, u := range us {
+			output.Row(tw, u.Username, u.Role, strings.Join(u.Teams, ","))
+		}
+	})
+}
+
+func teamCmd(g *Globals) *cobra.Command {
+	root := &cobra.Command{Use: "team", Short: "Manage teams"}
+	create := &cobra.Command{
+		Use: "create NAME", Short: "Create a team (admin)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.Client().Do(cmd.Context(), "POST", "/api/v1/teams", jsonBody(map[string]string{"name": args[0]}), nil)
+		},
+	}
+	list := &cobra.Command{
+		Use: "list", Short: "List your teams (admins: all)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var out struct {
+				Items []struct {
+					Name    string   `json:"name"`
+					Members []string `json:"members"`
+				} `json:"items"`
+			}
+			if err := g.Client().Do(cmd.Context(), "GET", "/api/v1/teams?limit=500", nil, &out); err != nil {
+				return err
+			}
+			return output.Render(cmd.OutOrStdout(), g.Output, out, func(tw *tabwriter.Writer) {
+				output.Row(tw, "TEAM", "MEMBERS")
+				for _, t := range out.Items {
+					output.Row(tw, t.Name, strings.Join(t.Members, ","))
+				}
+			})
+		},
+	}
+	add := &cobra.Command{
+		Use: "add-member TEAM USER", Short: "Add a user to a team (admin)", Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.Client().Do(cmd.Context(), "PUT", "/api/v1/teams/"+url.PathEscape(args[0])+"/members/"+url.PathEscape(args[1]), nil, nil)
+		},
+	}
+	remove := &cobra.Command{
+		Use: "remove-member TEAM USER", Short: "Remove a user from a team (admin)", Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.Client().Do(cmd.Context(), "DELETE", "/api/v1/teams/"+url.PathEscape(args[0])+"/members/"+url.PathEscape(args[1]), nil, nil)
+		},
+	}
+	root.AddCommand(create, list, add, remove)
+	return root
+}
