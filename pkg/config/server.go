@@ -38,14 +38,17 @@ type Server struct {
 	Dev         bool     `yaml:"dev" flag:"dev" usage:"start a local agent, collector and demo traffic"`
 	// TracesEndpoint turns on OpenTelemetry traces of Phoenix itself (OTLP/HTTP URL).
 	TracesEndpoint string `yaml:"traces_endpoint" flag:"traces-endpoint" usage:"OTLP/HTTP URL for Phoenix's own traces; empty disables tracing"`
-	RedisURL    string   `yaml:"redis_url" flag:"redis-url" usage:"redis://... shared by gateway replicas for rate limits and revocations; empty for in-memory (all-in-one)"`
+	RedisURL       string `yaml:"redis_url" flag:"redis-url" usage:"redis://... shared by gateway replicas for rate limits and revocations; empty for in-memory (all-in-one)"`
 
-	Log        Log        `yaml:"log" flag:"log"`
-	API        API        `yaml:"api" flag:"api"`
-	Analytics  Analytics  `yaml:"analytics" flag:"analytics"`
-	Controller Controller `yaml:"controller" flag:"controller"`
-	Auth       Auth       `yaml:"auth" flag:"auth"`
-	Shutdown   Shutdown   `yaml:"shutdown" flag:"shutdown"`
+	Log       Log       `yaml:"log" flag:"log"`
+	API       API       `yaml:"api" flag:"api"`
+	Analytics Analytics `yaml:"analytics" flag:"analytics"`
+	// PriceCatalog is shared by every service that prices series (analytics
+	// answers cost; the generator asks it over NATS).
+	PriceCatalog string     `yaml:"price_catalog" flag:"price-catalog" usage:"price catalog YAML (default: the built-in configs/pricing.yaml)"`
+	Controller   Controller `yaml:"controller" flag:"controller"`
+	Auth         Auth       `yaml:"auth" flag:"auth"`
+	Shutdown     Shutdown   `yaml:"shutdown" flag:"shutdown"`
 }
 
 // Log configures logging.
@@ -65,6 +68,19 @@ type API struct {
 type Analytics struct {
 	OTLPGRPCAddr string `yaml:"otlp_grpc_addr" flag:"otlp-grpc-addr" usage:"OTLP gRPC listen address"`
 	OTLPHTTPAddr string `yaml:"otlp_http_addr" flag:"otlp-http-addr" usage:"OTLP HTTP and remote write listen address"`
+
+	StalenessWindow      time.Duration `yaml:"staleness_window" flag:"staleness-window" usage:"a series not seen for this long stops being active"`
+	ExactSeriesPerStream int           `yaml:"exact_series_per_stream" flag:"exact-series-per-stream" usage:"series counted exactly per stream; past it a HyperLogLog sketch counts them"`
+	MaxSeries            int           `yaml:"max_series" flag:"max-series" usage:"series held exactly over all streams (memory bound); past it they are sketched"`
+	MaxStreams           int           `yaml:"max_streams" flag:"max-streams" usage:"streams tracked; data for more streams is refused and counted"`
+	MaxMetricsPerStream  int           `yaml:"max_metrics_per_stream" flag:"max-metrics-per-stream" usage:"metric names tracked per stream; more are refused and counted"`
+	MaxBodyBytes         int64         `yaml:"max_body_bytes" flag:"max-body-bytes" usage:"largest ingest body, compressed or decompressed (413 beyond)"`
+	MaxInflightBytes     int64         `yaml:"max_inflight_bytes" flag:"max-inflight-bytes" usage:"ingest bodies being processed at once (429 beyond)"`
+	MemoryLimitBytes     int64         `yaml:"memory_limit_bytes" flag:"memory-limit-bytes" usage:"Go heap above which ingest answers 503; 0 disables the check"`
+	RollupInterval       time.Duration `yaml:"rollup_interval" flag:"rollup-interval" usage:"how often each stream's rollup is stored and published"`
+	RollupRetention      time.Duration `yaml:"rollup_retention" flag:"rollup-retention" usage:"how long full-resolution rollups are kept"`
+	DownsampleInterval   time.Duration `yaml:"downsample_interval" flag:"downsample-interval" usage:"resolution of rollups kept past rollup_retention"`
+	DownsampleRetention  time.Duration `yaml:"downsample_retention" flag:"downsample-retention" usage:"how long downsampled rollups are kept"`
 }
 
 // Controller configures the fleet part of the controller: the OpAMP server
@@ -112,11 +128,17 @@ func DefaultServer() Server {
 		dataDir = filepath.Join(home, ".phoenix")
 	}
 	return Server{
-		DataDir:   dataDir,
-		Services:  slices.Clone(AllServices),
-		Log:       Log{Format: "text", Level: "info"},
-		API:       API{Addr: ":8080", MaxBodyBytes: 1 << 20, ServiceTimout: 5 * time.Second},
-		Analytics: Analytics{OTLPGRPCAddr: ":4317", OTLPHTTPAddr: ":4318"},
+		DataDir:  dataDir,
+		Services: slices.Clone(AllServices),
+		Log:      Log{Format: "text", Level: "info"},
+		API:      API{Addr: ":8080", MaxBodyBytes: 1 << 20, ServiceTimout: 5 * time.Second},
+		Analytics: Analytics{
+			OTLPGRPCAddr: ":4317", OTLPHTTPAddr: ":4318", StalenessWindow: 5 * time.Minute,
+			ExactSeriesPerStream: 1_000_000, MaxSeries: 4_000_000, MaxStreams: 1000, MaxMetricsPerStream: 10_000,
+			MaxBodyBytes: 16 << 20, MaxInflightBytes: 256 << 20, MemoryLimitBytes: 4 << 30,
+			RollupInterval: 10 * time.Second, RollupRetention: 24 * time.Hour,
+			DownsampleInterval: 5 * time.Minute, DownsampleRetention: 30 * 24 * time.Hour,
+		},
 		Auth: Auth{
 			Issuer: "phoenix", Audience: "phoenix-api", AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: 30 * 24 * time.Hour,
 			RateLimitRead: 1200, RateLimitWrite: 300, RateLimitLogin: 10,
@@ -193,6 +215,7 @@ func (c *Server) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: invalid listen address %q: want host:port", key, addr))
 		}
 	}
+	errs = append(errs, c.Analytics.validate()...)
 	if c.API.MaxBodyBytes <= 0 {
 		errs = append(errs, errors.New("api.max_body_bytes: must be positive"))
 	}
@@ -209,6 +232,41 @@ func (c *Server) Validate() error {
 		errs = append(errs, errors.New("shutdown.timeout: must be positive"))
 	}
 	return errors.Join(errs...)
+}
+
+func (a *Analytics) validate() []error {
+	var errs []error
+	for key, v := range map[string]int64{
+		"analytics.exact_series_per_stream": int64(a.ExactSeriesPerStream), "analytics.max_series": int64(a.MaxSeries),
+		"analytics.max_streams": int64(a.MaxStreams), "analytics.max_metrics_per_stream": int64(a.MaxMetricsPerStream),
+		"analytics.max_body_bytes": a.MaxBodyBytes, "analytics.max_inflight_bytes": a.MaxInflightBytes,
+	} {
+		if v <= 0 {
+			errs = append(errs, fmt.Errorf("%s: must be positive", key))
+		}
+	}
+	if a.MemoryLimitBytes < 0 {
+		errs = append(errs, errors.New("analytics.memory_limit_bytes: must be 0 (off) or positive"))
+	}
+	if a.MaxInflightBytes > 0 && a.MaxBodyBytes > a.MaxInflightBytes {
+		errs = append(errs, errors.New("analytics.max_body_bytes: must not exceed analytics.max_inflight_bytes"))
+	}
+	if a.StalenessWindow < time.Minute {
+		errs = append(errs, errors.New("analytics.staleness_window: must be at least 1m"))
+	}
+	if a.RollupInterval < time.Second {
+		errs = append(errs, errors.New("analytics.rollup_interval: must be at least 1s"))
+	}
+	if a.RollupRetention < a.RollupInterval {
+		errs = append(errs, errors.New("analytics.rollup_retention: must be at least analytics.rollup_interval"))
+	}
+	if a.DownsampleInterval < a.RollupInterval {
+		errs = append(errs, errors.New("analytics.downsample_interval: must be at least analytics.rollup_interval"))
+	}
+	if a.DownsampleRetention < a.RollupRetention {
+		errs = append(errs, errors.New("analytics.downsample_retention: must be at least analytics.rollup_retention"))
+	}
+	return errs
 }
 
 // Runs reports whether this process runs the named service.
