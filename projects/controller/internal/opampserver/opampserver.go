@@ -60,11 +60,13 @@ type Settings struct {
 
 // Server is a running OpAMP server.
 type Server struct {
-	set    Settings
-	srv    server.OpAMPServer
-	mu     sync.Mutex
-	byID   map[string]*session
-	byConn map[types.Connection]*session
+	set     Settings
+	srv     server.OpAMPServer
+	mu      sync.Mutex
+	byID    map[string]*session
+	byConn  map[types.Connection]*session
+	open    sync.WaitGroup // connections whose close is not recorded yet
+	stopped bool
 }
 
 // session is one agent connection. OpAMP never calls a connection's
@@ -101,8 +103,32 @@ func (s *Server) Start() error {
 // Addr is the listening address (tests listen on port 0).
 func (s *Server) Addr() net.Addr { return s.srv.Addr() }
 
-// Stop closes every connection and the listener.
-func (s *Server) Stop(ctx context.Context) error { return s.srv.Stop(ctx) }
+// Stop closes the listener and every connection (opamp-go leaves open
+// WebSockets alone), and waits until each connection's close is recorded.
+func (s *Server) Stop(ctx context.Context) error {
+	err := s.srv.Stop(ctx)
+	s.mu.Lock()
+	s.stopped = true
+	conns := make([]types.Connection, 0, len(s.byConn))
+	for c := range s.byConn {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		_ = c.Disconnect()
+	}
+	done := make(chan struct{})
+	go func() {
+		s.open.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = errors.Join(err, fmt.Errorf("wait for agent connections to close: %w", ctx.Err()))
+	}
+	return err
+}
 
 // Connected reports whether the agent has a live connection here.
 func (s *Server) Connected(id string) bool {
@@ -144,8 +170,15 @@ func (s *Server) onConnecting(r *http.Request) types.ConnectionResponse {
 		OnConnected: func(_ context.Context, conn types.Connection) {
 			sess.conn = conn
 			s.mu.Lock()
-			s.byConn[conn] = sess
+			stopped := s.stopped
+			if !stopped {
+				s.byConn[conn] = sess
+				s.open.Add(1)
+			}
 			s.mu.Unlock()
+			if stopped {
+				_ = conn.Disconnect()
+			}
 		},
 		OnMessage: func(ctx context.Context, _ types.Connection, msg *protobufs.AgentToServer) *protobufs.ServerToAgent {
 			return s.onMessage(ctx, sess, msg)
@@ -366,6 +399,11 @@ func (s *Server) Deploy(ctx context.Context, d *fleet.Deployment) (bool, error) 
 func (s *Server) onClose(conn types.Connection) {
 	s.mu.Lock()
 	sess, ok := s.byConn[conn]
+	if !ok {
+		s.mu.Unlock()
+		return
+	}
+	defer s.open.Done()
 	delete(s.byConn, conn)
 	if ok && sess.agent != nil && s.byID[sess.agent.ID] == sess {
 		delete(s.byID, sess.agent.ID)
