@@ -139,7 +139,7 @@ func TestSpikeBurst(t *testing.T) {
 	// Scrapes every 10s: index 6 is minute 1 (burst starts), 12 is minute 2
 	// (burst over), 66 is minute 11 (second burst).
 	checks := []struct {
-		idx           int
+		idx            int
 		minMul, maxMul float64
 	}{{0, 1, 1}, {5, 1, 1}, {7, 10, 100}, {11, 10, 100}, {12, 1, 1}, {30, 1, 1}, {67, 10, 100}, {72, 1, 1}}
 	for _, c := range checks {
