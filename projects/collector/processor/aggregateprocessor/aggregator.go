@@ -1,0 +1,659 @@
+package aggregateprocessor
+
+import (
+	"context"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.uber.org/zap"
+
+	"github.com/phoenix-platform/phoenix/projects/collector/internal/attrs"
+	"github.com/phoenix-platform/phoenix/projects/collector/internal/fold"
+)
+
+// kind is how a series aggregates.
+type kind uint8
+
+const (
+	kindCounter   kind = iota // cumulative monotonic sum: sum of increases
+	kindLevel                 // cumulative non-monotonic sum: sum of latest values
+	kindDeltaSum              // delta sum: added per interval
+	kindGauge                 // gauge: gauge_func over latest values
+	kindHistogram             // cumulative histogram: bucket increases
+	kindDeltaHist             // delta histogram: added per interval
+)
+
+// output is one aggregated series.
+type output struct {
+	resKey   uint64
+	res      pcommon.Map
+	scope    pcommon.InstrumentationScope
+	metricID uint64
+	name     string
+	desc     string
+	unit     string
+	kind     kind
+	attrs    pcommon.Map
+	start    pcommon.Timestamp
+	emitted  bool
+	lastFed  time.Time
+	fedGen   uint64 // last interval with input
+
+	total  float64 // counters, delta sums
+	allInt bool
+	// Gauges and levels, recomputed at each flush.
+	gSum, gMin, gMax float64
+	gN               int
+	// Histograms.
+	bounds  []float64
+	buckets []uint64
+	count   uint64
+	sum     float64
+	hasMin  bool
+	min     float64
+	hasMax  bool
+	max     float64
+}
+
+// input is one input series' memory.
+type input struct {
+	out       *output
+	last      float64
+	lastStart pcommon.Timestamp
+	lastSeen  time.Time
+	gen       uint64 // last interval it was seen in
+	buckets   []uint64
+	count     uint64
+	sum       float64
+}
+
+// aggregator is the processor. It implements processor.Metrics itself since
+// it emits on its own clock rather than per batch.
+type aggregator struct {
+	cfg    *Config
+	tel    *telemetry
+	logger *zap.Logger
+	next   consumer.Metrics
+	now    func() time.Time
+	resRw  attrs.Rewrite
+	dpRw   attrs.Rewrite
+
+	mu        sync.Mutex
+	inputs    map[uint64]*input
+	outputs   map[uint64]*output
+	gen       uint64 // current interval
+	lastFlush time.Time
+
+	startOnce    sync.Once
+	shutdownOnce sync.Once
+	cancel       context.CancelFunc
+	done         chan struct{}
+}
+
+func newAggregator(cfg *Config, set component.TelemetrySettings, next consumer.Metrics) (*aggregator, error) {
+	tel, err := newTelemetry(set)
+	if err != nil {
+		return nil, err
+	}
+	drop := attrs.NewSet(cfg.RemoveLabels...)
+	return &aggregator{
+		cfg:       cfg,
+		tel:       tel,
+		logger:    set.Logger,
+		next:      next,
+		now:       time.Now,
+		resRw:     attrs.Rewrite{Drop: drop},
+		dpRw:      attrs.Rewrite{Drop: drop},
+		inputs:    map[uint64]*input{},
+		outputs:   map[uint64]*output{},
+		gen:       1,
+		lastFlush: time.Now(),
+	}, nil
+}
+
+// Capabilities: the input is read, never modified.
+func (p *aggregator) Capabilities() consumer.Capabilities {
+	return consumer.Capabilities{MutatesData: false}
+}
+
+// Start launches the interval loop with its own context: ctx is for start-up only.
+func (p *aggregator) Start(context.Context, component.Host) error {
+	p.startOnce.Do(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		p.cancel = cancel
+		p.done = make(chan struct{})
+		go p.run(ctx)
+	})
+	return nil
+}
+
+func (p *aggregator) run(ctx context.Context) {
+	defer close(p.done)
+	t := time.NewTicker(p.cfg.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			p.emit(ctx)
+		}
+	}
+}
+
+// Shutdown stops the loop and emits what the last partial interval gathered.
+// It is idempotent and safe without Start.
+func (p *aggregator) Shutdown(ctx context.Context) error {
+	p.shutdownOnce.Do(func() {
+		if p.cancel == nil {
+			return
+		}
+		p.cancel()
+		<-p.done
+		p.emit(ctx)
+	})
+	return nil
+}
+
+// emit flushes and hands the result to the next consumer.
+func (p *aggregator) emit(ctx context.Context) {
+	md := p.flush(p.now())
+	n := md.DataPointCount()
+	if n == 0 {
+		return
+	}
+	if err := p.next.ConsumeMetrics(ctx, md); err != nil {
+		p.tel.failed.Add(ctx, 1)
+		p.logger.Warn("aggregated metrics refused by the next consumer", zap.Error(err))
+		return
+	}
+	p.tel.emitted.Add(ctx, int64(n))
+}
+
+// metricID hashes what makes series of two metrics mergeable.
+func metricID(m pmetric.Metric, k kind, scope pcommon.InstrumentationScope) uint64 {
+	h := attrs.Combine(attrs.String(m.Name()), attrs.String(m.Unit()))
+	h = attrs.Combine(h, uint64(k))
+	return attrs.Combine(h, attrs.Combine(attrs.String(scope.Name()), attrs.String(scope.Version())))
+}
+
+func kindOf(m pmetric.Metric) (kind, bool) {
+	switch m.Type() {
+	case pmetric.MetricTypeGauge:
+		return kindGauge, true
+	case pmetric.MetricTypeSum:
+		s := m.Sum()
+		switch {
+		case s.AggregationTemporality() == pmetric.AggregationTemporalityDelta:
+			return kindDeltaSum, true
+		case s.IsMonotonic():
+			return kindCounter, true
+		default:
+			return kindLevel, true
+		}
+	case pmetric.MetricTypeHistogram:
+		if m.Histogram().AggregationTemporality() == pmetric.AggregationTemporalityDelta {
+			return kindDeltaHist, true
+		}
+		return kindHistogram, true
+	}
+	return 0, false
+}
+
+// batchCtx is what series lookups of one ResourceMetrics share.
+type batchCtx struct {
+	now        time.Time
+	res        pcommon.Resource
+	resHash    uint64
+	outResKey  uint64
+	haveResKey bool
+	refused    int64
+}
+
+// lookup finds or creates the input series (and its output) of a datapoint;
+// nil means refused (max_series).
+func (p *aggregator) lookup(bc *batchCtx, scope pcommon.InstrumentationScope, m pmetric.Metric, k kind, mid uint64,
+	a pcommon.Map, bounds *pcommon.Float64Slice, ts, start pcommon.Timestamp,
+) *input {
+	key := attrs.Combine(attrs.Combine(bc.resHash, mid), attrs.Map(a))
+	if bounds != nil {
+		key = attrs.Combine(key, boundsKey(*bounds))
+	}
+	if in, ok := p.inputs[key]; ok {
+		in.lastSeen = bc.now
+		return in
+	}
+	if len(p.inputs) >= p.cfg.MaxSeries {
+		bc.refused++
+		return nil
+	}
+	if !bc.haveResKey {
+		bc.outResKey, bc.haveResKey = p.resRw.Hash(bc.res.Attributes()), true
+	}
+	okey := attrs.Combine(attrs.Combine(bc.outResKey, mid), p.dpRw.Hash(a))
+	if bounds != nil {
+		okey = attrs.Combine(okey, boundsKey(*bounds))
+	}
+	out, ok := p.outputs[okey]
+	if !ok {
+		out = p.newOutput(bc.outResKey, bc.res, scope, mid, m, k, a, bounds, ts, start)
+		p.outputs[okey] = out
+	}
+	in := &input{out: out, lastSeen: bc.now}
+	p.inputs[key] = in
+	return in
+}
+
+// ConsumeMetrics folds the batch into the state; what cannot be aggregated
+// passes through at once.
+func (p *aggregator) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
+	var pass pmetric.Metrics
+	var aggregated, refused int64
+	p.mu.Lock()
+	now := p.now()
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		rm := rms.At(i)
+		bc := batchCtx{now: now, res: rm.Resource(), resHash: attrs.Map(rm.Resource().Attributes())}
+		sms := rm.ScopeMetrics()
+		for j := 0; j < sms.Len(); j++ {
+			sm := sms.At(j)
+			ms := sm.Metrics()
+			for l := 0; l < ms.Len(); l++ {
+				m := ms.At(l)
+				k, ok := kindOf(m)
+				if !ok {
+					if pass == (pmetric.Metrics{}) {
+						pass = pmetric.NewMetrics()
+					}
+					copyMetric(pass, rm, sm, m)
+					continue
+				}
+				mid := metricID(m, k, sm.Scope())
+				switch k {
+				case kindGauge, kindLevel, kindCounter, kindDeltaSum:
+					var dps pmetric.NumberDataPointSlice
+					if k == kindGauge {
+						dps = m.Gauge().DataPoints()
+					} else {
+						dps = m.Sum().DataPoints()
+					}
+					for d := 0; d < dps.Len(); d++ {
+						dp := dps.At(d)
+						if dp.Flags().NoRecordedValue() {
+							continue
+						}
+						in := p.lookup(&bc, sm.Scope(), m, k, mid, dp.Attributes(), nil, dp.Timestamp(), dp.StartTimestamp())
+						if in == nil {
+							continue
+						}
+						p.addNumber(in, k, dp, now)
+						aggregated++
+					}
+				case kindHistogram, kindDeltaHist:
+					dps := m.Histogram().DataPoints()
+					for d := 0; d < dps.Len(); d++ {
+						dp := dps.At(d)
+						if dp.Flags().NoRecordedValue() {
+							continue
+						}
+						bounds := dp.ExplicitBounds()
+						in := p.lookup(&bc, sm.Scope(), m, k, mid, dp.Attributes(), &bounds, dp.Timestamp(), dp.StartTimestamp())
+						if in == nil {
+							continue
+						}
+						p.addHistogram(in, k, dp, now)
+						aggregated++
+					}
+				}
+			}
+		}
+		refused += bc.refused
+	}
+	p.mu.Unlock()
+	if aggregated > 0 {
+		p.tel.aggregated.Add(ctx, aggregated)
+	}
+	if refused > 0 {
+		p.tel.refused.Add(ctx, refused)
+	}
+	if pass != (pmetric.Metrics{}) {
+		return p.next.ConsumeMetrics(ctx, pass)
+	}
+	return nil
+}
+
+func (p *aggregator) newOutput(resKey uint64, res pcommon.Resource, scope pcommon.InstrumentationScope, mid uint64, m pmetric.Metric, k kind, a pcommon.Map, bounds *pcommon.Float64Slice, ts, start pcommon.Timestamp) *output {
+	out := &output{
+		resKey: resKey, res: pcommon.NewMap(), scope: pcommon.NewInstrumentationScope(), metricID: mid,
+		name: m.Name(), desc: m.Description(), unit: m.Unit(), kind: k, attrs: pcommon.NewMap(), allInt: true,
+		start: start,
+	}
+	if out.start == 0 {
+		out.start = ts
+	}
+	p.resRw.Apply(res.Attributes(), out.res)
+	scope.CopyTo(out.scope)
+	out.scope.Attributes().Clear()
+	p.dpRw.Apply(a, out.attrs)
+	if bounds != nil {
+		out.bounds = bounds.AsRaw()
+		out.buckets = make([]uint64, len(out.bounds)+1)
+	}
+	return out
+}
+
+// counterIncrease is how much a cumulative input grew since its last point,
+// or -1 for a first point. A value below the last, or a later start time, is
+// a reset: the counter restarted from zero, so all of it is increase.
+func counterIncrease(in *input, v float64, start pcommon.Timestamp) float64 {
+	if in.gen == 0 {
+		return -1
+	}
+	if v < in.last || (start != 0 && start > in.lastStart) {
+		return v
+	}
+	return v - in.last
+}
+
+// firstIncrease decides how much of a new input's cumulative value counts:
+// all of it while the output has not been emitted (the output starts at the
+// earliest input start) or when the input started after the output did;
+// nothing when it predates the output (its past is not ours to add).
+func firstIncrease(out *output, v float64, start pcommon.Timestamp) float64 {
+	if !out.emitted {
+		if start != 0 && start < out.start {
+			out.start = start
+		}
+		return v
+	}
+	if start != 0 && start >= out.start {
+		return v
+	}
+	return 0
+}
+
+func (p *aggregator) addNumber(in *input, k kind, dp pmetric.NumberDataPoint, now time.Time) {
+	out := in.out
+	v := fold.Float(dp)
+	if dp.ValueType() != pmetric.NumberDataPointValueTypeInt {
+		out.allInt = false
+	}
+	out.lastFed = now
+	out.fedGen = p.gen
+	switch k {
+	case kindCounter:
+		inc := counterIncrease(in, v, dp.StartTimestamp())
+		if inc < 0 {
+			inc = firstIncrease(out, v, dp.StartTimestamp())
+		}
+		out.total += inc
+		in.last, in.lastStart = v, dp.StartTimestamp()
+	case kindDeltaSum:
+		out.total += v
+	case kindGauge, kindLevel:
+		in.last = v
+	}
+	in.gen = p.gen
+}
+
+func (p *aggregator) addHistogram(in *input, k kind, dp pmetric.HistogramDataPoint, now time.Time) {
+	out := in.out
+	out.lastFed = now
+	out.fedGen = p.gen
+	counts := dp.BucketCounts()
+	if counts.Len() != len(out.buckets) {
+		// Malformed (bucket count not bounds+1): nothing sound to add.
+		in.gen = p.gen
+		return
+	}
+	if k == kindDeltaHist {
+		for j, c := range counts.All() {
+			out.buckets[j] += c
+		}
+		out.count += dp.Count()
+		out.sum += dp.Sum()
+		if dp.HasMin() && (!out.hasMin || dp.Min() < out.min) {
+			out.hasMin, out.min = true, dp.Min()
+		}
+		if dp.HasMax() && (!out.hasMax || dp.Max() > out.max) {
+			out.hasMax, out.max = true, dp.Max()
+		}
+		in.gen = p.gen
+		return
+	}
+	first := in.gen == 0
+	reset := !first && (dp.Count() < in.count || (dp.StartTimestamp() != 0 && dp.StartTimestamp() > in.lastStart))
+	whole := reset || (first && firstIncrease(out, 1, dp.StartTimestamp()) > 0)
+	if in.buckets == nil {
+		in.buckets = make([]uint64, counts.Len())
+	}
+	for j, c := range counts.All() {
+		switch {
+		case whole:
+			out.buckets[j] += c
+		case !first && c >= in.buckets[j]:
+			out.buckets[j] += c - in.buckets[j]
+		}
+		in.buckets[j] = c
+	}
+	switch {
+	case whole:
+		out.count += dp.Count()
+		out.sum += dp.Sum()
+	case !first:
+		out.count += dp.Count() - in.count
+		out.sum += dp.Sum() - in.sum
+	}
+	in.count, in.sum, in.lastStart = dp.Count(), dp.Sum(), dp.StartTimestamp()
+	in.gen = p.gen
+}
+
+func boundsKey(b pcommon.Float64Slice) uint64 {
+	h := uint64(b.Len())
+	for _, v := range b.All() {
+		h = attrs.Combine(h, math.Float64bits(v))
+	}
+	return h
+}
+
+// copyMetric appends m (with its resource and scope) to dst for pass-through.
+func copyMetric(dst pmetric.Metrics, rm pmetric.ResourceMetrics, sm pmetric.ScopeMetrics, m pmetric.Metric) {
+	drm := dst.ResourceMetrics().AppendEmpty()
+	rm.Resource().CopyTo(drm.Resource())
+	drm.SetSchemaUrl(rm.SchemaUrl())
+	dsm := drm.ScopeMetrics().AppendEmpty()
+	sm.Scope().CopyTo(dsm.Scope())
+	dsm.SetSchemaUrl(sm.SchemaUrl())
+	m.CopyTo(dsm.Metrics().AppendEmpty())
+}
+
+// staleAfter is how long an unfed series is remembered.
+func (p *aggregator) staleAfter() time.Duration {
+	return max(5*p.cfg.Interval, 5*time.Minute)
+}
+
+// flush renders the aggregated series as of now and starts a new interval.
+func (p *aggregator) flush(now time.Time) pmetric.Metrics {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	md := pmetric.NewMetrics()
+	ts := pcommon.NewTimestampFromTime(now)
+	intervalStart := pcommon.NewTimestampFromTime(p.lastFlush)
+	stale := p.staleAfter()
+
+	// Gauges and levels: combine the latest value of each input seen in
+	// this interval (levels: still alive).
+	for key, in := range p.inputs {
+		if now.Sub(in.lastSeen) > stale {
+			delete(p.inputs, key)
+			continue
+		}
+		out := in.out
+		switch out.kind {
+		case kindGauge:
+			if in.gen != p.gen {
+				continue
+			}
+		case kindLevel:
+		default:
+			continue
+		}
+		if out.gN == 0 {
+			out.gSum, out.gMin, out.gMax = 0, in.last, in.last
+		}
+		out.gN++
+		out.gSum += in.last
+		out.gMin = min(out.gMin, in.last)
+		out.gMax = max(out.gMax, in.last)
+	}
+
+	resources := map[uint64]pmetric.ResourceMetrics{}
+	scopes := map[uint64]pmetric.ScopeMetrics{}
+	metrics := map[uint64]pmetric.Metric{}
+	keys := make([]uint64, 0, len(p.outputs))
+	for key := range p.outputs {
+		keys = append(keys, key)
+	}
+	// Sorted so output order is stable across flushes.
+	slices.Sort(keys)
+	for _, key := range keys {
+		out := p.outputs[key]
+		if now.Sub(out.lastFed) > stale {
+			delete(p.outputs, key)
+			continue
+		}
+		fedNow := out.fedGen == p.gen
+		switch out.kind {
+		case kindDeltaSum, kindDeltaHist:
+			if !fedNow {
+				continue
+			}
+		case kindGauge, kindLevel:
+			if out.gN == 0 {
+				continue
+			}
+		}
+		rm, ok := resources[out.resKey]
+		if !ok {
+			rm = md.ResourceMetrics().AppendEmpty()
+			out.res.CopyTo(rm.Resource().Attributes())
+			resources[out.resKey] = rm
+		}
+		skey := attrs.Combine(out.resKey, attrs.Combine(attrs.String(out.scope.Name()), attrs.String(out.scope.Version())))
+		sm, ok := scopes[skey]
+		if !ok {
+			sm = rm.ScopeMetrics().AppendEmpty()
+			out.scope.CopyTo(sm.Scope())
+			scopes[skey] = sm
+		}
+		mkey := attrs.Combine(out.resKey, out.metricID)
+		m, ok := metrics[mkey]
+		if !ok {
+			m = sm.Metrics().AppendEmpty()
+			m.SetName(out.name)
+			m.SetDescription(out.desc)
+			m.SetUnit(out.unit)
+			switch out.kind {
+			case kindGauge:
+				m.SetEmptyGauge()
+			case kindCounter, kindLevel:
+				s := m.SetEmptySum()
+				s.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+				s.SetIsMonotonic(out.kind == kindCounter)
+			case kindDeltaSum:
+				s := m.SetEmptySum()
+				s.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
+				s.SetIsMonotonic(true)
+			case kindHistogram:
+				m.SetEmptyHistogram().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+			case kindDeltaHist:
+				m.SetEmptyHistogram().SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
+			}
+			metrics[mkey] = m
+		}
+		p.render(out, m, ts, intervalStart)
+		out.emitted = true
+	}
+	p.lastFlush = now
+	p.gen++
+	return md
+}
+
+// render writes out's datapoint into m and resets per-interval state.
+func (p *aggregator) render(out *output, m pmetric.Metric, ts, intervalStart pcommon.Timestamp) {
+	switch out.kind {
+	case kindCounter, kindDeltaSum:
+		dp := m.Sum().DataPoints().AppendEmpty()
+		out.attrs.CopyTo(dp.Attributes())
+		dp.SetTimestamp(ts)
+		if out.kind == kindCounter {
+			dp.SetStartTimestamp(out.start)
+		} else {
+			dp.SetStartTimestamp(intervalStart)
+		}
+		setNumber(dp, out.total, out.allInt)
+		if out.kind == kindDeltaSum {
+			out.total = 0
+		}
+	case kindGauge, kindLevel:
+		var v float64
+		switch {
+		case out.kind == kindLevel || p.cfg.GaugeFunc == GaugeSum:
+			v = out.gSum
+		case p.cfg.GaugeFunc == GaugeAvg:
+			v = out.gSum / float64(out.gN)
+		case p.cfg.GaugeFunc == GaugeMin:
+			v = out.gMin
+		default:
+			v = out.gMax
+		}
+		var dp pmetric.NumberDataPoint
+		if out.kind == kindGauge {
+			dp = m.Gauge().DataPoints().AppendEmpty()
+		} else {
+			dp = m.Sum().DataPoints().AppendEmpty()
+			dp.SetStartTimestamp(out.start)
+		}
+		out.attrs.CopyTo(dp.Attributes())
+		dp.SetTimestamp(ts)
+		setNumber(dp, v, out.allInt && (out.kind == kindLevel || p.cfg.GaugeFunc != GaugeAvg))
+		out.gN = 0
+	case kindHistogram, kindDeltaHist:
+		dp := m.Histogram().DataPoints().AppendEmpty()
+		out.attrs.CopyTo(dp.Attributes())
+		dp.SetTimestamp(ts)
+		dp.SetCount(out.count)
+		dp.SetSum(out.sum)
+		dp.ExplicitBounds().FromRaw(out.bounds)
+		dp.BucketCounts().FromRaw(out.buckets)
+		if out.kind == kindHistogram {
+			dp.SetStartTimestamp(out.start)
+			return
+		}
+		dp.SetStartTimestamp(intervalStart)
+		if out.hasMin {
+			dp.SetMin(out.min)
+		}
+		if out.hasMax {
+			dp.SetMax(out.max)
+		}
+		clear(out.buckets)
+		out.count, out.sum, out.hasMin, out.hasMax = 0, 0, false, false
+	}
+}
+
+// setNumber keeps integer series integer.
+func setNumber(dp pmetric.NumberDataPoint, v float64, isInt bool) {
+	if isInt && v == math.Trunc(v) && math.Abs(v) < 1<<62 {
+		dp.SetIntValue(int64(v))
+		return
+	}
+	dp.SetDoubleValue(v)
+}
