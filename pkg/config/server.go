@@ -48,7 +48,43 @@ type Server struct {
 	PriceCatalog string     `yaml:"price_catalog" flag:"price-catalog" usage:"price catalog YAML (default: the built-in configs/pricing.yaml)"`
 	Controller   Controller `yaml:"controller" flag:"controller"`
 	Auth         Auth       `yaml:"auth" flag:"auth"`
+	Loadsim      Loadsim    `yaml:"loadsim" flag:"loadsim"`
 	Shutdown     Shutdown   `yaml:"shutdown" flag:"shutdown"`
+}
+
+// LoadsimSelf in loadsim.allowed_targets stands for this Phoenix's own
+// ingest on loopback and the --dev collector's OTLP ports.
+const LoadsimSelf = "self"
+
+// Loadsim configures the load simulator service: which targets the server
+// may send synthetic load to, and how much.
+type Loadsim struct {
+	AllowedTargets []string      `yaml:"allowed_targets" flag:"allowed-targets" usage:"comma-separated OTLP targets server-run simulations may send to (http(s)://host:port, grpc(s)://host:port); 'self' = this Phoenix's loopback ingest and the --dev collector"`
+	MaxConcurrent  int           `yaml:"max_concurrent" flag:"max-concurrent" usage:"simulations running at once"`
+	MaxDuration    time.Duration `yaml:"max_duration" flag:"max-duration" usage:"longest simulation the server runs"`
+	MaxProcesses   int           `yaml:"max_processes" flag:"max-processes" usage:"hosts x peak processes per host allowed in one simulation"`
+}
+
+func (l *Loadsim) validate() []error {
+	var errs []error
+	for _, t := range l.AllowedTargets {
+		if t == LoadsimSelf {
+			continue
+		}
+		if err := checkURL(t, "http", "https", "grpc", "grpcs"); err != nil {
+			errs = append(errs, fmt.Errorf("loadsim.allowed_targets: %w", err))
+		}
+	}
+	if l.MaxConcurrent < 1 {
+		errs = append(errs, errors.New("loadsim.max_concurrent: must be at least 1"))
+	}
+	if l.MaxDuration <= 0 {
+		errs = append(errs, errors.New("loadsim.max_duration: must be positive"))
+	}
+	if l.MaxProcesses < 1 {
+		errs = append(errs, errors.New("loadsim.max_processes: must be at least 1"))
+	}
+	return errs
 }
 
 // Log configures logging.
@@ -147,6 +183,7 @@ func DefaultServer() Server {
 			OpAMPAddr: ":4320", DevOTLPGRPCAddr: "127.0.0.1:14317", DevOTLPHTTPAddr: "127.0.0.1:14318",
 			DevTelemetryAddr: "127.0.0.1:18888", DevHealthAddr: "127.0.0.1:13133",
 		},
+		Loadsim:  Loadsim{AllowedTargets: []string{LoadsimSelf}, MaxConcurrent: 8, MaxDuration: 24 * time.Hour, MaxProcesses: 200_000},
 		Shutdown: Shutdown{Timeout: 10 * time.Second},
 	}
 }
@@ -228,6 +265,7 @@ func (c *Server) Validate() error {
 		}
 	}
 	errs = append(errs, c.Auth.validate()...)
+	errs = append(errs, c.Loadsim.validate()...)
 	if c.Shutdown.Timeout <= 0 {
 		errs = append(errs, errors.New("shutdown.timeout: must be positive"))
 	}
