@@ -117,12 +117,12 @@ func TestFixtureUsage(t *testing.T) {
 func TestSubstitute(t *testing.T) {
 	vars := map[string]string{"job": "node", "instance": "phoenix_var"}
 	cases := map[string]string{
-		`rate(x{job="$job"}[$__rate_interval])`:   `rate(x{job="node"}[5m])`,
-		`rate(x{job="${job}"}[${__interval}])`:    `rate(x{job="node"}[5m])`,
-		`x{instance=~"[[instance]]"}`:             `x{instance=~"phoenix_var"}`,
-		`x{instance=~"${instance:regex}"}`:        `x{instance=~"phoenix_var"}`,
+		`rate(x{job="$job"}[$__rate_interval])`:    `rate(x{job="node"}[5m])`,
+		`rate(x{job="${job}"}[${__interval}])`:     `rate(x{job="node"}[5m])`,
+		`x{instance=~"[[instance]]"}`:              `x{instance=~"phoenix_var"}`,
+		`x{instance=~"${instance:regex}"}`:         `x{instance=~"phoenix_var"}`,
 		`label_replace(x, "a", "$1", "b", "(.*)")`: `label_replace(x, "a", "$1", "b", "(.*)")`,
-		`x{a="$unknown"}`:                         `x{a="phoenix_var"}`,
+		`x{a="$unknown"}`:                          `x{a="phoenix_var"}`,
 	}
 	for in, want := range cases {
 		if got := substitute(in, vars); got != want {
