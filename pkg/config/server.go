@@ -49,7 +49,16 @@ type Server struct {
 	Controller   Controller `yaml:"controller" flag:"controller"`
 	Auth         Auth       `yaml:"auth" flag:"auth"`
 	Loadsim      Loadsim    `yaml:"loadsim" flag:"loadsim"`
+	Generator    Generator  `yaml:"generator" flag:"generator"`
 	Shutdown     Shutdown   `yaml:"shutdown" flag:"shutdown"`
+}
+
+// Generator configures the pipeline generator.
+type Generator struct {
+	// CollectorBin validates configs (`validate --config`). Empty: env
+	// PHOENIX_COLLECTOR_BIN, else phoenix-collector beside the phoenix
+	// executable, else on $PATH.
+	CollectorBin string `yaml:"collector_bin" flag:"collector-bin" usage:"phoenix-collector executable used to validate configs (default: $PHOENIX_COLLECTOR_BIN, else beside the phoenix executable)"`
 }
 
 // LoadsimSelf in loadsim.allowed_targets stands for this Phoenix's own
