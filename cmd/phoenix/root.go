@@ -6,6 +6,7 @@ import (
 	"github.com/phoenix-platform/phoenix/pkg/app"
 	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/pkg/service"
+	"github.com/phoenix-platform/phoenix/projects/agent"
 	"github.com/phoenix-platform/phoenix/projects/analytics"
 	anomalydetector "github.com/phoenix-platform/phoenix/projects/anomaly-detector"
 	"github.com/phoenix-platform/phoenix/projects/controller"
@@ -35,5 +36,19 @@ func newRoot() *cobra.Command {
 		Factories:  factories(),
 		AfterStart: devFleet,
 	}))
+	attachAgentRun(root)
 	return root
+}
+
+// attachAgentRun puts the agent daemon (`agent run`, projects/agent) under
+// the CLI's `agent` command (list, get, history, push), so the two projects
+// stay independent and users see one `phoenix agent`.
+func attachAgentRun(root *cobra.Command) {
+	for _, c := range root.Commands() {
+		if c.Name() == "agent" {
+			c.AddCommand(agent.NewRunCommand())
+			return
+		}
+	}
+	root.AddCommand(agent.NewCommand())
 }

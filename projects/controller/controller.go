@@ -19,6 +19,13 @@ import (
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/opampserver"
 )
 
+// Fleet API subjects (the gateway's routes_controller.go forwards to them),
+// exported for in-process callers such as the --dev loop.
+const (
+	SubjectAgentGet    = fleetapi.SubjectGet
+	SubjectAgentConfig = fleetapi.SubjectConfig
+)
+
 // Controller is the controller service.
 type Controller struct {
 	s     service.Settings
