@@ -28,6 +28,10 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
+
+	"github.com/phoenix-platform/phoenix/projects/collector/processor/aggregateprocessor"
+	"github.com/phoenix-platform/phoenix/projects/collector/processor/cardinalitylimitprocessor"
+	"github.com/phoenix-platform/phoenix/projects/collector/processor/topkprocessor"
 )
 
 // components lists every factory the distribution serves. There are no
@@ -55,6 +59,9 @@ func components() (otelcol.Factories, error) {
 		resourcedetectionprocessor.NewFactory(),
 		groupbyattrsprocessor.NewFactory(),
 		cumulativetodeltaprocessor.NewFactory(),
+		topkprocessor.NewFactory(),
+		cardinalitylimitprocessor.NewFactory(),
+		aggregateprocessor.NewFactory(),
 	)
 	all = append(all, err)
 	f.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](
