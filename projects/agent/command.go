@@ -47,9 +47,9 @@ func NewRunCommand() *cobra.Command {
 	)
 	home, _ := os.UserHomeDir()
 	cmd := &cobra.Command{
-		Use:   "run",
-		Short: "Run the agent: supervise a phoenix-collector and take its config from the control plane over OpAMP",
-		Example: "  phoenix agent run --server ws://phoenix:4320/v1/opamp --label env=prod --token $PHOENIX_AGENT_TOKEN",
+		Use:           "run",
+		Short:         "Run the agent: supervise a phoenix-collector and take its config from the control plane over OpAMP",
+		Example:       "  phoenix agent run --server ws://phoenix:4320/v1/opamp --label env=prod --token $PHOENIX_AGENT_TOKEN",
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
