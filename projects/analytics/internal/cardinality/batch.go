@@ -67,12 +67,22 @@ func (t *Tracker) Batch(stream, team string) *Batch {
 	return b
 }
 
-// Done releases the stream lock and returns the batch to the pool.
-func (b *Batch) Done() {
+// Result is what a batch did.
+type Result struct {
+	Points   int64  // datapoints taken
+	Rejected int64  // datapoints refused
+	Reason   string // first refusal reason
+}
+
+// Done applies what is pending, releases the stream lock and returns the
+// batch to the pool; the batch must not be used afterwards.
+func (b *Batch) Done() Result {
 	b.flush()
 	b.unlock()
+	res := Result{Points: b.Points, Rejected: b.Rejected, Reason: b.Reason}
 	b.t = nil
 	batchPool.Put(b)
+	return res
 }
 
 func (b *Batch) unlock() {
@@ -285,6 +295,9 @@ func (b *Batch) newSeries(h, attrHash uint64, value float64, dp []byte) {
 		return
 	case b.t.totalSeries.Load() >= int64(l.MaxSeriesTotal):
 		s.addOverflow(h, b.sec, SketchedTotalLimit)
+		return
+	case l.MayGrow != nil && s.tab.needsGrow() && !l.MayGrow(s.tab.growBytes()):
+		s.addOverflow(h, b.sec, SketchedMemoryLimit)
 		return
 	}
 	if b.resFail {

@@ -40,9 +40,7 @@ func ingest(tr *Tracker, body []byte) int {
 	}
 	bt := tr.Batch("", "")
 	otlpwire.Walk(body, bt)
-	n := int(bt.Points)
-	bt.Done()
-	return n
+	return int(bt.Done().Points)
 }
 
 // BenchmarkMemoryPerSeries reports heap bytes per tracked series, with and

@@ -45,6 +45,17 @@ func (t *table) find(h uint64) *series {
 	}
 }
 
+// needsGrow reports whether the next insert resizes the table.
+func (t *table) needsGrow() bool { return t.slots == nil || (t.n+1)*4 > len(t.slots)*3 }
+
+// growBytes is what that resize allocates.
+func (t *table) growBytes() int64 {
+	if t.slots == nil {
+		return minTableSize * 32
+	}
+	return int64(len(t.slots)) * 2 * 32
+}
+
 // insert adds a series that is not present.
 func (t *table) insert(sr series) {
 	if t.slots == nil {

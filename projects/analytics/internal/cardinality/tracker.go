@@ -28,6 +28,10 @@ type Limits struct {
 	MaxMetricsPerStream   int           // distinct metric names per stream; more are refused
 	MaxLabelSetsPerStream int           // interned label sets per stream; series needing more are sketched
 	Staleness             time.Duration // a series not seen for this long stops being active
+	// MayGrow, when set, is asked before the tracker allocates a bigger
+	// series table (extra bytes); false keeps the table and sketches the
+	// new series instead, so a memory limit holds even during a resize.
+	MayGrow func(extra int64) bool
 }
 
 // DefaultLimits are the documented defaults.
@@ -47,6 +51,7 @@ const (
 	SketchedSeriesLimit  = "series_limit" // series counted in the sketch, not exactly
 	SketchedTotalLimit   = "total_series_limit"
 	SketchedLabelSets    = "label_set_limit"
+	SketchedMemoryLimit  = "memory_limit"
 )
 
 // overflowPrecision sizes the sketch of series past the exact bound
@@ -99,6 +104,16 @@ func New(l Limits, now func() time.Time) *Tracker {
 	t := &Tracker{limits: l, now: now, streams: map[string]*Stream{}, refused: map[string]int64{}}
 	t.epoch = now().Add(-time.Hour) // so that "last seen" 0 is long ago
 	return t
+}
+
+// SetMayGrow installs Limits.MayGrow; call it before ingest starts.
+func (t *Tracker) SetMayGrow(fn func(extra int64) bool) { t.limits.MayGrow = fn }
+
+// StreamCount returns the number of streams.
+func (t *Tracker) StreamCount() int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return len(t.streams)
 }
 
 // Limits returns the limits in force.

@@ -27,16 +27,14 @@ func (c *clock) add(d time.Duration) {
 
 func newClock() *clock { return &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
 
-func applyOTLP(t *testing.T, tr *Tracker, header string, body []byte) *Batch {
+func applyOTLP(t *testing.T, tr *Tracker, header string, body []byte) Result {
 	t.Helper()
 	if _, err := otlpwire.Validate(body); err != nil {
 		t.Fatalf("validate: %v", err)
 	}
 	b := tr.Batch(header, "team-a")
 	otlpwire.Walk(body, b)
-	res := *b
-	b.Done()
-	return &res
+	return b.Done()
 }
 
 func applyRW(t *testing.T, tr *Tracker, header string, body []byte) {

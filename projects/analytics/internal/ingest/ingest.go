@@ -1,0 +1,543 @@
+// Package ingest receives metrics over OTLP/HTTP (/v1/metrics, protobuf or
+// JSON, gzip or zstd), OTLP/gRPC and Prometheus remote write 1.0
+// (/api/v1/write, snappy) and applies them to the cardinality tracker.
+//
+// Status codes follow the specs: OTLP answers 200 and reports refused points
+// in partial_success; remote write answers 204 only when every sample was
+// taken and 400 when any is invalid; 413 past the body limit (checked while
+// inflating, so a zip bomb stops at the limit); 415 for an unknown content
+// type or encoding; 429 or 503 with Retry-After when over capacity.
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/snappy"
+	"github.com/klauspost/compress/zstd"
+	"github.com/prometheus/client_golang/prometheus"
+	colmetrics "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/phoenix-platform/phoenix/pkg/apiv1"
+	"github.com/phoenix-platform/phoenix/projects/analytics/internal/cardinality"
+	"github.com/phoenix-platform/phoenix/projects/analytics/internal/otlpwire"
+	"github.com/phoenix-platform/phoenix/projects/analytics/internal/remotewrite"
+)
+
+// Authenticator resolves a bearer token to a principal; nil means ingest is
+// open (the --dev loop).
+type Authenticator interface {
+	Authenticate(ctx context.Context, token string) (apiv1.Principal, error)
+}
+
+// Config is what Server needs.
+type Config struct {
+	MaxBodyBytes     int64         // compressed and decompressed
+	MaxInflightBytes int64         // bodies in process at once
+	MemoryLimitBytes int64         // heap above which requests get 503; 0 = off
+	RetryAfter       time.Duration // suggested to refused clients
+	Auth             Authenticator
+}
+
+// Server is the ingest front end.
+type Server struct {
+	cfg     Config
+	tracker *cardinality.Tracker
+	log     *slog.Logger
+	m       *Metrics
+
+	inflight atomic.Int64
+	heap     atomic.Int64 // last sampled heap bytes
+	pressure atomic.Int64 // bytes the tracker could not grow by; 0 = none
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
+
+	zstdPool sync.Pool
+}
+
+// Metrics are the ingest self-metrics.
+type Metrics struct {
+	received *prometheus.CounterVec // protocol
+	rejected *prometheus.CounterVec // reason
+	requests *prometheus.CounterVec // protocol, code
+	bytes    *prometheus.CounterVec // protocol
+}
+
+// NewMetrics registers the ingest metrics on reg (nil: unregistered).
+func NewMetrics(reg prometheus.Registerer, tr *cardinality.Tracker, inflight func() float64) *Metrics {
+	m := &Metrics{
+		received: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "phoenix_analytics_datapoints_received_total", Help: "Datapoints accepted by ingest."}, []string{"protocol"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "phoenix_analytics_datapoints_rejected_total", Help: "Datapoints refused by ingest, by reason."}, []string{"reason"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "phoenix_analytics_ingest_requests_total", Help: "Ingest requests by protocol and status."}, []string{"protocol", "code"}),
+		bytes:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "phoenix_analytics_ingest_bytes_total", Help: "Uncompressed ingest bytes accepted."}, []string{"protocol"}),
+	}
+	if reg == nil {
+		return m
+	}
+	reg.MustRegister(m.received, m.rejected, m.requests, m.bytes,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "phoenix_analytics_streams", Help: "Streams tracked."}, func() float64 { return float64(tr.StreamCount()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "phoenix_analytics_series_tracked", Help: "Series held exactly over all streams."}, func() float64 { return float64(tr.TotalSeries()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "phoenix_analytics_inflight_bytes", Help: "Ingest body bytes being processed."}, inflight),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "phoenix_analytics_heap_bytes", Help: "Go heap in use by the process hosting analytics."}, func() float64 { return float64(heapBytes()) }),
+	)
+	return m
+}
+
+// New builds an ingest server; Start its background sampler with Run.
+func New(cfg Config, tr *cardinality.Tracker, reg prometheus.Registerer, log *slog.Logger) *Server {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 16 << 20
+	}
+	if cfg.MaxInflightBytes < cfg.MaxBodyBytes {
+		cfg.MaxInflightBytes = max(cfg.MaxBodyBytes, 256<<20)
+	}
+	if cfg.RetryAfter <= 0 {
+		cfg.RetryAfter = time.Second
+	}
+	s := &Server{cfg: cfg, tracker: tr, log: log, stop: make(chan struct{})}
+	s.m = NewMetrics(reg, tr, func() float64 { return float64(s.inflight.Load()) })
+	s.heap.Store(int64(heapBytes()))
+	if cfg.MemoryLimitBytes > 0 {
+		tr.SetMayGrow(s.mayGrow)
+	}
+	return s
+}
+
+// mayGrow lets the tracker allocate a bigger table only within the limit.
+// A refusal puts ingest under pressure: requests get 503 until the heap has
+// room for the growth (series expire, or the limit is raised). The series
+// that asked are still counted, in the stream's sketch.
+func (s *Server) mayGrow(extra int64) bool {
+	if int64(heapBytes())+extra <= s.cfg.MemoryLimitBytes {
+		return true
+	}
+	s.pressure.Store(extra)
+	return false
+}
+
+// Start begins sampling the heap (every 10 ms) for the memory limit.
+func (s *Server) Start() {
+	if s.cfg.MemoryLimitBytes <= 0 {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-t.C:
+				h := int64(heapBytes())
+				s.heap.Store(h)
+				if p := s.pressure.Load(); p > 0 && h+p <= s.cfg.MemoryLimitBytes {
+					s.pressure.Store(0)
+				}
+			}
+		}
+	}()
+}
+
+// Stop ends the sampler; idempotent.
+func (s *Server) Stop() {
+	s.stopOnce.Do(func() { close(s.stop) })
+	s.wg.Wait()
+}
+
+var heapSample = []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+var heapMu sync.Mutex
+
+func heapBytes() uint64 {
+	heapMu.Lock()
+	defer heapMu.Unlock()
+	metrics.Read(heapSample)
+	return heapSample[0].Value.Uint64()
+}
+
+// Handler serves /v1/metrics and /api/v1/write.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1/metrics", s.serveOTLP)
+	mux.HandleFunc("/api/v1/write", s.serveRemoteWrite)
+	return mux
+}
+
+// ingestError is an HTTP refusal with its status and, for 429/503, a retry hint.
+type ingestError struct {
+	status int
+	msg    string
+	retry  time.Duration
+	reason string // for the rejected counter
+}
+
+func (e *ingestError) Error() string { return e.msg }
+
+func refuse(status int, reason, format string, args ...any) *ingestError {
+	return &ingestError{status: status, reason: reason, msg: fmt.Sprintf(format, args...)}
+}
+
+// admit reserves n bytes of in-flight capacity and checks the heap.
+func (s *Server) admit(n int64) *ingestError {
+	if s.cfg.MemoryLimitBytes > 0 && (s.heap.Load() > s.cfg.MemoryLimitBytes || s.pressure.Load() > 0) {
+		return &ingestError{status: http.StatusServiceUnavailable, reason: "memory_limit", retry: s.cfg.RetryAfter,
+			msg: "analytics is over its memory limit; retry later"}
+	}
+	if s.inflight.Add(n) > s.cfg.MaxInflightBytes {
+		s.inflight.Add(-n)
+		return &ingestError{status: http.StatusTooManyRequests, reason: "inflight_limit", retry: s.cfg.RetryAfter,
+			msg: "too much ingest in flight; retry later"}
+	}
+	return nil
+}
+
+func (s *Server) release(n int64) { s.inflight.Add(-n) }
+
+// caller authenticates the request and returns the owning team for new
+// streams.
+func (s *Server) caller(ctx context.Context, authz string) (string, *ingestError) {
+	if s.cfg.Auth == nil {
+		return "", nil
+	}
+	token, ok := strings.CutPrefix(authz, "Bearer ")
+	if !ok || strings.TrimSpace(token) == "" {
+		return "", refuse(http.StatusUnauthorized, "unauthenticated", "missing bearer token")
+	}
+	p, err := s.cfg.Auth.Authenticate(ctx, strings.TrimSpace(token))
+	if err != nil {
+		var ie *ingestError
+		if errors.As(err, &ie) {
+			return "", ie
+		}
+		return "", refuse(http.StatusUnauthorized, "unauthenticated", "invalid credentials")
+	}
+	if len(p.Teams) > 0 {
+		return p.Teams[0], nil
+	}
+	return "", nil
+}
+
+func streamHeader(h string) (string, *ingestError) {
+	if h == "" {
+		return "", nil
+	}
+	if !cardinality.ValidStream(h) {
+		return "", refuse(http.StatusBadRequest, "invalid_stream",
+			"%s: %q is not a valid stream id (want [A-Za-z0-9_-]{1,64} or <experiment>--<variant>)", apiv1.HeaderStream, h)
+	}
+	return h, nil
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// readBody reads and decompresses the body within MaxBodyBytes.
+func (s *Server) readBody(r *http.Request, encoding string) ([]byte, *bytes.Buffer, *ingestError) {
+	limit := s.cfg.MaxBodyBytes
+	if r.ContentLength > limit {
+		return nil, nil, refuse(http.StatusRequestEntityTooLarge, "too_large", "body of %d bytes exceeds the limit of %d", r.ContentLength, limit)
+	}
+	raw := bufPool.Get().(*bytes.Buffer)
+	raw.Reset()
+	if r.ContentLength > 0 {
+		raw.Grow(int(r.ContentLength))
+	}
+	n, err := raw.ReadFrom(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		bufPool.Put(raw)
+		return nil, nil, refuse(http.StatusBadRequest, "read_error", "read body: %v", err)
+	}
+	if n > limit {
+		bufPool.Put(raw)
+		return nil, nil, refuse(http.StatusRequestEntityTooLarge, "too_large", "body exceeds the limit of %d bytes", limit)
+	}
+	var dec io.Reader
+	switch encoding {
+	case "", "identity":
+		return raw.Bytes(), raw, nil
+	case "gzip":
+		zr, err := gzip.NewReader(bytes.NewReader(raw.Bytes()))
+		if err != nil {
+			bufPool.Put(raw)
+			return nil, nil, refuse(http.StatusBadRequest, "decompress", "gzip: %v", err)
+		}
+		dec = zr
+	case "zstd":
+		zr, _ := s.zstdPool.Get().(*zstd.Decoder)
+		if zr == nil {
+			var err error
+			// Single-threaded and with a bounded window: a hostile frame
+			// cannot make the decoder allocate much.
+			zr, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(8<<20), zstd.WithDecoderMaxMemory(uint64(limit)+1))
+			if err != nil {
+				bufPool.Put(raw)
+				return nil, nil, refuse(http.StatusInternalServerError, "decompress", "zstd: %v", err)
+			}
+		}
+		if err := zr.Reset(bytes.NewReader(raw.Bytes())); err != nil {
+			s.zstdPool.Put(zr)
+			bufPool.Put(raw)
+			return nil, nil, refuse(http.StatusBadRequest, "decompress", "zstd: %v", err)
+		}
+		defer s.zstdPool.Put(zr)
+		dec = zr
+	case "snappy":
+		d, err := snappy.DecodedLen(raw.Bytes())
+		if err != nil {
+			bufPool.Put(raw)
+			return nil, nil, refuse(http.StatusBadRequest, "decompress", "snappy: %v", err)
+		}
+		if int64(d) > limit {
+			bufPool.Put(raw)
+			return nil, nil, refuse(http.StatusRequestEntityTooLarge, "too_large", "decompressed body of %d bytes exceeds the limit of %d", d, limit)
+		}
+		out := bufPool.Get().(*bytes.Buffer)
+		out.Reset()
+		out.Grow(d)
+		b, err := snappy.Decode(out.AvailableBuffer()[:d], raw.Bytes())
+		bufPool.Put(raw)
+		if err != nil {
+			bufPool.Put(out)
+			return nil, nil, refuse(http.StatusBadRequest, "decompress", "snappy: %v", err)
+		}
+		return b, out, nil
+	default:
+		bufPool.Put(raw)
+		return nil, nil, refuse(http.StatusUnsupportedMediaType, "unsupported_encoding", "unsupported Content-Encoding %q (use gzip, zstd or none)", encoding)
+	}
+	out := bufPool.Get().(*bytes.Buffer)
+	out.Reset()
+	n, err = out.ReadFrom(io.LimitReader(dec, limit+1))
+	bufPool.Put(raw)
+	if err != nil {
+		bufPool.Put(out)
+		return nil, nil, refuse(http.StatusBadRequest, "decompress", "%s: %v", encoding, err)
+	}
+	if n > limit {
+		bufPool.Put(out)
+		return nil, nil, refuse(http.StatusRequestEntityTooLarge, "too_large", "decompressed body exceeds the limit of %d bytes", limit)
+	}
+	return out.Bytes(), out, nil
+}
+
+func mediaType(ct string) string {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return ct
+	}
+	return mt
+}
+
+func (s *Server) fail(w http.ResponseWriter, protocol string, e *ingestError, points int) {
+	if e.retry > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((e.retry+time.Second-1)/time.Second)))
+	}
+	if points > 0 {
+		s.m.rejected.WithLabelValues(e.reason).Add(float64(points))
+	}
+	s.m.requests.WithLabelValues(protocol, strconv.Itoa(e.status)).Inc()
+	http.Error(w, e.msg, e.status)
+}
+
+func (s *Server) serveOTLP(w http.ResponseWriter, r *http.Request) {
+	const protocol = "otlp_http"
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		s.fail(w, protocol, refuse(http.StatusMethodNotAllowed, "method", "use POST"), 0)
+		return
+	}
+	isJSON := false
+	switch mediaType(r.Header.Get("Content-Type")) {
+	case "application/x-protobuf", "application/protobuf":
+	case "application/json":
+		isJSON = true
+	default:
+		s.fail(w, protocol, refuse(http.StatusUnsupportedMediaType, "unsupported_media_type",
+			"unsupported Content-Type %q (use application/x-protobuf or application/json)", r.Header.Get("Content-Type")), 0)
+		return
+	}
+	team, e := s.caller(r.Context(), r.Header.Get("Authorization"))
+	if e == nil {
+		_, e = streamHeader(r.Header.Get(apiv1.HeaderStream))
+	}
+	if e != nil {
+		s.fail(w, protocol, e, 0)
+		return
+	}
+	stream := r.Header.Get(apiv1.HeaderStream)
+	reserve := r.ContentLength
+	if reserve <= 0 || r.Header.Get("Content-Encoding") != "" {
+		reserve = s.cfg.MaxBodyBytes // the inflated size is unknown until read
+	}
+	if e := s.admit(reserve); e != nil {
+		s.fail(w, protocol, e, 0)
+		return
+	}
+	defer s.release(reserve)
+	body, buf, e := s.readBody(r, r.Header.Get("Content-Encoding"))
+	if e != nil {
+		s.fail(w, protocol, e, 0)
+		return
+	}
+	defer bufPool.Put(buf)
+	if isJSON {
+		var req colmetrics.ExportMetricsServiceRequest
+		if err := protojson.Unmarshal(body, &req); err != nil {
+			s.fail(w, protocol, refuse(http.StatusBadRequest, "malformed", "malformed OTLP JSON: %v", err), 0)
+			return
+		}
+		pb, err := proto.Marshal(&req)
+		if err != nil {
+			s.fail(w, protocol, refuse(http.StatusBadRequest, "malformed", "re-encode OTLP JSON: %v", err), 0)
+			return
+		}
+		body = pb
+	}
+	res, err := s.ApplyOTLP(body, stream, team)
+	if err != nil {
+		s.fail(w, protocol, refuse(http.StatusBadRequest, "malformed", "%v", err), 0)
+		return
+	}
+	s.m.requests.WithLabelValues(protocol, "200").Inc()
+	s.m.bytes.WithLabelValues(protocol).Add(float64(len(body)))
+	writeOTLPResponse(w, isJSON, res)
+}
+
+// Result is the outcome of one request.
+type Result cardinality.Result
+
+// ApplyOTLP validates an ExportMetricsServiceRequest and applies it.
+func (s *Server) ApplyOTLP(body []byte, stream, team string) (Result, error) {
+	if _, err := otlpwire.Validate(body); err != nil {
+		return Result{}, err
+	}
+	b := s.tracker.Batch(stream, team)
+	otlpwire.Walk(body, b)
+	res := Result(b.Done())
+	s.m.received.WithLabelValues("otlp").Add(float64(res.Points))
+	if res.Rejected > 0 {
+		s.m.rejected.WithLabelValues(res.Reason).Add(float64(res.Rejected))
+	}
+	return res, nil
+}
+
+func writeOTLPResponse(w http.ResponseWriter, isJSON bool, res Result) {
+	resp := &colmetrics.ExportMetricsServiceResponse{}
+	if res.Rejected > 0 {
+		resp.PartialSuccess = &colmetrics.ExportMetricsPartialSuccess{
+			RejectedDataPoints: res.Rejected,
+			ErrorMessage:       fmt.Sprintf("%d datapoints refused: %s", res.Rejected, res.Reason),
+		}
+	}
+	var out []byte
+	if isJSON {
+		w.Header().Set("Content-Type", "application/json")
+		out, _ = protojson.Marshal(resp)
+	} else {
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		out, _ = proto.Marshal(resp)
+	}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(out)
+}
+
+func (s *Server) serveRemoteWrite(w http.ResponseWriter, r *http.Request) {
+	const protocol = "remote_write"
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		s.fail(w, protocol, refuse(http.StatusMethodNotAllowed, "method", "use POST"), 0)
+		return
+	}
+	ct := r.Header.Get("Content-Type")
+	mt, params, _ := mime.ParseMediaType(ct)
+	if ct != "" && (mt != "application/x-protobuf" || params["proto"] != "" && params["proto"] != "prometheus.WriteRequest") {
+		s.fail(w, protocol, refuse(http.StatusUnsupportedMediaType, "unsupported_media_type",
+			"unsupported Content-Type %q (remote write 1.0: application/x-protobuf)", ct), 0)
+		return
+	}
+	enc := r.Header.Get("Content-Encoding")
+	if enc != "snappy" {
+		s.fail(w, protocol, refuse(http.StatusUnsupportedMediaType, "unsupported_encoding",
+			"unsupported Content-Encoding %q (remote write requires snappy)", enc), 0)
+		return
+	}
+	team, e := s.caller(r.Context(), r.Header.Get("Authorization"))
+	if e == nil {
+		_, e = streamHeader(r.Header.Get(apiv1.HeaderStream))
+	}
+	if e != nil {
+		s.fail(w, protocol, e, 0)
+		return
+	}
+	stream := r.Header.Get(apiv1.HeaderStream)
+	reserve := s.cfg.MaxBodyBytes
+	if e := s.admit(reserve); e != nil {
+		s.fail(w, protocol, e, 0)
+		return
+	}
+	defer s.release(reserve)
+	body, buf, e := s.readBody(r, enc)
+	if e != nil {
+		s.fail(w, protocol, e, 0)
+		return
+	}
+	defer bufPool.Put(buf)
+	res, err := s.ApplyRemoteWrite(body, stream, team)
+	if err != nil {
+		var ie *ingestError
+		if !errors.As(err, &ie) {
+			ie = refuse(http.StatusBadRequest, "invalid", "%v", err)
+		}
+		s.fail(w, protocol, ie, 0)
+		return
+	}
+	if res.Rejected > 0 {
+		// Remote write has no partial success: say what was not taken.
+		s.fail(w, protocol, refuse(http.StatusBadRequest, res.Reason, "%d of %d samples refused: %s", res.Rejected, res.Points+res.Rejected, res.Reason), 0)
+		return
+	}
+	s.m.requests.WithLabelValues(protocol, "204").Inc()
+	s.m.bytes.WithLabelValues(protocol).Add(float64(len(body)))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// ApplyRemoteWrite validates a WriteRequest and applies it. A request for a
+// new stream past the stream limit is refused whole before anything is
+// applied.
+func (s *Server) ApplyRemoteWrite(body []byte, stream, team string) (Result, error) {
+	if _, _, err := remotewrite.Validate(body); err != nil {
+		return Result{}, err
+	}
+	id := stream
+	if id == "" {
+		id = apiv1.DefaultStream
+	}
+	if s.tracker.Stream(id) == nil && s.tracker.StreamCount() >= s.tracker.Limits().MaxStreams {
+		return Result{}, refuse(http.StatusBadRequest, cardinality.RefusedStreamLimit, "stream %q refused: the stream limit (%d) is reached", id, s.tracker.Limits().MaxStreams)
+	}
+	b := s.tracker.Batch(stream, team)
+	b.RemoteWrite(len(body))
+	remotewrite.Walk(body, b)
+	res := Result(b.Done())
+	s.m.received.WithLabelValues("remote_write").Add(float64(res.Points))
+	if res.Rejected > 0 {
+		s.m.rejected.WithLabelValues(res.Reason).Add(float64(res.Rejected))
+	}
+	return res, nil
+}
