@@ -1,0 +1,75 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/phoenix-platform/phoenix/pkg/testutil"
+)
+
+// TestSharedStates runs the same contract over memory and Redis.
+func TestSharedStates(t *testing.T) {
+	impls := map[string]func(t *testing.T) sharedState{
+		"memory": func(*testing.T) sharedState { return newMemoryState() },
+		"redis": func(t *testing.T) sharedState {
+			r, err := newRedisState(context.Background(), "redis://"+testutil.RedisAddr(t)+"/0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		},
+	}
+	for name, mk := range impls {
+		t.Run(name, func(t *testing.T) {
+			s := mk(t)
+			defer s.close()
+			ctx := context.Background()
+			key := fmt.Sprintf("test:%d", time.Now().UnixNano())
+			// An hour-long window cannot roll over during the test.
+			for i := range 3 {
+				ok, _, err := s.allow(ctx, key, 3, time.Hour)
+				if err != nil || !ok {
+					t.Fatalf("request %d refused: %v", i, err)
+				}
+			}
+			ok, retry, err := s.allow(ctx, key, 3, time.Hour)
+			if err != nil || ok || retry <= 0 {
+				t.Fatalf("4th request: ok=%v retry=%v err=%v", ok, retry, err)
+			}
+			if n, _, err := s.count(ctx, key, time.Hour); err != nil || n != 4 {
+				t.Fatalf("count %d %v", n, err)
+			}
+			if rev, _ := s.revoked(ctx, key); rev {
+				t.Fatal("revoked before revoke")
+			}
+			if err := s.revoke(ctx, key, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			if rev, err := s.revoked(ctx, key); !rev || err != nil {
+				t.Fatalf("not revoked: %v", err)
+			}
+		})
+	}
+}
+
+func TestMemoryStateBounded(t *testing.T) {
+	m := newMemoryState()
+	now := time.Unix(1_700_000_000, 0)
+	m.now = func() time.Time { return now }
+	ctx := context.Background()
+	for i := range memoryMaxEntries {
+		m.counters[fmt.Sprintf("k%d", i)] = memCounter{n: 1, end: now.Add(time.Minute)}
+	}
+	if _, _, err := m.allow(ctx, "new", 10, time.Minute); err != errSharedFull {
+		t.Fatalf("full map accepted a new key: %v", err)
+	}
+	now = now.Add(2 * time.Minute) // everything expired: the sweep makes room
+	if ok, _, err := m.allow(ctx, "new", 10, time.Minute); err != nil || !ok {
+		t.Fatalf("after expiry: %v %v", ok, err)
+	}
+	if len(m.counters) != 1 {
+		t.Fatalf("sweep left %d counters", len(m.counters))
+	}
+}
