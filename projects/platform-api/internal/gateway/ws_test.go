@@ -1,0 +1,178 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/nats-io/nats.go"
+
+	"github.com/phoenix-platform/phoenix/pkg/apiv1"
+	"github.com/phoenix-platform/phoenix/pkg/config"
+	"github.com/phoenix-platform/phoenix/pkg/messaging"
+)
+
+func dialWS(t *testing.T, e *testEnv, token string, hdr http.Header) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	u := "ws" + strings.TrimPrefix(e.base, "http") + "/api/v1/ws"
+	if token != "" {
+		u += "?access_token=" + token
+	}
+	return websocket.Dial(ctx, u, &websocket.DialOptions{HTTPHeader: hdr})
+}
+
+func readFrame(t *testing.T, c *websocket.Conn) wsOut {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for {
+		_, data, err := c.Read(ctx)
+		if err != nil {
+			t.Fatalf("read frame: %v", err)
+		}
+		var f wsOut
+		if err := json.Unmarshal(data, &f); err != nil {
+			t.Fatalf("frame %s: %v", data, err)
+		}
+		if f.Event != "heartbeat" {
+			return f
+		}
+	}
+}
+
+func send(t *testing.T, c *websocket.Conn, op, topic string) {
+	t.Helper()
+	b, _ := json.Marshal(wsIn{Op: op, Topic: topic})
+	if err := c.Write(context.Background(), websocket.MessageText, b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWebSocket(t *testing.T) {
+	e := newEnv(t)
+	admin := e.adminToken()
+	alice := e.createUser(admin, "alice", "operator", "team-a")
+
+	if _, r, err := dialWS(t, e, "", nil); err == nil || r == nil || r.StatusCode != 401 {
+		t.Fatalf("anonymous WebSocket: %v", err)
+	}
+	if _, r, err := dialWS(t, e, alice, http.Header{"Origin": {"https://evil.example.com"}}); err == nil || r == nil || r.StatusCode != 403 {
+		t.Fatalf("foreign origin accepted: %v", err)
+	}
+	c, _, err := dialWS(t, e, alice, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+
+	send(t, c, "subscribe", "agents")
+	if f := readFrame(t, c); f.Event != "subscribed" || f.Topic != "agents" {
+		t.Fatalf("ack: %+v", f)
+	}
+	send(t, c, "subscribe", "experiments")
+	readFrame(t, c)
+	// No service serves experiment objects in this test: a non-admin may not
+	// subscribe to an id, and the refusal does not say whether it exists.
+	send(t, c, "subscribe", "experiment:exp-1")
+	if f := readFrame(t, c); f.Event != "error" || !strings.Contains(string(f.Data), "not found") {
+		t.Fatalf("per-id subscription without an owner check: %+v", f)
+	}
+	send(t, c, "subscribe", "everything")
+	if f := readFrame(t, c); f.Event != "error" {
+		t.Fatalf("unknown topic: %+v", f)
+	}
+
+	ctx := context.Background()
+	bus := e.app.Settings.Bus
+	// Team B's experiment event is filtered out; team A's arrives.
+	if err := bus.PublishEvent(ctx, messaging.KindExperiment, "exp-b", "created", map[string]string{"team": "team-b"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.PublishEvent(ctx, messaging.KindExperiment, "exp-a", "created", map[string]string{"team": "team-a"}); err != nil {
+		t.Fatal(err)
+	}
+	f := readFrame(t, c)
+	if f.Topic != "experiments" || !strings.Contains(string(f.Data), "team-a") {
+		t.Fatalf("got %+v, want team A's experiment", f)
+	}
+	if err := bus.PublishEvent(ctx, messaging.KindAgent, "host-1", "connected", map[string]string{"agent": "host-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if f := readFrame(t, c); f.Topic != "agents" || f.Event != "connected" {
+		t.Fatalf("agent event: %+v", f)
+	}
+	send(t, c, "unsubscribe", "agents")
+	if f := readFrame(t, c); f.Event != "unsubscribed" {
+		t.Fatalf("unsubscribe ack: %+v", f)
+	}
+}
+
+// TestWebSocketAdminSubscribesToIDs: an admin may subscribe to an id even
+// without an owning service in the process.
+func TestWebSocketAdminSubscribesToIDs(t *testing.T) {
+	e := newEnv(t, func(c *config.Server) { c.Auth.AllowedOrigins = []string{"https://dash.example.com"} })
+	c, _, err := dialWS(t, e, e.adminToken(), http.Header{"Origin": {"https://dash.example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	send(t, c, "subscribe", "stream:exp-1--candidate")
+	if f := readFrame(t, c); f.Event != "subscribed" {
+		t.Fatalf("admin per-id subscription: %+v", f)
+	}
+	if err := e.app.Settings.Bus.PublishEvent(context.Background(), messaging.KindRollup, "exp-1--candidate", "rollup", map[string]int{"series": 3}); err != nil {
+		t.Fatal(err)
+	}
+	if f := readFrame(t, c); f.Topic != "stream:exp-1--candidate" || f.Event != "rollup" {
+		t.Fatalf("rollup event: %+v", f)
+	}
+}
+
+// TestSlowClientDropped: the hub never blocks on a client; a full send queue
+// drops it and counts it.
+func TestSlowClientDropped(t *testing.T) {
+	g := &Gateway{metrics: newGWMetrics(nil)}
+	h := &hub{g: g, clients: map[*wsClient]struct{}{}}
+	g.hub = h
+	cancelled := false
+	c := &wsClient{p: apiv1.Principal{Role: "viewer"}, send: make(chan []byte, wsSendQueue), topics: map[string]bool{"agents": true},
+		cancel: func() { cancelled = true }}
+	h.clients[c] = struct{}{}
+	ev, _ := json.Marshal(messaging.Event{Kind: "agent", ID: "a", Type: "heartbeat", Data: json.RawMessage(`{}`)})
+	for range wsSendQueue {
+		h.onEvent(&nats.Msg{Subject: "phoenix.events.agent.a", Data: ev})
+	}
+	if cancelled || len(h.clients) != 1 {
+		t.Fatal("client dropped before its queue was full")
+	}
+	h.onEvent(&nats.Msg{Subject: "phoenix.events.agent.a", Data: ev})
+	if !cancelled || len(h.clients) != 0 {
+		t.Fatal("slow client kept")
+	}
+	if len(c.send) != wsSendQueue {
+		t.Fatalf("queue grew to %d", len(c.send))
+	}
+}
+
+func TestTopicsFor(t *testing.T) {
+	cases := map[string][]string{
+		"phoenix.events.experiment.e1": {"experiments", "experiment:e1"},
+		"phoenix.events.alert.a1":      {"alerts"},
+		"phoenix.events.rollup.s1":     {"stream:s1"},
+		"phoenix.events.agent.h1":      {"agents"},
+		"phoenix.events.pipeline.p1":   nil,
+		"phoenix.other":                nil,
+	}
+	for subj, want := range cases {
+		got := topicsFor(subj)
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("%s: %v, want %v", subj, got, want)
+		}
+	}
+}
