@@ -298,3 +298,65 @@ func (sn *Snapshot) Summary() apiv1.StreamSummary {
 		Exact: sn.Overflow == 0, FirstSeen: sn.Created.UTC(), LastSeen: sn.LastSeen.UTC(),
 	}
 }
+
+// maxRollupMetrics bounds the per-metric series map of one rollup.
+const maxRollupMetrics = 100
+
+// Rollup closes the stream's current interval: it forgets stale series,
+// then summarises the interval since the previous rollup (datapoints,
+// bytes and new series are deltas; active series is the level at the end;
+// the sketch holds every series seen in the interval) and starts the next.
+func (s *Stream) Rollup(now time.Time) apiv1.Rollup {
+	nowSec := s.t.sec(now)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sweepLocked(nowSec)
+	r := apiv1.Rollup{
+		Stream: s.name, Start: s.t.timeOf(s.intervalFrom).UTC(), End: s.t.timeOf(nowSec).UTC(),
+		Datapoints: int64(s.total.dp - s.rolled.dp), Bytes: int64(s.total.bytes - s.rolled.bytes),
+		NewSeries: int64(s.total.newSeries - s.rolled.newSeries), ActiveSeries: int64(s.tab.n), Exact: true,
+		MetricSeries: map[string]int64{},
+	}
+	if s.rolledAt.IsZero() {
+		r.Start = s.created.UTC()
+	} else {
+		r.Start = s.rolledAt.UTC()
+	}
+	s.rolled, s.rolledAt = s.total, now
+	if s.overflow != nil {
+		merged := hll.New(overflowPrecision)
+		minute := nowSec / 60
+		window := uint32(len(s.overflow))
+		for i, sk := range s.overflow {
+			if s.overflowSeen[i]+window > minute {
+				_ = merged.Merge(sk)
+			}
+		}
+		if est := merged.Estimate(); est > 0 {
+			r.ActiveSeries += int64(est + 0.5)
+			r.Exact = false
+		}
+	}
+	type ms struct {
+		name string
+		n    int64
+	}
+	top := make([]ms, 0, len(s.metrics))
+	for _, m := range s.metrics {
+		if m.series > 0 {
+			top = append(top, ms{m.name, m.series})
+		}
+	}
+	slices.SortFunc(top, func(a, b ms) int { return cmp.Or(cmp.Compare(b.n, a.n), cmp.Compare(a.name, b.name)) })
+	for i, m := range top {
+		if i >= maxRollupMetrics {
+			r.MetricSeries["_other_"] += m.n
+			continue
+		}
+		r.MetricSeries[m.name] = m.n
+	}
+	r.HLL, _ = s.interval.MarshalBinary()
+	s.interval.Reset()
+	s.intervalFrom = nowSec
+	return r
+}

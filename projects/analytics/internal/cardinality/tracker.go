@@ -240,6 +240,8 @@ type Stream struct {
 	lastSeen time.Time
 	buckets  [rateBuckets]counts
 	total    counts
+	rolled   counts    // totals at the last rollup
+	rolledAt time.Time // when the last rollup closed
 
 	overflow     []*hll.Sketch // one per minute of the staleness window, past the exact bound
 	overflowMin  uint32        // minute of overflow[0]... ring position by minute % len
