@@ -1,0 +1,202 @@
+package cardinality
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/phoenix-platform/phoenix/pkg/apiv1"
+	"github.com/phoenix-platform/phoenix/projects/analytics/internal/otlpwire"
+)
+
+// EachLabel calls fn for each label of a series, resource labels first.
+func (sn *Snapshot) EachLabel(r SeriesRef, fn func(resource bool, key, value string)) {
+	for _, a := range sn.sets[r.Res].attrs {
+		fn(true, sn.KeyNames[a.key], a.val)
+	}
+	for _, a := range sn.sets[r.DP].attrs {
+		fn(false, sn.KeyNames[a.key], a.val)
+	}
+}
+
+// Label returns a series' value for key (resource first) and whether present.
+func (sn *Snapshot) Label(r SeriesRef, key string) (string, bool) {
+	for _, set := range [2]uint32{r.Res, r.DP} {
+		for _, a := range sn.sets[set].attrs {
+			if sn.KeyNames[a.key] == key {
+				return a.val, true
+			}
+		}
+	}
+	return "", false
+}
+
+// otherHash stands for `key="_other_"` in estimates: any consistent value
+// works, since estimates only count distinct results.
+func otherHash(key string, resource bool) uint64 {
+	h := otlpwire.Mix(xxhash.Sum64String(key) ^ 0x5f6f746865725f5f)
+	if resource {
+		h = otlpwire.Mix(h ^ 0x6a09e667f3bcc909)
+	}
+	return h
+}
+
+// Estimate computes the series a reduction rule would leave, from the
+// tracked series: drop labels, then top-k entities per group (ranked by
+// their series count; the others fold into `_other_`), then a per-metric
+// cap. Past the exact bound the tracked share is scaled to the sketch
+// estimate and the error bound is stated.
+func (sn *Snapshot) Estimate(req apiv1.EstimateRequest) (apiv1.EstimateReply, error) {
+	rep := apiv1.EstimateReply{Stream: sn.Stream, Metric: req.Metric, Exact: sn.Overflow == 0}
+	var critical *regexp.Regexp
+	if req.TopK != nil {
+		if req.TopK.K < 0 {
+			return rep, fmt.Errorf("topk.k: must not be negative")
+		}
+		if len(req.TopK.EntityKeys) == 0 {
+			return rep, fmt.Errorf("topk.entity_keys: at least one key is required")
+		}
+		if req.TopK.Critical != "" {
+			re, err := regexp.Compile("^(?:" + req.TopK.Critical + ")$")
+			if err != nil {
+				return rep, fmt.Errorf("topk.critical: %w", err)
+			}
+			critical = re
+		}
+	}
+	if req.CapPerMetric < 0 {
+		return rep, fmt.Errorf("cap_per_metric: must not be negative")
+	}
+	drop := map[string]bool{}
+	for _, l := range req.DropLabels {
+		drop[l] = true
+	}
+	entityKey := map[string]bool{}
+	if req.TopK != nil {
+		for _, k := range req.TopK.EntityKeys {
+			entityKey[k] = true
+		}
+	}
+	byMetric := sn.ByMetric()
+	type ent = entity
+	// Rank entities by series over the affected metrics.
+	var kept map[ent]bool
+	if req.TopK != nil {
+		count := map[ent]int{}
+		crit := map[ent]bool{}
+		for mi, refs := range byMetric {
+			if req.Metric != "" && sn.Metrics[mi].Name != req.Metric {
+				continue
+			}
+			for _, r := range refs {
+				e, isCrit := sn.entityOf(r, req.TopK, critical)
+				count[e]++
+				if isCrit {
+					crit[e] = true
+				}
+			}
+		}
+		perGroup := map[string][]ent{}
+		for e := range count {
+			perGroup[e.group] = append(perGroup[e.group], e)
+		}
+		kept = map[ent]bool{}
+		for _, es := range perGroup {
+			sortEntities(es, func(a, b ent) bool {
+				if count[a] != count[b] {
+					return count[a] > count[b]
+				}
+				return a.entity < b.entity
+			})
+			for i, e := range es {
+				if i < req.TopK.K || crit[e] {
+					kept[e] = true
+				}
+			}
+		}
+	}
+	var before, after int64
+	seen := map[uint64]struct{}{}
+	for mi, refs := range byMetric {
+		m := sn.Metrics[mi]
+		if req.Metric != "" && m.Name != req.Metric || len(refs) == 0 {
+			continue
+		}
+		clear(seen)
+		for _, r := range refs {
+			sum := sn.Sum(r)
+			fold := false
+			if req.TopK != nil {
+				e, _ := sn.entityOf(r, req.TopK, critical)
+				fold = !kept[e]
+			}
+			for i, set := range [2]uint32{r.Res, r.DP} {
+				for _, a := range sn.sets[set].attrs {
+					k := sn.KeyNames[a.key]
+					switch {
+					case drop[k]:
+						sum -= a.h
+					case fold && entityKey[k]:
+						sum += otherHash(k, i == 0) - a.h
+					}
+				}
+			}
+			seen[otlpwire.SeriesKey(m.NameHash, sum)] = struct{}{}
+		}
+		n := int64(len(seen))
+		if req.CapPerMetric > 0 && n > req.CapPerMetric {
+			n = req.CapPerMetric
+		}
+		before += int64(len(refs))
+		after += n
+	}
+	if req.Metric != "" && before == 0 {
+		return rep, fmt.Errorf("metric %q has no active series in stream %q", req.Metric, sn.Stream)
+	}
+	rep.SeriesBefore, rep.SeriesAfter = before, after
+	if !rep.Exact && len(sn.Series) > 0 {
+		scale := (float64(len(sn.Series)) + sn.Overflow) / float64(len(sn.Series))
+		rep.SeriesBefore = int64(float64(before)*scale + 0.5)
+		rep.SeriesAfter = int64(float64(after)*scale + 0.5)
+		rep.ErrorBound = sn.OverflowRE
+	}
+	return rep, nil
+}
+
+type entity struct{ group, entity string }
+
+func (sn *Snapshot) entityOf(r SeriesRef, tk *apiv1.TopKEstimate, critical *regexp.Regexp) (entity, bool) {
+	var g, e strings.Builder
+	for _, k := range tk.GroupBy {
+		v, _ := sn.Label(r, k)
+		g.WriteString(v)
+		g.WriteByte(0)
+	}
+	isCrit := false
+	for _, k := range tk.EntityKeys {
+		v, _ := sn.Label(r, k)
+		e.WriteString(v)
+		e.WriteByte(0)
+		if critical != nil && critical.MatchString(v) {
+			isCrit = true
+		}
+	}
+	return entity{g.String(), e.String()}, isCrit
+}
+
+func sortEntities[T any](s []T, less func(a, b T) bool) { sortSlice(s, less) }
+
+func sortSlice[T any](s []T, less func(a, b T) bool) {
+	slices.SortFunc(s, func(a, b T) int {
+		switch {
+		case less(a, b):
+			return -1
+		case less(b, a):
+			return 1
+		}
+		return 0
+	})
+}
