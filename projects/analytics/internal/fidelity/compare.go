@@ -1,0 +1,274 @@
+package fidelity
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/phoenix-platform/phoenix/pkg/apiv1"
+	"github.com/phoenix-platform/phoenix/projects/analytics/internal/cardinality"
+)
+
+// Volume is a stream's level over the compared window.
+type Volume struct {
+	ActiveSeries *float64
+	DPPerS       *float64
+	BytesPerS    *float64
+	Cost         *float64 // monthly, under the chosen model
+	CostReason   string
+	Reason       string // why the window has no data, when it has none
+}
+
+// Inputs are what Compare needs; snapshots carry the live series for
+// critical retention and aggregates.
+type Inputs struct {
+	Baseline, Candidate       *cardinality.Snapshot
+	BaselineVol, CandidateVol Volume
+	Critical                  []string
+	Aggregates                []string
+}
+
+// maxMissing bounds the examples of lost entities in an answer.
+const maxMissing = 20
+
+// Compare builds the report; rep carries names, window and model already.
+// A malformed matcher or aggregate is an error (the caller answers 400).
+func Compare(rep apiv1.CompareReport, in Inputs) (apiv1.CompareReport, error) {
+	var crit [][]Matcher
+	for _, c := range in.Critical {
+		ms, err := ParseMatchers(c)
+		if err != nil {
+			return rep, fmt.Errorf("critical %q: %w", c, err)
+		}
+		crit = append(crit, ms)
+	}
+	var aggs []Aggregate
+	for _, a := range in.Aggregates {
+		ag, err := ParseAggregate(a)
+		if err != nil {
+			return rep, fmt.Errorf("aggregate %q: %w", a, err)
+		}
+		aggs = append(aggs, ag)
+	}
+	b, c := in.BaselineVol, in.CandidateVol
+	rep.SeriesReduction, rep.SeriesReductionUnknownReason = reduction(b.ActiveSeries, c.ActiveSeries, "active series", b.Reason, c.Reason)
+	rep.DPReduction, rep.DPReductionUnknownReason = reduction(b.DPPerS, c.DPPerS, "datapoint rate", b.Reason, c.Reason)
+	rep.BytesReduction, rep.BytesReductionUnknownReason = reduction(b.BytesPerS, c.BytesPerS, "byte rate", b.Reason, c.Reason)
+	rep.CostReduction, rep.CostReductionUnknownReason = reduction(b.Cost, c.Cost, "cost", firstNonEmpty(b.CostReason, b.Reason), firstNonEmpty(c.CostReason, c.Reason))
+
+	rep.Critical = []apiv1.CriticalResult{}
+	rep.Aggregates = []apiv1.AggregateResult{}
+	if len(crit) > 0 {
+		if in.Baseline == nil || in.Candidate == nil {
+			rep.CriticalRetentionUnknownReason = "a stream has no live series to compare"
+		} else {
+			var total, kept int64
+			for i, ms := range crit {
+				r := criticalRetention(in.Baseline, in.Candidate, ms)
+				r.Matcher = in.Critical[i]
+				total += r.Baseline
+				kept += r.Retained
+				rep.Critical = append(rep.Critical, r)
+			}
+			if total == 0 {
+				rep.CriticalRetentionUnknownReason = "no critical entity matched in the baseline"
+			} else {
+				v := float64(kept) / float64(total)
+				rep.CriticalRetention = &v
+			}
+		}
+	}
+	for i, ag := range aggs {
+		res := apiv1.AggregateResult{Expr: in.Aggregates[i]}
+		if in.Baseline == nil || in.Candidate == nil {
+			res.UnknownReason = "a stream has no live series to compare"
+		} else {
+			aggregateError(&res, ag, in.Baseline, in.Candidate)
+		}
+		rep.Aggregates = append(rep.Aggregates, res)
+	}
+	return rep, nil
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func reduction(base, cand *float64, what, baseReason, candReason string) (*float64, string) {
+	switch {
+	case base == nil:
+		return nil, "baseline " + what + " unknown: " + firstNonEmpty(baseReason, "not measured")
+	case cand == nil:
+		return nil, "candidate " + what + " unknown: " + firstNonEmpty(candReason, "not measured")
+	case *base == 0:
+		return nil, "baseline " + what + " is zero: no data to compare against"
+	}
+	v := 1 - *cand / *base
+	return &v, ""
+}
+
+func matchAll(sn *cardinality.Snapshot, r cardinality.SeriesRef, ms []Matcher) bool {
+	for i := range ms {
+		m := &ms[i]
+		if m.Name == "__name__" {
+			if !m.Matches(sn.Metrics[r.Metric].Name) {
+				return false
+			}
+			continue
+		}
+		v, _ := sn.Label(r, m.Name)
+		if !m.Matches(v) {
+			return false
+		}
+	}
+	return true
+}
+
+// criticalRetention: an entity is a distinct resource (for OTLP, e.g. a
+// process) with a series matching the matchers in the baseline. It is
+// retained when the candidate has a resource with the same values for every
+// resource key the candidate still carries, none of them `_other_`, and no
+// other baseline entity maps to the same values (it stayed distinguishable).
+func criticalRetention(base, cand *cardinality.Snapshot, ms []Matcher) apiv1.CriticalResult {
+	candKeys := map[string]bool{}
+	candRes := map[string]bool{}
+	for _, r := range cand.Series {
+		cand.EachLabel(r, func(resource bool, k, _ string) {
+			if resource {
+				candKeys[k] = true
+			}
+		})
+	}
+	for _, r := range cand.Series {
+		candRes[projection(cand, r, candKeys)] = true
+	}
+	entities := map[uint32]string{} // baseline resource set -> projection
+	for _, r := range base.Series {
+		if _, ok := entities[r.Res]; ok || !matchAll(base, r, ms) {
+			continue
+		}
+		entities[r.Res] = projection(base, r, candKeys)
+	}
+	perProjection := map[string]int{}
+	for _, p := range entities {
+		perProjection[p]++
+	}
+	res := apiv1.CriticalResult{Baseline: int64(len(entities))}
+	for _, p := range entities {
+		if candRes[p] && perProjection[p] == 1 && !strings.Contains(p, "=_other_\x00") {
+			res.Retained++
+		} else if len(res.Missing) < maxMissing {
+			res.Missing = append(res.Missing, strings.ReplaceAll(strings.TrimSuffix(p, "\x00"), "\x00", ","))
+		}
+	}
+	slices.Sort(res.Missing)
+	return res
+}
+
+// projection renders a series' resource labels restricted to keys, sorted.
+func projection(sn *cardinality.Snapshot, r cardinality.SeriesRef, keys map[string]bool) string {
+	var kv []string
+	sn.EachLabel(r, func(resource bool, k, v string) {
+		if resource && keys[k] {
+			kv = append(kv, k+"="+v)
+		}
+	})
+	slices.Sort(kv)
+	return strings.Join(kv, "\x00") + "\x00"
+}
+
+type aggState struct {
+	sum, min, max float64
+	n             int
+}
+
+func evalAggregate(sn *cardinality.Snapshot, ag Aggregate) map[string]float64 {
+	groups := map[string]*aggState{}
+	grouping := map[string]bool{}
+	for _, g := range ag.Grouping {
+		grouping[g] = true
+	}
+	for _, r := range sn.Series {
+		if sn.Metrics[r.Metric].Name != ag.Metric || !matchAll(sn, r, ag.Matchers) || math.IsNaN(r.Value) {
+			continue
+		}
+		var key []string
+		if ag.Without {
+			sn.EachLabel(r, func(_ bool, k, v string) {
+				if !grouping[k] {
+					key = append(key, k+"="+v)
+				}
+			})
+			slices.Sort(key)
+		} else {
+			for _, g := range ag.Grouping {
+				v, _ := sn.Label(r, g)
+				key = append(key, g+"="+v)
+			}
+		}
+		k := strings.Join(key, ",")
+		st := groups[k]
+		if st == nil {
+			st = &aggState{min: math.Inf(1), max: math.Inf(-1)}
+			groups[k] = st
+		}
+		st.sum += r.Value
+		st.n++
+		st.min = math.Min(st.min, r.Value)
+		st.max = math.Max(st.max, r.Value)
+	}
+	out := make(map[string]float64, len(groups))
+	for k, st := range groups {
+		switch ag.Op {
+		case "sum":
+			out[k] = st.sum
+		case "avg":
+			out[k] = st.sum / float64(st.n)
+		case "max":
+			out[k] = st.max
+		case "min":
+			out[k] = st.min
+		case "count":
+			out[k] = float64(st.n)
+		}
+	}
+	return out
+}
+
+// aggregateError compares the aggregate over the latest values of the two
+// streams' active series, group by group; a group missing from the
+// candidate counts as a relative error of 1.
+func aggregateError(res *apiv1.AggregateResult, ag Aggregate, base, cand *cardinality.Snapshot) {
+	bv := evalAggregate(base, ag)
+	cv := evalAggregate(cand, ag)
+	res.Groups = len(bv)
+	if len(bv) == 0 {
+		res.UnknownReason = "the baseline has no series for " + ag.Metric
+		return
+	}
+	var maxErr, sumErr float64
+	n := 0
+	for k, b := range bv {
+		c, ok := cv[k]
+		var e float64
+		switch {
+		case !ok:
+			e = 1
+		case b == 0 && c == 0:
+			e = 0
+		case b == 0:
+			e = 1
+		default:
+			e = math.Abs(c-b) / math.Abs(b)
+		}
+		maxErr = math.Max(maxErr, e)
+		sumErr += e
+		n++
+	}
+	mean := sumErr / float64(n)
+	res.MaxRelError, res.MeanRelError = &maxErr, &mean
+}
