@@ -76,22 +76,23 @@ func Map(m pcommon.Map) uint64 {
 	return mix(acc ^ n<<48)
 }
 
-// Set is a small set of attribute keys. A nil Set is empty.
-type Set map[string]struct{}
+// Set is a small set of attribute keys. A nil Set is empty. Configs name a
+// handful of keys, for which a linear scan beats hashing the key.
+type Set []string
 
-// NewSet builds a Set from keys.
+// NewSet builds a Set from keys; it is non-nil even when keys is empty.
 func NewSet(keys ...string) Set {
-	s := make(Set, len(keys))
-	for _, k := range keys {
-		s[k] = struct{}{}
-	}
-	return s
+	return append(make(Set, 0, len(keys)), keys...)
 }
 
 // Has reports whether k is in s.
 func (s Set) Has(k string) bool {
-	_, ok := s[k]
-	return ok
+	for _, x := range s {
+		if x == k {
+			return true
+		}
+	}
+	return false
 }
 
 // Rewrite describes how a map becomes the identity of a folded series: keys
