@@ -183,6 +183,10 @@ var ErrTargetFailing = errors.New("target keeps failing")
 func (r *Runner) Run(ctx context.Context) (Stats, error) {
 	clock := r.cfg.Clock
 	start := r.sim.Config().Start
+	var end time.Time // zero: no end
+	if r.cfg.Duration > 0 {
+		end = start.Add(r.cfg.Duration)
+	}
 	r.update(func(s *Stats) { s.Started = start })
 	var (
 		nextFree    time.Time // rate cap: when the next datapoint may go
@@ -222,13 +226,13 @@ func (r *Runner) Run(ctx context.Context) (Stats, error) {
 				}
 				nextFree = now.Add(time.Duration(float64(dps) / r.cfg.MaxDatapointsPerSecond * float64(time.Second)))
 			}
-			ok := r.send(ctx, batch, dps)
+			ok, failedAttempts := r.send(ctx, batch, dps, end, r.cfg.MaxConsecutiveFailures-consecFails)
 			if ctx.Err() != nil {
 				break
 			}
 			if ok {
 				consecFails = 0
-			} else if consecFails++; consecFails >= r.cfg.MaxConsecutiveFailures {
+			} else if consecFails += failedAttempts; consecFails >= r.cfg.MaxConsecutiveFailures {
 				st := r.finish()
 				return st, fmt.Errorf("%w: %d requests in a row failed, the last with: %s", ErrTargetFailing, consecFails, st.LastError)
 			}
@@ -265,11 +269,17 @@ func (r *Runner) finish() Stats {
 	return r.stats
 }
 
-// send exports one batch with bounded retries; it reports success.
-func (r *Runner) send(ctx context.Context, batch []*metricspb.ResourceMetrics, dps int64) bool {
+// send exports one batch with bounded retries; it reports success. A retry
+// that would wait past the run's end is abandoned, so a dead target cannot
+// stretch a run beyond its duration.
+//
+// budget is how many more failed requests the run tolerates; send stops
+// retrying when it is spent.
+func (r *Runner) send(ctx context.Context, batch []*metricspb.ResourceMetrics, dps int64, end time.Time, budget int) (ok bool, failedAttempts int) {
 	req := &colmetricspb.ExportMetricsServiceRequest{ResourceMetrics: batch}
 	backoff := time.Second
 	for attempt := 0; ; attempt++ {
+		failedAttempts = attempt
 		r.update(func(s *Stats) { s.Requests++ })
 		rejected, err := r.exp.Export(ctx, req)
 		if err == nil {
@@ -280,13 +290,14 @@ func (r *Runner) send(ctx context.Context, batch []*metricspb.ResourceMetrics, d
 					r.noteError(s, fmt.Sprintf("receiver rejected %d of %d datapoints (partial success)", rejected, dps))
 				}
 			})
-			return true
+			return true, failedAttempts
 		}
+		failedAttempts = attempt + 1
 		r.update(func(s *Stats) { s.RequestsFailed++; r.noteError(s, err.Error()) })
 		var re *RetryableError
-		if ctx.Err() != nil || !errors.As(err, &re) || attempt >= r.cfg.MaxRetries {
+		if ctx.Err() != nil || !errors.As(err, &re) || attempt >= r.cfg.MaxRetries || failedAttempts >= budget {
 			r.update(func(s *Stats) { s.DatapointsFailed += dps })
-			return false
+			return false, failedAttempts
 		}
 		wait := backoff
 		if re.After > 0 {
@@ -294,10 +305,14 @@ func (r *Runner) send(ctx context.Context, batch []*metricspb.ResourceMetrics, d
 		} else {
 			backoff = min(backoff*2, maxBackoff)
 		}
+		if !end.IsZero() && r.cfg.Clock.Now().Add(wait).After(end) {
+			r.update(func(s *Stats) { s.DatapointsFailed += dps })
+			return false, failedAttempts
+		}
 		r.update(func(s *Stats) { s.Retries++ })
 		if err := r.cfg.Clock.Sleep(ctx, wait); err != nil {
 			r.update(func(s *Stats) { s.DatapointsFailed += dps })
-			return false
+			return false, failedAttempts
 		}
 	}
 }

@@ -113,6 +113,42 @@ func TestRunBoundedRetries(t *testing.T) {
 	}
 }
 
+// TestRunRetriesStopAtTheEnd: a target that is down does not stretch a run
+// past its duration with retries.
+func TestRunRetriesStopAtTheEnd(t *testing.T) {
+	s := &sink{respond: func(int) (int, map[string]string) { return http.StatusServiceUnavailable, nil }}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	r, clock := newRun(t, srv.URL, RunConfig{Duration: 6 * time.Second, Interval: 2 * time.Second, MaxConsecutiveFailures: 100}, 1)
+	st, err := r.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if clock.Now().After(t0.Add(6 * time.Second)) {
+		t.Errorf("the 6s run ended at t+%s", clock.Now().Sub(t0))
+	}
+	if st.DatapointsFailed != st.Scrapes*30*9 || st.DatapointsSent != 0 {
+		t.Errorf("stats %+v: every scrape's datapoints count as failed", st)
+	}
+}
+
+// TestRunDeadTargetEndsRun: retried failures count toward the consecutive
+// failure limit request by request, so a dead target ends a run in about
+// ten requests, not ten batches of retries.
+func TestRunDeadTargetEndsRun(t *testing.T) {
+	s := &sink{respond: func(int) (int, map[string]string) { return http.StatusServiceUnavailable, nil }}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	r, _ := newRun(t, srv.URL, RunConfig{Duration: time.Hour}, 1)
+	st, err := r.Run(context.Background())
+	if !errors.Is(err, ErrTargetFailing) {
+		t.Fatalf("err = %v, want ErrTargetFailing", err)
+	}
+	if st.Requests != DefaultMaxConsecFail {
+		t.Errorf("stats %+v: want the run to end after %d failed requests", st, DefaultMaxConsecFail)
+	}
+}
+
 func TestRunPermanentFailureEndsRun(t *testing.T) {
 	s := &sink{respond: func(int) (int, map[string]string) { return http.StatusUnauthorized, nil }}
 	srv := httptest.NewServer(s)
