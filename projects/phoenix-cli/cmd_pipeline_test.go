@@ -1,0 +1,115 @@
+package phoenixcli
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/phoenix-platform/phoenix/pkg/pipelinegen/collectortest"
+)
+
+func TestPipelineTemplatesOffline(t *testing.T) {
+	out, _, err := runCLI(t, "pipeline", "templates", "-o", "json", "--api-url", "http://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Items []struct{ Name string } `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil || len(got.Items) != 5 {
+		t.Fatalf("templates: %v %s", err, out)
+	}
+}
+
+func TestPipelineGenerateOffline(t *testing.T) {
+	out, _, err := runCLI(t, "pipeline", "generate", "--template", "balanced", "--set", "k=20", "--set", "cap=0", "-o", "yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "\n    k: 20\n") || strings.Contains(out, "phoenix_cardinality_limit") || !strings.HasPrefix(out, "receivers:\n") {
+		t.Fatalf("unexpected config:\n%s", out)
+	}
+	again, _, _ := runCLI(t, "pipeline", "generate", "--template", "balanced", "--set", "k=20", "--set", "cap=0", "-o", "yaml")
+	if again != out {
+		t.Fatal("generate is not deterministic")
+	}
+	exp, _, err := runCLI(t, "pipeline", "generate", "--target", "experiment", "--experiment", "e1", "--template", "topk", "--candidate", "wide=balanced", "-o", "yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"metrics/baseline:", "metrics/candidate-a:", "metrics/wide:"} {
+		if !strings.Contains(exp, p) {
+			t.Errorf("experiment config lacks %s", p)
+		}
+	}
+	if _, _, err := runCLI(t, "pipeline", "generate", "--template", "topk", "--set", "k=zero"); err == nil || !strings.Contains(err.Error(), "set.k") {
+		t.Fatalf("bad --set: %v", err)
+	}
+	if _, _, err := runCLI(t, "pipeline", "generate", "--template", "topk", "--set", "novalue"); err == nil {
+		t.Fatal("--set without = accepted")
+	}
+}
+
+func TestPipelineValidateLocal(t *testing.T) {
+	bin := collectortest.Bin(t)
+	dir := t.TempDir()
+	good, _, err := runCLI(t, "pipeline", "generate", "--template", "baseline", "-o", "yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	goodFile := filepath.Join(dir, "good.yaml")
+	badFile := filepath.Join(dir, "bad.yaml")
+	_ = os.WriteFile(goodFile, []byte(good), 0o600)
+	_ = os.WriteFile(badFile, []byte(strings.Replace(good, "limit_percentage: 80", "limit_percentage: 800", 1)), 0o600)
+	out, _, err := runCLI(t, "pipeline", "validate", goodFile, "--collector-bin", bin)
+	if err != nil || !strings.Contains(out, "valid") {
+		t.Fatalf("good: %v %s", err, out)
+	}
+	_, _, err = runCLI(t, "pipeline", "validate", badFile, "--collector-bin", bin)
+	if err == nil || !strings.Contains(err.Error(), "processors::memory_limiter") || !strings.Contains(err.Error(), "limit_percentage") {
+		t.Fatalf("bad: %v", err)
+	}
+}
+
+func TestRecommendUploads(t *testing.T) {
+	dir := t.TempDir()
+	dash := filepath.Join(dir, "dash")
+	_ = os.MkdirAll(filepath.Join(dash, "nested"), 0o700)
+	_ = os.WriteFile(filepath.Join(dash, "nested", "a.json"), []byte(`{"panels":[]}`), 0o600)
+	_ = os.WriteFile(filepath.Join(dash, "notes.txt"), []byte("ignored"), 0o600)
+	var got struct {
+		Stream     string         `json:"stream"`
+		Model      string         `json:"model"`
+		Dashboards []uploadedFile `json:"dashboards"`
+	}
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != "POST" || r.URL.Path != "/api/v1/recommendations" {
+			http.Error(w, "unexpected "+r.Method+" "+r.URL.Path, http.StatusNotFound)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		_ = json.Unmarshal(b, &got)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"stream":"s1","model":"datadog","active_series":10,"items":[{"id":"drop_metric:x","kind":"drop_metric","metric":"x","labels":[],"series_before":4,"series_after_estimate":0,"monthly_saving_estimate":1.5,"model":"datadog","risk":"low","reason":"unused"}],"unused_metrics":["x"],"used":{}}`)
+	}))
+	t.Cleanup(api.Close)
+	out, _, err := runCLI(t, "recommend", "--api-url", api.URL, "--stream", "s1", "--model", "datadog", "--dashboards", dash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Stream != "s1" || got.Model != "datadog" || len(got.Dashboards) != 1 || got.Dashboards[0].Name != filepath.Join("nested", "a.json") {
+		t.Fatalf("uploaded %+v", got)
+	}
+	if !strings.Contains(out, "drop_metric") || !strings.Contains(out, "1.50 (datadog)") || !strings.Contains(out, "unused metrics: x") {
+		t.Fatalf("table:\n%s", out)
+	}
+	js, _, err := runCLI(t, "recommend", "--api-url", api.URL, "--stream", "s1", "--dashboards", dash, "-o", "json")
+	if err != nil || !strings.Contains(js, `"active_series": 10`) {
+		t.Fatalf("json: %v %s", err, js)
+	}
+}

@@ -1,0 +1,170 @@
+package phoenixcli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/phoenix-platform/phoenix/projects/phoenix-cli/internal/output"
+)
+
+func init() { commands = append(commands, recommendCmd) }
+
+// Bounds on what `recommend` uploads.
+const (
+	maxUploadFiles = 500
+	maxUploadFile  = 16 << 20
+)
+
+type uploadedFile struct {
+	Name    string `json:"name"`
+	Content string `json:"content"`
+}
+
+// recommendation is one item of GET /api/v1/recommendations.
+type recommendation struct {
+	ID                    string   `json:"id"`
+	Kind                  string   `json:"kind"`
+	Metric                string   `json:"metric"`
+	Labels                []string `json:"labels"`
+	SeriesBefore          int64    `json:"series_before"`
+	SeriesAfterEstimate   *int64   `json:"series_after_estimate"`
+	MonthlySavingEstimate *float64 `json:"monthly_saving_estimate"`
+	Model                 string   `json:"model"`
+	Risk                  string   `json:"risk"`
+	Reason                string   `json:"reason"`
+}
+
+func recommendCmd(g *Globals) *cobra.Command {
+	var stream, dashboards, rules, model string
+	c := &cobra.Command{
+		Use:   "recommend",
+		Short: "Ranked cost-cutting rules for a stream, never touching what your dashboards and alert rules use",
+		Example: `  phoenix recommend --stream default --dashboards ./grafana --rules ./prometheus/rules --model datadog
+  phoenix recommend --stream default -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dash, err := collectFiles(dashboards, ".json")
+			if err != nil {
+				return fmt.Errorf("--dashboards: %w", err)
+			}
+			rls, err := collectFiles(rules, ".yml", ".yaml")
+			if err != nil {
+				return fmt.Errorf("--rules: %w", err)
+			}
+			if len(dash)+len(rls) > maxUploadFiles {
+				return fmt.Errorf("%d files: at most %d", len(dash)+len(rls), maxUploadFiles)
+			}
+			ctx, cancel := apiCtx(cmd)
+			defer cancel()
+			var raw json.RawMessage
+			if len(dash)+len(rls) == 0 {
+				q := url.Values{"stream": {stream}}
+				if model != "" {
+					q.Set("model", model)
+				}
+				err = g.Client().Do(ctx, "GET", "/api/v1/recommendations?"+q.Encode(), nil, &raw)
+			} else {
+				body, _ := json.Marshal(map[string]any{"stream": stream, "model": model, "dashboards": dash, "rules": rls})
+				err = g.Client().Do(ctx, "POST", "/api/v1/recommendations", bytes.NewReader(body), &raw)
+			}
+			if err != nil {
+				return err
+			}
+			var rep struct {
+				Stream                     string           `json:"stream"`
+				Model                      string           `json:"model"`
+				Items                      []recommendation `json:"items"`
+				UnusedMetrics              []string         `json:"unused_metrics"`
+				UnusedMetricsUnknownReason string           `json:"unused_metrics_unknown_reason"`
+			}
+			if err := json.Unmarshal(raw, &rep); err != nil {
+				return fmt.Errorf("decode recommendations: %w", err)
+			}
+			if g.Output != output.Table {
+				// The API's document as is, so scripts see every field.
+				var generic any
+				_ = json.Unmarshal(raw, &generic)
+				return output.Render(cmd.OutOrStdout(), g.Output, generic, nil)
+			}
+			return output.Render(cmd.OutOrStdout(), g.Output, rep, func(tw *tabwriter.Writer) {
+				output.Row(tw, "KIND", "METRIC", "LABELS", "SERIES", "AFTER", "SAVING/MONTH", "RISK", "ID")
+				for _, it := range rep.Items {
+					metric := it.Metric
+					if metric == "" {
+						metric = "*"
+					}
+					after, saving := "?", "?"
+					if it.SeriesAfterEstimate != nil {
+						after = fmt.Sprint(*it.SeriesAfterEstimate)
+					}
+					if it.MonthlySavingEstimate != nil {
+						saving = fmt.Sprintf("%.2f (%s)", *it.MonthlySavingEstimate, it.Model)
+					}
+					output.Row(tw, it.Kind, metric, strings.Join(it.Labels, ","), it.SeriesBefore, after, saving, it.Risk, it.ID)
+				}
+				if rep.UnusedMetricsUnknownReason != "" {
+					fmt.Fprintf(tw, "\nunused metrics: unknown (%s)\n", rep.UnusedMetricsUnknownReason)
+				} else {
+					fmt.Fprintf(tw, "\nunused metrics: %s\n", strings.Join(rep.UnusedMetrics, ", "))
+				}
+			})
+		},
+	}
+	c.Flags().StringVar(&stream, "stream", "default", "stream to analyse")
+	c.Flags().StringVar(&dashboards, "dashboards", "", "directory of Grafana dashboard JSON files (searched recursively)")
+	c.Flags().StringVar(&rules, "rules", "", "directory of Prometheus rule files (*.yml, *.yaml)")
+	c.Flags().StringVar(&model, "model", "", "price model (datadog, grafana-cloud, newrelic, self-hosted, ...; default self-hosted)")
+	return c
+}
+
+// collectFiles reads every file under dir with one of the extensions.
+func collectFiles(dir string, exts ...string) ([]uploadedFile, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	var out []uploadedFile
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		ok := false
+		for _, e := range exts {
+			if strings.EqualFold(filepath.Ext(path), e) {
+				ok = true
+			}
+		}
+		if !ok {
+			return nil
+		}
+		if len(out) >= maxUploadFiles {
+			return fmt.Errorf("more than %d files", maxUploadFiles)
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if info.Size() > maxUploadFile {
+			return fmt.Errorf("%s: larger than %d bytes", path, maxUploadFile)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		out = append(out, uploadedFile{Name: rel, Content: string(data)})
+		return nil
+	})
+	return out, err
+}
