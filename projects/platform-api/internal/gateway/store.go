@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/phoenix-platform/phoenix/pkg/database"
@@ -18,7 +19,31 @@ var migrationsFS embed.FS
 
 // authStore is the platform-api's own tables: users, teams, API keys,
 // sessions (refresh tokens), JWT signing keys and the audit log.
-type authStore struct{ db *database.Store }
+type authStore struct {
+	db *database.Store
+	// writeMu serializes this service's writes on SQLite, which allows one
+	// writer at a time: queueing here is fair and immediate, where SQLite's
+	// busy handler would make concurrent writers sleep and retry.
+	writeMu sync.Mutex
+}
+
+func (s *authStore) lockWrites() func() {
+	if s.db.Dialect != database.SQLite {
+		return func() {}
+	}
+	s.writeMu.Lock()
+	return s.writeMu.Unlock
+}
+
+func (s *authStore) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	defer s.lockWrites()()
+	return s.db.Tx(ctx, fn)
+}
+
+func (s *authStore) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	defer s.lockWrites()()
+	return s.db.DB.ExecContext(ctx, query, args...)
+}
 
 func newAuthStore(ctx context.Context, db *database.Store) (*authStore, error) {
 	sub, err := fsSub(migrationsFS, "migrations")
@@ -144,7 +169,7 @@ func (s *authStore) countUsers(ctx context.Context) (int, error) {
 
 func (s *authStore) createUser(ctx context.Context, u user) error {
 	now := ms(time.Now())
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, s.q("INSERT INTO users (username, password_hash, role, created_at, updated_at) VALUES (?, ?, ?, ?, ?)"),
 			u.Username, u.PasswordHash, u.Role, now, now)
 		if isUnique(err) {
@@ -237,7 +262,7 @@ func (s *authStore) listUsers(ctx context.Context, after string, limit int) ([]u
 
 // updateUser changes role, password hash and/or teams (nil = unchanged).
 func (s *authStore) updateUser(ctx context.Context, username string, role, hash *string, teams *[]string) error {
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, s.q("SELECT COUNT(*) FROM users WHERE username = ?"), username).Scan(&n); err != nil {
 			return err
@@ -264,7 +289,7 @@ func (s *authStore) updateUser(ctx context.Context, username string, role, hash 
 }
 
 func (s *authStore) deleteUser(ctx context.Context, username string) error {
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
 		// Explicit deletes: foreign-key cascades are not enabled on every
 		// SQLite connection string a deployment may use.
 		for _, q := range []string{"DELETE FROM team_members WHERE username = ?", "DELETE FROM sessions WHERE username = ?"} {
@@ -291,7 +316,7 @@ type team struct {
 }
 
 func (s *authStore) createTeam(ctx context.Context, name string) error {
-	_, err := s.db.DB.ExecContext(ctx, s.q("INSERT INTO teams (name, created_at) VALUES (?, ?)"), name, ms(time.Now()))
+	_, err := s.exec(ctx, s.q("INSERT INTO teams (name, created_at) VALUES (?, ?)"), name, ms(time.Now()))
 	if isUnique(err) {
 		return database.ErrConflict
 	}
@@ -353,7 +378,7 @@ func (s *authStore) listTeams(ctx context.Context, only []string, after string, 
 }
 
 func (s *authStore) deleteTeam(ctx context.Context, name string) error {
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, s.q("DELETE FROM team_members WHERE team = ?"), name); err != nil {
 			return fmt.Errorf("delete team: %w", err)
 		}
@@ -368,7 +393,7 @@ func (s *authStore) deleteTeam(ctx context.Context, name string) error {
 }
 
 func (s *authStore) addMember(ctx context.Context, teamName, username string) error {
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, s.q("SELECT (SELECT COUNT(*) FROM teams WHERE name = ?) + (SELECT COUNT(*) FROM users WHERE username = ?)"),
 			teamName, username).Scan(&n); err != nil {
@@ -390,7 +415,7 @@ func (s *authStore) addMember(ctx context.Context, teamName, username string) er
 }
 
 func (s *authStore) removeMember(ctx context.Context, teamName, username string) error {
-	res, err := s.db.DB.ExecContext(ctx, s.q("DELETE FROM team_members WHERE team = ? AND username = ?"), teamName, username)
+	res, err := s.exec(ctx, s.q("DELETE FROM team_members WHERE team = ? AND username = ?"), teamName, username)
 	if err := database.ExpectOne(res, err); errors.Is(err, database.ErrConflict) {
 		return database.ErrNotFound
 	} else if err != nil {
@@ -402,7 +427,7 @@ func (s *authStore) removeMember(ctx context.Context, teamName, username string)
 // --- API keys ---
 
 func (s *authStore) createAPIKey(ctx context.Context, k apiKeyRow) error {
-	_, err := s.db.DB.ExecContext(ctx, s.q(`INSERT INTO api_keys (id, name, key_hash, role, scopes, teams, rate_limit, created_by, created_at, expires_at)
+	_, err := s.exec(ctx, s.q(`INSERT INTO api_keys (id, name, key_hash, role, scopes, teams, rate_limit, created_by, created_at, expires_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		k.ID, k.Name, k.Hash, k.Role, strings.Join(k.Scopes, ","), strings.Join(k.Teams, ","), k.RateLimit, k.CreatedBy,
 		ms(k.CreatedAt), nullMS(k.ExpiresAt))
@@ -452,7 +477,7 @@ func (s *authStore) listAPIKeys(ctx context.Context, after string, limit int) ([
 }
 
 func (s *authStore) revokeAPIKey(ctx context.Context, id string, at time.Time) error {
-	res, err := s.db.DB.ExecContext(ctx, s.q("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"), ms(at), id)
+	res, err := s.exec(ctx, s.q("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"), ms(at), id)
 	if err := database.ExpectOne(res, err); errors.Is(err, database.ErrConflict) {
 		if _, gerr := s.getAPIKey(ctx, id); gerr != nil {
 			return gerr
@@ -467,7 +492,7 @@ func (s *authStore) revokeAPIKey(ctx context.Context, id string, at time.Time) e
 // --- sessions ---
 
 func (s *authStore) createSession(ctx context.Context, id, username, refreshHash, remote string, expires time.Time) error {
-	_, err := s.db.DB.ExecContext(ctx, s.q("INSERT INTO sessions (id, username, refresh_hash, created_at, expires_at, remote) VALUES (?, ?, ?, ?, ?, ?)"),
+	_, err := s.exec(ctx, s.q("INSERT INTO sessions (id, username, refresh_hash, created_at, expires_at, remote) VALUES (?, ?, ?, ?, ?, ?)"),
 		id, username, refreshHash, ms(time.Now()), ms(expires), remote)
 	if err != nil {
 		return fmt.Errorf("insert session: %w", err)
@@ -504,13 +529,13 @@ func (s *authStore) getSession(ctx context.Context, id string) (session, error) 
 // rotateRefresh swaps the refresh token of a live session; a stale token
 // (already rotated) matches no row and gets ErrConflict.
 func (s *authStore) rotateRefresh(ctx context.Context, sid, oldHash, newHash string) error {
-	res, err := s.db.DB.ExecContext(ctx, s.q("UPDATE sessions SET refresh_hash = ? WHERE id = ? AND refresh_hash = ? AND revoked_at IS NULL"),
+	res, err := s.exec(ctx, s.q("UPDATE sessions SET refresh_hash = ? WHERE id = ? AND refresh_hash = ? AND revoked_at IS NULL"),
 		newHash, sid, oldHash)
 	return database.ExpectOne(res, err)
 }
 
 func (s *authStore) revokeSession(ctx context.Context, sid string, at time.Time) error {
-	_, err := s.db.DB.ExecContext(ctx, s.q("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"), ms(at), sid)
+	_, err := s.exec(ctx, s.q("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"), ms(at), sid)
 	if err != nil {
 		return fmt.Errorf("revoke session: %w", err)
 	}
@@ -542,7 +567,7 @@ func (s *authStore) signingKeys(ctx context.Context) ([]signingKeyRow, error) {
 // addSigningKey inserts a new signing key and schedules every older key
 // without a retirement for retireOld (old tokens stay valid until then).
 func (s *authStore) addSigningKey(ctx context.Context, k signingKeyRow, retireOld time.Time) error {
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, s.q("UPDATE signing_keys SET retire_at = ? WHERE retire_at IS NULL"), ms(retireOld)); err != nil {
 			return fmt.Errorf("retire signing keys: %w", err)
 		}
@@ -557,7 +582,7 @@ func (s *authStore) addSigningKey(ctx context.Context, k signingKeyRow, retireOl
 // --- audit ---
 
 func (s *authStore) insertAudit(ctx context.Context, entries []auditEntry) error {
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
 		stmt, err := tx.PrepareContext(ctx, s.q(`INSERT INTO audit_log (at, actor, actor_kind, action, method, path, remote, status, request_id)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`))
 		if err != nil {
