@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/phoenix-platform/phoenix/pkg/problem"
@@ -45,7 +46,16 @@ type Validator struct {
 	Bin     string
 	Timeout time.Duration // per run; default 10s
 	slots   chan struct{}
+
+	// The verdict for a config never changes for one binary, and a config
+	// is often validated twice (generate, then store): remember the last
+	// cacheSize verdicts by config hash.
+	mu    sync.Mutex
+	cache map[string][]problem.FieldError
+	order []string
 }
+
+const cacheSize = 256
 
 const maxParallel = 4
 
@@ -54,7 +64,7 @@ func NewValidator(bin string) *Validator {
 	if bin == "" {
 		bin = DefaultCollectorBin()
 	}
-	return &Validator{Bin: bin, Timeout: 10 * time.Second, slots: make(chan struct{}, maxParallel)}
+	return &Validator{Bin: bin, Timeout: 10 * time.Second, slots: make(chan struct{}, maxParallel), cache: map[string][]problem.FieldError{}}
 }
 
 // Available reports whether the binary can be found, and why not.
@@ -73,6 +83,36 @@ func (v *Validator) Validate(ctx context.Context, config []byte) ([]problem.Fiel
 	if ok, why := v.Available(); !ok {
 		return nil, fmt.Errorf("%w: %s", ErrNoCollector, why)
 	}
+	key := Hash(config)
+	v.mu.Lock()
+	cached, hit := v.cache[key]
+	v.mu.Unlock()
+	if hit {
+		return cached, nil
+	}
+	errs, err := v.run(ctx, config)
+	if err == nil {
+		v.remember(key, errs)
+	}
+	return errs, err
+}
+
+func (v *Validator) remember(key string, errs []problem.FieldError) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if _, ok := v.cache[key]; ok {
+		return
+	}
+	if len(v.order) >= cacheSize {
+		delete(v.cache, v.order[0])
+		v.order = v.order[1:]
+	}
+	v.cache[key] = errs
+	v.order = append(v.order, key)
+}
+
+// run spawns the collector once.
+func (v *Validator) run(ctx context.Context, config []byte) ([]problem.FieldError, error) {
 	select {
 	case v.slots <- struct{}{}:
 		defer func() { <-v.slots }()

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -153,10 +154,30 @@ func FuzzParseCollectorError(f *testing.F) {
 // BenchmarkGenerateAndValidate is the target: generation plus
 // validation by the real collector under 100 ms for a typical config. The
 // subprocess start dominates.
+// Each iteration generates a distinct config (its telemetry port changes),
+// so every validation spawns the collector ("cold"); "cached" repeats one.
 func BenchmarkGenerateAndValidate(b *testing.B) {
-	v := NewValidator(collectortest.Bin(b))
+	bin := collectortest.Bin(b)
 	for _, tmpl := range []string{"baseline", "balanced"} {
-		b.Run(tmpl, func(b *testing.B) {
+		b.Run(tmpl+"/cold", func(b *testing.B) {
+			v := NewValidator(bin)
+			port := 20000
+			b.ReportAllocs()
+			for b.Loop() {
+				port++
+				req := Request{Template: tmpl, TelemetryAddr: "127.0.0.1:" + strconv.Itoa(port), Target: Target{Exporter: &Exporter{Type: "otlphttp", Endpoint: "http://127.0.0.1:4318"}}}
+				res, err := Generate(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				errs, err := v.Validate(context.Background(), res.Config)
+				if err != nil || len(errs) > 0 {
+					b.Fatalf("validate: %v %v", errs, err)
+				}
+			}
+		})
+		b.Run(tmpl+"/cached", func(b *testing.B) {
+			v := NewValidator(bin)
 			req := Request{Template: tmpl, Target: Target{Exporter: &Exporter{Type: "otlphttp", Endpoint: "http://127.0.0.1:4318"}}}
 			b.ReportAllocs()
 			for b.Loop() {
@@ -170,5 +191,20 @@ func BenchmarkGenerateAndValidate(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestValidatorCacheBounded: verdicts are remembered by hash, at most
+// cacheSize of them.
+func TestValidatorCacheBounded(t *testing.T) {
+	v := NewValidator("unused")
+	for i := range cacheSize + 10 {
+		v.remember(strconv.Itoa(i), nil)
+	}
+	if len(v.cache) != cacheSize || len(v.order) != cacheSize {
+		t.Fatalf("cache holds %d (%d in order), want %d", len(v.cache), len(v.order), cacheSize)
+	}
+	if _, ok := v.cache["0"]; ok {
+		t.Fatal("oldest entry not evicted")
 	}
 }
