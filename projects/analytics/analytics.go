@@ -1,13 +1,18 @@
-// Package analytics is the analytics project's entry point. Its features land with
-// their issues; until then the service joins the bus and answers status.
+// Package analytics is the analytics project's entry point: metrics ingest
+// (OTLP gRPC/HTTP, Prometheus remote write), cardinality accounting,
+// rollups, cost and fidelity between experiment variants.
 package analytics
 
 import (
-	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/pkg/service"
+	"github.com/phoenix-platform/phoenix/projects/analytics/internal/server"
 )
 
 // New builds the analytics service.
 func New(s service.Settings) (service.Service, error) {
-	return service.NewBasic(s, config.ServiceAnalytics), nil
+	svc, err := server.New(s)
+	if err != nil {
+		return nil, err
+	}
+	return svc, nil
 }

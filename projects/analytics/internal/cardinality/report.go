@@ -360,3 +360,25 @@ func (s *Stream) Rollup(now time.Time) apiv1.Rollup {
 	s.intervalFrom = nowSec
 	return r
 }
+
+func (s *Stream) summaryCounts() apiv1.StreamSummary {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sum := apiv1.StreamSummary{Stream: s.name, Team: s.team, ActiveSeries: int64(s.tab.n), Exact: true,
+		FirstSeen: s.created.UTC(), LastSeen: s.lastSeen.UTC()}
+	if s.overflow != nil {
+		merged := hll.New(overflowPrecision)
+		minute := s.t.sec(s.t.now()) / 60
+		window := uint32(len(s.overflow))
+		for i, sk := range s.overflow {
+			if s.overflowSeen[i]+window > minute {
+				_ = merged.Merge(sk)
+			}
+		}
+		if est := merged.Estimate(); est > 0 {
+			sum.ActiveSeries += int64(est + 0.5)
+			sum.Exact = false
+		}
+	}
+	return sum
+}

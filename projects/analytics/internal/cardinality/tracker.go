@@ -298,6 +298,32 @@ func newStream(t *Tracker, name, team string, now time.Time) *Stream {
 	return s
 }
 
+// Remove forgets a stream.
+func (t *Tracker) Remove(id string) {
+	t.mu.Lock()
+	s := t.streams[id]
+	delete(t.streams, id)
+	t.mu.Unlock()
+	if s != nil {
+		s.mu.Lock()
+		t.totalSeries.Add(int64(-s.tab.n))
+		s.mu.Unlock()
+	}
+}
+
+// LastSeen returns when the stream last received data.
+func (s *Stream) LastSeen() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastSeen
+}
+
+// Summary is the stream's list entry (cheap: no series copy).
+func (s *Stream) Summary() apiv1.StreamSummary {
+	sn := s.summaryCounts()
+	return sn
+}
+
 // Name returns the stream id.
 func (s *Stream) Name() string { return s.name }
 

@@ -119,6 +119,11 @@ func New(cfg Config, tr *cardinality.Tracker, reg prometheus.Registerer, log *sl
 	return s
 }
 
+// UnderPressure reports whether ingest refuses data for memory.
+func (s *Server) UnderPressure() bool {
+	return s.cfg.MemoryLimitBytes > 0 && (s.pressure.Load() > 0 || s.heap.Load() > s.cfg.MemoryLimitBytes)
+}
+
 // mayGrow lets the tracker allocate a bigger table only within the limit.
 // A refusal puts ingest under pressure: requests get 503 until the heap has
 // room for the growth (series expire, or the limit is raised). The series

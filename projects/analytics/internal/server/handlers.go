@@ -1,0 +1,385 @@
+package server
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/phoenix-platform/phoenix/pkg/apiv1"
+	"github.com/phoenix-platform/phoenix/pkg/messaging"
+	"github.com/phoenix-platform/phoenix/pkg/problem"
+	"github.com/phoenix-platform/phoenix/projects/analytics/internal/cardinality"
+	"github.com/phoenix-platform/phoenix/projects/analytics/internal/cost"
+	"github.com/phoenix-platform/phoenix/projects/analytics/internal/fidelity"
+)
+
+// maxTopValues bounds top_values per label in answers.
+const maxTopValues = 100
+
+func (s *Service) endpoints() []messaging.Endpoint {
+	return []messaging.Endpoint{
+		{Name: "cardinality", Subject: apiv1.SubjectAnalyticsCardinality, Handler: s.natsCardinality},
+		{Name: "estimate", Subject: apiv1.SubjectAnalyticsEstimate, Handler: s.natsEstimate},
+		{Name: "cost", Subject: apiv1.SubjectAnalyticsCost, Handler: s.natsCost},
+		{Name: "compare", Subject: apiv1.SubjectAnalyticsCompare, Handler: s.natsCompare},
+		{Name: "streams", Subject: apiv1.SubjectAnalyticsStreams, Handler: s.natsStreams},
+		{Name: "rest-streams", Subject: apiv1.SubjectAnalyticsRESTStreams, Handler: s.restStreams},
+		{Name: "rest-cardinality", Subject: apiv1.SubjectAnalyticsRESTCardinality, Handler: s.restCardinality},
+		{Name: "rest-rollups", Subject: apiv1.SubjectAnalyticsRESTRollups, Handler: s.restRollups},
+		{Name: "rest-cost", Subject: apiv1.SubjectAnalyticsRESTCost, Handler: s.restCost},
+		{Name: "rest-compare", Subject: apiv1.SubjectAnalyticsRESTCompare, Handler: s.restCompare},
+	}
+}
+
+func decodeREST(data []byte) (apiv1.Request, error) {
+	var req apiv1.Request
+	if err := json.Unmarshal(data, &req); err != nil {
+		return req, problem.BadRequest("malformed forwarded request: " + err.Error())
+	}
+	return req, nil
+}
+
+// visible returns the stream when it exists and the caller may see it;
+// otherwise 404, so callers cannot probe other teams' streams.
+func (s *Service) visible(p *apiv1.Principal, id string) (*cardinality.Stream, error) {
+	st := s.tracker.Stream(id)
+	if st == nil || p != nil && !p.InTeam(st.Team()) {
+		return nil, problem.NotFound("stream %q not found", id)
+	}
+	return st, nil
+}
+
+// Cardinality answers a stream's breakdown.
+func (s *Service) Cardinality(p *apiv1.Principal, stream string, top int) (apiv1.CardinalityReport, error) {
+	st, err := s.visible(p, stream)
+	if err != nil {
+		return apiv1.CardinalityReport{}, err
+	}
+	if top <= 0 {
+		top = 10
+	}
+	return st.Snapshot().Report(min(top, maxTopValues)), nil
+}
+
+func (s *Service) natsCardinality(_ context.Context, data []byte) (any, error) {
+	var req apiv1.CardinalityRequest
+	if err := messaging.Decode(data, &req); err != nil {
+		return nil, err
+	}
+	return s.Cardinality(nil, req.Stream, req.TopValues)
+}
+
+func (s *Service) restCardinality(_ context.Context, data []byte) (any, error) {
+	req, err := decodeREST(data)
+	if err != nil {
+		return nil, err
+	}
+	top := 10
+	if v := req.Query.Get("top_values"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxTopValues {
+			return nil, problem.BadRequest("invalid top_values", problem.FieldError{Path: "top_values", Message: "must be an integer from 1 to 100"})
+		}
+		top = n
+	}
+	return s.Cardinality(&req.Principal, req.Params["stream"], top)
+}
+
+// Streams lists the streams p may see (nil = all), sorted by id, after cursor.
+func (s *Service) Streams(p *apiv1.Principal, limit int, cursor string) apiv1.List[apiv1.StreamSummary] {
+	all := s.tracker.Streams()
+	slices.SortFunc(all, func(a, b *cardinality.Stream) int { return cmp.Compare(a.Name(), b.Name()) })
+	out := apiv1.List[apiv1.StreamSummary]{Items: []apiv1.StreamSummary{}}
+	for _, st := range all {
+		if st.Name() <= cursor || p != nil && !p.InTeam(st.Team()) {
+			continue
+		}
+		if len(out.Items) == limit {
+			next := out.Items[len(out.Items)-1].Stream
+			out.NextCursor = &next
+			break
+		}
+		out.Items = append(out.Items, st.Summary())
+	}
+	return out
+}
+
+func (s *Service) natsStreams(_ context.Context, data []byte) (any, error) {
+	var req apiv1.StreamsRequest
+	if err := messaging.Decode(data, &req); err != nil {
+		return nil, err
+	}
+	return s.Streams(&req.Principal, apiv1.MaxLimit, ""), nil
+}
+
+func (s *Service) restStreams(_ context.Context, data []byte) (any, error) {
+	req, err := decodeREST(data)
+	if err != nil {
+		return nil, err
+	}
+	limit, err := req.Limit()
+	if err != nil {
+		return nil, err
+	}
+	return s.Streams(&req.Principal, limit, req.Query.Get("cursor")), nil
+}
+
+func (s *Service) natsEstimate(_ context.Context, data []byte) (any, error) {
+	var req apiv1.EstimateRequest
+	if err := messaging.Decode(data, &req); err != nil {
+		return nil, err
+	}
+	st, err := s.visible(nil, req.Stream)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := st.Snapshot().Estimate(req)
+	if err != nil {
+		return nil, problem.BadRequest(err.Error())
+	}
+	return rep, nil
+}
+
+// figures returns a stream's live cost figures.
+func figures(rep apiv1.CardinalityReport) cost.Figures {
+	as := float64(rep.ActiveSeries)
+	return cost.Figures{ActiveSeries: &as, DPPerS: rep.DPPerS, BytesPerS: rep.BytesPerS}
+}
+
+// Cost prices a stream (or explicit figures) under one model or all.
+func (s *Service) Cost(p *apiv1.Principal, req apiv1.CostRequest) (apiv1.CostReport, error) {
+	f := cost.Figures{ActiveSeries: req.ActiveSeries, DPPerS: req.DPPerS, BytesPerS: req.BytesPerS}
+	if req.Stream != "" {
+		st, err := s.visible(p, req.Stream)
+		if err != nil {
+			return apiv1.CostReport{}, err
+		}
+		f = figures(st.Snapshot().Report(1))
+	}
+	rep, err := s.catalog.Report(req.Stream, req.Model, f)
+	if err != nil {
+		return rep, problem.BadRequest(err.Error(), problem.FieldError{Path: "model", Message: err.Error()})
+	}
+	return rep, nil
+}
+
+func (s *Service) natsCost(_ context.Context, data []byte) (any, error) {
+	var req apiv1.CostRequest
+	if err := messaging.Decode(data, &req); err != nil {
+		return nil, err
+	}
+	return s.Cost(nil, req)
+}
+
+func (s *Service) restCost(_ context.Context, data []byte) (any, error) {
+	req, err := decodeREST(data)
+	if err != nil {
+		return nil, err
+	}
+	stream := req.Query.Get("stream")
+	if stream == "" {
+		return nil, problem.BadRequest("stream is required", problem.FieldError{Path: "stream", Message: "required"})
+	}
+	return s.Cost(&req.Principal, apiv1.CostRequest{Stream: stream, Model: req.Query.Get("model")})
+}
+
+// Compare runs the fidelity comparison.
+func (s *Service) Compare(ctx context.Context, p *apiv1.Principal, req apiv1.CompareRequest) (apiv1.CompareReport, error) {
+	if req.Baseline == "" || req.Candidate == "" {
+		return apiv1.CompareReport{}, problem.BadRequest("baseline and candidate are required",
+			problem.FieldError{Path: "baseline", Message: "required"}, problem.FieldError{Path: "candidate", Message: "required"})
+	}
+	if !req.From.IsZero() && !req.To.IsZero() && !req.From.Before(req.To) {
+		return apiv1.CompareReport{}, problem.BadRequest("from must be before to", problem.FieldError{Path: "from", Message: "must be before to"})
+	}
+	model := req.Model
+	if model == "" {
+		model = "self-hosted"
+	}
+	m, ok := s.catalog.Model(model)
+	if !ok {
+		return apiv1.CompareReport{}, problem.BadRequest("unknown price model "+strconv.Quote(model), problem.FieldError{Path: "model", Message: "not in the price catalog"})
+	}
+	in := fidelity.Inputs{Critical: req.Critical, Aggregates: req.Aggregates}
+	rep := apiv1.CompareReport{Baseline: req.Baseline, Candidate: req.Candidate, From: req.From, To: req.To, Model: model}
+	for i, id := range []string{req.Baseline, req.Candidate} {
+		vol := fidelity.Volume{}
+		var sn *cardinality.Snapshot
+		st := s.tracker.Stream(id)
+		if st != nil && p != nil && !p.InTeam(st.Team()) {
+			return rep, problem.NotFound("stream %q not found", id)
+		}
+		if st != nil {
+			sn = st.Snapshot()
+		}
+		windowed := !req.From.IsZero() || !req.To.IsZero()
+		switch {
+		case windowed:
+			vol = s.windowVolume(ctx, id, req.From, req.To)
+		case sn == nil:
+			vol.Reason = "stream " + strconv.Quote(id) + " has no data"
+		default:
+			vol = volumeOf(sn.Report(1))
+			if len(sn.Series) == 0 {
+				sn = nil
+			}
+		}
+		vol.Cost, vol.CostReason = cost.Monthly(m, cost.Figures{ActiveSeries: vol.ActiveSeries, DPPerS: vol.DPPerS, BytesPerS: vol.BytesPerS})
+		if i == 0 {
+			in.Baseline, in.BaselineVol = sn, vol
+		} else {
+			in.Candidate, in.CandidateVol = sn, vol
+		}
+	}
+	out, err := fidelity.Compare(rep, in)
+	if err != nil {
+		return out, problem.BadRequest(err.Error())
+	}
+	return out, nil
+}
+
+func volumeOf(rep apiv1.CardinalityReport) fidelity.Volume {
+	as := float64(rep.ActiveSeries)
+	v := fidelity.Volume{ActiveSeries: &as, DPPerS: rep.DPPerS, BytesPerS: rep.BytesPerS}
+	if rep.DPPerS == nil {
+		v.Reason = rep.DPPerSUnknownReason
+	}
+	return v
+}
+
+// windowVolume averages a stream's stored rollups over [from, to).
+func (s *Service) windowVolume(ctx context.Context, id string, from, to time.Time) fidelity.Volume {
+	if s.store == nil {
+		return fidelity.Volume{Reason: "no rollup store is configured"}
+	}
+	if to.IsZero() {
+		to = time.Now()
+	}
+	rs, err := s.store.Query(ctx, id, from, to, 0, 0)
+	if err != nil {
+		return fidelity.Volume{Reason: "rollups unavailable: " + err.Error()}
+	}
+	if len(rs) == 0 {
+		return fidelity.Volume{Reason: "no rollups for " + strconv.Quote(id) + " in the window"}
+	}
+	var series, dp, bytes, secs float64
+	for _, r := range rs {
+		series += float64(r.ActiveSeries)
+		dp += float64(r.Datapoints)
+		bytes += float64(r.Bytes)
+		secs += r.End.Sub(r.Start).Seconds()
+	}
+	if secs <= 0 {
+		return fidelity.Volume{Reason: "rollups in the window cover no time"}
+	}
+	series /= float64(len(rs))
+	dps, bps := dp/secs, bytes/secs
+	return fidelity.Volume{ActiveSeries: &series, DPPerS: &dps, BytesPerS: &bps}
+}
+
+func (s *Service) natsCompare(ctx context.Context, data []byte) (any, error) {
+	var req apiv1.CompareRequest
+	if err := messaging.Decode(data, &req); err != nil {
+		return nil, err
+	}
+	return s.Compare(ctx, nil, req)
+}
+
+func parseTime(v, name string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	if n, err := strconv.ParseFloat(v, 64); err == nil {
+		return time.Unix(0, int64(n*1e9)).UTC(), nil
+	}
+	return time.Time{}, problem.BadRequest("invalid "+name, problem.FieldError{Path: name, Message: "must be RFC 3339 or Unix seconds"})
+}
+
+func (s *Service) restCompare(ctx context.Context, data []byte) (any, error) {
+	req, err := decodeREST(data)
+	if err != nil {
+		return nil, err
+	}
+	from, err := parseTime(req.Query.Get("from"), "from")
+	if err != nil {
+		return nil, err
+	}
+	to, err := parseTime(req.Query.Get("to"), "to")
+	if err != nil {
+		return nil, err
+	}
+	return s.Compare(ctx, &req.Principal, apiv1.CompareRequest{
+		Baseline: req.Query.Get("baseline"), Candidate: req.Query.Get("candidate"), From: from, To: to,
+		Critical: req.Query["critical"], Aggregates: req.Query["aggregate"], Model: req.Query.Get("model"),
+	})
+}
+
+// maxRollupBuckets bounds one rollups answer.
+const maxRollupBuckets = 2000
+
+func (s *Service) restRollups(ctx context.Context, data []byte) (any, error) {
+	req, err := decodeREST(data)
+	if err != nil {
+		return nil, err
+	}
+	id := req.Params["stream"]
+	if _, err := s.visible(&req.Principal, id); err != nil {
+		return nil, err
+	}
+	if s.store == nil {
+		return nil, problem.Unavailable(0, "no rollup store is configured")
+	}
+	now := time.Now().UTC()
+	from, err := parseTime(req.Query.Get("from"), "from")
+	if err != nil {
+		return nil, err
+	}
+	to, err := parseTime(req.Query.Get("to"), "to")
+	if err != nil {
+		return nil, err
+	}
+	if to.IsZero() {
+		to = now
+	}
+	if from.IsZero() {
+		from = to.Add(-time.Hour)
+	}
+	if !from.Before(to) {
+		return nil, problem.BadRequest("from must be before to", problem.FieldError{Path: "from", Message: "must be before to"})
+	}
+	var step time.Duration
+	if v := req.Query.Get("step"); v != "" {
+		if step, err = time.ParseDuration(v); err != nil {
+			n, nerr := strconv.ParseFloat(v, 64)
+			if nerr != nil {
+				return nil, problem.BadRequest("invalid step", problem.FieldError{Path: "step", Message: "a duration (30s, 5m) or seconds"})
+			}
+			step = time.Duration(n * float64(time.Second))
+		}
+		if step < time.Second {
+			return nil, problem.BadRequest("invalid step", problem.FieldError{Path: "step", Message: "must be at least 1s"})
+		}
+		if to.Sub(from)/step > maxRollupBuckets {
+			return nil, problem.BadRequest("too many points", problem.FieldError{Path: "step", Message: "at most 2000 buckets per query"})
+		}
+	}
+	rs, err := s.store.Query(ctx, id, from, to, step, maxRollupBuckets)
+	if err != nil {
+		return nil, err
+	}
+	out := apiv1.List[apiv1.Rollup]{Items: make([]apiv1.Rollup, 0, len(rs))}
+	keepSketch := req.Query.Get("sketch") == "true"
+	for _, r := range rs {
+		if !keepSketch {
+			r.HLL = nil
+		}
+		out.Items = append(out.Items, r)
+	}
+	return out, nil
+}
