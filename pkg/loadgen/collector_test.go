@@ -204,7 +204,17 @@ func captureReal(t *testing.T) []*metricspb.ResourceMetrics {
 // contrib v0.160.0), checks it against the golden file, and with -update
 // rewrites the golden file from it.
 func TestShapeAgainstRealCollector(t *testing.T) {
-	real := shapeOf(t, captureReal(t))
+	rms := captureReal(t)
+	real := shapeOf(t, rms)
+	for _, rm := range rms {
+		for _, sm := range rm.GetScopeMetrics() {
+			if sm.GetScope().GetName() == ScopeName {
+				// Informational: a distribution reports its own build version.
+				t.Logf("real scope version %q (the simulator's default %q)", sm.GetScope().GetVersion(), DefaultScopeVersion)
+			}
+		}
+		break
+	}
 	if len(real.Metrics) == 0 {
 		t.Fatal("the capture holds no process scraper metrics")
 	}
