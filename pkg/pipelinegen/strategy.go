@@ -156,7 +156,10 @@ func (s *Strategy) validate(prefix string) []problem.FieldError {
 		if v == "" {
 			return
 		}
-		if d, err := time.ParseDuration(v); err != nil || d <= 0 {
+		d, err := time.ParseDuration(v)
+		// A zero hysteresis is meaningful (re-rank without delay); zero
+		// windows and intervals are not.
+		if err != nil || d < 0 || (d == 0 && field != "hysteresis") {
 			bad(field, "must be a positive duration such as 60s, got %q", v)
 		}
 	}
