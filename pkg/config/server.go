@@ -192,7 +192,7 @@ func DefaultServer() Server {
 			OpAMPAddr: ":4320", DevOTLPGRPCAddr: "127.0.0.1:14317", DevOTLPHTTPAddr: "127.0.0.1:14318",
 			DevTelemetryAddr: "127.0.0.1:18888", DevHealthAddr: "127.0.0.1:13133",
 		},
-		Loadsim:  Loadsim{AllowedTargets: []string{LoadsimSelf}, MaxConcurrent: 8, MaxDuration: 24 * time.Hour, MaxProcesses: 200_000},
+		Loadsim:  Loadsim{AllowedTargets: []string{LoadsimSelf}, MaxConcurrent: 8, MaxDuration: 24 * time.Hour, MaxProcesses: 50_000},
 		Shutdown: Shutdown{Timeout: 10 * time.Second},
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -136,8 +137,13 @@ func (cp CustomProcess) spec(key string) (ProcessSpec, []error) {
 	if s.Owner == "" {
 		s.Owner = "root"
 	}
-	if len(s.Path) > 4096 || len(s.Command) > 4096 {
-		errs = append(errs, fmt.Errorf("%s: path and command must be at most 4096 characters", key))
+	if len(s.Path) > 1024 || len(s.Command) > 1024 || len(s.Owner) > 256 || len(s.Parent) > 256 {
+		errs = append(errs, fmt.Errorf("%s: path and command must be at most 1024 bytes, owner and parent at most 256", key))
+	}
+	for field, v := range map[string]string{"name": cp.Name, "path": cp.Path, "command": cp.Command, "owner": cp.Owner} {
+		if !utf8.ValidString(v) {
+			errs = append(errs, fmt.Errorf("%s.%s: not valid UTF-8", key, field))
+		}
 	}
 	if cp.Count < 1 || cp.Count > MaxProcessesPerHost {
 		errs = append(errs, fmt.Errorf("%s.count: must be from 1 to %d, got %d", key, MaxProcessesPerHost, cp.Count))

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // TestCustomBad runs every testdata/*.bad.yaml; each names the errors it
@@ -120,8 +123,40 @@ func FuzzParseCustom(f *testing.F) {
 		if err != nil {
 			t.Fatalf("valid profile rejected: %v", err)
 		}
-		if _, err := sim.Scrape(t0.Add(time.Minute)); err != nil {
+		rms, err := sim.Scrape(t0.Add(time.Minute))
+		if err != nil {
 			t.Fatal(err)
 		}
+		// Whatever the names, the output must encode (OTLP strings are UTF-8).
+		if _, err := proto.Marshal(&colmetricspb.ExportMetricsServiceRequest{ResourceMetrics: rms}); err != nil {
+			t.Fatalf("output does not encode: %v", err)
+		}
 	})
+}
+
+// TestNonASCIINamesStayValid: the 15-byte /proc name cut never splits a
+// UTF-8 sequence (OTLP strings must be valid UTF-8).
+func TestNonASCIINamesStayValid(t *testing.T) {
+	p, err := ParseCustom([]byte("processes:\n  - {name: \"abcdefghijklmnä-dienst\", count: 2, cpu: steady, memory: steady}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := New(Config{Profile: p, Hosts: 1, Seed: 1, Start: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rms, err := sim.Scrape(t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range rms[0].Resource.Attributes {
+		if kv.Key == "process.executable.name" {
+			if v := kv.Value.GetStringValue(); v != "abcdefghijklmn" {
+				t.Errorf("name %q, want the first 15 bytes without a split rune: %q", v, "abcdefghijklmn")
+			}
+		}
+	}
+	if _, err := proto.Marshal(&colmetricspb.ExportMetricsServiceRequest{ResourceMetrics: rms}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -249,3 +249,41 @@ func TestNewBounds(t *testing.T) {
 		t.Fatal("0 hosts accepted")
 	}
 }
+
+// TestScrapeEachMatchesScrape: batching changes neither content nor order,
+// batches respect the size, and an error from the callback stops the scrape.
+func TestScrapeEachMatchesScrape(t *testing.T) {
+	whole := marshalScrapes(t, simulate(t, ProfileHighCardinality, 2, 8, false), 3)
+	sim := simulate(t, ProfileHighCardinality, 2, 8, false)
+	var buf bytes.Buffer
+	for k := range 3 {
+		var all []*metricspb.ResourceMetrics
+		n, err := sim.ScrapeEach(t0.Add(time.Duration(k)*10*time.Second), 100, func(b []*metricspb.ResourceMetrics) error {
+			if len(b) > 100 || len(b) == 0 {
+				t.Fatalf("batch of %d", len(b))
+			}
+			all = append(all, b...)
+			return nil
+		})
+		if err != nil || n != len(all) {
+			t.Fatalf("scrape each: %v, %d reported, %d delivered", err, n, len(all))
+		}
+		raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(&colmetricspb.ExportMetricsServiceRequest{ResourceMetrics: all})
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf.Write(raw)
+	}
+	if !bytes.Equal(whole, buf.Bytes()) {
+		t.Fatal("batched scrapes differ from whole scrapes")
+	}
+	stop := fmt.Errorf("stop")
+	calls := 0
+	n, err := simulate(t, ProfileHighCardinality, 2, 8, false).ScrapeEach(t0, 50, func([]*metricspb.ResourceMetrics) error {
+		calls++
+		return stop
+	})
+	if err != stop || calls != 1 || n != 50 {
+		t.Fatalf("after an error: err %v, %d calls, %d processes; want the error after one batch of 50", err, calls, n)
+	}
+}

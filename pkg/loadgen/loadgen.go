@@ -278,20 +278,28 @@ func (s *Simulation) respawn(h *host, g *group, slot int, p *proc) {
 	s.initProc(h, g, slot, p)
 }
 
+// maxExpanded bounds an expanded template, so placeholders cannot multiply
+// a custom profile's memory.
+const maxExpanded = 1024
+
 // expand fills a name template.
 func expand(tmpl string, slot, gen int) string {
 	if !strings.Contains(tmpl, "{") {
-		return tmpl
+		return truncUTF8(tmpl, maxExpanded)
 	}
 	r := strings.NewReplacer("{i}", strconv.Itoa(slot), "{n}", strconv.Itoa(gen), "{svc}", serviceName(slot))
-	return r.Replace(tmpl)
+	return truncUTF8(r.Replace(tmpl), maxExpanded)
 }
 
-func truncComm(name string) string {
-	if len(name) > linuxCommLen {
-		return name[:linuxCommLen]
+// truncComm cuts a name as the kernel cuts /proc/<pid>/status Name (bytes),
+// keeping the result valid UTF-8 as OTLP strings must be.
+func truncComm(name string) string { return truncUTF8(name, linuxCommLen) }
+
+func truncUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return name
+	return strings.ToValidUTF8(s[:n], "")
 }
 
 // argv0 is process.command: the zeroth argument. Programs that rewrite their
@@ -353,26 +361,78 @@ func (s *Simulation) advance(g *group, p *proc, t time.Time) {
 
 // Scrape advances the fleet to now and returns what one scrape of every
 // host's process scraper would emit: one ResourceMetrics per live process.
-// now must not go backwards.
+// now must not go backwards. Large fleets should use ScrapeEach.
 func (s *Simulation) Scrape(now time.Time) ([]*metricspb.ResourceMetrics, error) {
+	var out []*metricspb.ResourceMetrics
+	_, err := s.ScrapeEach(now, math.MaxInt, func(b []*metricspb.ResourceMetrics) error {
+		out = append(out, b...)
+		return nil
+	})
+	return out, err
+}
+
+// ScrapeEach is Scrape delivered in batches of at most n processes, each
+// handed to fn as soon as it is built, so memory stays bounded by n rather
+// than by the fleet. It returns the number of processes scraped. An error
+// from fn stops the scrape (the processes not reached yet are not advanced
+// this time) and is returned.
+func (s *Simulation) ScrapeEach(now time.Time, n int, fn func([]*metricspb.ResourceMetrics) error) (int, error) {
 	if now.Before(s.last) {
-		return nil, fmt.Errorf("scrape at %s is before the previous scrape at %s", now.Format(time.RFC3339Nano), s.last.Format(time.RFC3339Nano))
+		return 0, fmt.Errorf("scrape at %s is before the previous scrape at %s", now.Format(time.RFC3339Nano), s.last.Format(time.RFC3339Nano))
+	}
+	if n < 1 {
+		return 0, fmt.Errorf("batch size must be at least 1, got %d", n)
 	}
 	s.last = now
-	var out []*metricspb.ResourceMetrics
+	e := &emitter{n: n, fn: fn}
 	for _, h := range s.hosts {
 		s.stepBurst(h, now)
 		for _, g := range h.groups {
-			out = s.scrapeGroup(h, g, now, out)
+			if !s.scrapeGroup(h, g, now, e) {
+				return e.total, e.err
+			}
 		}
-		if h.burst != nil {
-			out = s.scrapeGroup(h, h.burst, now, out)
+		if h.burst != nil && !s.scrapeGroup(h, h.burst, now, e) {
+			return e.total, e.err
 		}
 	}
-	return out, nil
+	e.flush()
+	return e.total, e.err
 }
 
-func (s *Simulation) scrapeGroup(h *host, g *group, now time.Time, out []*metricspb.ResourceMetrics) []*metricspb.ResourceMetrics {
+// emitter batches a scrape's output.
+type emitter struct {
+	n     int
+	fn    func([]*metricspb.ResourceMetrics) error
+	buf   []*metricspb.ResourceMetrics
+	total int
+	err   error
+}
+
+func (e *emitter) add(rm *metricspb.ResourceMetrics) bool {
+	if e.buf == nil {
+		e.buf = make([]*metricspb.ResourceMetrics, 0, min(e.n, 1024))
+	}
+	e.buf = append(e.buf, rm)
+	e.total++
+	if len(e.buf) >= e.n {
+		e.flush()
+	}
+	return e.err == nil
+}
+
+func (e *emitter) flush() {
+	if len(e.buf) == 0 || e.err != nil {
+		return
+	}
+	// A fresh slice per batch: fn may keep the one it was given.
+	b := e.buf
+	e.buf = nil
+	e.err = e.fn(b)
+}
+
+// scrapeGroup emits a group's live processes; false when the emitter failed.
+func (s *Simulation) scrapeGroup(h *host, g *group, now time.Time, e *emitter) bool {
 	for slot, p := range g.slots {
 		if g != h.burst && g.spec.Lifetime > 0 {
 			for !p.end.After(now) {
@@ -387,9 +447,11 @@ func (s *Simulation) scrapeGroup(h *host, g *group, now time.Time, out []*metric
 		if g.parent >= 0 && len(h.groups[g.parent].slots) > 0 {
 			ppid = h.groups[g.parent].slots[0].pid
 		}
-		out = append(out, s.resourceMetrics(h, p, ppid, now))
+		if !e.add(s.resourceMetrics(h, p, ppid, now)) {
+			return false
+		}
 	}
-	return out
+	return true
 }
 
 // stepBurst starts or ends the spike profile's burst on a host.

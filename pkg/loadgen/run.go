@@ -209,38 +209,38 @@ func (r *Runner) Run(ctx context.Context) (Stats, error) {
 		if ctx.Err() != nil {
 			break
 		}
-		rms, err := r.sim.Scrape(at)
-		if err != nil {
-			return r.finish(), fmt.Errorf("scrape: %w", err)
-		}
-		for i := 0; i < len(rms); i += r.cfg.BatchSize {
-			batch := rms[i:min(i+r.cfg.BatchSize, len(rms))]
+		procs, err := r.sim.ScrapeEach(at, r.cfg.BatchSize, func(batch []*metricspb.ResourceMetrics) error {
 			dps := int64(len(batch) * r.sim.DatapointsPerProcess())
 			if r.cfg.MaxDatapointsPerSecond > 0 {
 				now := clock.Now()
 				if nextFree.After(now) {
 					if err := clock.Sleep(ctx, nextFree.Sub(now)); err != nil {
-						break
+						return err
 					}
 					now = nextFree
 				}
 				nextFree = now.Add(time.Duration(float64(dps) / r.cfg.MaxDatapointsPerSecond * float64(time.Second)))
 			}
 			ok, failedAttempts := r.send(ctx, batch, dps, end, r.cfg.MaxConsecutiveFailures-consecFails)
-			if ctx.Err() != nil {
-				break
+			if err := ctx.Err(); err != nil {
+				return err
 			}
 			if ok {
 				consecFails = 0
 			} else if consecFails += failedAttempts; consecFails >= r.cfg.MaxConsecutiveFailures {
-				st := r.finish()
-				return st, fmt.Errorf("%w: %d requests in a row failed, the last with: %s", ErrTargetFailing, consecFails, st.LastError)
+				return fmt.Errorf("%w: %d requests in a row failed, the last with: %s", ErrTargetFailing, consecFails, r.Stats().LastError)
 			}
+			return nil
+		})
+		switch {
+		case errors.Is(err, ErrTargetFailing):
+			return r.finish(), err
+		case err != nil && ctx.Err() == nil:
+			return r.finish(), fmt.Errorf("scrape: %w", err)
 		}
-		procs := int64(len(rms))
 		st := r.update(func(s *Stats) {
 			s.Scrapes++
-			s.ActiveProcesses = procs
+			s.ActiveProcesses = int64(procs)
 			s.ProcessesStarted = r.sim.ProcessesStarted()
 		})
 		if r.cfg.Progress != nil {
