@@ -49,6 +49,7 @@ type Gateway struct {
 	docs     []byte
 	metrics  gwMetrics
 	hashSem  chan struct{}
+	valid    *specValidator
 
 	// Set by Start.
 	store  *authStore
@@ -108,6 +109,9 @@ func New(s service.Settings) (*Gateway, error) {
 	}
 	g.metrics = newGWMetrics(reg)
 	if g.docs, err = renderDocs(api.OpenAPI); err != nil {
+		return nil, err
+	}
+	if g.valid, err = newSpecValidator(api.OpenAPI); err != nil {
 		return nil, err
 	}
 	if err := g.buildRoutes(); err != nil {

@@ -114,6 +114,7 @@ func routeClass(method string) string {
 // guard wraps one route with authentication, authorization, rate limiting
 // and auditing according to its OpenAPI policy.
 func (g *Gateway) guard(pol policy, h http.Handler) http.Handler {
+	params := paramNames(pol.Path)
 	if pol.Role == rolePublic {
 		unlimited := pol.Path == "/healthz" || pol.Path == "/readyz" || pol.Path == "/metrics"
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -122,6 +123,10 @@ func (g *Gateway) guard(pol policy, h http.Handler) http.Handler {
 					httpx.WriteError(w, r, err)
 					return
 				}
+			}
+			if err := g.valid.validate(r.Context(), r, pol, params); err != nil {
+				httpx.WriteError(w, r, err)
+				return
 			}
 			h.ServeHTTP(w, r)
 		})
@@ -157,6 +162,10 @@ func (g *Gateway) guard(pol policy, h http.Handler) http.Handler {
 			limit = res.RateLimit
 		}
 		if err := g.limit(r, "p:"+res.Principal.Kind+":"+res.Principal.Subject+":"+class, limit); err != nil {
+			httpx.WriteError(rec, r, err)
+			return
+		}
+		if err := g.valid.validate(r.Context(), r, pol, params); err != nil {
 			httpx.WriteError(rec, r, err)
 			return
 		}
