@@ -28,7 +28,7 @@ type Analytics interface {
 // Kinds of recommendation (ARCHITECTURE.md).
 const (
 	KindDropMetric = "drop_metric"
-	KindDropLabel  = "drop_label"
+	KindDropLabel  = "drop_label" // reserved: removals are always aggregations (see Recommend)
 	KindAggregate  = "aggregate"
 	KindTopK       = "topk"
 	KindCap        = "cap"
@@ -160,8 +160,7 @@ func Recommend(ctx context.Context, a Analytics, in Input) (*Report, error) {
 		})
 	}
 
-	// 2. Labels that drive cardinality and nobody uses: aggregate them away
-	// (resource attributes) or drop them (datapoint attributes).
+	// 2. Labels that drive cardinality and nobody uses: aggregate them away.
 	type labelKey struct{ name, scope string }
 	type labelAgg struct {
 		metrics  []string
@@ -212,11 +211,10 @@ func Recommend(ctx context.Context, a Analytics, in Input) (*Report, error) {
 	}
 	for _, k := range keys {
 		a := byLabel[k]
+		// Always aggregate (sum) rather than delete: deleting a label that
+		// tells series apart makes them collide downstream, on the resource
+		// and on datapoints alike. Hence no drop_label items.
 		kind, strat := KindAggregate, pipelinegen.Strategy{Type: pipelinegen.Aggregate, Labels: []string{k.name}}
-		if k.scope == apiv1.ScopeDatapoint {
-			kind = KindDropLabel
-			strat = pipelinegen.Strategy{Type: pipelinegen.DropLabels, Scope: pipelinegen.ScopeDatapoint, Labels: []string{k.name}}
-		}
 		// Stream-wide when every metric carrying the label may lose it;
 		// otherwise one item per metric.
 		targets := []string{""}
@@ -228,13 +226,14 @@ func Recommend(ctx context.Context, a Analytics, in Input) (*Report, error) {
 				ID: kind + ":" + orAll(metric) + ":" + k.name, Kind: kind, Metric: metric, Labels: []string{k.name},
 				Risk: RiskLow, Strategy: &strat,
 			}
-			if metric != "" && kind == KindDropLabel {
-				s := strat
-				s.Metrics = []string{metric}
-				it.Strategy = &s
-			}
 			it.Reason = fmt.Sprintf("%s (%s attribute, up to %d values) accounts for up to %.0f%% of the series of %s",
 				k.name, k.scope, a.distinct, a.maxShare*100, describeMetrics(metric, a.metrics))
+			if metric != "" {
+				// phoenix_aggregate applies to every metric: no ready-made
+				// strategy for one metric alone.
+				it.Strategy = nil
+				it.Reason += " (other metrics use it, so apply this to " + metric + " only)"
+			}
 			if in.Usage == nil {
 				it.Risk = RiskMedium
 				it.Reason += "; usage unknown (no dashboards or rules given)"
