@@ -1,0 +1,186 @@
+package phoenixcli
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/phoenix-platform/phoenix/pkg/apiv1"
+	"github.com/phoenix-platform/phoenix/projects/phoenix-cli/internal/output"
+)
+
+func init() { commands = append(commands, cardinalityCmd, costCmd, compareCmd) }
+
+// cardinalityCmd is `phoenix cardinality`: the streams, or one stream's
+// breakdown (the same JSON as GET /api/v1/streams/{stream}/cardinality).
+func cardinalityCmd(g *Globals) *cobra.Command {
+	var (
+		stream    string
+		top       int
+		labelRows int
+	)
+	c := &cobra.Command{
+		Use:   "cardinality",
+		Short: "Active series per stream, metric and label: which labels drive cost",
+		Example: `  phoenix cardinality                       # streams
+  phoenix cardinality --stream default      # breakdown
+  phoenix cardinality --stream exp1--candidate -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			defer cancel()
+			if stream == "" {
+				var out apiv1.List[apiv1.StreamSummary]
+				if err := g.Client().Do(ctx, "GET", "/api/v1/streams?limit=500", nil, &out); err != nil {
+					return err
+				}
+				return output.Render(cmd.OutOrStdout(), g.Output, out, func(tw *tabwriter.Writer) {
+					output.Row(tw, "STREAM", "TEAM", "ACTIVE SERIES", "EXACT", "LAST SEEN")
+					for _, s := range out.Items {
+						output.Row(tw, s.Stream, s.Team, s.ActiveSeries, s.Exact, s.LastSeen.Format(time.RFC3339))
+					}
+				})
+			}
+			q := url.Values{"top_values": {strconv.Itoa(top)}}
+			var rep apiv1.CardinalityReport
+			if err := g.Client().Do(ctx, "GET", "/api/v1/streams/"+url.PathEscape(stream)+"/cardinality?"+q.Encode(), nil, &rep); err != nil {
+				return err
+			}
+			return output.Render(cmd.OutOrStdout(), g.Output, rep, func(tw *tabwriter.Writer) { cardinalityTable(tw, rep, labelRows) })
+		},
+	}
+	c.Flags().StringVar(&stream, "stream", "", "stream to break down (default: list the streams)")
+	c.Flags().IntVar(&top, "top", 3, "top values shown per label (1-100)")
+	c.Flags().IntVar(&labelRows, "labels", 5, "labels shown per metric in the table, by share")
+	return c
+}
+
+func num(v *float64, reason string) string {
+	if v == nil {
+		if reason == "" {
+			return "unknown"
+		}
+		return "unknown (" + reason + ")"
+	}
+	return strconv.FormatFloat(*v, 'f', 1, 64)
+}
+
+func cardinalityTable(tw *tabwriter.Writer, rep apiv1.CardinalityReport, labelRows int) {
+	exact := "exact"
+	if !rep.Exact {
+		exact = fmt.Sprintf("estimate ±%.2f%%", rep.ErrorBound*100)
+	}
+	fmt.Fprintf(tw, "stream %s (team %s): %d active series (%s), %s dp/s, %s bytes/s, %s new series/min\n\n",
+		rep.Stream, rep.Team, rep.ActiveSeries, exact, num(rep.DPPerS, rep.DPPerSUnknownReason),
+		num(rep.BytesPerS, rep.BytesPerSUnknownReason), num(rep.NewSeriesPerMin, rep.NewSeriesUnknownReason))
+	output.Row(tw, "METRIC", "TYPE", "SERIES", "DP/S", "LABEL", "SCOPE", "DISTINCT", "SHARE", "TOP VALUES")
+	for _, m := range rep.Metrics {
+		output.Row(tw, m.Name, m.Type, m.Series, num(m.DPPerS, ""), "", "", "", "", "")
+		for i, l := range m.Labels {
+			if i >= labelRows {
+				break
+			}
+			var tv []string
+			for _, v := range l.TopValues {
+				tv = append(tv, fmt.Sprintf("%s (%d)", v.Value, v.Series))
+			}
+			output.Row(tw, "", "", "", "", l.Name, l.Scope, l.DistinctValues, fmt.Sprintf("%.0f%%", l.Share*100), strings.Join(tv, ", "))
+		}
+	}
+}
+
+// costCmd is `phoenix cost --stream S [--model M]`.
+func costCmd(g *Globals) *cobra.Command {
+	var stream, model string
+	c := &cobra.Command{
+		Use:   "cost",
+		Short: "Projected monthly cost of a stream under the price catalog's models",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			defer cancel()
+			q := url.Values{"stream": {stream}}
+			if model != "" {
+				q.Set("model", model)
+			}
+			var rep apiv1.CostReport
+			if err := g.Client().Do(ctx, "GET", "/api/v1/cost?"+q.Encode(), nil, &rep); err != nil {
+				return err
+			}
+			return output.Render(cmd.OutOrStdout(), g.Output, rep, func(tw *tabwriter.Writer) {
+				fmt.Fprintf(tw, "prices: %s, %s (%s)\n\n", rep.Catalog.Source, rep.Catalog.Date, rep.Catalog.Currency)
+				output.Row(tw, "MODEL", "UNIT", "MONTHLY COST")
+				for _, m := range rep.Models {
+					output.Row(tw, m.Model, m.Unit, num(m.MonthlyCost, m.MonthlyCostUnknownReason))
+				}
+			})
+		},
+	}
+	c.Flags().StringVar(&stream, "stream", apiv1.DefaultStream, "stream to price")
+	c.Flags().StringVar(&model, "model", "", "one price model (default: all)")
+	return c
+}
+
+// compareCmd is `phoenix compare --baseline B --candidate C`.
+func compareCmd(g *Globals) *cobra.Command {
+	var baseline, candidate, model, from, to string
+	var critical, aggregates []string
+	c := &cobra.Command{
+		Use:   "compare",
+		Short: "Fidelity of a candidate stream against its baseline: reductions, critical retention, aggregate error",
+		Example: `  phoenix compare --baseline exp1--baseline --candidate exp1--topk \
+    --critical 'process.executable.name=~"nginx|postgres"' --aggregate 'sum({"process.cpu.time"}) by ("host.name")'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			defer cancel()
+			q := url.Values{"baseline": {baseline}, "candidate": {candidate}, "critical": critical, "aggregate": aggregates}
+			for k, v := range map[string]string{"model": model, "from": from, "to": to} {
+				if v != "" {
+					q.Set(k, v)
+				}
+			}
+			var rep apiv1.CompareReport
+			if err := g.Client().Do(ctx, "GET", "/api/v1/compare?"+q.Encode(), nil, &rep); err != nil {
+				return err
+			}
+			return output.Render(cmd.OutOrStdout(), g.Output, rep, func(tw *tabwriter.Writer) {
+				pct := func(v *float64, reason string) string {
+					if v == nil {
+						return "unknown (" + reason + ")"
+					}
+					return fmt.Sprintf("%.1f%%", *v*100)
+				}
+				output.Row(tw, "series reduction", pct(rep.SeriesReduction, rep.SeriesReductionUnknownReason))
+				output.Row(tw, "datapoint reduction", pct(rep.DPReduction, rep.DPReductionUnknownReason))
+				output.Row(tw, "byte reduction", pct(rep.BytesReduction, rep.BytesReductionUnknownReason))
+				output.Row(tw, "cost reduction ("+rep.Model+")", pct(rep.CostReduction, rep.CostReductionUnknownReason))
+				if len(rep.Critical) > 0 {
+					output.Row(tw, "critical retention", pct(rep.CriticalRetention, rep.CriticalRetentionUnknownReason))
+				}
+				for _, cr := range rep.Critical {
+					output.Row(tw, "  "+cr.Matcher, fmt.Sprintf("%d of %d", cr.Retained, cr.Baseline))
+				}
+				for _, a := range rep.Aggregates {
+					output.Row(tw, "aggregate "+a.Expr, "max error "+pct(a.MaxRelError, a.UnknownReason))
+				}
+			})
+		},
+	}
+	c.Flags().StringVar(&baseline, "baseline", "", "baseline stream")
+	c.Flags().StringVar(&candidate, "candidate", "", "candidate stream")
+	c.Flags().StringArrayVar(&critical, "critical", nil, "critical label matchers (repeatable)")
+	c.Flags().StringArrayVar(&aggregates, "aggregate", nil, "PromQL aggregate to compare (repeatable)")
+	c.Flags().StringVar(&model, "model", "", "price model for the cost reduction (default self-hosted)")
+	c.Flags().StringVar(&from, "from", "", "window start (RFC 3339); default: live")
+	c.Flags().StringVar(&to, "to", "", "window end (RFC 3339)")
+	_ = c.MarkFlagRequired("baseline")
+	_ = c.MarkFlagRequired("candidate")
+	return c
+}

@@ -1,0 +1,57 @@
+package phoenixcli
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/phoenix-platform/phoenix/pkg/apiv1"
+)
+
+func TestCardinalityCommand(t *testing.T) {
+	dp := 12.5
+	rep := apiv1.CardinalityReport{Stream: "default", Team: "t", ActiveSeries: 3, Exact: true, DPPerS: &dp,
+		BytesPerSUnknownReason: "not yet", Metrics: []apiv1.MetricCardinality{{Name: "process.cpu.time", Type: "sum", Series: 3,
+			Labels: []apiv1.LabelCardinality{{Name: "process.pid", Scope: "resource", DistinctValues: 3, Share: 2.0 / 3,
+				TopValues: []apiv1.ValueCount{{Value: "42", Series: 1}}}}}}}
+	var paths []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		paths = append(paths, r.URL.RequestURI())
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/api/v1/streams/default/cardinality":
+			_ = json.NewEncoder(w).Encode(rep)
+		case "/api/v1/streams":
+			_ = json.NewEncoder(w).Encode(apiv1.List[apiv1.StreamSummary]{Items: []apiv1.StreamSummary{{Stream: "default", ActiveSeries: 3}}})
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	out, _, err := runCLI(t, "--api-url", srv.URL, "cardinality", "--stream", "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"3 active series (exact)", "12.5 dp/s", "unknown (not yet) bytes/s", "process.cpu.time", "process.pid", "67%", "42 (1)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	out, _, err = runCLI(t, "--api-url", srv.URL, "cardinality", "--stream", "default", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back apiv1.CardinalityReport
+	if err := json.Unmarshal([]byte(out), &back); err != nil || back.ActiveSeries != 3 || back.BytesPerS != nil {
+		t.Errorf("json: %v %+v", err, back)
+	}
+	out, _, err = runCLI(t, "--api-url", srv.URL, "cardinality")
+	if err != nil || !strings.Contains(out, "default") {
+		t.Errorf("list: %v %s", err, out)
+	}
+	if paths[0] != "/api/v1/streams/default/cardinality?top_values=3" {
+		t.Errorf("path %s", paths[0])
+	}
+}
