@@ -111,6 +111,8 @@ func TestPostgresAndNATSServer(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.DatabaseURL = testutil.FreshPostgres(t)
 	cfg.NATSURL = testutil.NATSURL(t)
+	// A shared database needs a shared secret-encryption key (never generated per instance).
+	t.Setenv("PHOENIX_SECRET_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
 	a := startApp(t, cfg)
 	if a.Settings.Bus.Embedded() {
 		t.Fatal("expected the external NATS server")
