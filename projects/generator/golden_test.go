@@ -13,6 +13,7 @@ import (
 
 	"github.com/phoenix-platform/phoenix/pkg/pipelinegen"
 	"github.com/phoenix-platform/phoenix/pkg/pipelinegen/collectortest"
+	"github.com/phoenix-platform/phoenix/pkg/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden from testdata/cases")
@@ -111,7 +112,7 @@ func TestGoldenValidWithCollector(t *testing.T) {
 			}
 			if missing := missingPhoenixProcessors(cfg, comps); len(missing) > 0 {
 				msg := bin + " lacks " + strings.Join(missing, ", ") + " (rebuild with `make build-collector`)"
-				if os.Getenv("CI") == "true" {
+				if testutil.InCI() {
 					t.Fatal(msg)
 				}
 				t.Skip(msg)

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/phoenix-platform/phoenix/pkg/testutil"
 )
 
 // Bin returns the collector binary: $PHOENIX_COLLECTOR_BIN, else
@@ -26,7 +28,7 @@ func Bin(t testing.TB) string {
 		}
 	}
 	msg := "phoenix-collector binary not found: run `make build-collector` or set PHOENIX_COLLECTOR_BIN"
-	if os.Getenv("CI") == "true" {
+	if testutil.InCI() {
 		t.Fatal(msg)
 	}
 	t.Skip(msg)
