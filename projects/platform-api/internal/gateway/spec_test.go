@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/getkin/kin-openapi/openapi3"
+
 	"github.com/phoenix-platform/phoenix/api"
 	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/pkg/service"
@@ -115,4 +117,16 @@ func TestRequestsValidatedAgainstSpec(t *testing.T) {
 	}
 	// A valid request still passes, and the handler sees the body.
 	e.must(201, e.do("POST", "/api/v1/teams", admin, `{"name":"ok-team"}`))
+}
+
+// TestSpecIsValidOpenAPI: the contract itself is a valid OpenAPI 3 document.
+func TestSpecIsValidOpenAPI(t *testing.T) {
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(api.OpenAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Validate(loader.Context, openapi3.EnableExamplesValidation()); err != nil {
+		t.Fatalf("api/openapi.yaml: %v", err)
+	}
 }
