@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/phoenix-platform/phoenix/pkg/database"
@@ -93,12 +94,25 @@ func Hash(config []byte) string {
 }
 
 // NewDeploymentID returns an id that sorts by creation time: 16 hex digits
-// of Unix nanoseconds, then 8 random hex digits.
+// of Unix nanoseconds (strictly increasing within this process, so history
+// order is push order even on a coarse clock), then 8 random hex digits.
 func NewDeploymentID(now time.Time) string {
+	idMu.Lock()
+	n := now.UnixNano()
+	if n <= lastIDNanos {
+		n = lastIDNanos + 1
+	}
+	lastIDNanos = n
+	idMu.Unlock()
 	var r [4]byte
 	_, _ = rand.Read(r[:])
-	return fmt.Sprintf("dep-%016x%s", now.UnixNano(), hex.EncodeToString(r[:]))
+	return fmt.Sprintf("dep-%016x%s", n, hex.EncodeToString(r[:]))
 }
+
+var (
+	idMu        sync.Mutex
+	lastIDNanos int64
+)
 
 // Repo reads and writes the fleet tables.
 type Repo struct {
