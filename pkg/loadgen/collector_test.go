@@ -206,14 +206,11 @@ func captureReal(t *testing.T) []*metricspb.ResourceMetrics {
 func TestShapeAgainstRealCollector(t *testing.T) {
 	rms := captureReal(t)
 	real := shapeOf(t, rms)
-	for _, rm := range rms {
-		for _, sm := range rm.GetScopeMetrics() {
-			if sm.GetScope().GetName() == ScopeName {
-				// Informational: a distribution reports its own build version.
-				t.Logf("real scope version %q (the simulator's default %q)", sm.GetScope().GetVersion(), DefaultScopeVersion)
-			}
+	for _, sm := range rms[0].GetScopeMetrics() {
+		if sm.GetScope().GetName() == ScopeName {
+			// Informational: a distribution reports its own build version.
+			t.Logf("real scope version %q (the simulator's default %q)", sm.GetScope().GetVersion(), DefaultScopeVersion)
 		}
-		break
 	}
 	if len(real.Metrics) == 0 {
 		t.Fatal("the capture holds no process scraper metrics")

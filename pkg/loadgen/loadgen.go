@@ -101,7 +101,6 @@ type proc struct {
 	pid        int64
 	start, end time.Time // end is zero for a process living the whole run
 	updated    time.Time
-	emitted    bool
 
 	name, path, command, cmdline, owner string
 
@@ -249,7 +248,6 @@ func (s *Simulation) initProc(h *host, g *group, slot int, p *proc) {
 	s.started++
 	p.pid = h.allocPID()
 	p.updated = p.start
-	p.emitted = false
 	vars := func(tmpl string) string { return expand(tmpl, slot, p.gen) }
 	p.name = truncComm(vars(g.spec.Name))
 	p.path = vars(g.spec.Path)

@@ -25,31 +25,7 @@ const (
 	cumulative = metricspb.AggregationTemporality_AGGREGATION_TEMPORALITY_CUMULATIVE
 )
 
-func strAttr(k, v string) *commonpb.KeyValue {
-	return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}}}
-}
-
-func intAttr(k string, v int64) *commonpb.KeyValue {
-	return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: v}}}
-}
-
 func unixNano(t time.Time) uint64 { return uint64(t.UnixNano()) }
-
-func sum(name, desc, unit string, monotonic bool, dps ...*metricspb.NumberDataPoint) *metricspb.Metric {
-	return &metricspb.Metric{Name: name, Description: desc, Unit: unit, Data: &metricspb.Metric_Sum{Sum: &metricspb.Sum{
-		DataPoints: dps, AggregationTemporality: cumulative, IsMonotonic: monotonic,
-	}}}
-}
-
-func dblPoint(start, now uint64, v float64, attrs ...*commonpb.KeyValue) *metricspb.NumberDataPoint {
-	return &metricspb.NumberDataPoint{StartTimeUnixNano: start, TimeUnixNano: now, Attributes: attrs,
-		Value: &metricspb.NumberDataPoint_AsDouble{AsDouble: v}}
-}
-
-func intPoint(start, now uint64, v int64, attrs ...*commonpb.KeyValue) *metricspb.NumberDataPoint {
-	return &metricspb.NumberDataPoint{StartTimeUnixNano: start, TimeUnixNano: now, Attributes: attrs,
-		Value: &metricspb.NumberDataPoint_AsInt{AsInt: v}}
-}
 
 // ticks rounds CPU seconds to Linux clock ticks (1/100 s), as /proc/<pid>/stat reports them.
 func ticks(v float64) float64 { return math.Round(v*100) / 100 }
@@ -165,7 +141,6 @@ func (s *Simulation) resourceMetrics(h *host, p *proc, ppid int64, now time.Time
 	// create time, which it reads in milliseconds.
 	start := unixNano(p.start.Truncate(time.Millisecond))
 	ts := unixNano(now)
-	p.emitted = true
 	b := new(block)
 
 	b.int("process.pid", p.pid)

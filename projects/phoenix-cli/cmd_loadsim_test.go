@@ -61,11 +61,13 @@ func TestLoadsimRunJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &sum); err != nil {
 		t.Fatalf("stdout is not the JSON summary: %v\n%s", err, out)
 	}
-	if sum.Seed != 4 || sum.Stats.Scrapes != 3 || sum.Stats.DatapointsSent != n.Load()*9 || n.Load() != 3*2*30 {
+	// Real clock: on a loaded machine a scrape may be skipped, never queued.
+	st := sum.Stats
+	if sum.Seed != 4 || st.Scrapes+st.SkippedScrapes != 3 || st.Scrapes == 0 || st.DatapointsSent != n.Load()*9 || n.Load() != st.Scrapes*2*30 {
 		t.Fatalf("summary %+v; sink got %d processes", sum, n.Load())
 	}
-	if got := strings.Count(errOut, "loadsim: "); got != 4 { // the banner and one line per scrape
-		t.Errorf("stderr has %d progress lines, want 4:\n%s", got, errOut)
+	if got := strings.Count(errOut, "loadsim: "); got != 1+int(st.Scrapes) { // the banner and one line per scrape
+		t.Errorf("stderr has %d progress lines, want %d:\n%s", got, 1+st.Scrapes, errOut)
 	}
 }
 
@@ -77,7 +79,7 @@ func TestLoadsimRunCustomProfile(t *testing.T) {
 	}
 	_, errOut, err := runCLI(t, "loadsim", "run", "--profile", "custom", "--profile-file", file, "--target", srv.URL,
 		"--duration", "100ms", "--interval", "100ms", "-q")
-	if err != nil || n.Load() != 5 || errOut != "" {
+	if err != nil || n.Load() != 5 || errOut != "" { // one scrape: the first is at once
 		t.Fatalf("err %v, sink got %d processes (want 5), stderr %q", err, n.Load(), errOut)
 	}
 }
