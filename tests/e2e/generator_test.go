@@ -73,7 +73,7 @@ func TestGeneratorExperimentThroughCollector(t *testing.T) {
 			Kind: pipelinegen.TargetExperiment, ExperimentID: expID, IngestEndpoint: "http://" + cfg.Analytics.OTLPHTTPAddr,
 			Candidates: []pipelinegen.Variant{
 				{Name: "nopid", Strategies: []pipelinegen.Strategy{{Type: pipelinegen.Aggregate, Labels: identityLabels, Interval: "1s"}}},
-				{Name: "topk10", Strategies: []pipelinegen.Strategy{{Type: pipelinegen.TopK, K: 10, Window: "1s", Hysteresis: "0s", GroupBy: []string{"host.name"}, EntityKeys: []string{"process.executable.name", "process.pid"}}}},
+				{Name: "topk10", Strategies: []pipelinegen.Strategy{{Type: pipelinegen.TopK, K: 10, Window: "60s", Hysteresis: "30s", GroupBy: []string{"host.name"}, EntityKeys: []string{"process.executable.name", "process.pid"}}}},
 				{Name: "cap1000", Strategies: []pipelinegen.Strategy{{Type: pipelinegen.CardinalityCap, Limit: 1000, Action: "fold"}}},
 			},
 		},
@@ -206,12 +206,30 @@ func TestGeneratorExperimentThroughCollector(t *testing.T) {
 		}
 		return rep.SeriesAfter
 	}
+	// phoenix_topk's `_other_` keeps only group_by and the entity keys: the
+	// other resource attributes go. Dropping them from every series leaves
+	// kept entities distinct (their entity keys identify them) and merges
+	// folded ones, as the processor does.
+	var foldedAway []string
+	if b, ok := card(stream(pipelinegen.BaselineVariant)); ok {
+		seen := map[string]bool{}
+		for _, m := range b.Metrics {
+			for _, l := range m.Labels {
+				if l.Scope == apiv1.ScopeResource && !seen[l.Name] && l.Name != "host.name" && l.Name != "process.executable.name" && l.Name != "process.pid" {
+					seen[l.Name] = true
+					foldedAway = append(foldedAway, l.Name)
+				}
+			}
+		}
+	}
+	sort.Strings(foldedAway)
+	t.Logf("top-K estimate drops %v", foldedAway)
 	cases := []struct {
 		variant string
 		req     apiv1.EstimateRequest
 	}{
 		{"nopid", apiv1.EstimateRequest{DropLabels: identityLabels}},
-		{"topk10", apiv1.EstimateRequest{TopK: &apiv1.TopKEstimate{EntityKeys: []string{"process.executable.name", "process.pid"}, GroupBy: []string{"host.name"}, K: 10}}},
+		{"topk10", apiv1.EstimateRequest{DropLabels: foldedAway, TopK: &apiv1.TopKEstimate{EntityKeys: []string{"process.executable.name", "process.pid"}, GroupBy: []string{"host.name"}, K: 10}}},
 		{"cap1000", apiv1.EstimateRequest{CapPerMetric: 1000}},
 	}
 	for _, c := range cases {
@@ -223,13 +241,14 @@ func TestGeneratorExperimentThroughCollector(t *testing.T) {
 				return
 			}
 			if c.variant == "topk10" {
-				// Known gap, reported to analytics: its estimate keeps the
-				// non-entity resource attributes (command line, parent pid,
-				// owner, path) of folded entities, while phoenix_topk's
-				// `_other_` keeps only group_by and entity keys; and the
-				// estimate ranks one snapshot while the processor's kept set
-				// changes as CPU rates change during the run.
-				t.Skipf("top-K estimate %d is %.1f%% off the measured %d series: estimator and processor disagree (see comment)", est, relErr*100, got)
+				// Known gap: the estimate ranks one snapshot (K entities per
+				// host plus `_other_`: exactly what phoenix_topk emits at any
+				// one moment), while the measured stream accumulates every
+				// entity that was in some host's top K during the run; with
+				// spiky CPU the kept set changes between windows. A
+				// time-aware estimate (ranking per window over the rollups)
+				// is needed in analytics to close it.
+				t.Skipf("top-K estimate %d is %.1f%% off the %d series measured over the run: the kept set changed during the run (see comment)", est, relErr*100, got)
 			}
 			t.Errorf("%s: estimate %d is %.1f%% off the measured %d series (limit 5%%)", c.variant, est, relErr*100, got)
 		})

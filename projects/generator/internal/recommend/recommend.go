@@ -287,7 +287,11 @@ func Recommend(ctx context.Context, a Analytics, in Input) (*Report, error) {
 				Reason:   fmt.Sprintf("keep the top %d processes per %s plus critical ones (%s); %s", k, orDefault(topkGroupAttr, groupBy), pipelinegen.DefaultCritical, why),
 				Strategy: &strat,
 			}
-			est.fill(ctx, &it, apiv1.EstimateRequest{Stream: rep.Stream, TopK: &apiv1.TopKEstimate{
+			// phoenix_topk's `_other_` keeps only group_by and the entity
+			// keys; dropping the other resource attributes everywhere leaves
+			// kept entities distinct (their keys identify them) and merges
+			// folded ones, as the processor does.
+			est.fill(ctx, &it, apiv1.EstimateRequest{Stream: rep.Stream, DropLabels: foldedAway(rep, groupBy), TopK: &apiv1.TopKEstimate{
 				EntityKeys: EntityKeys, GroupBy: groupBy, K: k, Critical: pipelinegen.DefaultCritical,
 			}})
 			items = append(items, it)
@@ -464,6 +468,26 @@ func identityGroup(rep *apiv1.CardinalityReport, unused map[string]bool, used fu
 	for l := range inGroup {
 		if !blocked[l] {
 			out = append(out, l)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// foldedAway lists the resource attributes a rolled-up entity loses.
+func foldedAway(rep *apiv1.CardinalityReport, groupBy []string) []string {
+	keep := map[string]bool{apiv1.AttrExperimentID: true, apiv1.AttrVariant: true}
+	for _, k := range append(slices.Clone(groupBy), EntityKeys...) {
+		keep[k] = true
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, m := range rep.Metrics {
+		for _, l := range m.Labels {
+			if l.Scope == apiv1.ScopeResource && !keep[l.Name] && !seen[l.Name] {
+				seen[l.Name] = true
+				out = append(out, l.Name)
+			}
 		}
 	}
 	sort.Strings(out)

@@ -308,9 +308,13 @@ func TestRecommendUsageAware(t *testing.T) {
 	if _, ok := byID["aggregate:*:process.executable.name"]; ok {
 		t.Error("recommends dropping process.executable.name, which dashboards use")
 	}
-	// Topk and cap come with estimates too.
-	if tk, ok := byID["topk:*:k=10"]; !ok || tk.SeriesAfterEstimate == nil || tk.Risk != RiskMedium {
-		t.Errorf("topk item = %+v", tk)
+	// Top-K as phoenix_topk emits it: per host the 10 first processes (all
+	// have 5 series; ties go by name: containerd, java, kworker x3 each and
+	// one nginx) plus the 6 critical ones (sshd, systemd x3), and one
+	// `_other_` without the other resource attributes; plus the 36
+	// system.cpu.time series: 3 x (16 x 5 + 5) + 36.
+	if tk, ok := byID["topk:*:k=10"]; !ok || tk.SeriesAfterEstimate == nil || *tk.SeriesAfterEstimate != 3*(16*5+5)+36 || tk.Risk != RiskMedium {
+		t.Errorf("topk item = %+v after %v", tk, deref(tk.SeriesAfterEstimate))
 	}
 	// Sorted by saving.
 	for i := 1; i < len(out.Items); i++ {
@@ -371,4 +375,11 @@ func keys(m map[string]Item) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+func deref(p *int64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }
