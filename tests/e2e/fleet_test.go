@@ -23,7 +23,8 @@ func TestFleetLifecycle(t *testing.T) {
 	bin := fakeCollector(t)
 	cfg := newConfig(t, "controller")
 	cp := start(t, cfg)
-	ag := startAgent(t, cp.opampURL(), bin, t.TempDir(), "")
+	agentDir := t.TempDir()
+	ag := startAgent(t, cp.opampURL(), bin, agentDir, "")
 	id := ag.ID()
 
 	testutil.Eventually(t, 15*time.Second, func() bool {
@@ -138,6 +139,19 @@ func TestFleetLifecycle(t *testing.T) {
 			}
 			time.Sleep(500 * time.Millisecond) // observing over time, not waiting for a condition
 		}
+		// An agent restarted while the control plane is away runs its last
+		// good config from its data dir, under the same identity.
+		if err := ag.Stop(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if alive(pid) {
+			t.Fatalf("collector %d survived the agent's Stop", pid)
+		}
+		ag = startAgent(t, cp.opampURL(), bin, agentDir, "")
+		if ag.ID() != id || ag.EffectiveConfigHash() != d1.ConfigHash || !ag.Healthy(t.Context()) {
+			t.Fatalf("restarted agent: id %s, config %s, healthy %v", ag.ID(), ag.EffectiveConfigHash(), ag.Healthy(t.Context()))
+		}
+		pid = ag.CollectorPID()
 		cp2 := start(t, cfg) // same data dir and ports
 		testutil.Eventually(t, 30*time.Second, func() bool {
 			v, ok := cp2.agent(t, id)
