@@ -44,12 +44,13 @@ func pipelineTemplatesCmd(g *Globals) *cobra.Command {
 			return output.Render(cmd.OutOrStdout(), g.Output, map[string]any{"items": ts, "next_cursor": nil}, func(tw *tabwriter.Writer) {
 				output.Row(tw, "TEMPLATE", "RISK", "PARAMETERS", "SUMMARY")
 				for _, t := range ts {
+					// Names only: defaults are long regexes; -o yaml shows them.
 					var ps []string
 					for _, p := range t.Params {
-						ps = append(ps, p.Name+"="+p.Default)
+						ps = append(ps, p.Name)
 					}
 					risk, _, _ := strings.Cut(t.Risk, ":")
-					output.Row(tw, t.Name, risk, strings.Join(ps, " "), t.Summary)
+					output.Row(tw, t.Name, risk, strings.Join(ps, ","), t.Summary)
 				}
 			})
 		},
