@@ -73,6 +73,72 @@ type input struct {
 	sum       float64
 }
 
+// smallSeries is how many series a resource holds in a slice before it
+// switches to a map: hostmetrics resources have ~10, a Prometheus target
+// thousands.
+const smallSeries = 16
+
+// resState holds the input series of one resource. One map lookup per
+// resource, then a short scan per datapoint, keeps the hot path out of a
+// map of millions of series.
+type resState struct {
+	small []slot
+	big   map[uint64]*input
+}
+
+type slot struct {
+	key uint64
+	in  *input
+}
+
+func (rs *resState) get(key uint64) *input {
+	if rs.big != nil {
+		return rs.big[key]
+	}
+	for i := range rs.small {
+		if rs.small[i].key == key {
+			return rs.small[i].in
+		}
+	}
+	return nil
+}
+
+func (rs *resState) put(key uint64, in *input) {
+	if rs.big == nil && len(rs.small) < smallSeries {
+		rs.small = append(rs.small, slot{key, in})
+		return
+	}
+	if rs.big == nil {
+		rs.big = make(map[uint64]*input, 2*smallSeries)
+		for _, sl := range rs.small {
+			rs.big[sl.key] = sl.in
+		}
+		rs.small = nil
+	}
+	rs.big[key] = in
+}
+
+// each calls f for every input; f returning false removes it.
+func (rs *resState) each(f func(*input) bool) int {
+	if rs.big != nil {
+		for k, in := range rs.big {
+			if !f(in) {
+				delete(rs.big, k)
+			}
+		}
+		return len(rs.big)
+	}
+	kept := rs.small[:0]
+	for _, sl := range rs.small {
+		if f(sl.in) {
+			kept = append(kept, sl)
+		}
+	}
+	clear(rs.small[len(kept):])
+	rs.small = kept
+	return len(kept)
+}
+
 // aggregator is the processor. It implements processor.Metrics itself since
 // it emits on its own clock rather than per batch.
 type aggregator struct {
@@ -85,7 +151,8 @@ type aggregator struct {
 	dpRw   attrs.Rewrite
 
 	mu        sync.Mutex
-	inputs    map[uint64]*input
+	resources map[uint64]*resState // input series by resource
+	nInputs   int
 	outputs   map[uint64]*output
 	gen       uint64 // current interval
 	lastFlush time.Time
@@ -110,10 +177,9 @@ func newAggregator(cfg *Config, set component.TelemetrySettings, next consumer.M
 		now:       time.Now,
 		resRw:     attrs.Rewrite{Drop: drop},
 		dpRw:      attrs.Rewrite{Drop: drop},
-		inputs:    map[uint64]*input{},
+		resources: map[uint64]*resState{},
 		outputs:   map[uint64]*output{},
 		gen:       1,
-		lastFlush: time.Now(),
 	}, nil
 }
 
@@ -213,6 +279,7 @@ type batchCtx struct {
 	resHash    uint64
 	outResKey  uint64
 	haveResKey bool
+	rs         *resState
 	refused    int64
 }
 
@@ -221,17 +288,26 @@ type batchCtx struct {
 func (p *aggregator) lookup(bc *batchCtx, scope pcommon.InstrumentationScope, m pmetric.Metric, k kind, mid uint64,
 	a pcommon.Map, bounds *pcommon.Float64Slice, ts, start pcommon.Timestamp,
 ) *input {
-	key := attrs.Combine(attrs.Combine(bc.resHash, mid), attrs.Map(a))
+	key := attrs.Combine(mid, attrs.Map(a))
 	if bounds != nil {
 		key = attrs.Combine(key, boundsKey(*bounds))
 	}
-	if in, ok := p.inputs[key]; ok {
-		in.lastSeen = bc.now
-		return in
+	if bc.rs == nil {
+		bc.rs = p.resources[bc.resHash]
 	}
-	if len(p.inputs) >= p.cfg.MaxSeries {
+	if bc.rs != nil {
+		if in := bc.rs.get(key); in != nil {
+			in.lastSeen = bc.now
+			return in
+		}
+	}
+	if p.nInputs >= p.cfg.MaxSeries {
 		bc.refused++
 		return nil
+	}
+	if bc.rs == nil {
+		bc.rs = &resState{}
+		p.resources[bc.resHash] = bc.rs
 	}
 	if !bc.haveResKey {
 		bc.outResKey, bc.haveResKey = p.resRw.Hash(bc.res.Attributes()), true
@@ -246,7 +322,8 @@ func (p *aggregator) lookup(bc *batchCtx, scope pcommon.InstrumentationScope, m 
 		p.outputs[okey] = out
 	}
 	in := &input{out: out, lastSeen: bc.now}
-	p.inputs[key] = in
+	bc.rs.put(key, in)
+	p.nInputs++
 	return in
 }
 
@@ -257,6 +334,10 @@ func (p *aggregator) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) err
 	var aggregated, refused int64
 	p.mu.Lock()
 	now := p.now()
+	if p.lastFlush.IsZero() {
+		// The first interval starts with the first data.
+		p.lastFlush = now
+	}
 	rms := md.ResourceMetrics()
 	for i := 0; i < rms.Len(); i++ {
 		rm := rms.At(i)
@@ -485,33 +566,39 @@ func (p *aggregator) flush(now time.Time) pmetric.Metrics {
 	defer p.mu.Unlock()
 	md := pmetric.NewMetrics()
 	ts := pcommon.NewTimestampFromTime(now)
+	if p.lastFlush.IsZero() {
+		p.lastFlush = now
+	}
 	intervalStart := pcommon.NewTimestampFromTime(p.lastFlush)
 	stale := p.staleAfter()
 
 	// Gauges and levels: combine the latest value of each input seen in
 	// this interval (levels: still alive).
-	for key, in := range p.inputs {
-		if now.Sub(in.lastSeen) > stale {
-			delete(p.inputs, key)
-			continue
-		}
-		out := in.out
-		switch out.kind {
-		case kindGauge:
-			if in.gen != p.gen {
-				continue
+	p.nInputs = 0
+	for rk, rs := range p.resources {
+		n := rs.each(func(in *input) bool {
+			if now.Sub(in.lastSeen) > stale {
+				return false
 			}
-		case kindLevel:
-		default:
-			continue
+			out := in.out
+			switch {
+			case out.kind == kindGauge && in.gen == p.gen, out.kind == kindLevel:
+			default:
+				return true
+			}
+			if out.gN == 0 {
+				out.gSum, out.gMin, out.gMax = 0, in.last, in.last
+			}
+			out.gN++
+			out.gSum += in.last
+			out.gMin = min(out.gMin, in.last)
+			out.gMax = max(out.gMax, in.last)
+			return true
+		})
+		if n == 0 {
+			delete(p.resources, rk)
 		}
-		if out.gN == 0 {
-			out.gSum, out.gMin, out.gMax = 0, in.last, in.last
-		}
-		out.gN++
-		out.gSum += in.last
-		out.gMin = min(out.gMin, in.last)
-		out.gMax = max(out.gMax, in.last)
+		p.nInputs += n
 	}
 
 	resources := map[uint64]pmetric.ResourceMetrics{}

@@ -228,12 +228,15 @@ func TestDeltaSumsAddPerInterval(t *testing.T) {
 		}
 		require.NoError(t, p.ConsumeMetrics(context.Background(), md))
 	}
+	p.now = func() time.Time { return at(10) }
 	send(10, 1, 2, 3)
 	send(20, 4, 5)
 	out := p.flush(at(25))
 	got, dp := value(t, out, "requests", "", "")
 	require.Equal(t, 15.0, got)
 	require.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+	require.Equal(t, pcommon.NewTimestampFromTime(at(10)), dp.StartTimestamp(), "a delta covers its interval")
+	require.Equal(t, pcommon.NewTimestampFromTime(at(25)), dp.Timestamp())
 	send(30, 1)
 	got, _ = value(t, p.flush(at(35)), "requests", "", "")
 	require.Equal(t, 1.0, got)
@@ -286,7 +289,7 @@ func TestPassThroughSummaries(t *testing.T) {
 func TestMaxSeriesRefuses(t *testing.T) {
 	p := newTestAggregator(t, func(c *Config) { c.MaxSeries = 4 }, nil)
 	require.NoError(t, p.ConsumeMetrics(context.Background(), hostmetricstest.Scrape(hostmetricstest.Fleet(1, 10), at(10))))
-	require.Len(t, p.inputs, 4)
+	require.Equal(t, 4, p.nInputs)
 }
 
 func TestLifecycleEmitsOnIntervalAndShutdown(t *testing.T) {
@@ -309,4 +312,38 @@ func TestLifecycleEmitsOnIntervalAndShutdown(t *testing.T) {
 func TestShutdownWithoutStart(t *testing.T) {
 	p := newTestAggregator(t, nil, nil)
 	require.NoError(t, p.Shutdown(context.Background()))
+}
+
+func TestManySeriesInOneResource(t *testing.T) {
+	// A Prometheus-style target: one resource, many series, beyond the
+	// per-resource slice into the map.
+	p := newTestAggregator(t, func(c *Config) { c.RemoveLabels = []string{"path"} }, nil)
+	send := func(sec int, add float64) {
+		md := pmetric.NewMetrics()
+		rm := md.ResourceMetrics().AppendEmpty()
+		rm.Resource().Attributes().PutStr("service.name", "api")
+		m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+		m.SetName("http.requests")
+		s := m.SetEmptySum()
+		s.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+		s.SetIsMonotonic(true)
+		for i := range 100 {
+			dp := s.DataPoints().AppendEmpty()
+			dp.Attributes().PutInt("path", int64(i))
+			dp.Attributes().PutStr("method", []string{"GET", "POST"}[i%2])
+			dp.SetStartTimestamp(pcommon.NewTimestampFromTime(at(0)))
+			dp.SetTimestamp(pcommon.NewTimestampFromTime(at(sec)))
+			dp.SetDoubleValue(float64(i) + add)
+		}
+		require.NoError(t, p.ConsumeMetrics(context.Background(), md))
+	}
+	send(10, 0)
+	send(20, 1)
+	out := p.flush(at(30))
+	get, _ := value(t, out, "http.requests", "method", "GET")
+	post, _ := value(t, out, "http.requests", "method", "POST")
+	// Sum of i+1 over even and odd i < 100.
+	require.Equal(t, 2500.0, get)
+	require.Equal(t, 2550.0, post)
+	require.Equal(t, 100, p.nInputs)
 }
