@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -288,11 +289,9 @@ func (g *Gateway) wsRead(ctx context.Context, conn *websocket.Conn, c *wsClient)
 		if err != nil {
 			return
 		}
-		var in wsIn
-		dec := json.NewDecoder(strings.NewReader(string(data)))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&in); err != nil {
-			g.wsReply(c, in.Topic, "error", "malformed frame: want {\"op\": \"subscribe\"|\"unsubscribe\", \"topic\": ...}")
+		in, err := parseFrame(data)
+		if err != nil {
+			g.wsReply(c, "", "error", err.Error())
 			continue
 		}
 		switch in.Op {
@@ -399,4 +398,18 @@ func (g *Gateway) objectRoute(prefix string) (Route, bool) {
 		}
 	}
 	return best, found
+}
+
+// parseFrame decodes a client frame strictly.
+func parseFrame(data []byte) (wsIn, error) {
+	var in wsIn
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil || dec.More() {
+		return wsIn{}, errors.New(`malformed frame: want {"op": "subscribe"|"unsubscribe", "topic": ...}`)
+	}
+	if len(in.Topic) > 200 {
+		return wsIn{}, errors.New("topic too long")
+	}
+	return in, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -175,4 +176,38 @@ func TestTopicsFor(t *testing.T) {
 			t.Errorf("%s: %v, want %v", subj, got, want)
 		}
 	}
+}
+
+func TestParseFrameTestdata(t *testing.T) {
+	data, err := os.ReadFile("testdata/ws_frames.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		want, frame, _ := strings.Cut(line, " ")
+		if _, err := parseFrame([]byte(frame)); (err == nil) != (want == "ok") {
+			t.Errorf("%s: err=%v, want %s", frame, err, want)
+		}
+	}
+}
+
+func FuzzParseFrame(f *testing.F) {
+	data, _ := os.ReadFile("testdata/ws_frames.txt")
+	for _, line := range strings.Split(string(data), "\n") {
+		if _, frame, ok := strings.Cut(line, " "); ok {
+			f.Add([]byte(frame))
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		in, err := parseFrame(b)
+		if err == nil && len(in.Topic) > 200 {
+			t.Fatalf("long topic accepted: %d", len(in.Topic))
+		}
+		// Topics that pass parsing still go through wsAuthorize's checks;
+		// the id pattern must never accept a separator that could reach
+		// another subject.
+		if _, id, ok := strings.Cut(in.Topic, ":"); ok && wsIDRe.MatchString(id) && strings.ContainsAny(id, ".*> /") {
+			t.Fatalf("id %q passes the pattern", id)
+		}
+	})
 }
