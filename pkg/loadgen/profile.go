@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -79,6 +80,19 @@ func (p *Profile) PeakPerHost() int {
 	n := p.PerHost()
 	if p.Spike != nil {
 		n *= p.Spike.MaxFactor
+	}
+	return n
+}
+
+// ChurnPerMinute is the number of processes a host starts per minute in
+// steady state outside bursts: the sum over groups of count / mean lifetime.
+// Each new process brings DatapointsPerProcess new series.
+func (p *Profile) ChurnPerMinute() float64 {
+	var n float64
+	for _, s := range p.Processes {
+		if s.Lifetime > 0 {
+			n += float64(s.Count) * float64(time.Minute) / float64(s.Lifetime)
+		}
 	}
 	return n
 }
@@ -220,6 +234,8 @@ type ProfileInfo struct {
 	Description string `json:"description"`
 	PerHost     int    `json:"processes_per_host"`      // outside bursts
 	PeakPerHost int    `json:"peak_processes_per_host"` // during bursts
+	// ChurnPerMinute is new processes per minute per host outside bursts.
+	ChurnPerMinute float64 `json:"new_processes_per_min_per_host"`
 }
 
 // ProfileNames lists every profile name, custom last.
@@ -236,7 +252,8 @@ func Profiles() []ProfileInfo {
 			continue
 		}
 		p, _ := Builtin(n)
-		out = append(out, ProfileInfo{Name: n, Description: p.Description, PerHost: p.PerHost(), PeakPerHost: p.PeakPerHost()})
+		out = append(out, ProfileInfo{Name: n, Description: p.Description, PerHost: p.PerHost(), PeakPerHost: p.PeakPerHost(),
+			ChurnPerMinute: math.Round(p.ChurnPerMinute()*10) / 10})
 	}
 	return out
 }

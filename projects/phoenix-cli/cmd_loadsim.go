@@ -248,13 +248,13 @@ func loadsimProfilesCmd(g *Globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ps := loadgen.Profiles()
 			return output.Render(cmd.OutOrStdout(), g.Output, apiv1.List[loadgen.ProfileInfo]{Items: ps}, func(tw *tabwriter.Writer) {
-				output.Row(tw, "PROFILE", "PROCESSES/HOST", "PEAK", "DESCRIPTION")
+				output.Row(tw, "PROFILE", "PROCESSES/HOST", "PEAK", "NEW/MIN/HOST", "DESCRIPTION")
 				for _, p := range ps {
-					per, peak := "-", "-"
+					per, peak, churn := "-", "-", "-"
 					if p.PerHost > 0 {
-						per, peak = fmt.Sprint(p.PerHost), fmt.Sprint(p.PeakPerHost)
+						per, peak, churn = fmt.Sprint(p.PerHost), fmt.Sprint(p.PeakPerHost), fmt.Sprint(p.ChurnPerMinute)
 					}
-					output.Row(tw, p.Name, per, peak, p.Description)
+					output.Row(tw, p.Name, per, peak, churn, p.Description)
 				}
 			})
 		},
