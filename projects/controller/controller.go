@@ -12,6 +12,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/pkg/service"
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/fleet"
@@ -47,10 +49,18 @@ func NewController(s service.Settings) (*Controller, error) {
 	c.opamp = opampserver.New(opampserver.Settings{
 		Addr: cc.OpAMPAddr, Open: cc.OpAMPOpen || s.Config.Dev, Repo: c.repo,
 		Auth: opampserver.NewNATSAuthenticator(s.Bus), Events: s.Bus, Logger: s.Logger.With("component", "opamp"),
+		Registerer: registerer(s),
 	})
-	api := &fleetapi.API{Repo: c.repo, Deployer: c.opamp, Pipelines: s.Bus, Now: time.Now}
+	api := &fleetapi.API{Repo: c.repo, Deployer: c.opamp, Pipelines: s.Bus, Now: time.Now, Logger: s.Logger}
 	c.resp = service.NewResponder(s, config.ServiceController, nil, api.Endpoints()...)
 	return c, nil
+}
+
+func registerer(s service.Settings) prometheus.Registerer {
+	if s.Metrics == nil {
+		return nil
+	}
+	return s.Metrics.Registry
 }
 
 // Name is controller.

@@ -51,6 +51,31 @@ func fakePlatform(t *testing.T, bus *messaging.Bus, keys map[string]apiv1.Princi
 	t.Cleanup(func() { _ = svc.Stop() })
 }
 
+// metricValue reads a counter or gauge (with one label value, or none) from
+// the control plane's registry.
+func metricValue(t *testing.T, cp *controlPlane, name, label string) float64 {
+	t.Helper()
+	mfs, err := cp.app.Settings.Metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if label != "" && (len(m.GetLabel()) == 0 || m.GetLabel()[0].GetValue() != label) {
+				continue
+			}
+			if m.GetCounter() != nil {
+				return m.GetCounter().GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return -1
+}
+
 // agentEvents lists the types of the agent's events on PHOENIX_EVENTS.
 func agentEvents(t *testing.T, bus *messaging.Bus, id string) []string {
 	t.Helper()
@@ -118,6 +143,9 @@ func TestFleetAuthAndPipelines(t *testing.T) {
 				t.Errorf("%s token: %d, want 401", name, resp.StatusCode)
 			}
 		}
+		if n := metricValue(t, cp, "phoenix_opamp_refused_connections_total", "unauthorized"); n != 2 {
+			t.Errorf("refused connections counted %v, want 2", n)
+		}
 	})
 
 	ag := startAgent(t, cp.opampURL(), bin, t.TempDir(), "phx_good")
@@ -126,6 +154,9 @@ func TestFleetAuthAndPipelines(t *testing.T) {
 		v, ok := cp.agent(t, id)
 		return ok && v.Connected && v.Team == "payments"
 	}, "agent with a team key never enrolled into its key's team")
+	if n := metricValue(t, cp, "phoenix_opamp_connections", ""); n != 1 {
+		t.Errorf("open connections gauge = %v, want 1", n)
+	}
 
 	payOp := apiv1.Principal{Subject: "pat", Kind: "user", Role: "operator", Teams: []string{"payments"}}
 	t.Run("pipeline version of the agent's team", func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -47,6 +48,7 @@ type API struct {
 	Deployer  Deployer
 	Pipelines Requester
 	Now       func() time.Time
+	Logger    *slog.Logger // may be nil
 }
 
 // Endpoints lists the NATS endpoints.
@@ -238,6 +240,9 @@ func (a *API) config(ctx context.Context, data []byte) (any, error) {
 	if err != nil {
 		// Recorded: the agent gets it on its next message or reconnect.
 		delivered = false
+		if a.Logger != nil {
+			a.Logger.Warn("deployment recorded but not sent", "deployment_id", d.ID, "agent_id", d.AgentID, "error", err)
+		}
 	}
 	return messaging.StatusReply{Status: http.StatusAccepted, Body: ConfigResponse{Deployment: d, Delivered: delivered}}, nil
 }

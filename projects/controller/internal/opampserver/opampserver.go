@@ -21,6 +21,7 @@ import (
 	"github.com/open-telemetry/opamp-go/protobufs"
 	"github.com/open-telemetry/opamp-go/server"
 	"github.com/open-telemetry/opamp-go/server/types"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/pkg/database"
@@ -56,12 +57,42 @@ type Settings struct {
 	Auth   Authenticator // required unless Open
 	Events Publisher     // may be nil
 	Logger *slog.Logger
+	// Registerer receives the server's metrics; nil skips them.
+	Registerer prometheus.Registerer
+}
+
+// metrics count per-connection and per-message events (never logged per item).
+type metrics struct {
+	connections prometheus.Gauge
+	messages    prometheus.Counter
+	refused     *prometheus.CounterVec
+	outcomes    *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		connections: prometheus.NewGauge(prometheus.GaugeOpts{Name: "phoenix_opamp_connections", Help: "Open agent connections."}),
+		messages:    prometheus.NewCounter(prometheus.CounterOpts{Name: "phoenix_opamp_messages_total", Help: "AgentToServer messages received."}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "phoenix_opamp_refused_connections_total",
+			Help: "Agent connections refused, by reason."}, []string{"reason"}),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "phoenix_fleet_remote_config_reports_total",
+			Help: "Remote config outcomes reported by agents (status changes), by status."}, []string{"status"}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.connections, m.messages, m.refused, m.outcomes} {
+			// A second server on the same registry (tests restart the
+			// controller in one process) keeps counting on its own collectors.
+			_ = reg.Register(c)
+		}
+	}
+	return m
 }
 
 // Server is a running OpAMP server.
 type Server struct {
 	set     Settings
 	srv     server.OpAMPServer
+	m       *metrics
 	mu      sync.Mutex
 	byID    map[string]*session
 	byConn  map[types.Connection]*session
@@ -82,7 +113,7 @@ type session struct {
 // New prepares a server; Start listens.
 func New(set Settings) *Server {
 	return &Server{
-		set: set, byID: map[string]*session{}, byConn: map[types.Connection]*session{},
+		set: set, byID: map[string]*session{}, byConn: map[types.Connection]*session{}, m: newMetrics(set.Registerer),
 		srv: server.New(&logAdapter{l: set.Logger}),
 	}
 }
@@ -143,16 +174,18 @@ func (s *Server) onConnecting(r *http.Request) types.ConnectionResponse {
 	if !s.set.Open {
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || token == "" {
+			s.m.refused.WithLabelValues("unauthorized").Inc()
 			return types.ConnectionResponse{Accept: false, HTTPStatusCode: http.StatusUnauthorized,
 				HTTPResponseHeader: map[string]string{"WWW-Authenticate": "Bearer"}}
 		}
 		var err error
 		p, err = s.set.Auth.Authenticate(r.Context(), token)
 		if err != nil {
-			status := problem.From(err).Status
+			status, reason := problem.From(err).Status, "auth_unavailable"
 			if status != http.StatusServiceUnavailable {
-				status = http.StatusUnauthorized
+				status, reason = http.StatusUnauthorized, "unauthorized"
 			}
+			s.m.refused.WithLabelValues(reason).Inc()
 			s.set.Logger.Warn("agent refused", "remote_addr", r.RemoteAddr, "error", err)
 			return types.ConnectionResponse{Accept: false, HTTPStatusCode: status,
 				HTTPResponseHeader: map[string]string{"Retry-After": "5"}}
@@ -162,6 +195,7 @@ func (s *Server) onConnecting(r *http.Request) types.ConnectionResponse {
 	n := len(s.byConn)
 	s.mu.Unlock()
 	if n >= maxConnections {
+		s.m.refused.WithLabelValues("too_many_connections").Inc()
 		return types.ConnectionResponse{Accept: false, HTTPStatusCode: http.StatusServiceUnavailable,
 			HTTPResponseHeader: map[string]string{"Retry-After": "30"}}
 	}
@@ -174,6 +208,7 @@ func (s *Server) onConnecting(r *http.Request) types.ConnectionResponse {
 			if !stopped {
 				s.byConn[conn] = sess
 				s.open.Add(1)
+				s.m.connections.Inc()
 			}
 			s.mu.Unlock()
 			if stopped {
@@ -197,6 +232,7 @@ func AgentID(uid []byte) (string, error) {
 }
 
 func (s *Server) onMessage(ctx context.Context, sess *session, msg *protobufs.AgentToServer) *protobufs.ServerToAgent {
+	s.m.messages.Inc()
 	resp := &protobufs.ServerToAgent{InstanceUid: msg.InstanceUid}
 	id, err := AgentID(msg.InstanceUid)
 	if err != nil {
@@ -404,6 +440,7 @@ func (s *Server) onClose(conn types.Connection) {
 		return
 	}
 	defer s.open.Done()
+	s.m.connections.Dec()
 	delete(s.byConn, conn)
 	if ok && sess.agent != nil && s.byID[sess.agent.ID] == sess {
 		delete(s.byID, sess.agent.ID)
@@ -440,6 +477,9 @@ func (s *Server) publishChanges(ctx context.Context, before, after *fleet.Agent,
 		s.publish(ctx, after.ID, "effective_config_changed", summary(after))
 	}
 	if before.RemoteConfigStatus != after.RemoteConfigStatus || before.RemoteConfigHash != after.RemoteConfigHash {
+		if after.RemoteConfigStatus != "" {
+			s.m.outcomes.WithLabelValues(after.RemoteConfigStatus).Inc()
+		}
 		switch after.RemoteConfigStatus {
 		case fleet.StatusApplied:
 			s.publish(ctx, after.ID, "config_applied", summary(after))
