@@ -3,11 +3,13 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +28,7 @@ import (
 	"github.com/phoenix-platform/phoenix/pkg/loadgen"
 	"github.com/phoenix-platform/phoenix/pkg/pipelinegen"
 	"github.com/phoenix-platform/phoenix/pkg/pipelinegen/collectortest"
+	"github.com/phoenix-platform/phoenix/pkg/problem"
 	"github.com/phoenix-platform/phoenix/pkg/service"
 	"github.com/phoenix-platform/phoenix/pkg/testutil"
 	"github.com/phoenix-platform/phoenix/projects/analytics"
@@ -349,6 +352,13 @@ func runExperiment(t *testing.T, prof *loadgen.Profile, topkMustMatch bool) {
 	}
 	if !found {
 		t.Errorf("no recommendation aggregates %v", identityLabels)
+	}
+	// Another team's caller learns nothing about the stream.
+	outsider := apiv1.Principal{Subject: "mallory", Kind: "user", Role: "operator", Teams: []string{"team-z"}}
+	_, _, err = bus.RequestRaw(rctx2, "phoenix.generator.recommendations", apiv1.Request{Principal: outsider, Body: body})
+	var prob *problem.Error
+	if !errors.As(err, &prob) || prob.Status != http.StatusNotFound {
+		t.Errorf("recommendations for another team's stream: %v, want 404", err)
 	}
 }
 
