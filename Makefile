@@ -26,10 +26,12 @@ build-collector:
 run: build
 	./bin/phoenix server --dev
 
-test: test-root test-submodules
+# Tests run the real binaries (phoenix-collector under an agent, the dev loop),
+# so build them first; PHOENIX_COLLECTOR_BIN points tests at the collector.
+test: build test-root test-submodules
 
 test-root:
-	$(GO) test $(GOTEST_FLAGS) ./...
+	PHOENIX_COLLECTOR_BIN=$(CURDIR)/bin/phoenix-collector $(GO) test $(GOTEST_FLAGS) ./...
 
 test-submodules:
 	@for m in $(SUBMODULES); do \
