@@ -63,6 +63,10 @@ type Request struct {
 	// (service.telemetry.metrics); never the upstream default :8888, so
 	// several collectors fit on one host.
 	TelemetryAddr string `json:"telemetry_addr,omitempty"`
+	// HealthAddr, when set, enables the health_check extension on that
+	// host:port; the Phoenix agent waits for it before reporting a config
+	// applied.
+	HealthAddr string `json:"health_addr,omitempty"`
 }
 
 // Source is the receiver side.
@@ -169,6 +173,13 @@ func (r Request) plan() (*plan, []problem.FieldError) {
 	if r.TelemetryAddr != "" {
 		if msg := checkHostPort(r.TelemetryAddr); msg != "" {
 			errs = append(errs, problem.FieldError{Path: "telemetry_addr", Message: msg})
+		}
+	}
+	if r.HealthAddr != "" {
+		if msg := checkHostPort(r.HealthAddr); msg != "" {
+			errs = append(errs, problem.FieldError{Path: "health_addr", Message: msg})
+		} else if r.HealthAddr == r.TelemetryAddr {
+			errs = append(errs, problem.FieldError{Path: "health_addr", Message: "must differ from telemetry_addr"})
 		}
 	}
 	errs = append(errs, r.Source.check()...)
@@ -448,17 +459,21 @@ func (p *plan) document() *yaml.Node {
 	host, port, _ := net.SplitHostPort(telemetry)
 	portN, _ := strconv.Atoi(port)
 
+	service := mapping()
 	root := mapping(
 		"receivers", mapping(receiverID, receiver),
 		"processors", processors,
 		"exporters", mapping(exporterID, exporter),
-		"service", mapping(
-			"telemetry", mapping("metrics", mapping("readers", seq(mapping(
-				"pull", mapping("exporter", mapping("prometheus", mapping("host", host, "port", portN))),
-			)))),
-			"pipelines", pipelines,
-		),
 	)
+	if r.HealthAddr != "" {
+		add(root, "extensions", mapping("health_check", mapping("endpoint", r.HealthAddr)))
+		add(service, "extensions", flowSeq([]string{"health_check"}))
+	}
+	add(service, "telemetry", mapping("metrics", mapping("readers", seq(mapping(
+		"pull", mapping("exporter", mapping("prometheus", mapping("host", host, "port", portN))),
+	)))))
+	add(service, "pipelines", pipelines)
+	add(root, "service", service)
 	return &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{root}}
 }
 

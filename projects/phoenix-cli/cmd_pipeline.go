@@ -59,7 +59,7 @@ func pipelineTemplatesCmd(g *Globals) *cobra.Command {
 
 // generateFlags builds a pipelinegen.Request from flags.
 type generateFlags struct {
-	template, target, exporter, endpoint, experiment, ingest, source, telemetry, interval string
+	template, target, exporter, endpoint, experiment, ingest, source, telemetry, interval, health string
 	set, candidates                                                                       []string
 }
 
@@ -76,6 +76,7 @@ func (f *generateFlags) bind(c *cobra.Command) {
 	fl.StringVar(&f.source, "source", pipelinegen.SourceHostMetrics, "hostmetrics or otlp")
 	fl.StringVar(&f.interval, "collection-interval", "", "hostmetrics collection interval (default "+pipelinegen.DefaultCollectionInterval+")")
 	fl.StringVar(&f.telemetry, "telemetry-addr", "", "host:port of the collector's own metrics (default "+pipelinegen.DefaultTelemetryAddr+")")
+	fl.StringVar(&f.health, "health-addr", "", "host:port for the health_check extension (the agent waits for it); empty: none")
 }
 
 func parseSet(pairs []string) (map[string]string, error) {
@@ -101,6 +102,7 @@ func (f *generateFlags) request() (pipelinegen.Request, error) {
 	r := pipelinegen.Request{
 		Source:        pipelinegen.Source{Kind: f.source, CollectionInterval: f.interval},
 		TelemetryAddr: f.telemetry,
+		HealthAddr:    f.health,
 	}
 	switch f.target {
 	case pipelinegen.TargetExperiment:
