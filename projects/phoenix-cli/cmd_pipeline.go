@@ -60,7 +60,7 @@ func pipelineTemplatesCmd(g *Globals) *cobra.Command {
 // generateFlags builds a pipelinegen.Request from flags.
 type generateFlags struct {
 	template, target, exporter, endpoint, experiment, ingest, source, telemetry, interval, health string
-	set, candidates                                                                       []string
+	set, candidates                                                                               []string
 }
 
 func (f *generateFlags) bind(c *cobra.Command) {
