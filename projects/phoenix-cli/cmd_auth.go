@@ -24,7 +24,7 @@ import (
 )
 
 func init() {
-	commands = append(commands, loginCmd, logoutCmd, apikeyCmd, userCmd, teamCmd)
+	commands = append(commands, loginCmd, logoutCmd, passwdCmd, apikeyCmd, userCmd, teamCmd)
 }
 
 // credentials is ~/.config/phoenix/credentials.json (mode 0600).
@@ -135,7 +135,11 @@ func readPassword(in io.Reader, prompt io.Writer, fromStdin bool) (string, error
 			}
 		}
 	}
-	line, err := bufio.NewReader(in).ReadString('\n')
+	br, ok := in.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReader(in)
+	}
+	line, err := br.ReadString('\n')
 	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
 		return "", fmt.Errorf("read password: %w", err)
 	}
@@ -428,4 +432,38 @@ func teamCmd(g *Globals) *cobra.Command {
 	}
 	root.AddCommand(create, list, add, remove)
 	return root
+}
+
+func passwdCmd(g *Globals) *cobra.Command {
+	var fromStdin bool
+	cmd := &cobra.Command{
+		Use:   "passwd",
+		Short: "Change your password (current, then new; --password-stdin reads two lines)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			// A pipe holds both lines: share one buffered reader. A terminal
+			// delivers a line per read, and readPassword needs the *os.File to
+			// turn echo off.
+			in := cmd.InOrStdin()
+			if fromStdin {
+				in = bufio.NewReader(in)
+			}
+			cur, err := readPassword(in, cmd.ErrOrStderr(), fromStdin)
+			if err != nil {
+				return err
+			}
+			next, err := readPassword(in, cmd.ErrOrStderr(), fromStdin)
+			if err != nil {
+				return err
+			}
+			body := map[string]string{"current_password": cur, "new_password": next}
+			if err := g.Client().Do(cmd.Context(), "POST", "/api/v1/auth/password", jsonBody(body), nil); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "Password changed; your other sessions were ended")
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the current and the new password from stdin, one per line")
+	return cmd
 }

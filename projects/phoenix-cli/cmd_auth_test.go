@@ -1,6 +1,7 @@
 package phoenixcli
 
 import (
+	"bufio"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -67,5 +68,14 @@ func TestReadPasswordFromPipe(t *testing.T) {
 	pw, err := readPassword(strings.NewReader("s3cret-password\n"), os.Stderr, true)
 	if err != nil || pw != "s3cret-password" {
 		t.Fatalf("got %q %v", pw, err)
+	}
+}
+
+func TestReadTwoPasswordsFromOnePipe(t *testing.T) {
+	in := bufio.NewReader(strings.NewReader("old-password-1\nnew-password-2\n"))
+	a, err1 := readPassword(in, os.Stderr, true)
+	b, err2 := readPassword(in, os.Stderr, true)
+	if a != "old-password-1" || b != "new-password-2" || err1 != nil || err2 != nil {
+		t.Fatalf("got %q %q (%v %v)", a, b, err1, err2)
 	}
 }

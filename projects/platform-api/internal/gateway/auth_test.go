@@ -288,3 +288,18 @@ func TestRateLimit(t *testing.T) {
 func decodeSegment(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
 
 func encodeSegment(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+func TestChangePassword(t *testing.T) {
+	e := newEnv(t)
+	admin := e.adminToken()
+	vera := e.createUser(admin, "vera", "viewer")
+	other, _ := e.login("vera", "password-of-vera")
+	e.must(400, e.do("POST", "/api/v1/auth/password", vera, map[string]string{"current_password": "wrong-password!", "new_password": "a-new-long-password"}))
+	e.must(400, e.do("POST", "/api/v1/auth/password", vera, map[string]string{"current_password": "password-of-vera", "new_password": "short"}))
+	e.must(204, e.do("POST", "/api/v1/auth/password", vera, map[string]string{"current_password": "password-of-vera", "new_password": "a-new-long-password"}))
+	// The caller's session survives; the others end; the new password works.
+	e.must(200, e.do("GET", "/api/v1/auth/me", vera, nil))
+	e.must(401, e.do("GET", "/api/v1/auth/me", other, nil))
+	e.must(401, e.do("POST", "/api/v1/auth/login", "", map[string]string{"username": "vera", "password": "password-of-vera"}))
+	e.login("vera", "a-new-long-password")
+}

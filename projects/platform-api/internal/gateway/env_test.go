@@ -154,7 +154,11 @@ func (e *testEnv) createUser(admin, name, role string, teams ...string) string {
 		}
 	}
 	pw := "password-of-" + name
-	e.must(201, e.do("POST", "/api/v1/users", admin, map[string]any{"username": name, "password": pw, "role": role, "teams": teams}))
+	body := map[string]any{"username": name, "password": pw, "role": role}
+	if len(teams) > 0 {
+		body["teams"] = teams
+	}
+	e.must(201, e.do("POST", "/api/v1/users", admin, body))
 	tok, _ := e.login(name, pw)
 	return tok
 }

@@ -143,6 +143,7 @@ func (g *Gateway) builtins() []builtin {
 		{"POST", "/api/v1/auth/refresh", g.refresh},
 		{"POST", "/api/v1/auth/logout", g.logout},
 		{"GET", "/api/v1/auth/me", g.me},
+		{"POST", "/api/v1/auth/password", g.changePassword},
 		{"POST", "/api/v1/auth/keys/rotate", g.rotateKeys},
 		{"GET", "/api/v1/users", g.listUsers},
 		{"POST", "/api/v1/users", g.createUser},

@@ -263,3 +263,61 @@ func (g *Gateway) authenticateEndpoint() messaging.Endpoint {
 		},
 	}
 }
+
+type passwordRequest struct {
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+}
+
+// changePassword lets a user change their own password (current password
+// required); every other session of the user ends.
+func (g *Gateway) changePassword(w http.ResponseWriter, r *http.Request) {
+	res := authFrom(r.Context())
+	if res.SessionID == "" {
+		httpx.WriteError(w, r, problem.BadRequest("only a user session can change its password"))
+		return
+	}
+	var req passwordRequest
+	if err := httpx.DecodeJSON(r, &req); err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	if msg := auth.CheckPasswordPolicy(req.NewPassword); msg != "" {
+		httpx.WriteError(w, r, problem.BadRequest("invalid password", problem.FieldError{Path: "new_password", Message: msg}))
+		return
+	}
+	u, err := g.store.getUser(r.Context(), res.Principal.Subject)
+	if err != nil {
+		httpx.WriteError(w, r, storeError(err, "user"))
+		return
+	}
+	ok, err := g.verifyPassword(r.Context(), u.PasswordHash, req.CurrentPassword)
+	if err != nil || !ok {
+		g.metrics.loginFailures.Inc()
+		httpx.WriteError(w, r, problem.BadRequest("invalid password", problem.FieldError{Path: "current_password", Message: "does not match"}))
+		return
+	}
+	hash, err := auth.HashPassword(req.NewPassword, auth.DefaultArgon2)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	if err := g.store.updateUser(r.Context(), u.Username, nil, &hash, nil); err != nil {
+		httpx.WriteError(w, r, storeError(err, "user"))
+		return
+	}
+	sids, err := g.store.userSessions(r.Context(), u.Username)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	for _, sid := range sids {
+		if sid != res.SessionID {
+			if err := g.revokeSession(r.Context(), sid); err != nil {
+				httpx.WriteError(w, r, err)
+				return
+			}
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -127,8 +127,8 @@ func TestSecurityEveryRouteNeedsCredentials(t *testing.T) {
 }
 
 // viewerMutations are the state-changing operations a viewer may call: they
-// touch only the caller's own session.
-var viewerMutations = map[string]bool{"POST /api/v1/auth/logout": true}
+// touch only the caller's own session or password.
+var viewerMutations = map[string]bool{"POST /api/v1/auth/logout": true, "POST /api/v1/auth/password": true}
 
 func TestSecurityViewerCannotMutate(t *testing.T) {
 	f := newSecurityEnv(t)

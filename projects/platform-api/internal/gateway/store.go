@@ -638,3 +638,21 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// userSessions lists a user's live sessions.
+func (s *authStore) userSessions(ctx context.Context, username string) ([]string, error) {
+	rows, err := s.db.DB.QueryContext(ctx, s.q("SELECT id FROM sessions WHERE username = ? AND revoked_at IS NULL"), username)
+	if err != nil {
+		return nil, fmt.Errorf("user sessions: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
