@@ -45,7 +45,11 @@ var ErrNoCollector = errors.New("phoenix-collector not available")
 type Validator struct {
 	Bin     string
 	Timeout time.Duration // per run; default 10s
-	slots   chan struct{}
+	// Env is the collector's environment; nil inherits this process's.
+	// A server sets it empty: `${env:...}` in a config must not expand to
+	// the server's secrets in error messages.
+	Env   []string
+	slots chan struct{}
 
 	// The verdict for a config never changes for one binary, and a config
 	// is often validated twice (generate, then store): remember the last
@@ -138,6 +142,9 @@ func (v *Validator) run(ctx context.Context, config []byte) ([]problem.FieldErro
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, v.Bin, "validate", "--config", f.Name())
+	if v.Env != nil {
+		cmd.Env = v.Env
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	cmd.Stdout = &stderr
@@ -284,3 +291,20 @@ func lines(s string) []string {
 }
 
 func oneLine(s string) string { return strings.Join(lines(s), " ") }
+
+// reProviderRef finds config provider references: ${scheme:...}.
+var reProviderRef = regexp.MustCompile(`\$\{\s*([A-Za-z][A-Za-z0-9+.-]*):`)
+
+// ForeignProviderRefs lists the config provider references other than
+// ${env:...} (file, http, https, yaml...). A server must refuse them before
+// validating: the collector would read files or fetch URLs on the caller's
+// behalf and echo them in its error messages.
+func ForeignProviderRefs(config []byte) []string {
+	var out []string
+	for _, m := range reProviderRef.FindAllSubmatch(config, -1) {
+		if scheme := string(m[1]); scheme != "env" {
+			out = append(out, scheme)
+		}
+	}
+	return out
+}

@@ -208,3 +208,42 @@ func TestValidatorCacheBounded(t *testing.T) {
 		t.Fatal("oldest entry not evicted")
 	}
 }
+
+func TestForeignProviderRefs(t *testing.T) {
+	cfg := []byte("a: ${env:HOME}\nb: '${file:/etc/passwd}'\nc: ${ https://x}\nd: ${https://evil/x}\ne: $${file:literal}\n")
+	got := ForeignProviderRefs(cfg)
+	if strings.Join(got, ",") != "file,https,https,file" { // $${...} is an escape upstream; refusing it too is merely strict
+		t.Fatalf("refs = %v", got)
+	}
+	if refs := ForeignProviderRefs([]byte("a: ${env:X} ${Y}\n")); len(refs) != 0 {
+		t.Fatalf("env refs flagged: %v", refs)
+	}
+}
+
+// TestValidatorEmptyEnv: with an empty environment, ${env:...} expands to
+// nothing, so the collector cannot echo this process's variables.
+func TestValidatorEmptyEnv(t *testing.T) {
+	bin := collectortest.Bin(t)
+	t.Setenv("PHOENIX_TEST_SECRET", "s3cr3t-value")
+	cfg, err := os.ReadFile("testdata/bad/bad-ottl.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = []byte(strings.Replace(string(cfg), `'name == "a" and'`, `'name == "${env:PHOENIX_TEST_SECRET}" and'`, 1))
+	leaky := NewValidator(bin)
+	errs, err := leaky.Validate(context.Background(), cfg)
+	if err != nil || len(errs) == 0 || !strings.Contains(errs[0].Message, "s3cr3t-value") {
+		t.Fatalf("control: the inherited environment should expand: %v %v", errs, err)
+	}
+	v := NewValidator(bin)
+	v.Env = []string{}
+	errs, err = v.Validate(context.Background(), cfg)
+	if err != nil || len(errs) == 0 {
+		t.Fatalf("validate: %v %v", errs, err)
+	}
+	for _, e := range errs {
+		if strings.Contains(e.Message, "s3cr3t-value") {
+			t.Fatalf("secret leaked: %v", e)
+		}
+	}
+}

@@ -31,6 +31,9 @@ func New(s service.Settings) (service.Service, error) {
 		bin = s.Config.Generator.CollectorBin
 	}
 	v := pipelinegen.NewValidator(bin)
+	// Configs come from API callers: ${env:...} must not expand to this
+	// server's environment (its secrets) inside the collector's messages.
+	v.Env = []string{}
 	g := &Service{s: s, valid: v}
 	g.srv = &server.Server{Bus: s.Bus, Validator: v, Analytics: server.BusAnalytics{Bus: s.Bus}, Logger: s.Logger}
 	g.resp = service.NewResponder(s, config.ServiceGenerator, g.health, g.srv.Endpoints()...)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -151,6 +152,18 @@ func TestTemplatesGenerateValidate(t *testing.T) {
 	}
 	if st, _ := h.call(t, server.SubjectValidate, alice, nil, nil, server.ValidateRequest{Config: "a: [unclosed"}, nil); st != 400 {
 		t.Fatalf("not YAML: %d", st)
+	}
+	// The server's files, URLs and environment stay out of reach.
+	withFile := strings.Replace(gen.Config, "check_interval: 1s", "check_interval: ${file:/etc/hostname}", 1)
+	st, p = h.call(t, server.SubjectValidate, alice, nil, nil, server.ValidateRequest{Config: withFile}, nil)
+	if st != 400 || p == nil || len(p.Errors) == 0 || !strings.Contains(p.Errors[0].Message, "${file:...}") {
+		t.Fatalf("file provider: %d %+v", st, p)
+	}
+	t.Setenv("PHOENIX_GENERATOR_TEST_SECRET", "s3cr3t-value")
+	withEnv := strings.Replace(gen.Config, "check_interval: 1s", "check_interval: ${env:PHOENIX_GENERATOR_TEST_SECRET}", 1)
+	st, p = h.call(t, server.SubjectValidate, alice, nil, nil, server.ValidateRequest{Config: withEnv}, nil)
+	if st != 400 || p == nil || strings.Contains(fmt.Sprint(p.Errors), "s3cr3t-value") {
+		t.Fatalf("env provider: %d %+v", st, p)
 	}
 }
 

@@ -113,6 +113,9 @@ func (s *Server) generateAndValidate(ctx context.Context, gr pipelinegen.Request
 		return nil, err
 	}
 	out := &GenerateResponse{Config: string(res.Config), ConfigHash: res.ConfigHash, Pipelines: res.Variants}
+	if err := refuseProviders(res.Config, "target.exporter.config"); err != nil {
+		return nil, err
+	}
 	errs, err := s.Validator.Validate(ctx, res.Config)
 	switch {
 	case errors.Is(err, pipelinegen.ErrNoCollector):
@@ -170,6 +173,9 @@ func (s *Server) checkConfig(ctx context.Context, config, path string) error {
 	if doc == nil {
 		return problem.BadRequest("config is empty", problem.FieldError{Path: path, Message: "must be a YAML mapping"})
 	}
+	if err := refuseProviders([]byte(config), path); err != nil {
+		return err
+	}
 	errs, err := s.Validator.Validate(ctx, []byte(config))
 	if errors.Is(err, pipelinegen.ErrNoCollector) {
 		return problem.Unavailable(time.Minute, "cannot validate configs: %v", err).Wrap(err)
@@ -181,6 +187,20 @@ func (s *Server) checkConfig(ctx context.Context, config, path string) error {
 		return problem.BadRequest("the collector rejects the config", errs...)
 	}
 	return nil
+}
+
+// refuseProviders rejects ${file:...}, ${http(s):...} and other non-env
+// provider references: validating them would make the collector read files
+// or fetch URLs for the caller and echo the content in its errors.
+func refuseProviders(config []byte, path string) error {
+	refs := pipelinegen.ForeignProviderRefs(config)
+	if len(refs) == 0 {
+		return nil
+	}
+	return problem.BadRequest("config provider references are not allowed", problem.FieldError{
+		Path:    path,
+		Message: fmt.Sprintf("references ${%s:...}: only ${env:...} is allowed (validated with an empty environment)", refs[0]),
+	})
 }
 
 // PipelineDetail is a pipeline with its latest version's config.
