@@ -30,7 +30,7 @@ func pipelineCmd(g *Globals) *cobra.Command {
 		Short: "Generate, validate and manage collector pipelines",
 	}
 	c.AddCommand(pipelineTemplatesCmd(g), pipelineGenerateCmd(g), pipelineValidateCmd(g),
-		pipelineListCmd(g), pipelineGetCmd(g), pipelineCreateCmd(g), pipelineVersionsCmd(g), pipelineDiffCmd(g), pipelineDeleteCmd(g))
+		pipelineListCmd(g), pipelineGetCmd(g), pipelineCreateCmd(g), pipelineUpdateCmd(g), pipelineVersionsCmd(g), pipelineDiffCmd(g), pipelineDeleteCmd(g))
 	return c
 }
 
@@ -362,6 +362,58 @@ func pipelineCreateCmd(g *Globals) *cobra.Command {
 	c.Flags().StringVar(&team, "team", "", "owning team (default: your first team)")
 	c.Flags().StringVar(&description, "description", "", "description")
 	_ = c.MarkFlagRequired("name")
+	return c
+}
+
+func pipelineUpdateCmd(g *Globals) *cobra.Command {
+	var f generateFlags
+	var file, reason string
+	var version int
+	c := &cobra.Command{
+		Use:   "update ID",
+		Short: "Add a new version from a config file (--file) or a preset (--template ...)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			body := map[string]any{}
+			if reason != "" {
+				body["reason"] = reason
+			}
+			if version > 0 {
+				body["version"] = version
+			}
+			if file != "" {
+				data, err := os.ReadFile(file)
+				if err != nil {
+					return err
+				}
+				body["config"] = string(data)
+			} else {
+				req, err := f.request()
+				if err != nil {
+					return err
+				}
+				body["generate"] = req
+			}
+			raw, err := json.Marshal(body)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := apiCtx(cmd)
+			defer cancel()
+			var p pipelineRow
+			if err := g.Client().Do(ctx, "PUT", "/api/v1/pipelines/"+url.PathEscape(args[0]), bytes.NewReader(raw), &p); err != nil {
+				return err
+			}
+			return output.Render(cmd.OutOrStdout(), g.Output, p, func(tw *tabwriter.Writer) {
+				output.Row(tw, "ID", "NAME", "TEAM", "VERSION", "CONFIG HASH")
+				output.Row(tw, p.ID, p.Name, p.Team, p.Version, p.ConfigHash)
+			})
+		},
+	}
+	f.bind(c)
+	c.Flags().StringVar(&file, "file", "", "collector config YAML to store instead of generating")
+	c.Flags().StringVar(&reason, "reason", "", "why (kept with the version)")
+	c.Flags().IntVar(&version, "version", 0, "the version you changed (409 when someone added one since)")
 	return c
 }
 
