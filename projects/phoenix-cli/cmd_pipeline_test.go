@@ -113,3 +113,44 @@ func TestRecommendUploads(t *testing.T) {
 		t.Fatalf("json: %v %s", err, js)
 	}
 }
+
+// TestPipelineCreateUpdateWire checks what create and update send.
+func TestPipelineCreateUpdateWire(t *testing.T) {
+	type call struct {
+		method, path string
+		body         map[string]any
+	}
+	var calls []call
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		calls = append(calls, call{r.Method, r.URL.Path, body})
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"id":"pl-1","name":"web","team":"team-a","version":2,"config_hash":"sha256:x"}`)
+	}))
+	t.Cleanup(api.Close)
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	_ = os.WriteFile(file, []byte("receivers: {}\n"), 0o600)
+	if _, _, err := runCLI(t, "pipeline", "create", "--api-url", api.URL, "--name", "web", "--template", "topk", "--set", "k=5", "--reason", "r1"); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runCLI(t, "pipeline", "update", "pl-1", "--api-url", api.URL, "--file", file, "--version", "1", "--reason", "r2")
+	if err != nil || !strings.Contains(out, "pl-1") {
+		t.Fatalf("update: %v %s", err, out)
+	}
+	if len(calls) != 2 {
+		t.Fatalf("calls = %+v", calls)
+	}
+	c := calls[0]
+	gen, _ := c.body["generate"].(map[string]any)
+	if c.method != "POST" || c.path != "/api/v1/pipelines" || c.body["name"] != "web" || c.body["reason"] != "r1" || gen["template"] != "topk" {
+		t.Errorf("create sent %+v", c)
+	}
+	if set, _ := gen["set"].(map[string]any); set["k"] != "5" {
+		t.Errorf("create set = %v", gen["set"])
+	}
+	u := calls[1]
+	if u.method != "PUT" || u.path != "/api/v1/pipelines/pl-1" || u.body["config"] != "receivers: {}\n" || u.body["version"] != float64(1) || u.body["generate"] != nil {
+		t.Errorf("update sent %+v", u)
+	}
+}
