@@ -9,62 +9,58 @@ import (
 )
 
 // Batch applies one ingest request to the tracker. It implements
-// otlpwire.Sink and remotewrite.Sink. Get one with Tracker.Batch, call Done.
+// otlpwire.Sink and remotewrite.Sink.
+//
+// It works in two phases so that a request is applied whole or not at all
+// while its bytes are walked only once: the walker (which validates as it
+// goes) records resources, metrics and points into the batch; Done applies
+// them, Discard drops them. A request with more than maxRecorded points
+// overflows: discard it, then walk it again (it is known valid) into a
+// Direct batch, which applies as it goes.
 type Batch struct {
 	t        *Tracker
 	team     string // owning team for streams this request creates
 	headerID []byte // X-Phoenix-Stream or nil
 	sec      uint32
+	direct   bool
+	overflow bool
+	rw       bool
 
+	// Recorded, in request order.
+	resBuf  []recRes
+	metBuf  []recMetric
+	pending []recPoint
+	applied int // metBuf entries applied (direct mode)
+
+	// Apply state.
 	cur     *Stream // locked while set
-	res     otlpwire.Resource
-	resFail bool // resource label set refused (limit)
+	curRes  int     // resBuf index entered
+	curWhy  string  // why entering curRes failed, if it did
+	resFail bool    // the current resource's label set was refused
 	idBuf   []byte
-
-	met        *metric
-	metID      uint32
-	metRefused string
-	rw         bool
-
 	scratch []otlpwire.Attr
+	seg     []segMetric
 
-	// Points wait here (up to pendingMax) so their table slots can be
-	// loaded in parallel before they are applied; see flush.
-	pending []pendingPoint
-	resBuf  []otlpwire.Resource
-
-	// Results.
-	Points   int64
-	Rejected int64
-	Reason   string // first rejection reason
-	streams  []string
+	res Result
 }
 
-type pendingPoint struct {
-	h, attrHash uint64
-	value       float64
-	dp          []byte
-	met         *metric
-	metID       uint32
-	res         uint32 // index into resBuf
-	n           uint32
+type recRes struct {
+	r otlpwire.Resource
 }
 
-const pendingMax = 256
+type recMetric struct {
+	name  []byte
+	typ   otlpwire.MetricType
+	res   int32 // resBuf index
+	first int32 // pending index of its first point
+}
 
-var batchPool = sync.Pool{New: func() any { return &Batch{} }}
-
-// Batch starts applying a request. stream is the validated X-Phoenix-Stream
-// header ("" when absent); team owns any stream the request creates.
-func (t *Tracker) Batch(stream, team string) *Batch {
-	b := batchPool.Get().(*Batch)
-	*b = Batch{t: t, team: team, idBuf: b.idBuf[:0], scratch: b.scratch[:0], streams: b.streams[:0],
-		pending: b.pending[:0], resBuf: b.resBuf[:0]}
-	if stream != "" {
-		b.headerID = append(b.headerID[:0], stream...)
-	}
-	b.sec = t.sec(t.now())
-	return b
+type recPoint struct {
+	attrHash uint64
+	h        uint64 // series key, computed at apply
+	value    float64
+	dp       []byte
+	n        uint32 // samples (remote write) or 1
 }
 
 // Result is what a batch did.
@@ -74,29 +70,124 @@ type Result struct {
 	Reason   string // first refusal reason
 }
 
-// Done applies what is pending, releases the stream lock and returns the
+// maxRecorded bounds the points a batch holds before applying; chunk is how
+// many points a direct batch applies at once.
+const (
+	maxRecorded = 1 << 16
+	chunk       = 256
+)
+
+var batchPool = sync.Pool{New: func() any { return &Batch{} }}
+
+// Batch starts a request. stream is the validated X-Phoenix-Stream header
+// ("" when absent); team owns any stream the request creates.
+func (t *Tracker) Batch(stream, team string) *Batch {
+	b := batchPool.Get().(*Batch)
+	*b = Batch{t: t, team: team, resBuf: b.resBuf[:0], metBuf: b.metBuf[:0], pending: b.pending[:0],
+		idBuf: b.idBuf[:0], scratch: b.scratch[:0], headerID: b.headerID[:0], seg: b.seg[:0], curRes: -1}
+	if stream == "" {
+		b.headerID = nil
+	} else {
+		b.headerID = append(b.headerID, stream...)
+	}
+	b.sec = t.sec(t.now())
+	return b
+}
+
+// SetDirect makes the batch apply as it records (for requests already
+// validated, or too big to hold).
+func (b *Batch) SetDirect() { b.direct = true }
+
+// Overflowed reports that the request had too many points to hold.
+func (b *Batch) Overflowed() bool { return b.overflow }
+
+// Done applies what is recorded, releases the stream lock and returns the
 // batch to the pool; the batch must not be used afterwards.
 func (b *Batch) Done() Result {
-	b.flush()
+	if !b.overflow {
+		b.apply()
+	}
 	b.unlock()
-	res := Result{Points: b.Points, Rejected: b.Rejected, Reason: b.Reason}
-	b.t = nil
-	batchPool.Put(b)
+	res := b.res
+	b.release()
 	return res
 }
 
+// Discard drops what is recorded and returns the batch to the pool.
+func (b *Batch) Discard() {
+	b.unlock()
+	b.release()
+}
+
+func (b *Batch) release() {
+	// Drop references into the request body before pooling.
+	clear(b.resBuf)
+	clear(b.metBuf)
+	clear(b.pending)
+	b.t = nil
+	batchPool.Put(b)
+}
+
 func (b *Batch) unlock() {
-	b.flush()
 	if b.cur != nil {
 		b.cur.mu.Unlock()
 		b.cur = nil
 	}
 }
 
+// Resource implements otlpwire.Sink.
+func (b *Batch) Resource(r *otlpwire.Resource) {
+	if b.overflow {
+		return
+	}
+	b.resBuf = append(b.resBuf, recRes{r: *r})
+}
+
+// Metric implements otlpwire.Sink.
+func (b *Batch) Metric(name []byte, t otlpwire.MetricType) {
+	if b.overflow {
+		return
+	}
+	b.metBuf = append(b.metBuf, recMetric{name: name, typ: t, res: int32(len(b.resBuf) - 1), first: int32(len(b.pending))})
+}
+
+// Point implements otlpwire.Sink.
+func (b *Batch) Point(attrHash uint64, value float64, dp []byte) {
+	b.record(attrHash, value, dp, 1)
+}
+
+// RemoteWrite starts a remote write request: one stream (the header's or
+// default) for all of it. Remote write batches are always direct.
+func (b *Batch) RemoteWrite(size int) {
+	b.rw, b.direct = true, true
+	b.resBuf = append(b.resBuf, recRes{r: otlpwire.Resource{Size: size}})
+}
+
+// Series implements remotewrite.Sink: one TimeSeries with n samples.
+func (b *Batch) Series(name []byte, labelsHash uint64, value float64, ts []byte, n int) {
+	if len(b.metBuf) == 0 || string(b.metBuf[len(b.metBuf)-1].name) != string(name) {
+		b.Metric(name, otlpwire.TypeUnknown)
+	}
+	b.record(labelsHash, value, ts, n)
+}
+
+func (b *Batch) record(attrHash uint64, value float64, dp []byte, n int) {
+	if b.overflow {
+		return
+	}
+	b.pending = append(b.pending, recPoint{attrHash: attrHash, value: value, dp: dp, n: uint32(n)})
+	switch {
+	case b.direct && len(b.pending) >= chunk:
+		b.apply()
+	case !b.direct && len(b.pending) >= maxRecorded:
+		b.overflow = true
+	}
+}
+
 func (b *Batch) reject(n int64, reason string) {
-	b.Rejected += n
-	if b.Reason == "" {
-		b.Reason = reason
+	b.res.Rejected += n
+	if b.res.Reason == "" {
+		b.res.Reason = reason
 	}
 	if b.cur != nil {
 		b.cur.refused[reason] += n
@@ -105,44 +196,14 @@ func (b *Batch) reject(n int64, reason string) {
 	}
 }
 
-// enter switches to the stream with the given id, creating it if allowed.
-func (b *Batch) enter(id []byte, size int) {
-	if b.cur != nil && string(b.cur.name) == string(id) {
-		b.cur.total.bytes += uint64(size)
-		bucketAdd(&b.cur.buckets, b.sec, 0, uint64(size), 0)
-		return
-	}
-	b.unlock()
-	s := b.t.streamBytes(id, b.team)
-	if s == nil {
-		return
-	}
-	s.mu.Lock()
-	b.cur = s
-	s.total.bytes += uint64(size)
-	bucketAdd(&s.buckets, b.sec, 0, uint64(size), 0)
-	if t := b.t.timeOf(b.sec); t.After(s.lastSeen) {
-		s.lastSeen = t
-	}
-}
-
-// Resource implements otlpwire.Sink.
-func (b *Batch) Resource(r *otlpwire.Resource) {
-	b.res = *r
-	if len(b.resBuf) >= pendingMax {
-		b.flush() // leaves resBuf = [b.res]
-	} else {
-		b.resBuf = append(b.resBuf, *r)
-	}
-	b.resFail = false
-	b.met = nil
+// streamID renders the stream a resource belongs to into idBuf; ok is false
+// when the routing attributes name an invalid stream.
+func (b *Batch) streamID(r *otlpwire.Resource) bool {
 	b.idBuf = b.idBuf[:0]
 	switch {
 	case r.Experiment != nil && r.Variant != nil:
 		if !validPart(r.Experiment) || !validPart(r.Variant) {
-			b.unlock()
-			b.metRefused = RefusedInvalidStream
-			return
+			return false
 		}
 		b.idBuf = append(append(append(b.idBuf, r.Experiment...), "--"...), r.Variant...)
 	case b.headerID != nil:
@@ -150,144 +211,193 @@ func (b *Batch) Resource(r *otlpwire.Resource) {
 	default:
 		b.idBuf = append(b.idBuf, apiv1.DefaultStream...)
 	}
-	b.metRefused = ""
-	b.enter(b.idBuf, r.Size)
-	if b.cur == nil {
-		b.metRefused = RefusedStreamLimit
-	}
+	return true
 }
 
-// Metric implements otlpwire.Sink.
-func (b *Batch) Metric(name []byte, t otlpwire.MetricType) {
-	if b.cur == nil {
-		b.met = nil
-		if b.metRefused == "" {
-			b.metRefused = RefusedStreamLimit
+// enterResource switches to resource i's stream (locking it) and accounts
+// the resource's bytes. Points of the previous stream are applied first.
+// It returns a refusal reason, or "".
+func (b *Batch) enterResource(i int) string {
+	b.curRes = i
+	r := &b.resBuf[i].r
+	if !b.streamID(r) {
+		b.finish()
+		b.unlock()
+		return RefusedInvalidStream
+	}
+	if b.cur == nil || b.cur.name != string(b.idBuf) {
+		b.finish()
+		b.unlock()
+		s := b.t.streamBytes(b.idBuf, b.team)
+		if s == nil {
+			return RefusedStreamLimit
 		}
-		return
-	}
-	b.metRefused = ""
-	b.met = nil
-	if len(name) == 0 {
-		b.metRefused = RefusedEmptyName
-		return
-	}
-	s := b.cur
-	id, ok := s.metricIdx[string(name)]
-	if !ok {
-		if len(s.metrics) >= b.t.limits.MaxMetricsPerStream {
-			b.metRefused = RefusedMetricLimit
-			return
+		s.mu.Lock()
+		b.cur = s
+		if t := b.t.timeOf(b.sec); t.After(s.lastSeen) {
+			s.lastSeen = t
 		}
-		id = uint32(len(s.metrics))
-		m := &metric{name: string(name), typ: t, nameHash: otlpwire.NameHash(name)}
-		s.metrics = append(s.metrics, m)
-		s.metricIdx[m.name] = id
 	}
-	b.met, b.metID = s.metrics[id], id
-	if b.met.typ == otlpwire.TypeUnknown {
-		b.met.typ = t
-	}
+	b.cur.total.bytes += uint64(r.Size)
+	bucketAdd(&b.cur.buckets, b.sec, 0, uint64(r.Size), 0)
+	return ""
 }
 
-// Point implements otlpwire.Sink.
-func (b *Batch) Point(attrHash uint64, value float64, dp []byte) {
-	b.point(attrHash, value, dp, 1)
-}
-
-// Series implements remotewrite.Sink: one TimeSeries with n samples.
-func (b *Batch) Series(name []byte, labelsHash uint64, value float64, ts []byte, n int) {
-	if b.cur == nil || b.met == nil || b.met.name != string(name) {
-		b.Metric(name, otlpwire.TypeUnknown)
-	}
-	b.point(labelsHash, value, ts, n)
-}
-
-// RemoteWrite enters the stream of a remote write request (the header's or
-// default) and accounts its bytes.
-func (b *Batch) RemoteWrite(size int) {
-	b.rw = true
-	b.res = otlpwire.Resource{}
-	b.resBuf = append(b.resBuf, b.res)
-	b.resFail, b.metRefused = false, ""
-	id := b.headerID
-	if id == nil {
-		id = []byte(apiv1.DefaultStream)
-	}
-	b.enter(id, size)
-	if b.cur == nil {
-		b.metRefused = RefusedStreamLimit
-	}
-}
-
-func (b *Batch) point(attrHash uint64, value float64, dp []byte, n int) {
-	if b.met == nil {
-		b.reject(int64(n), b.metRefused)
-		return
-	}
-	s, m := b.cur, b.met
-	b.Points += int64(n)
-	s.total.dp += uint64(n)
-	bucketAdd(&s.buckets, b.sec, uint64(n), 0, 0)
-	bucketAdd(&m.dp, b.sec, uint64(n), 0, 0)
-	h := fixHash(otlpwire.SeriesKey(m.nameHash, b.res.Hash+attrHash))
-	b.pending = append(b.pending, pendingPoint{h: h, attrHash: attrHash, value: value, dp: dp, met: m, metID: b.metID,
-		res: uint32(len(b.resBuf) - 1), n: uint32(n)})
-	if len(b.pending) >= pendingMax {
-		b.flush()
-	}
-}
-
-// prefetchSink keeps the compiler from dropping flush's warm-up loads.
+// prefetchSink keeps the compiler from dropping the warm-up loads.
 var prefetchSink uint64
 
-// flush applies pending points. It first touches every point's home slot:
-// the loads are independent, so the CPU overlaps their cache misses, and
-// the lookups that follow hit the cache. On a table bigger than the cache
-// this is most of the cost of a datapoint.
-func (b *Batch) flush() {
-	if len(b.pending) == 0 {
-		b.resBuf = append(b.resBuf[:0], b.res)
+// segMetric is a resolved metric whose points wait in the segment.
+type segMetric struct {
+	m     *metric
+	metID uint32
+	rm    int // metBuf index
+	first int // pending range
+	end   int
+}
+
+// apply applies every recorded metric and point. Points are applied per
+// stream segment in two passes: the first resolves metrics, counts, hashes
+// every point and touches its home slot (independent loads the CPU
+// overlaps), the second looks the series up, now in cache. On a table
+// bigger than the cache the misses are most of a datapoint's cost, and a
+// metric has only a few points per resource, so the overlap has to span
+// metrics and resources.
+func (b *Batch) apply() {
+	for mi := b.applied; mi < len(b.metBuf); mi++ {
+		rm := &b.metBuf[mi]
+		end := len(b.pending)
+		if mi+1 < len(b.metBuf) {
+			end = int(b.metBuf[mi+1].first)
+		}
+		first := int(rm.first)
+		if first == end {
+			continue
+		}
+		pts := b.pending[first:end]
+		reason := b.curWhy
+		if int(rm.res) != b.curRes {
+			reason = b.enterResource(int(rm.res))
+			b.curWhy = reason
+		}
+		var m *metric
+		var metID uint32
+		if reason == "" {
+			m, metID, reason = b.metric(rm)
+		}
+		if reason != "" {
+			for _, p := range pts {
+				b.reject(int64(p.n), reason)
+			}
+			continue
+		}
+		s := b.cur
+		res := &b.resBuf[rm.res].r
+		var n uint64
+		for i := range pts {
+			pts[i].h = fixHash(otlpwire.SeriesKey(m.nameHash, res.Hash+pts[i].attrHash))
+			n += uint64(pts[i].n)
+		}
+		b.res.Points += int64(n)
+		s.total.dp += n
+		bucketAdd(&s.buckets, b.sec, n, 0, 0)
+		bucketAdd(&m.dp, b.sec, n, 0, 0)
+		b.seg = append(b.seg, segMetric{m: m, metID: metID, rm: mi, first: first, end: end})
+	}
+	b.finish()
+	if !b.direct {
+		b.applied = len(b.metBuf)
+		return
+	}
+	// A direct batch keeps only the current resource and metric: the walk
+	// may continue with more points of them.
+	b.pending = b.pending[:0]
+	b.applied = 0
+	if len(b.resBuf) == 0 {
+		b.metBuf = b.metBuf[:0]
+		return
+	}
+	lastRes := len(b.resBuf) - 1
+	entered := b.curRes == lastRes
+	b.resBuf = append(b.resBuf[:0], b.resBuf[lastRes])
+	b.curRes = -1
+	if entered {
+		b.curRes = 0 // stays locked; its bytes are counted
+	}
+	if n := len(b.metBuf); n > 0 && int(b.metBuf[n-1].res) == lastRes {
+		last := b.metBuf[n-1]
+		last.res, last.first = 0, 0
+		b.metBuf = append(b.metBuf[:0], last)
+	} else {
+		b.metBuf = b.metBuf[:0]
+	}
+}
+
+// finish looks up the segment's points in the current stream.
+func (b *Batch) finish() {
+	if len(b.seg) == 0 {
 		return
 	}
 	s := b.cur
 	tab := &s.tab
 	if tab.slots != nil {
+		// Only loads, no dependencies between them: as many misses in
+		// flight as the CPU allows.
 		var acc uint64
-		for i := range b.pending {
-			acc += tab.slots[b.pending[i].h&tab.mask].hash
+		for _, sm := range b.seg {
+			for i := sm.first; i < sm.end; i++ {
+				acc += tab.slots[b.pending[i].h&tab.mask].hash
+			}
 		}
 		prefetchSink += acc
 	}
-	curRes, curMet, curMetID, curFail := b.res, b.met, b.metID, b.resFail
-	lastRes := ^uint32(0)
-	for i := range b.pending {
-		p := &b.pending[i]
-		if sr := tab.find(p.h); sr != nil {
-			if sr.last < s.intervalFrom {
-				s.interval.Add(p.h)
+	lastRes := int32(-1)
+	for _, sm := range b.seg {
+		rm := &b.metBuf[sm.rm]
+		if rm.res != lastRes {
+			b.resFail, lastRes = false, rm.res // a refused label set is per resource
+		}
+		for i := sm.first; i < sm.end; i++ {
+			p := &b.pending[i]
+			if sr := tab.find(p.h); sr != nil {
+				if sr.last < s.intervalFrom {
+					s.interval.Add(p.h)
+				}
+				sr.last = b.sec
+				sr.value = p.value
+				continue
 			}
-			sr.last = b.sec
-			sr.value = p.value
-			continue
+			b.newSeries(sm.m, sm.metID, rm.typ, &b.resBuf[rm.res].r, p)
 		}
-		if p.res != lastRes {
-			b.resFail, lastRes = false, p.res
+	}
+	b.seg = b.seg[:0]
+}
+
+// metric finds or creates the recorded metric in the current stream.
+func (b *Batch) metric(rm *recMetric) (*metric, uint32, string) {
+	if len(rm.name) == 0 {
+		return nil, 0, RefusedEmptyName
+	}
+	s := b.cur
+	id, ok := s.metricIdx[string(rm.name)]
+	if !ok {
+		if len(s.metrics) >= b.t.limits.MaxMetricsPerStream {
+			return nil, 0, RefusedMetricLimit
 		}
-		b.res, b.met, b.metID = b.resBuf[p.res], p.met, p.metID
-		b.newSeries(p.h, p.attrHash, p.value, p.dp)
+		id = uint32(len(s.metrics))
+		m := &metric{name: string(rm.name), typ: rm.typ, nameHash: otlpwire.NameHash(rm.name)}
+		s.metrics = append(s.metrics, m)
+		s.metricIdx[m.name] = id
 	}
-	b.res, b.met, b.metID = curRes, curMet, curMetID
-	if lastRes != ^uint32(0) && lastRes != uint32(len(b.resBuf)-1) {
-		b.resFail = curFail
+	m := s.metrics[id]
+	if m.typ == otlpwire.TypeUnknown {
+		m.typ = rm.typ
 	}
-	b.pending = b.pending[:0]
-	b.resBuf = append(b.resBuf[:0], b.res)
+	return m, id, ""
 }
 
 // newSeries is the slow path: a series the stream does not hold.
-func (b *Batch) newSeries(h, attrHash uint64, value float64, dp []byte) {
-	s, m, l := b.cur, b.met, &b.t.limits
+func (b *Batch) newSeries(m *metric, metID uint32, typ otlpwire.MetricType, res *otlpwire.Resource, p *recPoint) {
+	s, l, h := b.cur, &b.t.limits, p.h
 	s.interval.Add(h)
 	switch {
 	case s.tab.n >= l.ExactSeriesPerStream:
@@ -299,13 +409,12 @@ func (b *Batch) newSeries(h, attrHash uint64, value float64, dp []byte) {
 	case l.MayGrow != nil && s.tab.needsGrow() && !l.MayGrow(s.tab.growBytes()):
 		s.addOverflow(h, b.sec, SketchedMemoryLimit)
 		return
-	}
-	if b.resFail {
+	case b.resFail:
 		s.addOverflow(h, b.sec, SketchedLabelSets)
 		return
 	}
-	raw := b.res.Raw
-	resID, ok := s.internSet(b.res.Hash, func(dst []otlpwire.Attr) []otlpwire.Attr {
+	raw := res.Raw
+	resID, ok := s.internSet(res.Hash, func(dst []otlpwire.Attr) []otlpwire.Attr {
 		return otlpwire.ResourceAttrs(dst, raw)
 	}, &b.scratch)
 	if !ok {
@@ -313,23 +422,23 @@ func (b *Batch) newSeries(h, attrHash uint64, value float64, dp []byte) {
 		s.addOverflow(h, b.sec, SketchedLabelSets)
 		return
 	}
+	dp := p.dp
 	var dec func([]otlpwire.Attr) []otlpwire.Attr
 	if b.rw {
 		dec = func(dst []otlpwire.Attr) []otlpwire.Attr { return remotewrite.Labels(dst, dp) }
 	} else {
-		af := otlpwire.AttrField(m.typ)
+		af := otlpwire.AttrField(typ)
 		dec = func(dst []otlpwire.Attr) []otlpwire.Attr { return otlpwire.Attrs(dst, dp, af, false) }
 	}
 	// Datapoint sets hash apart from resource ones even when both are
 	// empty, so mix in a constant.
-	dpID, ok := s.internSet(attrHash^dpSetSalt, dec, &b.scratch)
+	dpID, ok := s.internSet(p.attrHash^dpSetSalt, dec, &b.scratch)
 	if !ok {
 		s.releaseSet(resID)
 		s.addOverflow(h, b.sec, SketchedLabelSets)
 		return
 	}
-	sr := series{hash: h, value: value, metric: b.metID, res: resID, dp: dpID, last: b.sec}
-	s.tab.insert(sr)
+	s.tab.insert(series{hash: h, value: p.value, metric: metID, res: resID, dp: dpID, last: b.sec})
 	m.series++
 	s.total.newSeries++
 	bucketAdd(&s.buckets, b.sec, 0, 0, 1)

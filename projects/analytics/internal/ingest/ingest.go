@@ -427,13 +427,24 @@ func (s *Server) serveOTLP(w http.ResponseWriter, r *http.Request) {
 // Result is the outcome of one request.
 type Result cardinality.Result
 
-// ApplyOTLP validates an ExportMetricsServiceRequest and applies it.
+// ApplyOTLP validates an ExportMetricsServiceRequest and applies it, whole
+// or not at all: one pass records it, and only a valid request is applied.
+// A request too big to record is walked a second time, applying as it goes.
 func (s *Server) ApplyOTLP(body []byte, stream, team string) (Result, error) {
-	if _, err := otlpwire.Validate(body); err != nil {
+	b := s.tracker.Batch(stream, team)
+	if err := otlpwire.Walk(body, b); err != nil {
+		b.Discard()
 		return Result{}, err
 	}
-	b := s.tracker.Batch(stream, team)
-	otlpwire.Walk(body, b)
+	if b.Overflowed() {
+		b.Discard()
+		b = s.tracker.Batch(stream, team)
+		b.SetDirect()
+		if err := otlpwire.Walk(body, b); err != nil { // cannot fail: the first pass accepted it
+			b.Discard()
+			return Result{}, err
+		}
+	}
 	res := Result(b.Done())
 	s.m.received.WithLabelValues("otlp").Add(float64(res.Points))
 	if res.Rejected > 0 {

@@ -364,3 +364,44 @@ func TestAuthentication(t *testing.T) {
 		t.Errorf("grpc without token: %v", err)
 	}
 }
+
+// A request malformed after valid data is refused whole: nothing counted.
+func TestMalformedAppliesNothing(t *testing.T) {
+	s, hs := newServer(t, Config{}, cardinality.Limits{})
+	good := otlptest.Marshal(exactnessSet())
+	bad := append(append([]byte{}, good...), 0x0a, 0x05, 0x01) // a truncated trailing resource_metrics
+	resp, body := post(t, hs.URL+"/v1/metrics", bad, map[string]string{"Content-Type": "application/x-protobuf"})
+	if resp.StatusCode != 400 || !strings.Contains(body, "malformed") {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if s.tracker.Stream(apiv1.DefaultStream) != nil {
+		t.Error("a refused request created its stream")
+	}
+}
+
+// A request with more points than a batch records is applied in a second,
+// direct pass, with the same counts.
+func TestHugeRequest(t *testing.T) {
+	s, hs := newServer(t, Config{MaxBodyBytes: 64 << 20, MaxInflightBytes: 64 << 20}, cardinality.Limits{})
+	bodies := otlptest.ProcessFleet(0, 7000, 70_000) // 70k points in one request
+	if len(bodies) != 1 {
+		t.Fatalf("%d bodies", len(bodies))
+	}
+	resp, body := post(t, hs.URL+"/v1/metrics", bodies[0], map[string]string{"Content-Type": "application/x-protobuf", apiv1.HeaderStream: "big"})
+	if resp.StatusCode != 200 || len(body) != 0 {
+		t.Fatalf("%d %q", resp.StatusCode, body)
+	}
+	rep := s.tracker.Stream("big").Snapshot().Report(1)
+	if rep.ActiveSeries != 70_000 || *rep.NewSeriesPerMin != 70_000 {
+		t.Errorf("active %d new %v", rep.ActiveSeries, *rep.NewSeriesPerMin)
+	}
+	var cpu int64
+	for _, m := range rep.Metrics {
+		if m.Name == "process.cpu.time" {
+			cpu = m.Series
+		}
+	}
+	if cpu != 21_000 {
+		t.Errorf("cpu series %d", cpu)
+	}
+}

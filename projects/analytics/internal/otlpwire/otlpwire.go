@@ -103,89 +103,224 @@ func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
 }
 
-// Walk feeds a valid ExportMetricsServiceRequest to sink. Call Validate
-// first: Walk skips what it cannot read rather than reporting it.
-func Walk(req []byte, sink Sink) {
+// Walk validates an ExportMetricsServiceRequest and feeds it to sink in one
+// pass. On a malformed request it returns an error (wrapping ErrMalformed)
+// after having fed part of it: sinks record and apply only on success (see
+// cardinality.Batch). It accepts exactly what Validate accepts.
+func Walk(req []byte, sink Sink) error {
 	var res Resource
 	for len(req) > 0 {
-		num, typ, n := protowire.ConsumeTag(req)
+		num, typ, n := consumeTag(req)
 		if n < 0 {
-			return
+			return malformed("request: bad field tag")
 		}
 		req = req[n:]
 		if num == fReqResourceMetrics && typ == protowire.BytesType {
-			rm, m := protowire.ConsumeBytes(req)
+			rm, m := consumeBytes(req)
 			if m < 0 {
-				return
+				return malformed("request: truncated resource_metrics")
 			}
 			req = req[m:]
-			walkResourceMetrics(rm, &res, sink)
+			if err := walkResourceMetrics(rm, &res, sink); err != nil {
+				return err
+			}
 			continue
 		}
-		m := protowire.ConsumeFieldValue(num, typ, req)
+		m := consumeFieldValue(num, typ, req)
 		if m < 0 {
-			return
+			return malformed("request: field %d: bad value", num)
 		}
 		req = req[m:]
 	}
+	return nil
 }
 
-func walkResourceMetrics(rm []byte, res *Resource, sink Sink) {
+func walkResourceMetrics(rm []byte, res *Resource, sink Sink) error {
 	*res = Resource{Size: len(rm)}
 	// The resource may follow its scope metrics on the wire: find it first.
 	b := rm
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := consumeTag(b)
 		if n < 0 {
-			return
+			return malformed("resource_metrics: bad field tag")
 		}
 		b = b[n:]
-		m := protowire.ConsumeFieldValue(num, typ, b)
+		m := consumeFieldValue(num, typ, b)
 		if m < 0 {
-			return
+			return malformed("resource_metrics: field %d: bad value", num)
 		}
 		if num == fRMResource && typ == protowire.BytesType {
-			v, _ := protowire.ConsumeBytes(b)
-			res.Raw = v
+			// A repeated singular field: the last one counts, all must parse.
+			raw, _ := consumeBytes(b)
+			var err error
+			if res.Hash, res.Experiment, res.Variant, err = hashResource(raw); err != nil {
+				return err
+			}
+			res.Raw = raw
 		}
 		b = b[m:]
 	}
-	res.Hash, res.Experiment, res.Variant = hashResource(res.Raw)
 	sink.Resource(res)
 	b = rm
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return
-		}
+		num, typ, n := consumeTag(b)
 		b = b[n:]
 		if num == fRMScopeMetrics && typ == protowire.BytesType {
-			v, m := protowire.ConsumeBytes(b)
-			if m < 0 {
-				return
-			}
+			v, m := consumeBytes(b)
 			b = b[m:]
-			walkScope(v, sink)
+			if err := walkScope(v, sink); err != nil {
+				return err
+			}
 			continue
 		}
-		m := protowire.ConsumeFieldValue(num, typ, b)
+		b = b[consumeFieldValue(num, typ, b):] // framing checked above
+	}
+	return nil
+}
+
+func walkScope(sm []byte, sink Sink) error {
+	for len(sm) > 0 {
+		num, typ, n := consumeTag(sm)
+		if n < 0 {
+			return malformed("scope_metrics: bad field tag")
+		}
+		sm = sm[n:]
+		if num == fSMMetrics && typ == protowire.BytesType {
+			metric, m := consumeBytes(sm)
+			if m < 0 {
+				return malformed("scope_metrics: truncated metric")
+			}
+			sm = sm[m:]
+			if err := walkMetric(metric, sink); err != nil {
+				return err
+			}
+			continue
+		}
+		m := consumeFieldValue(num, typ, sm)
 		if m < 0 {
-			return
+			return malformed("scope_metrics: field %d: bad value", num)
+		}
+		sm = sm[m:]
+	}
+	return nil
+}
+
+func walkMetric(metric []byte, sink Sink) error {
+	var name, data []byte
+	var t MetricType
+	b := metric
+	for len(b) > 0 {
+		num, typ, n := consumeTag(b)
+		if n < 0 {
+			return malformed("metric: bad field tag")
+		}
+		b = b[n:]
+		if typ != protowire.BytesType {
+			m := consumeFieldValue(num, typ, b)
+			if m < 0 {
+				return malformed("metric: field %d: bad value", num)
+			}
+			b = b[m:]
+			continue
+		}
+		v, m := consumeBytes(b)
+		if m < 0 {
+			return malformed("metric: field %d: truncated", num)
+		}
+		b = b[m:]
+		var ft MetricType
+		switch num {
+		case fMetricName:
+			if !utf8.Valid(v) {
+				return malformed("metric name is not valid UTF-8")
+			}
+			name = v
+			continue
+		case fMetricGauge:
+			ft = TypeGauge
+		case fMetricSum:
+			ft = TypeSum
+		case fMetricHistogram:
+			ft = TypeHistogram
+		case fMetricExpHist:
+			ft = TypeExpHistogram
+		case fMetricSummary:
+			ft = TypeSummary
+		default:
+			continue
+		}
+		// The last data field is the metric's (a oneof); earlier ones
+		// (rare) must still parse.
+		if data != nil {
+			if err := checkData(data, t); err != nil {
+				return err
+			}
+		}
+		t, data = ft, v
+	}
+	sink.Metric(name, t)
+	// One pass validates the datapoints and feeds them.
+	for b := data; len(b) > 0; {
+		num, typ, n := consumeTag(b)
+		if n < 0 {
+			return malformed("%s: bad field tag", t)
+		}
+		b = b[n:]
+		if num == fDataPoints && typ == protowire.BytesType {
+			dp, m := consumeBytes(b)
+			if m < 0 {
+				return malformed("%s: truncated datapoint", t)
+			}
+			b = b[m:]
+			h, v, err := hashPoint(dp, t)
+			if err != nil {
+				return err
+			}
+			sink.Point(h, v, dp)
+			continue
+		}
+		m := consumeFieldValue(num, typ, b)
+		if m < 0 {
+			return malformed("%s: field %d: bad value", t, num)
 		}
 		b = b[m:]
 	}
+	return nil
+}
+
+// checkData validates a data message (Gauge, Sum, ...) and its datapoints.
+func checkData(data []byte, t MetricType) error {
+	for len(data) > 0 {
+		num, typ, n := consumeTag(data)
+		if n < 0 {
+			return malformed("%s: bad field tag", t)
+		}
+		data = data[n:]
+		m := consumeFieldValue(num, typ, data)
+		if m < 0 {
+			return malformed("%s: field %d: bad value", t, num)
+		}
+		if num == fDataPoints && typ == protowire.BytesType {
+			dp, _ := consumeBytes(data)
+			if _, _, err := hashPoint(dp, t); err != nil {
+				return err
+			}
+		}
+		data = data[m:]
+	}
+	return nil
 }
 
 // eachBytesField calls fn for every length-delimited field numbered want.
 func eachBytesField(b []byte, want protowire.Number, fn func(v []byte)) {
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := consumeTag(b)
 		if n < 0 {
 			return
 		}
 		b = b[n:]
 		if num == want && typ == protowire.BytesType {
-			v, m := protowire.ConsumeBytes(b)
+			v, m := consumeBytes(b)
 			if m < 0 {
 				return
 			}
@@ -193,67 +328,12 @@ func eachBytesField(b []byte, want protowire.Number, fn func(v []byte)) {
 			b = b[m:]
 			continue
 		}
-		m := protowire.ConsumeFieldValue(num, typ, b)
+		m := consumeFieldValue(num, typ, b)
 		if m < 0 {
 			return
 		}
 		b = b[m:]
 	}
-}
-
-func walkScope(sm []byte, sink Sink) {
-	eachBytesField(sm, fSMMetrics, func(metric []byte) {
-		name, t, data := metricHeader(metric)
-		sink.Metric(name, t)
-		if data == nil {
-			return
-		}
-		eachBytesField(data, fDataPoints, func(dp []byte) {
-			h, v := HashPoint(dp, t)
-			sink.Point(h, v, dp)
-		})
-	})
-}
-
-// metricHeader finds a Metric's name, type and data message (the last data
-// field wins, as for a protobuf oneof).
-func metricHeader(metric []byte) (name []byte, t MetricType, data []byte) {
-	b := metric
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return
-		}
-		b = b[n:]
-		if typ != protowire.BytesType {
-			m := protowire.ConsumeFieldValue(num, typ, b)
-			if m < 0 {
-				return
-			}
-			b = b[m:]
-			continue
-		}
-		v, m := protowire.ConsumeBytes(b)
-		if m < 0 {
-			return
-		}
-		b = b[m:]
-		switch num {
-		case fMetricName:
-			name = v
-		case fMetricGauge:
-			t, data = TypeGauge, v
-		case fMetricSum:
-			t, data = TypeSum, v
-		case fMetricHistogram:
-			t, data = TypeHistogram, v
-		case fMetricExpHist:
-			t, data = TypeExpHistogram, v
-		case fMetricSummary:
-			t, data = TypeSummary, v
-		}
-	}
-	return
 }
 
 const phoenixPrefix = "phoenix."
@@ -266,13 +346,13 @@ func HashAttrs(msg []byte, field protowire.Number, resource bool) uint64 {
 	var sum uint64
 	b := msg
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := consumeTag(b)
 		if n < 0 {
 			return sum
 		}
 		b = b[n:]
 		if num == field && typ == protowire.BytesType {
-			kv, m := protowire.ConsumeBytes(b)
+			kv, m := consumeBytes(b)
 			if m < 0 {
 				return sum
 			}
@@ -284,7 +364,7 @@ func HashAttrs(msg []byte, field protowire.Number, resource bool) uint64 {
 			sum += KVHash(kv, resource)
 			continue
 		}
-		m := protowire.ConsumeFieldValue(num, typ, b)
+		m := consumeFieldValue(num, typ, b)
 		if m < 0 {
 			return sum
 		}
@@ -297,32 +377,42 @@ func HashAttrs(msg []byte, field protowire.Number, resource bool) uint64 {
 // also reads its value in the same pass: field 4 (as_double) or 6 (as_int)
 // of a NumberDataPoint, field 5 (sum) of the other datapoint kinds.
 func HashPoint(dp []byte, t MetricType) (sum uint64, value float64) {
+	sum, value, _ = hashPoint(dp, t)
+	return
+}
+
+// hashPoint is HashPoint that also validates the datapoint's framing and
+// attributes.
+func hashPoint(dp []byte, t MetricType) (sum uint64, value float64, err error) {
 	b := dp
 	af := AttrField(t)
 	number := t == TypeGauge || t == TypeSum
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := consumeTag(b)
 		if n < 0 {
-			return
+			return 0, 0, malformed("%s datapoint: bad field tag", t)
 		}
 		b = b[n:]
 		switch typ {
 		case protowire.BytesType:
-			v, m := protowire.ConsumeBytes(b)
+			v, m := consumeBytes(b)
 			if m < 0 {
-				return
+				return 0, 0, malformed("%s datapoint: field %d: truncated", t, num)
 			}
 			b = b[m:]
 			if num == af {
-				key, _ := kvParts(v)
+				key, err := checkKV(v)
+				if err != nil {
+					return 0, 0, malformed("%s datapoint: %v", t, err)
+				}
 				if !hasPhoenixPrefix(key) {
 					sum += KVHash(v, false)
 				}
 			}
 		case protowire.Fixed64Type:
-			x, m := protowire.ConsumeFixed64(b)
+			x, m := consumeFixed64(b)
 			if m < 0 {
-				return
+				return 0, 0, malformed("%s datapoint: field %d: truncated", t, num)
 			}
 			b = b[m:]
 			switch {
@@ -334,14 +424,60 @@ func HashPoint(dp []byte, t MetricType) (sum uint64, value float64) {
 				value = math.Float64frombits(x)
 			}
 		default:
-			m := protowire.ConsumeFieldValue(num, typ, b)
+			m := consumeFieldValue(num, typ, b)
 			if m < 0 {
-				return
+				return 0, 0, malformed("%s datapoint: field %d: bad value", t, num)
 			}
 			b = b[m:]
 		}
 	}
-	return
+	return sum, value, nil
+}
+
+// checkKV validates a KeyValue (framing, UTF-8 key, AnyValue framing) and
+// returns its key.
+func checkKV(kv []byte) (key []byte, err error) {
+	for len(kv) > 0 {
+		num, typ, n := consumeTag(kv)
+		if n < 0 {
+			return nil, errors.New("attribute: bad field tag")
+		}
+		kv = kv[n:]
+		if typ != protowire.BytesType {
+			m := consumeFieldValue(num, typ, kv)
+			if m < 0 {
+				return nil, fmt.Errorf("attribute: field %d: bad value", num)
+			}
+			kv = kv[m:]
+			continue
+		}
+		v, m := consumeBytes(kv)
+		if m < 0 {
+			return nil, fmt.Errorf("attribute: field %d: truncated", num)
+		}
+		kv = kv[m:]
+		switch num {
+		case fKVKey:
+			if !utf8.Valid(v) {
+				return nil, errKeyUTF8
+			}
+			key = v
+		case fKVValue:
+			for av := v; len(av) > 0; {
+				anum, atyp, an := consumeTag(av)
+				if an < 0 {
+					return nil, errors.New("attribute value: bad field tag")
+				}
+				av = av[an:]
+				am := consumeFieldValue(anum, atyp, av)
+				if am < 0 {
+					return nil, fmt.Errorf("attribute value: field %d: bad value", anum)
+				}
+				av = av[am:]
+			}
+		}
+	}
+	return key, nil
 }
 
 func hasPhoenixPrefix(key []byte) bool {
@@ -377,28 +513,32 @@ func SeriesKey(nameHash, attrSum uint64) uint64 {
 // NameHash hashes a metric name.
 func NameHash(name []byte) uint64 { return xxhash.Sum64(name) }
 
-// hashResource hashes a Resource's attributes and picks out the stream
-// routing attributes.
-func hashResource(res []byte) (h uint64, exp, variant []byte) {
+// hashResource hashes a Resource's attributes, picks out the stream
+// routing attributes and validates it.
+func hashResource(res []byte) (h uint64, exp, variant []byte, err error) {
 	b := res
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := consumeTag(b)
 		if n < 0 {
-			return
+			return 0, nil, nil, malformed("resource: bad field tag")
 		}
 		b = b[n:]
 		if num == fResAttributes && typ == protowire.BytesType {
-			kv, m := protowire.ConsumeBytes(b)
+			kv, m := consumeBytes(b)
 			if m < 0 {
-				return
+				return 0, nil, nil, malformed("resource: truncated attribute")
 			}
 			b = b[m:]
-			key, val := kvParts(kv)
+			key, err := checkKV(kv)
+			if err != nil {
+				return 0, nil, nil, malformed("resource: %v", err)
+			}
 			if hasPhoenixPrefix(key) {
+				_, val := kvParts(kv)
 				switch string(key) {
-				case "phoenix.experiment.id":
+				case AttrExperimentID:
 					exp = stringValue(val)
-				case "phoenix.variant":
+				case AttrVariant:
 					variant = stringValue(val)
 				}
 				continue
@@ -406,25 +546,31 @@ func hashResource(res []byte) (h uint64, exp, variant []byte) {
 			h += KVHash(kv, true)
 			continue
 		}
-		m := protowire.ConsumeFieldValue(num, typ, b)
+		m := consumeFieldValue(num, typ, b)
 		if m < 0 {
-			return
+			return 0, nil, nil, malformed("resource: field %d: bad value", num)
 		}
 		b = b[m:]
 	}
-	return
+	return h, exp, variant, nil
 }
+
+// Routing attributes (mirrors apiv1; otlpwire stays dependency-free).
+const (
+	AttrExperimentID = "phoenix.experiment.id"
+	AttrVariant      = "phoenix.variant"
+)
 
 // kvParts splits a KeyValue into its key and its AnyValue message.
 func kvParts(kv []byte) (key, val []byte) {
 	for len(kv) > 0 {
-		num, typ, n := protowire.ConsumeTag(kv)
+		num, typ, n := consumeTag(kv)
 		if n < 0 {
 			return
 		}
 		kv = kv[n:]
 		if typ == protowire.BytesType {
-			v, m := protowire.ConsumeBytes(kv)
+			v, m := consumeBytes(kv)
 			if m < 0 {
 				return
 			}
@@ -437,7 +583,7 @@ func kvParts(kv []byte) (key, val []byte) {
 			}
 			continue
 		}
-		m := protowire.ConsumeFieldValue(num, typ, kv)
+		m := consumeFieldValue(num, typ, kv)
 		if m < 0 {
 			return
 		}
@@ -481,14 +627,14 @@ func ResourceAttrs(dst []Attr, res []byte) []Attr { return Attrs(dst, res, fResA
 func RenderAnyValue(v []byte) string {
 	out := ""
 	for len(v) > 0 {
-		num, typ, n := protowire.ConsumeTag(v)
+		num, typ, n := consumeTag(v)
 		if n < 0 {
 			return out
 		}
 		v = v[n:]
 		switch {
 		case num == 1 && typ == protowire.BytesType:
-			s, m := protowire.ConsumeBytes(v)
+			s, m := consumeBytes(v)
 			if m < 0 {
 				return out
 			}
@@ -506,13 +652,13 @@ func RenderAnyValue(v []byte) string {
 			}
 			out, v = strconv.FormatInt(int64(x), 10), v[m:]
 		case num == 4 && typ == protowire.Fixed64Type:
-			x, m := protowire.ConsumeFixed64(v)
+			x, m := consumeFixed64(v)
 			if m < 0 {
 				return out
 			}
 			out, v = strconv.FormatFloat(math.Float64frombits(x), 'g', -1, 64), v[m:]
 		default:
-			m := protowire.ConsumeFieldValue(num, typ, v)
+			m := consumeFieldValue(num, typ, v)
 			if m < 0 {
 				return out
 			}
@@ -689,7 +835,7 @@ func (f *fields) next() bool {
 	if len(f.b) == 0 || f.err != nil {
 		return false
 	}
-	num, typ, n := protowire.ConsumeTag(f.b)
+	num, typ, n := consumeTag(f.b)
 	if n < 0 {
 		f.err = protowire.ParseError(n)
 		f.b = nil
@@ -698,7 +844,7 @@ func (f *fields) next() bool {
 	f.b = f.b[n:]
 	f.num, f.typ, f.v = num, typ, nil
 	if typ == protowire.BytesType {
-		v, m := protowire.ConsumeBytes(f.b)
+		v, m := consumeBytes(f.b)
 		if m < 0 {
 			f.err = fmt.Errorf("field %d: %w", num, protowire.ParseError(m))
 			f.b = nil
@@ -707,7 +853,7 @@ func (f *fields) next() bool {
 		f.v, f.b = v, f.b[m:]
 		return true
 	}
-	m := protowire.ConsumeFieldValue(num, typ, f.b)
+	m := consumeFieldValue(num, typ, f.b)
 	if m < 0 {
 		f.err = fmt.Errorf("field %d: %w", num, protowire.ParseError(m))
 		f.b = nil
