@@ -25,6 +25,8 @@ type authStore struct {
 	// writer at a time: queueing here is fair and immediate, where SQLite's
 	// busy handler would make concurrent writers sleep and retry.
 	writeMu sync.Mutex
+	stmtMu  sync.Mutex
+	stmts   map[string]*sql.Stmt
 }
 
 func (s *authStore) lockWrites() func() {
@@ -41,8 +43,54 @@ func (s *authStore) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 }
 
 func (s *authStore) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
 	defer s.lockWrites()()
-	return s.db.DB.ExecContext(ctx, query, args...)
+	return st.ExecContext(ctx, args...)
+}
+
+// stmt returns a cached prepared statement: parsing SQL was a third of the
+// cost of a write on SQLite. The cache holds this file's fixed queries only.
+func (s *authStore) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if st, ok := s.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := s.db.DB.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	if s.stmts == nil {
+		s.stmts = map[string]*sql.Stmt{}
+	}
+	s.stmts[query] = st
+	return st, nil
+}
+
+// errRow is a *sql.Row stand-in for a failed prepare.
+type errRow struct{ err error }
+
+func (e errRow) Scan(...any) error { return e.err }
+
+type scanner interface{ Scan(...any) error }
+
+func (s *authStore) queryRow(ctx context.Context, query string, args ...any) scanner {
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return errRow{err}
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+func (s *authStore) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
 }
 
 func newAuthStore(ctx context.Context, db *database.Store) (*authStore, error) {
@@ -163,7 +211,7 @@ func (s *authStore) q(query string) string { return s.db.Rebind(query) }
 
 func (s *authStore) countUsers(ctx context.Context) (int, error) {
 	var n int
-	err := s.db.DB.QueryRowContext(ctx, "SELECT COUNT(*) FROM users").Scan(&n)
+	err := s.queryRow(ctx, "SELECT COUNT(*) FROM users").Scan(&n)
 	return n, err
 }
 
@@ -204,7 +252,7 @@ func (s *authStore) setTeams(ctx context.Context, tx *sql.Tx, username string, t
 func (s *authStore) getUser(ctx context.Context, username string) (user, error) {
 	var u user
 	var c, up int64
-	err := s.db.DB.QueryRowContext(ctx, s.q("SELECT username, password_hash, role, created_at, updated_at FROM users WHERE username = ?"),
+	err := s.queryRow(ctx, s.q("SELECT username, password_hash, role, created_at, updated_at FROM users WHERE username = ?"),
 		username).Scan(&u.Username, &u.PasswordHash, &u.Role, &c, &up)
 	if err != nil {
 		return user{}, database.NotFound(err)
@@ -215,7 +263,7 @@ func (s *authStore) getUser(ctx context.Context, username string) (user, error) 
 }
 
 func (s *authStore) userTeams(ctx context.Context, username string) ([]string, error) {
-	rows, err := s.db.DB.QueryContext(ctx, s.q("SELECT team FROM team_members WHERE username = ? ORDER BY team"), username)
+	rows, err := s.query(ctx, s.q("SELECT team FROM team_members WHERE username = ? ORDER BY team"), username)
 	if err != nil {
 		return nil, fmt.Errorf("user teams: %w", err)
 	}
@@ -232,7 +280,7 @@ func (s *authStore) userTeams(ctx context.Context, username string) ([]string, e
 }
 
 func (s *authStore) listUsers(ctx context.Context, after string, limit int) ([]user, error) {
-	rows, err := s.db.DB.QueryContext(ctx, s.q("SELECT username, role, created_at, updated_at FROM users WHERE username > ? ORDER BY username LIMIT ?"),
+	rows, err := s.query(ctx, s.q("SELECT username, role, created_at, updated_at FROM users WHERE username > ? ORDER BY username LIMIT ?"),
 		after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
@@ -329,11 +377,11 @@ func (s *authStore) createTeam(ctx context.Context, name string) error {
 func (s *authStore) getTeam(ctx context.Context, name string) (team, error) {
 	var t team
 	var c int64
-	if err := s.db.DB.QueryRowContext(ctx, s.q("SELECT name, created_at FROM teams WHERE name = ?"), name).Scan(&t.Name, &c); err != nil {
+	if err := s.queryRow(ctx, s.q("SELECT name, created_at FROM teams WHERE name = ?"), name).Scan(&t.Name, &c); err != nil {
 		return team{}, database.NotFound(err)
 	}
 	t.CreatedAt = fromMS(c)
-	rows, err := s.db.DB.QueryContext(ctx, s.q("SELECT username FROM team_members WHERE team = ? ORDER BY username"), name)
+	rows, err := s.query(ctx, s.q("SELECT username FROM team_members WHERE team = ? ORDER BY username"), name)
 	if err != nil {
 		return team{}, fmt.Errorf("team members: %w", err)
 	}
@@ -350,7 +398,7 @@ func (s *authStore) getTeam(ctx context.Context, name string) (team, error) {
 
 // listTeams lists all teams (only == nil) or those named in only.
 func (s *authStore) listTeams(ctx context.Context, only []string, after string, limit int) ([]team, error) {
-	rows, err := s.db.DB.QueryContext(ctx, s.q("SELECT name FROM teams WHERE name > ? ORDER BY name"), after)
+	rows, err := s.query(ctx, s.q("SELECT name FROM teams WHERE name > ? ORDER BY name"), after)
 	if err != nil {
 		return nil, fmt.Errorf("list teams: %w", err)
 	}
@@ -455,12 +503,12 @@ func scanAPIKey(sc interface{ Scan(...any) error }) (apiKeyRow, error) {
 }
 
 func (s *authStore) getAPIKey(ctx context.Context, id string) (apiKeyRow, error) {
-	k, err := scanAPIKey(s.db.DB.QueryRowContext(ctx, s.q("SELECT "+apiKeyCols+" FROM api_keys WHERE id = ?"), id))
+	k, err := scanAPIKey(s.queryRow(ctx, s.q("SELECT "+apiKeyCols+" FROM api_keys WHERE id = ?"), id))
 	return k, database.NotFound(err)
 }
 
 func (s *authStore) listAPIKeys(ctx context.Context, after string, limit int) ([]apiKeyRow, error) {
-	rows, err := s.db.DB.QueryContext(ctx, s.q("SELECT "+apiKeyCols+" FROM api_keys WHERE id > ? ORDER BY id LIMIT ?"), after, limit)
+	rows, err := s.query(ctx, s.q("SELECT "+apiKeyCols+" FROM api_keys WHERE id > ? ORDER BY id LIMIT ?"), after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list api keys: %w", err)
 	}
@@ -504,7 +552,7 @@ func (s *authStore) sessionByRefresh(ctx context.Context, refreshHash string) (s
 	var se session
 	var exp int64
 	var rev sql.NullInt64
-	err := s.db.DB.QueryRowContext(ctx, s.q("SELECT id, username, expires_at, revoked_at FROM sessions WHERE refresh_hash = ?"), refreshHash).
+	err := s.queryRow(ctx, s.q("SELECT id, username, expires_at, revoked_at FROM sessions WHERE refresh_hash = ?"), refreshHash).
 		Scan(&se.ID, &se.Username, &exp, &rev)
 	if err != nil {
 		return session{}, database.NotFound(err)
@@ -517,7 +565,7 @@ func (s *authStore) getSession(ctx context.Context, id string) (session, error) 
 	var se session
 	var exp int64
 	var rev sql.NullInt64
-	err := s.db.DB.QueryRowContext(ctx, s.q("SELECT id, username, expires_at, revoked_at FROM sessions WHERE id = ?"), id).
+	err := s.queryRow(ctx, s.q("SELECT id, username, expires_at, revoked_at FROM sessions WHERE id = ?"), id).
 		Scan(&se.ID, &se.Username, &exp, &rev)
 	if err != nil {
 		return session{}, database.NotFound(err)
@@ -545,7 +593,7 @@ func (s *authStore) revokeSession(ctx context.Context, sid string, at time.Time)
 // --- signing keys ---
 
 func (s *authStore) signingKeys(ctx context.Context) ([]signingKeyRow, error) {
-	rows, err := s.db.DB.QueryContext(ctx, "SELECT kid, secret, created_at, retire_at FROM signing_keys ORDER BY created_at, kid")
+	rows, err := s.query(ctx, "SELECT kid, secret, created_at, retire_at FROM signing_keys ORDER BY created_at, kid")
 	if err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
@@ -612,7 +660,7 @@ func (s *authStore) listAudit(ctx context.Context, before int64, actor string, l
 	}
 	q += " ORDER BY id DESC LIMIT ?"
 	args = append(args, limit)
-	rows, err := s.db.DB.QueryContext(ctx, s.q(q), args...)
+	rows, err := s.query(ctx, s.q(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list audit: %w", err)
 	}
@@ -641,7 +689,7 @@ func contains(list []string, s string) bool {
 
 // userSessions lists a user's live sessions.
 func (s *authStore) userSessions(ctx context.Context, username string) ([]string, error) {
-	rows, err := s.db.DB.QueryContext(ctx, s.q("SELECT id FROM sessions WHERE username = ? AND revoked_at IS NULL"), username)
+	rows, err := s.query(ctx, s.q("SELECT id FROM sessions WHERE username = ? AND revoked_at IS NULL"), username)
 	if err != nil {
 		return nil, fmt.Errorf("user sessions: %w", err)
 	}
