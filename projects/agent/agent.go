@@ -73,6 +73,8 @@ type Agent struct {
 	currentRef string // its hash
 	status     remoteStatus
 	lastHealth *protobufs.ComponentHealth
+	// warned rate-limits connection failure logs: message -> last logged.
+	warned map[string]time.Time
 
 	pending chan *protobufs.AgentRemoteConfig // latest remote config wins
 	wake    chan struct{}
@@ -182,7 +184,7 @@ func (a *Agent) Start(ctx context.Context) error {
 			a.log.Warn("last good config did not come up healthy", "error", err)
 		}
 	}
-	a.client = client.NewWebSocket(&logAdapter{l: a.log.With("component", "opamp")})
+	a.client = client.NewWebSocket(&logAdapter{l: a.log.With("component", "opamp"), warn: a.warnLimited})
 	if err := a.client.SetAgentDescription(a.description()); err != nil {
 		return fmt.Errorf("agent description: %w", err)
 	}
@@ -209,11 +211,12 @@ func (a *Agent) Start(ctx context.Context) error {
 				a.log.Info("connected to control plane", "server", a.set.ServerURL)
 				a.mu.Lock()
 				a.lastHealth = nil // resend health on every connection
+				clear(a.warned)
 				a.mu.Unlock()
 				a.poke()
 			},
 			OnConnectFailed: func(_ context.Context, err error) {
-				a.log.Debug("control plane unreachable; retrying", "error", err)
+				a.warnLimited("cannot connect to the control plane; retrying", err.Error())
 			},
 			OnError: func(_ context.Context, e *protobufs.ServerErrorResponse) {
 				a.log.Warn("control plane error", "error", e.GetErrorMessage())
@@ -265,6 +268,26 @@ func (a *Agent) Stop(ctx context.Context) error {
 	}
 	a.sup.Stop()
 	return err
+}
+
+// warnLimited logs a connection problem once per distinct message and then
+// at most once a minute: the OpAMP client retries every few seconds, and a
+// refused token (401) must be visible without flooding the log.
+func (a *Agent) warnLimited(msg, detail string) {
+	now := time.Now()
+	a.mu.Lock()
+	if a.warned == nil || len(a.warned) > 64 {
+		a.warned = map[string]time.Time{}
+	}
+	last, seen := a.warned[detail]
+	loud := !seen || now.Sub(last) >= time.Minute
+	if loud {
+		a.warned[detail] = now
+	}
+	a.mu.Unlock()
+	if loud {
+		a.log.Warn(msg, "server", a.set.ServerURL, "error", detail)
+	}
 }
 
 // poke asks the run loop to report health now.
@@ -518,12 +541,17 @@ func writeFile(path string, data []byte) error {
 	return nil
 }
 
-type logAdapter struct{ l *slog.Logger }
+// logAdapter routes opamp-go's logs to slog; its errors (e.g. "Server
+// responded with status=401 Unauthorized") go through warn's rate limit.
+type logAdapter struct {
+	l    *slog.Logger
+	warn func(msg, detail string)
+}
 
 func (l *logAdapter) Debugf(_ context.Context, format string, v ...any) {
 	l.l.Debug("opamp", "detail", fmt.Sprintf(format, v...))
 }
 
 func (l *logAdapter) Errorf(_ context.Context, format string, v ...any) {
-	l.l.Debug("opamp", "detail", fmt.Sprintf(format, v...))
+	l.warn("opamp client error", fmt.Sprintf(format, v...))
 }

@@ -32,12 +32,7 @@ func TestDevLoop(t *testing.T) {
 		t.Skip("builds and runs the phoenix binary")
 	}
 	collector := realCollector(t)
-	bin := filepath.Join(t.TempDir(), "phoenix")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/phoenix")
-	build.Dir = repoRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build phoenix: %v\n%s", err, out)
-	}
+	bin := phoenixBinary(t)
 	dataDir := t.TempDir()
 	apiAddr := testutil.FreeAddr(t)
 	telemetryAddr := testutil.FreeAddr(t)

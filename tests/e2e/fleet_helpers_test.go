@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -239,4 +240,40 @@ func alive(pid int) bool {
 
 func fakeConfig(fake, healthAddr string) string {
 	return fmt.Sprintf("fake: {%s}\nextensions:\n  health_check: {endpoint: %q}\nservice:\n  extensions: [health_check]\n", fake, healthAddr)
+}
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+	buildDir  string
+)
+
+// phoenixBinary builds cmd/phoenix once per test binary.
+func phoenixBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "phoenix-e2e-")
+		if buildErr != nil {
+			return
+		}
+		builtBin = filepath.Join(buildDir, "phoenix")
+		cmd := exec.Command("go", "build", "-o", builtBin, "./cmd/phoenix")
+		cmd.Dir = repoRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("build phoenix: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
 }

@@ -186,7 +186,9 @@ func (s *Server) onConnecting(r *http.Request) types.ConnectionResponse {
 				status, reason = http.StatusUnauthorized, "unauthorized"
 			}
 			s.m.refused.WithLabelValues(reason).Inc()
-			s.set.Logger.Warn("agent refused", "remote_addr", r.RemoteAddr, "error", err)
+			// Counted in phoenix_opamp_refused_connections_total; a refused
+			// agent retries every few seconds, so this stays at debug.
+			s.set.Logger.Debug("agent refused", "remote_addr", r.RemoteAddr, "error", err)
 			return types.ConnectionResponse{Accept: false, HTTPStatusCode: status,
 				HTTPResponseHeader: map[string]string{"Retry-After": "5"}}
 		}
