@@ -6,6 +6,7 @@
 package otlpwire
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -382,24 +383,51 @@ func HashPoint(dp []byte, t MetricType) (sum uint64, value float64) {
 }
 
 // hashPoint is HashPoint that also validates the datapoint's framing and
-// attributes.
+// attributes. The one-byte tag and length cases are decoded inline: this
+// loop runs for every field of every datapoint.
 func hashPoint(dp []byte, t MetricType) (sum uint64, value float64, err error) {
 	b := dp
 	af := AttrField(t)
 	number := t == TypeGauge || t == TypeSum
 	for len(b) > 0 {
-		num, typ, n := consumeTag(b)
-		if n < 0 {
-			return 0, 0, malformed("%s datapoint: bad field tag", t)
+		var num protowire.Number
+		var typ protowire.Type
+		if c := b[0]; c < 0x80 && c >= 0x08 {
+			num, typ = protowire.Number(c>>3), protowire.Type(c&7)
+			b = b[1:]
+		} else {
+			var n int
+			if num, typ, n = consumeTagSlow(b); n < 0 {
+				return 0, 0, malformed("%s datapoint: bad field tag", t)
+			}
+			b = b[n:]
 		}
-		b = b[n:]
 		switch typ {
-		case protowire.BytesType:
-			v, m := consumeBytes(b)
-			if m < 0 {
+		case protowire.Fixed64Type:
+			if len(b) < 8 {
 				return 0, 0, malformed("%s datapoint: field %d: truncated", t, num)
 			}
-			b = b[m:]
+			x := binary.LittleEndian.Uint64(b)
+			b = b[8:]
+			switch {
+			case num == 4 && number:
+				value = math.Float64frombits(x)
+			case num == 6 && number:
+				value = float64(int64(x))
+			case num == 5 && !number:
+				value = math.Float64frombits(x)
+			}
+		case protowire.BytesType:
+			var v []byte
+			if len(b) > 0 && b[0] < 0x80 && int(b[0]) < len(b) {
+				v, b = b[1:1+int(b[0])], b[1+int(b[0]):]
+			} else {
+				var m int
+				if v, m = consumeBytesSlow(b); m < 0 {
+					return 0, 0, malformed("%s datapoint: field %d: truncated", t, num)
+				}
+				b = b[m:]
+			}
 			if num == af {
 				key, err := checkKV(v)
 				if err != nil {
@@ -408,20 +436,6 @@ func hashPoint(dp []byte, t MetricType) (sum uint64, value float64, err error) {
 				if !hasPhoenixPrefix(key) {
 					sum += KVHash(v, false)
 				}
-			}
-		case protowire.Fixed64Type:
-			x, m := consumeFixed64(b)
-			if m < 0 {
-				return 0, 0, malformed("%s datapoint: field %d: truncated", t, num)
-			}
-			b = b[m:]
-			switch {
-			case num == 4 && number:
-				value = math.Float64frombits(x)
-			case num == 6 && number:
-				value = float64(int64(x))
-			case num == 5 && !number:
-				value = math.Float64frombits(x)
 			}
 		default:
 			m := consumeFieldValue(num, typ, b)
@@ -435,8 +449,24 @@ func hashPoint(dp []byte, t MetricType) (sum uint64, value float64, err error) {
 }
 
 // checkKV validates a KeyValue (framing, UTF-8 key, AnyValue framing) and
-// returns its key.
+// returns its key. The usual encoding (key then value, short lengths) is
+// decoded inline.
 func checkKV(kv []byte) (key []byte, err error) {
+	// Fast path: 0x0a len key 0x12 len value, lengths < 128.
+	if len(kv) >= 2 && kv[0] == 0x0a && kv[1] < 0x80 && int(kv[1])+2 < len(kv) {
+		kl := int(kv[1])
+		rest := kv[2+kl:]
+		if len(rest) >= 2 && rest[0] == 0x12 && rest[1] < 0x80 && int(rest[1])+2 == len(rest) {
+			key = kv[2 : 2+kl]
+			if !utf8.Valid(key) {
+				return nil, errKeyUTF8
+			}
+			if err := checkAnyValue(rest[2:]); err != nil {
+				return nil, err
+			}
+			return key, nil
+		}
+	}
 	for len(kv) > 0 {
 		num, typ, n := consumeTag(kv)
 		if n < 0 {
@@ -463,21 +493,33 @@ func checkKV(kv []byte) (key []byte, err error) {
 			}
 			key = v
 		case fKVValue:
-			for av := v; len(av) > 0; {
-				anum, atyp, an := consumeTag(av)
-				if an < 0 {
-					return nil, errors.New("attribute value: bad field tag")
-				}
-				av = av[an:]
-				am := consumeFieldValue(anum, atyp, av)
-				if am < 0 {
-					return nil, fmt.Errorf("attribute value: field %d: bad value", anum)
-				}
-				av = av[am:]
+			if err := checkAnyValue(v); err != nil {
+				return nil, err
 			}
 		}
 	}
 	return key, nil
+}
+
+// checkAnyValue checks an AnyValue's framing.
+func checkAnyValue(av []byte) error {
+	// Fast path: a short string value.
+	if len(av) >= 2 && av[0] == 0x0a && av[1] < 0x80 && int(av[1])+2 == len(av) {
+		return nil
+	}
+	for len(av) > 0 {
+		num, typ, n := consumeTag(av)
+		if n < 0 {
+			return errors.New("attribute value: bad field tag")
+		}
+		av = av[n:]
+		m := consumeFieldValue(num, typ, av)
+		if m < 0 {
+			return fmt.Errorf("attribute value: field %d: bad value", num)
+		}
+		av = av[m:]
+	}
+	return nil
 }
 
 func hasPhoenixPrefix(key []byte) bool {
