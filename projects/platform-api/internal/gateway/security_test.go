@@ -301,3 +301,45 @@ func TestSecurityMassAssignment(t *testing.T) {
 		t.Fatalf("store changed by refused requests:\nbefore %s\nafter  %s", before, after)
 	}
 }
+
+// TestSecurityMassAssignmentEveryRoute: every state-changing operation with a
+// JSON body refuses unknown fields at the gateway (the spec says
+// additionalProperties: false and requests are validated against it), so no
+// service ever sees a body with fields it did not declare.
+func TestSecurityMassAssignmentEveryRoute(t *testing.T) {
+	f := newSecurityEnv(t)
+	fx := fixturesFor(t, f)
+	checked := 0
+	for _, rt := range sortedRoutes(f.gw) {
+		if !mutating(rt.Method) {
+			continue
+		}
+		vr := f.gw.valid.routes[rt.Policy.Method+" "+rt.Policy.Path]
+		if vr == nil || vr.Operation.RequestBody == nil || vr.Operation.RequestBody.Value == nil {
+			continue
+		}
+		mt := vr.Operation.RequestBody.Value.Content.Get("application/json")
+		if mt == nil || mt.Schema == nil || mt.Schema.Value == nil || !mt.Schema.Value.Type.Is("object") {
+			continue
+		}
+		name := rt.Method + " " + rt.Pattern
+		ap := mt.Schema.Value.AdditionalProperties
+		if ap.Has == nil || *ap.Has {
+			t.Errorf("%s: request body schema must say additionalProperties: false", name)
+			continue
+		}
+		path := fill(rt.Pattern, fx[rt.Pattern].Params)
+		tok := f.Admin
+		if rt.Policy.Role == rolePublic {
+			tok = ""
+		}
+		r := f.do(rt.Method, path, tok, map[string]any{"phoenix_unknown_field": true, "owner": "team-b", "status": "done"})
+		if r.Status != http.StatusBadRequest {
+			t.Errorf("%s with unknown fields: %d, want 400: %s", name, r.Status, r.Body)
+		}
+		checked++
+	}
+	if checked < 5 {
+		t.Fatalf("only %d operations with JSON bodies checked", checked)
+	}
+}
