@@ -13,7 +13,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // fakeResolver answers from a map, in sequence per name (for rebinding).
 type fakeResolver struct {
@@ -50,18 +54,15 @@ func (d *fakeDialer) DialContext(_ context.Context, _, address string) (net.Conn
 	client, server := net.Pipe()
 	go func() {
 		defer server.Close()
-		br := bufio.NewReader(server)
-		for {
-			req, err := http.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			res := d.handler(req)
-			res.Request = req
-			if err := res.Write(server); err != nil {
-				return
-			}
+		// One request per connection, then close: no idle connection (or
+		// goroutine) outlives the test.
+		req, err := http.ReadRequest(bufio.NewReader(server))
+		if err != nil {
+			return
 		}
+		res := d.handler(req)
+		res.Request, res.Close = req, true
+		_ = res.Write(server)
 	}()
 	return client, nil
 }
@@ -112,7 +113,7 @@ func TestAdminAllowedRange(t *testing.T) {
 }
 
 func ok200(*http.Request) *http.Response {
-	return &http.Response{StatusCode: 200, ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{}, Body: http.NoBody}
+	return &http.Response{StatusCode: 200, ProtoMajor: 1, ProtoMinor: 1, ContentLength: 0, Header: http.Header{}, Body: http.NoBody}
 }
 
 func TestDialTimeRefusals(t *testing.T) {
@@ -155,7 +156,7 @@ func TestDialTimeRefusals(t *testing.T) {
 func TestRedirectToLoopbackRefused(t *testing.T) {
 	res := &fakeResolver{answers: map[string][][]netip.Addr{"hooks.example.com": {addrs("93.184.215.14")}}}
 	d := &fakeDialer{handler: func(*http.Request) *http.Response {
-		return &http.Response{StatusCode: 302, ProtoMajor: 1, ProtoMinor: 1,
+		return &http.Response{StatusCode: 302, ProtoMajor: 1, ProtoMinor: 1, ContentLength: 0,
 			Header: http.Header{"Location": {"http://127.0.0.1:8080/api/v1/users"}}, Body: http.NoBody}
 	}}
 	g, _ := New(nil, WithResolver(res), WithDialer(d))
