@@ -176,6 +176,32 @@ func (r *Repo) SaveAgent(ctx context.Context, a *Agent) error {
 	return nil
 }
 
+// Touch records a heartbeat: connected and last seen, nothing else.
+func (r *Repo) Touch(ctx context.Context, id string, lastSeen time.Time) error {
+	err := database.ExpectOne(r.store.DB.ExecContext(ctx, r.store.Rebind(
+		`UPDATE fleet_agents SET connected = 1, last_seen_ms = ? WHERE id = ?`), ms(lastSeen), id))
+	if errors.Is(err, database.ErrConflict) {
+		return fmt.Errorf("agent %s: %w", id, database.ErrNotFound)
+	}
+	return err
+}
+
+// Desired returns the agent's desired deployment (its latest push), or nil
+// when nothing was pushed to it.
+func (r *Repo) Desired(ctx context.Context, agentID string) (*Deployment, error) {
+	cols := prefixed(deploymentColumns, "d.")
+	row := r.store.DB.QueryRowContext(ctx, r.store.Rebind(`SELECT `+cols+` FROM fleet_agents a
+		JOIN fleet_deployments d ON d.id = a.deployment_id WHERE a.id = ?`), agentID)
+	d, err := scanDeployment(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("desired deployment of %s: %w", agentID, err)
+	}
+	return d, nil
+}
+
 // GetAgent returns one agent or database.ErrNotFound.
 func (r *Repo) GetAgent(ctx context.Context, id string) (*Agent, error) {
 	row := r.store.DB.QueryRowContext(ctx, r.store.Rebind(`SELECT `+agentColumns+` FROM fleet_agents WHERE id = ?`), id)
@@ -351,6 +377,15 @@ func scanDeployment(s scanner) (*Deployment, error) {
 	}
 	d.CreatedAt, d.UpdatedAt = fromMS(created), fromMS(updated)
 	return &d, nil
+}
+
+// prefixed qualifies a column list with a table alias.
+func prefixed(cols, alias string) string {
+	parts := strings.Split(cols, ",")
+	for i, p := range parts {
+		parts[i] = alias + strings.TrimSpace(p)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func ms(t time.Time) int64 {

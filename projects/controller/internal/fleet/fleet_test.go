@@ -135,6 +135,21 @@ func TestRepo(t *testing.T) {
 			if d, err := r.GetDeployment(ctx, ids[0]); err != nil || d.Config != "v1" {
 				t.Errorf("get deployment: %v %v", d, err)
 			}
+			if d, err := r.Desired(ctx, "a1"); err != nil || d == nil || d.ID != ids[2] || d.Config != "v3" {
+				t.Errorf("desired: %+v %v", d, err)
+			}
+			if d, err := r.Desired(ctx, "a2"); err != nil || d != nil {
+				t.Errorf("desired without pushes: %+v %v", d, err)
+			}
+			if err := r.Touch(ctx, "a3", t0.Add(2*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			if a, _ := r.GetAgent(ctx, "a3"); !a.Connected || !a.LastSeen.Equal(t0.Add(2*time.Hour)) || a.Hostname != "h3" {
+				t.Errorf("touch: %+v", a)
+			}
+			if err := r.Touch(ctx, "ghost", t0); !errors.Is(err, database.ErrNotFound) {
+				t.Errorf("touch missing agent: %v", err)
+			}
 		}
 	})
 }

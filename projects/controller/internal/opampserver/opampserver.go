@@ -278,18 +278,23 @@ func (s *Server) onMessage(ctx context.Context, sess *session, msg *protobufs.Ag
 	a.Connected, a.LastSeen = true, now
 	applyReport(a, msg)
 	a.Team = teamOf(sess.principal, a.Labels, a.Team)
-	if err := s.set.Repo.SaveAgent(ctx, a); err != nil {
-		s.set.Logger.Error("save agent", "agent_id", id, "error", err)
+	if first || reported(&before, a) {
+		if err := s.set.Repo.SaveAgent(ctx, a); err != nil {
+			s.set.Logger.Error("save agent", "agent_id", id, "error", err)
+		}
+	} else if err := s.set.Repo.Touch(ctx, id, now); err != nil {
+		// A heartbeat only moves last_seen: no need to rewrite the config.
+		s.set.Logger.Error("record heartbeat", "agent_id", id, "error", err)
 	}
 
 	// The desired config is read from the store on each message so a push
 	// made by any controller instance reaches the agent.
-	var desired *fleet.Deployment
-	if cur, err := s.set.Repo.GetAgent(ctx, id); err == nil && cur.DeploymentID != "" {
-		a.DeploymentID, a.PipelineID, a.PipelineVersion = cur.DeploymentID, cur.PipelineID, cur.PipelineVersion
-		if desired, err = s.set.Repo.GetDeployment(ctx, cur.DeploymentID); err != nil {
-			s.set.Logger.Error("load desired deployment", "agent_id", id, "error", err)
-		}
+	desired, err := s.set.Repo.Desired(ctx, id)
+	if err != nil {
+		s.set.Logger.Error("load desired deployment", "agent_id", id, "error", err)
+	}
+	if desired != nil {
+		a.DeploymentID, a.PipelineID, a.PipelineVersion = desired.ID, desired.PipelineID, desired.PipelineVersion
 	}
 	if desired != nil {
 		if msg.RemoteConfigStatus != nil && a.RemoteConfigHash == desired.ConfigHash && a.RemoteConfigStatus != desired.Status &&
@@ -308,6 +313,25 @@ func (s *Server) onMessage(ctx context.Context, sess *session, msg *protobufs.Ag
 	}
 	s.publishChanges(ctx, &before, a, first)
 	return resp
+}
+
+// reported says whether a message changed anything but last_seen.
+func reported(b, a *fleet.Agent) bool {
+	if (b.Healthy == nil) != (a.Healthy == nil) || b.Healthy != nil && *b.Healthy != *a.Healthy {
+		return true
+	}
+	if len(b.Labels) != len(a.Labels) {
+		return true
+	}
+	for k, v := range a.Labels {
+		if bv, ok := b.Labels[k]; !ok || bv != v {
+			return true
+		}
+	}
+	return b.Connected != a.Connected || b.Team != a.Team || b.Hostname != a.Hostname || b.AgentVersion != a.AgentVersion ||
+		b.HealthStatus != a.HealthStatus || b.LastError != a.LastError || b.EffectiveConfigHash != a.EffectiveConfigHash ||
+		b.EffectiveConfig != a.EffectiveConfig || b.RemoteConfigStatus != a.RemoteConfigStatus ||
+		b.RemoteConfigHash != a.RemoteConfigHash || b.RemoteConfigError != a.RemoteConfigError
 }
 
 // applyReport merges one AgentToServer message into the agent. OpAMP

@@ -89,6 +89,32 @@ func TestApplyReport(t *testing.T) {
 	}
 }
 
+func TestReported(t *testing.T) {
+	yes, no := true, false
+	base := fleet.Agent{ID: "x", Connected: true, Healthy: &yes, Labels: map[string]string{"env": "a"}, EffectiveConfigHash: "h"}
+	same := base
+	same.LastSeen = time.Now()
+	same.Labels = map[string]string{"env": "a"}
+	if reported(&base, &same) {
+		t.Error("a heartbeat counted as a report")
+	}
+	for name, mod := range map[string]func(a *fleet.Agent){
+		"health":      func(a *fleet.Agent) { a.Healthy = &no },
+		"health null": func(a *fleet.Agent) { a.Healthy = nil },
+		"label value": func(a *fleet.Agent) { a.Labels = map[string]string{"env": "b"} },
+		"label added": func(a *fleet.Agent) { a.Labels = map[string]string{"env": "a", "x": "y"} },
+		"config":      func(a *fleet.Agent) { a.EffectiveConfigHash = "h2" },
+		"remote":      func(a *fleet.Agent) { a.RemoteConfigStatus = fleet.StatusFailed },
+		"reconnect":   func(a *fleet.Agent) { a.Connected = false },
+	} {
+		changed := base
+		mod(&changed)
+		if !reported(&base, &changed) {
+			t.Errorf("%s change not seen", name)
+		}
+	}
+}
+
 func TestAgentID(t *testing.T) {
 	id, err := AgentID([]byte{0x01, 0x8f, 0, 0, 0, 0, 0x70, 0, 0x80, 0, 0, 0, 0, 0, 0, 0x01})
 	if err != nil || id != "018f0000-0000-7000-8000-000000000001" {
