@@ -12,6 +12,7 @@ import (
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/pkg/problem"
+	"github.com/phoenix-platform/phoenix/pkg/testutil"
 )
 
 func TestLoginRefreshLogout(t *testing.T) {
@@ -302,4 +303,17 @@ func TestChangePassword(t *testing.T) {
 	e.must(401, e.do("GET", "/api/v1/auth/me", other, nil))
 	e.must(401, e.do("POST", "/api/v1/auth/login", "", map[string]string{"username": "vera", "password": "password-of-vera"}))
 	e.login("vera", "a-new-long-password")
+}
+
+func TestLastAdminKept(t *testing.T) {
+	e := newEnv(t)
+	admin := e.adminToken()
+	other := e.createUser(admin, "root2", "admin")
+	// Two admins: one may be demoted; then the remaining one may not.
+	e.must(200, e.do("PATCH", "/api/v1/users/root2", admin, map[string]any{"role": "viewer"}))
+	e.must(409, e.do("PATCH", "/api/v1/users/admin", admin, map[string]any{"role": "operator"}))
+	e.must(200, e.do("PATCH", "/api/v1/users/root2", admin, map[string]any{"role": "admin"}))
+	testutil.Eventually(t, 3*time.Second, func() bool { return e.do("GET", "/api/v1/users", other, nil).Status == 200 }, "root2 is admin again")
+	e.must(204, e.do("DELETE", "/api/v1/users/admin", other, nil))
+	e.must(409, e.do("PATCH", "/api/v1/users/root2", other, map[string]any{"role": "viewer"}))
 }

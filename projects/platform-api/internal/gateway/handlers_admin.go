@@ -211,6 +211,12 @@ func (g *Gateway) updateUser(w http.ResponseWriter, r *http.Request) {
 		hash = &h
 	}
 	name := r.PathValue("user")
+	if req.Role != nil && *req.Role != roleAdmin {
+		if err := g.keepAnAdmin(r, name); err != nil {
+			httpx.WriteError(w, r, err)
+			return
+		}
+	}
 	if err := g.store.updateUser(r.Context(), name, req.Role, hash, req.Teams); err != nil {
 		if errors.Is(err, database.ErrNotFound) && req.Teams != nil {
 			if _, gerr := g.store.getUser(r.Context(), name); gerr == nil {
@@ -233,6 +239,10 @@ func (g *Gateway) deleteUser(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("user")
 	if name == principalFrom(r.Context()).Subject {
 		httpx.WriteError(w, r, problem.Conflict("you cannot delete yourself"))
+		return
+	}
+	if err := g.keepAnAdmin(r, name); err != nil {
+		httpx.WriteError(w, r, err)
 		return
 	}
 	if err := g.store.deleteUser(r.Context(), name); err != nil {
@@ -527,4 +537,24 @@ func (g *Gateway) listAudit(w http.ResponseWriter, r *http.Request) {
 		out.Items = append(out.Items, e)
 	}
 	httpx.WriteJSON(w, http.StatusOK, out)
+}
+
+// keepAnAdmin refuses to demote or delete the last admin: nobody could
+// manage users afterwards.
+func (g *Gateway) keepAnAdmin(r *http.Request, name string) error {
+	u, err := g.store.getUser(r.Context(), name)
+	if err != nil {
+		return storeError(err, "user")
+	}
+	if u.Role != roleAdmin {
+		return nil
+	}
+	n, err := g.store.countAdmins(r.Context())
+	if err != nil {
+		return err
+	}
+	if n <= 1 {
+		return problem.Conflict("%s is the last admin; make another user admin first", name)
+	}
+	return nil
 }

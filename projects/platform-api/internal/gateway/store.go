@@ -704,3 +704,9 @@ func (s *authStore) userSessions(ctx context.Context, username string) ([]string
 	}
 	return out, rows.Err()
 }
+
+func (s *authStore) countAdmins(ctx context.Context) (int, error) {
+	var n int
+	err := s.queryRow(ctx, s.q("SELECT COUNT(*) FROM users WHERE role = ?"), roleAdmin).Scan(&n)
+	return n, err
+}
