@@ -117,6 +117,11 @@ func New(set Settings) (*Agent, error) {
 	if b, err := os.ReadFile(filepath.Join(set.DataDir, "remote_status.json")); err == nil {
 		_ = json.Unmarshal(b, &a.status)
 	}
+	if a.status.Status == "applying" {
+		// Stopped mid-apply: forget it, so the server sees a hash other
+		// than its desired one and sends the config again.
+		a.status = remoteStatus{}
+	}
 	if ref, err := os.ReadFile(filepath.Join(set.DataDir, "current")); err == nil {
 		r := strings.TrimSpace(string(ref))
 		if body, err := os.ReadFile(a.configPath(r)); err == nil {
@@ -398,10 +403,16 @@ func (a *Agent) apply(ctx context.Context, rc *protobufs.AgentRemoteConfig) {
 		return
 	}
 	if err := a.sup.Validate(ctx, path); err != nil {
+		if ctx.Err() != nil {
+			return
+		}
 		fail(err)
 		return
 	}
 	if err := a.sup.Run(ctx, path, body); err != nil {
+		if ctx.Err() != nil {
+			return // the agent is stopping; the config is applied again after a restart
+		}
 		a.mu.Lock()
 		good, goodRef := a.current, a.currentRef
 		a.mu.Unlock()

@@ -85,3 +85,23 @@ func TestNewRefusesMissingCollector(t *testing.T) {
 		t.Fatal("missing collector binary accepted")
 	}
 }
+
+func TestInterruptedApplyIsForgotten(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(t.TempDir(), "collector")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for status, wantHash := range map[string]string{"applying": "", "applied": "abcd", "failed": "abcd"} {
+		if err := os.WriteFile(filepath.Join(dir, "remote_status.json"), []byte(`{"hash":"abcd","status":"`+status+`"}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		a, err := New(Settings{ServerURL: "ws://127.0.0.1:1/v1/opamp", CollectorBin: bin, DataDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.status.Hash != wantHash {
+			t.Errorf("status %s loaded as hash %q, want %q (an interrupted apply must be re-sent by the server)", status, a.status.Hash, wantHash)
+		}
+	}
+}
