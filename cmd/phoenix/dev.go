@@ -50,6 +50,9 @@ func devFleet(ctx context.Context, a *app.App) (func(), error) {
 	}
 	bin := cfg.Controller.CollectorBin
 	if bin == "" {
+		bin = cfg.Generator.CollectorBin // the one the generator validates with
+	}
+	if bin == "" {
 		bin = agent.DefaultCollectorBin()
 	}
 	if fi, err := os.Stat(bin); err != nil || fi.IsDir() {
