@@ -339,13 +339,13 @@ func (b *Batch) finish() {
 	}
 	s := b.cur
 	tab := &s.tab
-	if tab.slots != nil {
+	if tab.hot != nil {
 		// Only loads, no dependencies between them: as many misses in
 		// flight as the CPU allows.
 		var acc uint64
 		for _, sm := range b.seg {
 			for i := sm.first; i < sm.end; i++ {
-				acc += tab.slots[b.pending[i].h&tab.mask].hash
+				acc += tab.hot[b.pending[i].h&tab.mask].hash
 			}
 		}
 		prefetchSink += acc
@@ -358,12 +358,13 @@ func (b *Batch) finish() {
 		}
 		for i := sm.first; i < sm.end; i++ {
 			p := &b.pending[i]
-			if sr := tab.find(p.h); sr != nil {
-				if sr.last < s.intervalFrom {
+			if i := tab.find(p.h); i >= 0 {
+				e := &tab.hot[i]
+				if e.last < s.intervalFrom {
 					s.interval.Add(p.h)
 				}
-				sr.last = b.sec
-				sr.value = p.value
+				e.last = b.sec
+				e.value = float32(p.value)
 				continue
 			}
 			b.newSeries(sm.m, sm.metID, rm.typ, &b.resBuf[rm.res].r, p)

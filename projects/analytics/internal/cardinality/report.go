@@ -93,11 +93,11 @@ func (s *Stream) Snapshot() *Snapshot {
 	for k, v := range s.refused {
 		sn.Refused[k] = v
 	}
-	for i := range s.tab.slots {
-		sr := &s.tab.slots[i]
-		if sr.hash == emptyHash || sr.last < cutoff {
+	for i := range s.tab.hot {
+		if h := &s.tab.hot[i]; h.hash == emptyHash || h.last < cutoff {
 			continue
 		}
+		sr := s.tab.at(i)
 		sn.Series = append(sn.Series, SeriesRef{Metric: sr.metric, Res: sr.res, DP: sr.dp, Value: sr.value})
 	}
 	sn.Metrics = make([]MetricInfo, len(s.metrics))

@@ -16,7 +16,7 @@ func TestTableMatchesMap(t *testing.T) {
 			// Small key space with shared low bits forces long clusters.
 			h := fixHash(uint64(rng.IntN(20000)) << 3)
 			if _, ok := ref[h]; ok {
-				if e := tab.find(h); e == nil {
+				if tab.find(h) < 0 {
 					t.Fatalf("round %d: %x missing", round, h)
 				}
 				continue
@@ -25,7 +25,7 @@ func TestTableMatchesMap(t *testing.T) {
 			tab.insert(series{hash: h, last: uint32(round)})
 		}
 		cut := uint32(rng.IntN(round + 1))
-		tab.sweep(func(s *series) bool { return s.last < cut })
+		tab.sweep(func(s series) bool { return s.last < cut })
 		for h, r := range ref {
 			if r < cut {
 				delete(ref, h)
@@ -35,12 +35,12 @@ func TestTableMatchesMap(t *testing.T) {
 			t.Fatalf("round %d: table %d, map %d", round, tab.n, len(ref))
 		}
 		for h := range ref {
-			if tab.find(h) == nil {
+			if tab.find(h) < 0 {
 				t.Fatalf("round %d: %x lost after sweep", round, h)
 			}
 		}
 		live := 0
-		for _, s := range tab.slots {
+		for _, s := range tab.hot {
 			if s.hash != emptyHash {
 				live++
 				if _, ok := ref[s.hash]; !ok {

@@ -4,8 +4,8 @@
 // a bound per stream (and a bound over all streams); past it they are
 // counted in HyperLogLog sketches whose error the reports state.
 //
-// A series costs one index entry (hash -> slot) and one 32-byte slot;
-// label sets are interned and shared by the series that carry them, so a
+// A series costs one slot of an open-addressing table (28 bytes, at a load
+// of 3/8 to 3/4); label sets are interned and shared by the series that carry them, so a
 // process's resource attributes are stored once for all its metrics.
 package cardinality
 
@@ -258,16 +258,6 @@ type counts struct {
 	newSeries uint64
 }
 
-// series is one table slot: 32 bytes.
-type series struct {
-	hash   uint64  // emptyHash when the slot is free
-	value  float64 // last value (aggregates in comparisons)
-	metric uint32
-	res    uint32  // label set ids
-	dp     uint32
-	last   uint32 // tracker seconds
-}
-
 type labelSet struct {
 	attrs []attr
 	hash  uint64
@@ -423,7 +413,7 @@ func (s *Stream) sweepLocked(nowSec uint32) int {
 		return 0
 	}
 	cutoff := nowSec - stale
-	removed := s.tab.sweep(func(sr *series) bool {
+	removed := s.tab.sweep(func(sr series) bool {
 		if sr.last >= cutoff {
 			return false
 		}
