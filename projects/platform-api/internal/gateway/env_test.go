@@ -24,7 +24,6 @@ func TestMain(m *testing.M) {
 		// after Close.
 		goleak.IgnoreTopFunction("github.com/nats-io/nats.go.(*Conn).flusher"),
 		goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).reaper"),
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
 	)
 }
 
@@ -60,6 +59,7 @@ func newEnv(t *testing.T, mods ...func(*config.Server)) *testEnv {
 		t.Fatalf("start platform-api: %v", err)
 	}
 	t.Cleanup(func() {
+		http.DefaultClient.CloseIdleConnections()
 		if err := a.Stop(); err != nil {
 			t.Errorf("stop: %v", err)
 		}
