@@ -101,6 +101,17 @@ func TestFleetLifecycle(t *testing.T) {
 		pid = ag.CollectorPID()
 	})
 
+	t.Run("re-pushing the running config settles without a restart", func(t *testing.T) {
+		d := cp.push(t, id, map[string]any{"config": good, "reason": "same bytes"})
+		testutil.Eventually(t, 10*time.Second, func() bool {
+			h := cp.history(t, id)
+			return len(h) > 0 && h[0].ID == d.ID && h[0].Status == "applied"
+		}, "identical config never settled")
+		if ag.CollectorPID() != pid {
+			t.Errorf("collector restarted for identical bytes: %d -> %d", pid, ag.CollectorPID())
+		}
+	})
+
 	t.Run("teams and roles", func(t *testing.T) {
 		other := apiv1.Principal{Subject: "bob", Kind: "user", Role: "operator", Teams: []string{"payments"}}
 		if _, _, err := cp.call(t, "phoenix.controller.agents.get", other, map[string]string{"id": id}, nil); !isStatus(err, http.StatusNotFound) {

@@ -297,7 +297,9 @@ func (s *Server) onMessage(ctx context.Context, sess *session, msg *protobufs.Ag
 		a.DeploymentID, a.PipelineID, a.PipelineVersion = desired.ID, desired.PipelineID, desired.PipelineVersion
 	}
 	if desired != nil {
-		if msg.RemoteConfigStatus != nil && a.RemoteConfigHash == desired.ConfigHash && a.RemoteConfigStatus != desired.Status &&
+		// Any message settles the deployment: an agent that already ran this
+		// exact config does not report its (unchanged) status again.
+		if a.RemoteConfigHash == desired.ConfigHash && a.RemoteConfigStatus != desired.Status &&
 			a.RemoteConfigStatus != "" {
 			if err := s.set.Repo.SetDeploymentStatus(ctx, desired.ID, a.RemoteConfigStatus, a.RemoteConfigError, now); err != nil {
 				s.set.Logger.Error("record deployment status", "deployment_id", desired.ID, "error", err)
@@ -455,6 +457,15 @@ func (s *Server) Deploy(ctx context.Context, d *fleet.Deployment) (bool, error) 
 		return false, fmt.Errorf("send config to agent %s: %w", d.AgentID, err)
 	}
 	sess.sentHash = d.ConfigHash
+	if a := sess.agent; a != nil && a.RemoteConfigHash == d.ConfigHash &&
+		(a.RemoteConfigStatus == fleet.StatusApplied || a.RemoteConfigStatus == fleet.StatusFailed) {
+		// The agent already decided these exact bytes and will not report
+		// again: record its answer now.
+		if err := s.set.Repo.SetDeploymentStatus(ctx, d.ID, a.RemoteConfigStatus, a.RemoteConfigError, time.Now().UTC()); err != nil {
+			return true, err
+		}
+		d.Status, d.Error = a.RemoteConfigStatus, a.RemoteConfigError
+	}
 	return true, nil
 }
 
