@@ -12,6 +12,7 @@ import (
 	"math"
 	"math/bits"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/cespare/xxhash/v2"
@@ -109,7 +110,13 @@ func malformed(format string, args ...any) error {
 // after having fed part of it: sinks record and apply only on success (see
 // cardinality.Batch). It accepts exactly what Validate accepts.
 func Walk(req []byte, sink Sink) error {
-	var res Resource
+	w := walkerPool.Get().(*walker)
+	defer func() {
+		*w = walker{}
+		walkerPool.Put(w)
+	}()
+	w.sink = sink
+	res := &w.res
 	for len(req) > 0 {
 		num, typ, n := consumeTag(req)
 		if n < 0 {
@@ -122,7 +129,7 @@ func Walk(req []byte, sink Sink) error {
 				return malformed("request: truncated resource_metrics")
 			}
 			req = req[m:]
-			if err := walkResourceMetrics(rm, &res, sink); err != nil {
+			if err := w.walkResourceMetrics(rm, res); err != nil {
 				return err
 			}
 			continue
@@ -136,7 +143,8 @@ func Walk(req []byte, sink Sink) error {
 	return nil
 }
 
-func walkResourceMetrics(rm []byte, res *Resource, sink Sink) error {
+func (w *walker) walkResourceMetrics(rm []byte, res *Resource) error {
+	sink := w.sink
 	*res = Resource{Size: len(rm)}
 	// The resource may follow its scope metrics on the wire: find it first.
 	b := rm
@@ -154,7 +162,7 @@ func walkResourceMetrics(rm []byte, res *Resource, sink Sink) error {
 			// A repeated singular field: the last one counts, all must parse.
 			raw, _ := consumeBytes(b)
 			var err error
-			if res.Hash, res.Experiment, res.Variant, err = hashResource(raw); err != nil {
+			if res.Hash, res.Experiment, res.Variant, err = w.hashResource(raw); err != nil {
 				return err
 			}
 			res.Raw = raw
@@ -169,7 +177,7 @@ func walkResourceMetrics(rm []byte, res *Resource, sink Sink) error {
 		if num == fRMScopeMetrics && typ == protowire.BytesType {
 			v, m := consumeBytes(b)
 			b = b[m:]
-			if err := walkScope(v, sink); err != nil {
+			if err := w.walkScope(v); err != nil {
 				return err
 			}
 			continue
@@ -179,7 +187,7 @@ func walkResourceMetrics(rm []byte, res *Resource, sink Sink) error {
 	return nil
 }
 
-func walkScope(sm []byte, sink Sink) error {
+func (w *walker) walkScope(sm []byte) error {
 	for len(sm) > 0 {
 		num, typ, n := consumeTag(sm)
 		if n < 0 {
@@ -192,7 +200,7 @@ func walkScope(sm []byte, sink Sink) error {
 				return malformed("scope_metrics: truncated metric")
 			}
 			sm = sm[m:]
-			if err := walkMetric(metric, sink); err != nil {
+			if err := w.walkMetric(metric); err != nil {
 				return err
 			}
 			continue
@@ -206,7 +214,8 @@ func walkScope(sm []byte, sink Sink) error {
 	return nil
 }
 
-func walkMetric(metric []byte, sink Sink) error {
+func (w *walker) walkMetric(metric []byte) error {
+	sink := w.sink
 	var name, data []byte
 	var t MetricType
 	b := metric
@@ -273,7 +282,7 @@ func walkMetric(metric []byte, sink Sink) error {
 				return malformed("%s: truncated datapoint", t)
 			}
 			b = b[m:]
-			h, v, err := hashPoint(dp, t)
+			h, v, err := w.hashPoint(dp, t)
 			if err != nil {
 				return err
 			}
@@ -303,7 +312,7 @@ func checkData(data []byte, t MetricType) error {
 		}
 		if num == fDataPoints && typ == protowire.BytesType {
 			dp, _ := consumeBytes(data)
-			if _, _, err := hashPoint(dp, t); err != nil {
+			if _, _, err := (&walker{}).hashPoint(dp, t); err != nil {
 				return err
 			}
 		}
@@ -378,14 +387,14 @@ func HashAttrs(msg []byte, field protowire.Number, resource bool) uint64 {
 // also reads its value in the same pass: field 4 (as_double) or 6 (as_int)
 // of a NumberDataPoint, field 5 (sum) of the other datapoint kinds.
 func HashPoint(dp []byte, t MetricType) (sum uint64, value float64) {
-	sum, value, _ = hashPoint(dp, t)
+	sum, value, _ = (&walker{}).hashPoint(dp, t)
 	return
 }
 
 // hashPoint is HashPoint that also validates the datapoint's framing and
 // attributes. The one-byte tag and length cases are decoded inline: this
 // loop runs for every field of every datapoint.
-func hashPoint(dp []byte, t MetricType) (sum uint64, value float64, err error) {
+func (w *walker) hashPoint(dp []byte, t MetricType) (sum uint64, value float64, err error) {
 	b := dp
 	af := AttrField(t)
 	number := t == TypeGauge || t == TypeSum
@@ -429,12 +438,12 @@ func hashPoint(dp []byte, t MetricType) (sum uint64, value float64, err error) {
 				b = b[m:]
 			}
 			if num == af {
-				key, err := checkKV(v)
+				h, phoenix, err := w.kv(v)
 				if err != nil {
 					return 0, 0, malformed("%s datapoint: %v", t, err)
 				}
-				if !hasPhoenixPrefix(key) {
-					sum += KVHash(v, false)
+				if !phoenix {
+					sum += h
 				}
 			}
 		default:
@@ -531,9 +540,51 @@ func hasPhoenixPrefix(key []byte) bool {
 func KVHash(kv []byte, resource bool) uint64 {
 	h := xxhash.Sum64(kv)
 	if resource {
-		h = Mix(h ^ 0x6a09e667f3bcc909)
+		h = resourceMix(h)
 	}
 	return h
+}
+
+func resourceMix(h uint64) uint64 { return Mix(h ^ 0x6a09e667f3bcc909) }
+
+// walker carries a walk's state: the sink, the current resource, and a
+// small cache of attributes already checked and hashed. Attribute bytes
+// repeat a lot (state="user" on every process, host.name on every process
+// of a host); a hit costs a short compare instead of a parse and a hash.
+type walker struct {
+	sink  Sink
+	res   Resource
+	cache [kvCacheSize]kvEntry
+}
+
+const kvCacheSize = 64
+
+type kvEntry struct {
+	kv      []byte // points into the request being walked
+	h       uint64 // xxhash of kv (before any resource mixing)
+	phoenix bool
+}
+
+var walkerPool = sync.Pool{New: func() any { return new(walker) }}
+
+// kv checks and hashes an encoded KeyValue, through the cache.
+func (w *walker) kv(kv []byte) (h uint64, phoenix bool, err error) {
+	if len(kv) == 0 {
+		if _, err := checkKV(kv); err != nil {
+			return 0, false, err
+		}
+		return xxhash.Sum64(kv), false, nil
+	}
+	e := &w.cache[(uint(len(kv))*0x9e37^uint(kv[len(kv)-1])*31^uint(kv[len(kv)/2]))&(kvCacheSize-1)]
+	if e.kv != nil && string(e.kv) == string(kv) {
+		return e.h, e.phoenix, nil
+	}
+	key, err := checkKV(kv)
+	if err != nil {
+		return 0, false, err
+	}
+	*e = kvEntry{kv: kv, h: xxhash.Sum64(kv), phoenix: hasPhoenixPrefix(key)}
+	return e.h, e.phoenix, nil
 }
 
 // Mix is a 64-bit finalizer (murmur3 fmix64).
@@ -557,7 +608,7 @@ func NameHash(name []byte) uint64 { return xxhash.Sum64(name) }
 
 // hashResource hashes a Resource's attributes, picks out the stream
 // routing attributes and validates it.
-func hashResource(res []byte) (h uint64, exp, variant []byte, err error) {
+func (w *walker) hashResource(res []byte) (h uint64, exp, variant []byte, err error) {
 	b := res
 	for len(b) > 0 {
 		num, typ, n := consumeTag(b)
@@ -571,12 +622,12 @@ func hashResource(res []byte) (h uint64, exp, variant []byte, err error) {
 				return 0, nil, nil, malformed("resource: truncated attribute")
 			}
 			b = b[m:]
-			key, err := checkKV(kv)
+			raw, phoenix, err := w.kv(kv)
 			if err != nil {
 				return 0, nil, nil, malformed("resource: %v", err)
 			}
-			if hasPhoenixPrefix(key) {
-				_, val := kvParts(kv)
+			if phoenix {
+				key, val := kvParts(kv)
 				switch string(key) {
 				case AttrExperimentID:
 					exp = stringValue(val)
@@ -585,7 +636,7 @@ func hashResource(res []byte) (h uint64, exp, variant []byte, err error) {
 				}
 				continue
 			}
-			h += KVHash(kv, true)
+			h += resourceMix(raw)
 			continue
 		}
 		m := consumeFieldValue(num, typ, b)

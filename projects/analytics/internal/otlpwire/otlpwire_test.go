@@ -118,11 +118,11 @@ func (s sinkFunc) Resource(r *otlpwire.Resource) { s.countSink.Resource(r); s.re
 func TestValidateRejects(t *testing.T) {
 	good := allTypes()
 	cases := map[string][]byte{
-		"truncated":      good[:len(good)-3],
-		"bad tag":        {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
-		"bad length":     {0x0a, 0x10, 0x01},
-		"bad nested":     {0x0a, 0x02, 0x12, 0x05},
-		"bad key utf8":   otlptest.Marshal(otlptest.Request(otlptest.RM(nil, otlptest.Gauge("g", 1, nil)))),
+		"truncated":    good[:len(good)-3],
+		"bad tag":      {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
+		"bad length":   {0x0a, 0x10, 0x01},
+		"bad nested":   {0x0a, 0x02, 0x12, 0x05},
+		"bad key utf8": otlptest.Marshal(otlptest.Request(otlptest.RM(nil, otlptest.Gauge("g", 1, nil)))),
 	}
 	// Build an attribute key with invalid UTF-8 by hand: resource_metrics{resource{attributes{key: "\xff"}}}.
 	kvb := []byte{0x0a, 0x01, 0xff}
