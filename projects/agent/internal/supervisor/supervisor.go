@@ -6,7 +6,7 @@
 package supervisor
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -275,30 +275,45 @@ func (s *Supervisor) spawn(path string, tail *tail) (*exec.Cmd, chan error, erro
 	cmd := exec.Command(s.set.Bin, "--config", path)
 	cmd.SysProcAttr = sysProcAttr()
 	cmd.Stdout = io.Discard
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return nil, nil, err
-	}
+	cmd.Stderr = &lineWriter{tail: tail, log: s.set.Logger}
+	// A grandchild holding stderr open must not keep Wait from returning.
+	cmd.WaitDelay = 2 * time.Second
 	if err := cmd.Start(); err != nil {
 		return nil, nil, err
 	}
-	logs := make(chan struct{})
-	go func() {
-		defer close(logs)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			tail.add(line)
-			s.set.Logger.Debug("collector", "line", line)
-		}
-	}()
 	exited := make(chan error, 1)
-	go func() {
-		<-logs // Wait must follow the last read of the pipe
-		exited <- cmd.Wait()
-	}()
+	go func() { exited <- cmd.Wait() }()
 	return cmd, exited, nil
+}
+
+// lineWriter splits the collector's stderr into lines for the tail and the
+// debug log; a line longer than 64 KiB is cut.
+type lineWriter struct {
+	tail *tail
+	log  *slog.Logger
+	buf  []byte
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		w.line(string(w.buf[:i]))
+		w.buf = w.buf[i+1:]
+	}
+	if len(w.buf) > 64<<10 {
+		w.line(string(w.buf))
+		w.buf = w.buf[:0]
+	}
+	return len(p), nil
+}
+
+func (w *lineWriter) line(l string) {
+	w.tail.add(l)
+	w.log.Debug("collector", "line", l)
 }
 
 // terminate asks the process group to stop and kills it after StopTimeout.

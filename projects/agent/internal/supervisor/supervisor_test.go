@@ -189,3 +189,21 @@ func zombie(pid int) bool {
 	f := strings.Fields(string(b))
 	return len(f) > 2 && f[2] == "Z"
 }
+
+func TestLineWriterAndTail(t *testing.T) {
+	tl := newTail(3)
+	w := &lineWriter{tail: tl, log: slog.New(slog.DiscardHandler)}
+	for _, chunk := range []string{"first li", "ne\nsecond\nthi", "rd\nfourth\nfif", "th\n"} {
+		if n, err := w.Write([]byte(chunk)); err != nil || n != len(chunk) {
+			t.Fatalf("Write = %d, %v", n, err)
+		}
+	}
+	if got := strings.Join(tl.lines, "|"); got != "third|fourth|fifth" {
+		t.Fatalf("tail = %q", got)
+	}
+	long := strings.Repeat("x", 70<<10)
+	_, _ = w.Write([]byte(long))
+	if len(w.buf) != 0 || len(tl.lines[len(tl.lines)-1]) != 1024+3 {
+		t.Fatalf("long line not cut: buffered %d, last line %d", len(w.buf), len(tl.lines[len(tl.lines)-1]))
+	}
+}
