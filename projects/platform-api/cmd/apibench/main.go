@@ -50,6 +50,7 @@ func run() int {
 	flag.DurationVar(&o.p99, "p99", 10*time.Millisecond, "fail when p99 latency exceeds this")
 	flag.IntVar(&o.workers, "workers", 128, "concurrent client connections")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	only := flag.String("phase", "", "run only this phase: read or write")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -146,6 +147,9 @@ func run() int {
 		{"read  GET /api/v1/status", read, nil},
 		{"write POST+DELETE /api/v1/apikeys", write, onWrite},
 	} {
+		if *only != "" && !strings.HasPrefix(ph.name, *only) {
+			continue
+		}
 		if o.warmup > 0 {
 			drive(client, base, key.Key, o, o.warmup, ph.next, ph.after)
 		}

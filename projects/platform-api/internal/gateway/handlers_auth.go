@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
@@ -34,10 +35,12 @@ type tokenResponse struct {
 // dummyHash is verified when the user does not exist, so a login for an
 // unknown name costs as much as one for a known name (no user enumeration
 // by timing).
-var dummyHash = func() string {
+// It is computed on first use, not at init: every binary linking the gateway
+// (the phoenix CLI included) would otherwise pay for an argon2id hash at start.
+var dummyHash = sync.OnceValue(func() string {
 	h, _ := auth.HashPassword("phoenix-dummy-password", auth.DefaultArgon2)
 	return h
-}()
+})
 
 // verifyPassword runs argon2id under a semaphore: each hash takes 19 MiB, so
 // concurrent logins are bounded in memory.
@@ -84,7 +87,7 @@ func (g *Gateway) login(w http.ResponseWriter, r *http.Request) {
 	u, err := g.store.getUser(r.Context(), req.Username)
 	hash := u.PasswordHash
 	if errors.Is(err, database.ErrNotFound) {
-		hash = dummyHash
+		hash = dummyHash()
 	} else if err != nil {
 		httpx.WriteError(w, r, err)
 		return
