@@ -166,6 +166,9 @@ func (h *hub) add(c *wsClient) bool {
 	}
 	h.clients[c] = struct{}{}
 	h.g.metrics.wsClients.Inc()
+	// Counted under the lock that close takes first, so close's Wait
+	// always sees every handler that got in.
+	h.wg.Add(1)
 	return true
 }
 
@@ -224,11 +227,11 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: originPatterns(g.s.Config.Auth.AllowedOrigins)})
 	if err != nil {
 		g.hub.remove(c)
+		g.hub.wg.Done()
 		cancel()
 		return // Accept has answered (403 for a foreign origin)
 	}
 	conn.SetReadLimit(wsReadLimit)
-	g.hub.wg.Add(1)
 	defer g.hub.wg.Done()
 	defer g.hub.remove(c)
 	defer cancel()
