@@ -71,7 +71,7 @@ func New(s service.Settings) (*Service, error) {
 		// scope "ingest"); answers are cached for at most a second.
 		auth = ingest.NewBusAuth(s.Bus, time.Second)
 	}
-	svc := &Service{set: s, cfg: cfg, log: log.With("service", config.ServiceAnalytics), tracker: tr, catalog: catalog}
+	svc := &Service{set: s, cfg: cfg, log: log, tracker: tr, catalog: catalog}
 	var reg prometheus.Registerer // stays a nil interface without metrics
 	if s.Metrics != nil {
 		reg = s.Metrics.Registry
