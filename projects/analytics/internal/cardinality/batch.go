@@ -2,6 +2,7 @@ package cardinality
 
 import (
 	"sync"
+	"unsafe"
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/projects/analytics/internal/otlpwire"
@@ -40,6 +41,7 @@ type Batch struct {
 	idBuf   []byte
 	scratch []otlpwire.Attr
 	seg     []segMetric
+	mcache  [16]mcacheEntry // recent metric lookups of the current stream
 
 	res Result
 }
@@ -55,13 +57,18 @@ type recMetric struct {
 	first int32 // pending index of its first point
 }
 
+// recPoint is one recorded datapoint, kept small (40 bytes): the walk
+// writes one per datapoint.
 type recPoint struct {
 	attrHash uint64
 	h        uint64 // series key, computed at apply
 	value    float64
-	dp       []byte
+	dp       unsafe.Pointer // the datapoint message in the request body
+	dpLen    uint32
 	n        uint32 // samples (remote write) or 1
 }
+
+func (p *recPoint) msg() []byte { return unsafe.Slice((*byte)(p.dp), p.dpLen) }
 
 // Result is what a batch did.
 type Result struct {
@@ -85,6 +92,7 @@ func (t *Tracker) Batch(stream, team string) *Batch {
 	b := batchPool.Get().(*Batch)
 	*b = Batch{t: t, team: team, resBuf: b.resBuf[:0], metBuf: b.metBuf[:0], pending: b.pending[:0],
 		idBuf: b.idBuf[:0], scratch: b.scratch[:0], headerID: b.headerID[:0], seg: b.seg[:0], curRes: -1}
+	// mcache is zeroed by the assignment: entries never outlive a request.
 	if stream == "" {
 		b.headerID = nil
 	} else {
@@ -175,7 +183,7 @@ func (b *Batch) record(attrHash uint64, value float64, dp []byte, n int) {
 	if b.overflow {
 		return
 	}
-	b.pending = append(b.pending, recPoint{attrHash: attrHash, value: value, dp: dp, n: uint32(n)})
+	b.pending = append(b.pending, recPoint{attrHash: attrHash, value: value, dp: unsafe.Pointer(unsafe.SliceData(dp)), dpLen: uint32(len(dp)), n: uint32(n)})
 	switch {
 	case b.direct && len(b.pending) >= chunk:
 		b.apply()
@@ -373,12 +381,28 @@ func (b *Batch) finish() {
 	b.seg = b.seg[:0]
 }
 
-// metric finds or creates the recorded metric in the current stream.
+type mcacheEntry struct {
+	s  *Stream
+	m  *metric
+	id uint32
+}
+
+// metric finds or creates the recorded metric in the current stream. The
+// same few metric names repeat for every resource of a request, so a small
+// cache in front of the stream's map saves most map lookups.
 func (b *Batch) metric(rm *recMetric) (*metric, uint32, string) {
 	if len(rm.name) == 0 {
 		return nil, 0, RefusedEmptyName
 	}
 	s := b.cur
+	name := rm.name
+	ce := &b.mcache[(uint(len(name))^uint(name[len(name)-1])*7^uint(name[len(name)/2])*3)&15]
+	if ce.s == s && ce.m.name == string(name) {
+		if ce.m.typ == otlpwire.TypeUnknown {
+			ce.m.typ = rm.typ
+		}
+		return ce.m, ce.id, ""
+	}
 	id, ok := s.metricIdx[string(rm.name)]
 	if !ok {
 		if len(s.metrics) >= b.t.limits.MaxMetricsPerStream {
@@ -393,6 +417,7 @@ func (b *Batch) metric(rm *recMetric) (*metric, uint32, string) {
 	if m.typ == otlpwire.TypeUnknown {
 		m.typ = rm.typ
 	}
+	*ce = mcacheEntry{s: s, m: m, id: id}
 	return m, id, ""
 }
 
@@ -423,7 +448,7 @@ func (b *Batch) newSeries(m *metric, metID uint32, typ otlpwire.MetricType, res 
 		s.addOverflow(h, b.sec, SketchedLabelSets)
 		return
 	}
-	dp := p.dp
+	dp := p.msg()
 	var dec func([]otlpwire.Attr) []otlpwire.Attr
 	if b.rw {
 		dec = func(dst []otlpwire.Attr) []otlpwire.Attr { return remotewrite.Labels(dst, dp) }

@@ -241,7 +241,7 @@ func (w *walker) walkMetric(metric []byte) error {
 		var ft MetricType
 		switch num {
 		case fMetricName:
-			if !utf8.Valid(v) {
+			if !w.validName(v) {
 				return malformed("metric name is not valid UTF-8")
 			}
 			name = v
@@ -555,6 +555,23 @@ type walker struct {
 	sink  Sink
 	res   Resource
 	cache [kvCacheSize]kvEntry
+	names [16][]byte // metric names already checked (they repeat per resource)
+}
+
+// validName checks a metric name's UTF-8 through a small cache.
+func (w *walker) validName(name []byte) bool {
+	if len(name) == 0 {
+		return true
+	}
+	e := &w.names[(uint(len(name))^uint(name[len(name)-1])*7^uint(name[len(name)/2])*3)&15]
+	if *e != nil && string(*e) == string(name) {
+		return true
+	}
+	if !utf8.Valid(name) {
+		return false
+	}
+	*e = name
+	return true
 }
 
 const kvCacheSize = 64
