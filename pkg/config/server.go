@@ -154,6 +154,7 @@ type Auth struct {
 	RateLimitRead   int           `yaml:"rate_limit_read" flag:"rate-limit-read" usage:"read requests per minute per principal"`
 	RateLimitWrite  int           `yaml:"rate_limit_write" flag:"rate-limit-write" usage:"state-changing requests per minute per principal"`
 	RateLimitLogin  int           `yaml:"rate_limit_login" flag:"rate-limit-login" usage:"failed logins per user name (and 4x per client address) per 15 minutes"`
+	AuditRetention  time.Duration `yaml:"audit_retention" flag:"audit-retention" usage:"how long audit log entries are kept"`
 	SSRFAllowCIDRs  []string      `yaml:"ssrf_allow_cidrs" flag:"ssrf-allow-cidrs" usage:"private ranges outbound webhooks may reach (e.g. 10.20.0.0/16)"`
 	SecretKey       string        `yaml:"secret_key" usage:"base64 AES-256 key for secrets at rest (env PHOENIX_SECRET_KEY)"`
 	// BootstrapAdminPassword is the first admin's password; env only.
@@ -186,7 +187,7 @@ func DefaultServer() Server {
 		},
 		Auth: Auth{
 			Issuer: "phoenix", Audience: "phoenix-api", AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: 30 * 24 * time.Hour,
-			RateLimitRead: 1200, RateLimitWrite: 300, RateLimitLogin: 10,
+			RateLimitRead: 1200, RateLimitWrite: 300, RateLimitLogin: 10, AuditRetention: 90 * 24 * time.Hour,
 		},
 		Controller: Controller{
 			OpAMPAddr: ":4320", DevOTLPGRPCAddr: "127.0.0.1:14317", DevOTLPHTTPAddr: "127.0.0.1:14318",
@@ -349,6 +350,9 @@ func (a *Auth) validate() []error {
 	}
 	if a.AccessTokenTTL < time.Minute || a.AccessTokenTTL > 24*time.Hour {
 		errs = append(errs, errors.New("auth.access_token_ttl: must be from 1m to 24h"))
+	}
+	if a.AuditRetention < 24*time.Hour {
+		errs = append(errs, errors.New("auth.audit_retention: must be at least 24h"))
 	}
 	if a.RefreshTokenTTL < a.AccessTokenTTL {
 		errs = append(errs, errors.New("auth.refresh_token_ttl: must be at least auth.access_token_ttl"))

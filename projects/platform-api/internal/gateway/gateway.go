@@ -57,6 +57,7 @@ type Gateway struct {
 	shared sharedState
 	audit  *auditLog
 	hub    *hub
+	jan    *janitor
 }
 
 // registered is one route the mux serves, with its policy.
@@ -275,6 +276,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		return err
 	}
 	g.audit = newAuditLog(g.store, g.logger, g.metrics.auditFailures.Inc)
+	g.jan = g.startJanitor()
 	if g.hub, err = newHub(g); err != nil {
 		return err
 	}
@@ -351,6 +353,9 @@ func (g *Gateway) cleanup(ctx context.Context) error {
 	err = errors.Join(err, g.resp.Stop())
 	if g.audit != nil {
 		g.audit.close()
+	}
+	if g.jan != nil {
+		g.jan.stop()
 	}
 	if g.shared != nil {
 		err = errors.Join(err, g.shared.close())

@@ -710,3 +710,26 @@ func (s *authStore) countAdmins(ctx context.Context) (int, error) {
 	err := s.queryRow(ctx, s.q("SELECT COUNT(*) FROM users WHERE role = ?"), roleAdmin).Scan(&n)
 	return n, err
 }
+
+// prune deletes audit entries older than auditBefore, sessions that expired
+// or were revoked before sessionsBefore, and signing keys retired before
+// keysBefore. It answers how many rows went.
+func (s *authStore) prune(ctx context.Context, auditBefore, sessionsBefore, keysBefore time.Time) (int64, error) {
+	var total int64
+	for _, q := range []struct {
+		sql string
+		arg []any
+	}{
+		{"DELETE FROM audit_log WHERE at < ?", []any{ms(auditBefore)}},
+		{"DELETE FROM sessions WHERE expires_at < ? OR revoked_at < ?", []any{ms(sessionsBefore), ms(sessionsBefore)}},
+		{"DELETE FROM signing_keys WHERE retire_at < ?", []any{ms(keysBefore)}},
+	} {
+		res, err := s.exec(ctx, s.q(q.sql), q.arg...)
+		if err != nil {
+			return total, fmt.Errorf("prune: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		total += n
+	}
+	return total, nil
+}

@@ -100,3 +100,37 @@ func TestStoreBothDialects(t *testing.T) {
 		})
 	}
 }
+
+func TestPrune(t *testing.T) {
+	ctx := context.Background()
+	db, err := database.Open(ctx, "", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	s, err := newAuthStore(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	old, recent := now.Add(-100*24*time.Hour), now.Add(-time.Hour)
+	if err := s.insertAudit(ctx, []auditEntry{{At: old, Actor: "a"}, {At: recent, Actor: "b"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.createUser(ctx, user{Username: "u", PasswordHash: "h", Role: "viewer"}); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.createSession(ctx, "dead", "u", "h1", "", now.Add(-48*time.Hour))
+	_ = s.createSession(ctx, "live", "u", "h2", "", now.Add(time.Hour))
+	n, err := s.prune(ctx, now.Add(-90*24*time.Hour), now.Add(-24*time.Hour), now.Add(-24*time.Hour))
+	if err != nil || n != 2 {
+		t.Fatalf("pruned %d rows (%v), want 2", n, err)
+	}
+	es, _ := s.listAudit(ctx, 0, "", 10)
+	if len(es) != 1 || es[0].Actor != "b" {
+		t.Fatalf("audit after prune: %+v", es)
+	}
+	if _, err := s.getSession(ctx, "live"); err != nil {
+		t.Fatalf("live session pruned: %v", err)
+	}
+}
