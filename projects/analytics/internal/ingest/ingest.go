@@ -402,14 +402,9 @@ func (s *Server) serveOTLP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer bufPool.Put(buf)
 	if isJSON {
-		var req colmetrics.ExportMetricsServiceRequest
-		if err := protojson.Unmarshal(body, &req); err != nil {
-			s.fail(w, protocol, refuse(http.StatusBadRequest, "malformed", "malformed OTLP JSON: %v", err), 0)
-			return
-		}
-		pb, err := proto.Marshal(&req)
+		pb, err := jsonToProto(body)
 		if err != nil {
-			s.fail(w, protocol, refuse(http.StatusBadRequest, "malformed", "re-encode OTLP JSON: %v", err), 0)
+			s.fail(w, protocol, refuse(http.StatusBadRequest, "malformed", "%v", err), 0)
 			return
 		}
 		body = pb
@@ -422,6 +417,20 @@ func (s *Server) serveOTLP(w http.ResponseWriter, r *http.Request) {
 	s.m.requests.WithLabelValues(protocol, "200").Inc()
 	s.m.bytes.WithLabelValues(protocol).Add(float64(len(body)))
 	writeOTLPResponse(w, isJSON, res)
+}
+
+// jsonToProto turns an OTLP/JSON request into protobuf for the walker. JSON
+// is the slow path: it goes through the upstream proto structs.
+func jsonToProto(body []byte) ([]byte, error) {
+	var req colmetrics.ExportMetricsServiceRequest
+	if err := protojson.Unmarshal(body, &req); err != nil {
+		return nil, fmt.Errorf("malformed OTLP JSON: %w", err)
+	}
+	pb, err := proto.Marshal(&req)
+	if err != nil {
+		return nil, fmt.Errorf("re-encode OTLP JSON: %w", err)
+	}
+	return pb, nil
 }
 
 // Result is the outcome of one request.
