@@ -33,14 +33,14 @@ const adminPassword = "test-admin-password-1"
 // testEnv is a real platform-api on embedded NATS and SQLite (or the
 // given database/redis), listening on a free port.
 type testEnv struct {
-	t    *testing.T
+	t    testing.TB
 	app  *app.App
 	gw   *Gateway
 	base string
 	cfg  *config.Server
 }
 
-func newEnv(t *testing.T, mods ...func(*config.Server)) *testEnv {
+func newEnv(t testing.TB, mods ...func(*config.Server)) *testEnv {
 	t.Helper()
 	cfg := config.DefaultServer()
 	cfg.DataDir = t.TempDir()
@@ -75,7 +75,7 @@ type resp struct {
 	Body   []byte
 }
 
-func (r resp) decode(t *testing.T, v any) {
+func (r resp) decode(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.Body, v); err != nil {
 		t.Fatalf("decode %s: %v", r.Body, err)
