@@ -46,8 +46,8 @@ const (
 	ScopeDatapoint = "datapoint"
 )
 
-// StreamsRequest lists streams visible to Principal (admins see all). The
-// NATS caller sets Principal itself; an empty Principal sees only "default".
+// StreamsRequest lists streams visible to Principal: those owned by one of
+// its teams (admins see all). The NATS caller sets Principal itself.
 type StreamsRequest struct {
 	Principal Principal `json:"principal"`
 }

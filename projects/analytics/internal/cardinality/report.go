@@ -104,18 +104,7 @@ func (s *Stream) Snapshot() *Snapshot {
 	for i, m := range s.metrics {
 		sn.Metrics[i] = MetricInfo{Name: m.name, Type: m.typ, NameHash: m.nameHash, dp: m.dp}
 	}
-	if s.overflow != nil {
-		merged := hll.New(overflowPrecision)
-		minute := nowSec / 60
-		window := uint32(len(s.overflow))
-		for i, sk := range s.overflow {
-			if s.overflowSeen[i]+window > minute {
-				_ = merged.Merge(sk)
-			}
-		}
-		sn.Overflow = merged.Estimate()
-		sn.OverflowRE = merged.RelativeError()
-	}
+	sn.Overflow, sn.OverflowRE = s.overflowEstimate(nowSec)
 	return sn
 }
 
@@ -323,19 +312,9 @@ func (s *Stream) Rollup(now time.Time) apiv1.Rollup {
 		r.Start = s.rolledAt.UTC()
 	}
 	s.rolled, s.rolledAt = s.total, now
-	if s.overflow != nil {
-		merged := hll.New(overflowPrecision)
-		minute := nowSec / 60
-		window := uint32(len(s.overflow))
-		for i, sk := range s.overflow {
-			if s.overflowSeen[i]+window > minute {
-				_ = merged.Merge(sk)
-			}
-		}
-		if est := merged.Estimate(); est > 0 {
-			r.ActiveSeries += int64(est + 0.5)
-			r.Exact = false
-		}
+	if est, _ := s.overflowEstimate(nowSec); est > 0 {
+		r.ActiveSeries += int64(est + 0.5)
+		r.Exact = false
 	}
 	type ms struct {
 		name string
@@ -366,19 +345,27 @@ func (s *Stream) summaryCounts() apiv1.StreamSummary {
 	defer s.mu.Unlock()
 	sum := apiv1.StreamSummary{Stream: s.name, Team: s.team, ActiveSeries: int64(s.tab.n), Exact: true,
 		FirstSeen: s.created.UTC(), LastSeen: s.lastSeen.UTC()}
-	if s.overflow != nil {
-		merged := hll.New(overflowPrecision)
-		minute := s.t.sec(s.t.now()) / 60
-		window := uint32(len(s.overflow))
-		for i, sk := range s.overflow {
-			if s.overflowSeen[i]+window > minute {
-				_ = merged.Merge(sk)
-			}
-		}
-		if est := merged.Estimate(); est > 0 {
-			sum.ActiveSeries += int64(est + 0.5)
-			sum.Exact = false
-		}
+	if est, _ := s.overflowEstimate(s.t.sec(s.t.now())); est > 0 {
+		sum.ActiveSeries += int64(est + 0.5)
+		sum.Exact = false
 	}
 	return sum
+}
+
+// overflowEstimate merges the overflow sketches of the staleness window:
+// the estimated series not held exactly, and its relative standard error.
+// The caller holds s.mu.
+func (s *Stream) overflowEstimate(nowSec uint32) (float64, float64) {
+	if s.overflow == nil {
+		return 0, 0
+	}
+	merged := hll.New(overflowPrecision)
+	minute := nowSec / 60
+	window := uint32(len(s.overflow))
+	for i, sk := range s.overflow {
+		if s.overflowSeen[i]+window > minute {
+			_ = merged.Merge(sk)
+		}
+	}
+	return merged.Estimate(), merged.RelativeError()
 }

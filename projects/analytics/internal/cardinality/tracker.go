@@ -27,6 +27,7 @@ type Limits struct {
 	MaxSeriesTotal        int           // series held exactly over all streams; more are sketched
 	MaxMetricsPerStream   int           // distinct metric names per stream; more are refused
 	MaxLabelSetsPerStream int           // interned label sets per stream; series needing more are sketched
+	MaxLabelKeysPerStream int           // distinct label names per stream; series needing more are sketched
 	Staleness             time.Duration // a series not seen for this long stops being active
 	// MayGrow, when set, is asked before the tracker allocates a bigger
 	// series table (extra bytes); false keeps the table and sketches the
@@ -38,7 +39,7 @@ type Limits struct {
 func DefaultLimits() Limits {
 	return Limits{
 		MaxStreams: 1000, ExactSeriesPerStream: 1_000_000, MaxSeriesTotal: 4_000_000,
-		MaxMetricsPerStream: 10_000, MaxLabelSetsPerStream: 1_000_000, Staleness: 5 * time.Minute,
+		MaxMetricsPerStream: 10_000, MaxLabelSetsPerStream: 1_000_000, MaxLabelKeysPerStream: 100_000, Staleness: 5 * time.Minute,
 	}
 }
 
@@ -50,7 +51,7 @@ const (
 	RefusedInvalidStream = "invalid_stream"
 	SketchedSeriesLimit  = "series_limit" // series counted in the sketch, not exactly
 	SketchedTotalLimit   = "total_series_limit"
-	SketchedLabelSets    = "label_set_limit"
+	SketchedLabelSets    = "label_set_limit" // label sets or label names per stream
 	SketchedMemoryLimit  = "memory_limit"
 )
 
@@ -94,6 +95,9 @@ func New(l Limits, now func() time.Time) *Tracker {
 	}
 	if l.MaxLabelSetsPerStream <= 0 {
 		l.MaxLabelSetsPerStream = d.MaxLabelSetsPerStream
+	}
+	if l.MaxLabelKeysPerStream <= 0 {
+		l.MaxLabelKeysPerStream = d.MaxLabelKeysPerStream
 	}
 	if l.Staleness <= 0 {
 		l.Staleness = d.Staleness
@@ -309,10 +313,7 @@ func (s *Stream) LastSeen() time.Time {
 }
 
 // Summary is the stream's list entry (cheap: no series copy).
-func (s *Stream) Summary() apiv1.StreamSummary {
-	sn := s.summaryCounts()
-	return sn
-}
+func (s *Stream) Summary() apiv1.StreamSummary { return s.summaryCounts() }
 
 // Name returns the stream id.
 func (s *Stream) Name() string { return s.name }
@@ -345,6 +346,15 @@ func (s *Stream) internSet(h uint64, decode func([]otlpwire.Attr) []otlpwire.Att
 		return 0, false
 	}
 	*scratch = decode((*scratch)[:0])
+	newKeys := 0
+	for _, a := range *scratch {
+		if _, ok := s.keys[a.Key]; !ok {
+			newKeys++
+		}
+	}
+	if len(s.keys)+newKeys > s.t.limits.MaxLabelKeysPerStream {
+		return 0, false
+	}
 	attrs := make([]attr, len(*scratch))
 	for i, a := range *scratch {
 		kid, ok := s.keys[a.Key]

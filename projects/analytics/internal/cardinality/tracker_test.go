@@ -238,3 +238,24 @@ func TestRemoteWriteExact(t *testing.T) {
 		t.Errorf("instance %+v", l)
 	}
 }
+
+// Past the label-name and label-set bounds, series are sketched and the
+// refusal is counted: nothing grows without bound, nothing is dropped silently.
+func TestLabelBounds(t *testing.T) {
+	for name, l := range map[string]Limits{
+		"keys": {MaxLabelKeysPerStream: 3},
+		"sets": {MaxLabelSetsPerStream: 50},
+	} {
+		tr := New(l, newClock().now)
+		for _, body := range otlptest.ProcessFleet(0, 100, 1000) { // 4 resource keys, 100 resources
+			applyOTLP(t, tr, "", body)
+		}
+		rep := report(t, tr, apiv1.DefaultStream)
+		if rep.Exact || rep.Refused[SketchedLabelSets] == 0 {
+			t.Errorf("%s: exact %v refused %v", name, rep.Exact, rep.Refused)
+		}
+		if rep.ActiveSeries < 950 || rep.ActiveSeries > 1050 {
+			t.Errorf("%s: estimate %d, want about 1000", name, rep.ActiveSeries)
+		}
+	}
+}

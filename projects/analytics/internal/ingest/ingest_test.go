@@ -165,8 +165,12 @@ func TestExactnessPerProtocol(t *testing.T) {
 	defer conn.Close()
 	client := colmetrics.NewMetricsServiceClient(conn)
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "x-phoenix-stream", "grpc")
-	for range 2 {
-		resp, err := client.Export(ctx, req)
+	for i := range 2 {
+		var opts []grpc.CallOption
+		if i == 1 {
+			opts = append(opts, grpc.UseCompressor("gzip")) // what OTLP exporters send by default
+		}
+		resp, err := client.Export(ctx, req, opts...)
 		if err != nil || resp.GetPartialSuccess().GetRejectedDataPoints() != 0 {
 			t.Fatalf("grpc export: %v %v", err, resp)
 		}
