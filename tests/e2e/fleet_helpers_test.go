@@ -173,8 +173,16 @@ func (cp *controlPlane) history(t *testing.T, id string) []deploymentView {
 	return out.Items
 }
 
-// startAgent runs a real agent in-process.
+// startAgent runs a real agent in-process; a new config has 20 s to become
+// healthy (the real collector under a loaded CI machine).
 func startAgent(t *testing.T, serverURL, bin, dataDir, token string) *agent.Agent {
+	t.Helper()
+	return startAgentWith(t, serverURL, bin, dataDir, token, 20*time.Second)
+}
+
+// startAgentWith is startAgent with another health timeout (the stand-in
+// collector is healthy at once, so its tests use a short one).
+func startAgentWith(t *testing.T, serverURL, bin, dataDir, token string, healthTimeout time.Duration) *agent.Agent {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
@@ -183,7 +191,7 @@ func startAgent(t *testing.T, serverURL, bin, dataDir, token string) *agent.Agen
 	a, err := agent.New(agent.Settings{
 		ServerURL: serverURL, CollectorBin: bin, DataDir: dataDir, Token: token,
 		Labels: map[string]string{"env": "e2e"}, Logger: logger,
-		HealthTimeout: 20 * time.Second, HeartbeatInterval: time.Second,
+		HealthTimeout: healthTimeout, HeartbeatInterval: time.Second,
 		MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second,
 	})
 	if err != nil {

@@ -24,7 +24,7 @@ func TestFleetLifecycle(t *testing.T) {
 	cfg := newConfig(t, "controller")
 	cp := start(t, cfg)
 	agentDir := t.TempDir()
-	ag := startAgent(t, cp.opampURL(), bin, agentDir, "")
+	ag := startAgentWith(t, cp.opampURL(), bin, agentDir, "", 5*time.Second)
 	id := ag.ID()
 
 	testutil.Eventually(t, 15*time.Second, func() bool {
@@ -158,7 +158,7 @@ func TestFleetLifecycle(t *testing.T) {
 		if alive(pid) {
 			t.Fatalf("collector %d survived the agent's Stop", pid)
 		}
-		ag = startAgent(t, cp.opampURL(), bin, agentDir, "")
+		ag = startAgentWith(t, cp.opampURL(), bin, agentDir, "", 5*time.Second)
 		if ag.ID() != id || ag.EffectiveConfigHash() != d1.ConfigHash || !ag.Healthy(t.Context()) {
 			t.Fatalf("restarted agent: id %s, config %s, healthy %v", ag.ID(), ag.EffectiveConfigHash(), ag.Healthy(t.Context()))
 		}
