@@ -255,7 +255,7 @@ func (s *Server) onMessage(ctx context.Context, sess *session, msg *protobufs.Ag
 			resp.ErrorResponse = &protobufs.ServerErrorResponse{Type: protobufs.ServerErrorResponseType_ServerErrorResponseType_Unavailable, ErrorMessage: "fleet store unavailable"}
 			return resp
 		}
-		if a.Team != "" && !sess.principal.InTeam(a.Team) {
+		if a.Team != "" && !mayOwn(sess.principal, a.Team) {
 			// A key of another team must not take over a known agent.
 			resp.ErrorResponse = &protobufs.ServerErrorResponse{Type: protobufs.ServerErrorResponseType_ServerErrorResponseType_BadRequest, ErrorMessage: "agent belongs to another team"}
 			return resp
@@ -402,6 +402,12 @@ func configBody(m *protobufs.AgentConfigMap) []byte {
 		return f.Body
 	}
 	return nil
+}
+
+// mayOwn reports whether an agent connecting as p may be (or stay) in team:
+// its own teams, or "default" for a key bound to no team.
+func mayOwn(p apiv1.Principal, team string) bool {
+	return p.InTeam(team) || len(p.Teams) == 0 && team == fleet.DefaultTeam
 }
 
 // teamOf decides the agent's team: a key bound to teams enrolls into its

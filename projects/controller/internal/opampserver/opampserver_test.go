@@ -3,12 +3,15 @@ package opampserver
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/open-telemetry/opamp-go/protobufs"
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
+	"github.com/phoenix-platform/phoenix/pkg/database"
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/fleet"
 )
 
@@ -112,6 +115,47 @@ func TestReported(t *testing.T) {
 		if !reported(&base, &changed) {
 			t.Errorf("%s change not seen", name)
 		}
+	}
+}
+
+// TestReconnectKeepsTeam: an agent reconnecting with the key it enrolled
+// with is accepted (also a key bound to no team, whose agents are in
+// "default"); a key of another team cannot take the agent over.
+func TestReconnectKeepsTeam(t *testing.T) {
+	ctx := context.Background()
+	store, err := database.Open(ctx, "", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	repo := fleet.NewRepo(store)
+	if err := repo.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := New(Settings{Repo: repo, Logger: slog.New(slog.DiscardHandler)})
+	hello := func(p apiv1.Principal, uid uuid.UUID) *protobufs.ServerToAgent {
+		return s.onMessage(ctx, &session{principal: p}, &protobufs.AgentToServer{InstanceUid: uid[:],
+			AgentDescription: &protobufs.AgentDescription{IdentifyingAttributes: []*protobufs.KeyValue{kv("host.name", "h")}}})
+	}
+	noTeam := apiv1.Principal{Subject: "k0", Kind: "api_key", Role: "operator"}
+	pay := apiv1.Principal{Subject: "k1", Kind: "api_key", Role: "operator", Teams: []string{"payments"}}
+	a1, a2 := uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7())
+	for i := range 2 {
+		if r := hello(noTeam, a1); r.ErrorResponse != nil {
+			t.Fatalf("no-team key, connection %d: %v", i+1, r.ErrorResponse)
+		}
+		if r := hello(pay, a2); r.ErrorResponse != nil {
+			t.Fatalf("team key, connection %d: %v", i+1, r.ErrorResponse)
+		}
+	}
+	if r := hello(pay, a1); r.ErrorResponse == nil {
+		t.Fatal("a payments key took over a default-team agent")
+	}
+	if r := hello(noTeam, a2); r.ErrorResponse == nil {
+		t.Fatal("a no-team key took over a payments agent")
+	}
+	if a, _ := repo.GetAgent(ctx, a2.String()); a.Team != "payments" {
+		t.Fatalf("team = %q", a.Team)
 	}
 }
 
