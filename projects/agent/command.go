@@ -41,9 +41,10 @@ func NewCommand() *cobra.Command {
 // NewRunCommand returns `run`: the agent daemon, until SIGINT or SIGTERM.
 func NewRunCommand() *cobra.Command {
 	var (
-		set      Settings
-		labels   []string
-		logLevel string
+		set       Settings
+		labels    []string
+		logLevel  string
+		tokenFile string
 	)
 	home, _ := os.UserHomeDir()
 	cmd := &cobra.Command{
@@ -57,6 +58,13 @@ func NewRunCommand() *cobra.Command {
 			var err error
 			if set.Labels, err = parseLabels(labels); err != nil {
 				return err
+			}
+			if tokenFile != "" {
+				b, err := os.ReadFile(tokenFile)
+				if err != nil {
+					return fmt.Errorf("--token-file: %w", err)
+				}
+				set.Token = strings.TrimSpace(string(b))
 			}
 			if set.Token == "" {
 				set.Token = os.Getenv("PHOENIX_AGENT_TOKEN")
@@ -83,7 +91,8 @@ func NewRunCommand() *cobra.Command {
 	f.StringVar(&set.ServerURL, "server", "ws://localhost:4320/v1/opamp", "OpAMP server URL of the control plane")
 	f.StringVar(&set.CollectorBin, "collector-bin", DefaultCollectorBin(), "phoenix-collector executable (env PHOENIX_COLLECTOR_BIN)")
 	f.StringArrayVar(&labels, "label", nil, "label k=v reported to the control plane (repeatable); team=T picks the agent's team")
-	f.StringVar(&set.Token, "token", "", "API key with scope agent (env PHOENIX_AGENT_TOKEN); not needed for open (dev) servers")
+	f.StringVar(&set.Token, "token", "", "API key with scope agent; visible in the process list, prefer --token-file or env PHOENIX_AGENT_TOKEN; not needed for open (dev) servers")
+	f.StringVar(&tokenFile, "token-file", "", "file holding the API key with scope agent")
 	f.StringVar(&set.DataDir, "data-dir", filepath.Join(home, ".phoenix", "agent"), "directory for the instance id and configs")
 	f.DurationVar(&set.HealthTimeout, "health-timeout", 30*time.Second, "how long a new config has to become healthy")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -59,8 +60,12 @@ func TestAgentRunBinary(t *testing.T) {
 	}
 
 	run := func(token, dataDir string) (*exec.Cmd, *bytes.Buffer) {
+		tokenFile := filepath.Join(t.TempDir(), "token")
+		if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 		cmd := exec.Command(bin, "agent", "run", "--server", "ws://"+opampAddr+"/v1/opamp",
-			"--collector-bin", collector, "--data-dir", dataDir, "--label", "env=e2e", "--token", token, "--health-timeout", "10s")
+			"--collector-bin", collector, "--data-dir", dataDir, "--label", "env=e2e", "--token-file", tokenFile, "--health-timeout", "10s")
 		var logs bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &logs, &logs
 		if err := cmd.Start(); err != nil {
