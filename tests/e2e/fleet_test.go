@@ -181,3 +181,30 @@ func isStatus(err error, status int) bool {
 	var p *problem.Error
 	return errors.As(err, &p) && p.Status == status
 }
+
+// TestFleetOnPostgres runs the core of the lifecycle the distributed way:
+// the controller on PostgreSQL and a NATS server (skipped locally when they
+// are absent, required in CI).
+func TestFleetOnPostgres(t *testing.T) {
+	bin := fakeCollector(t)
+	cfg := newConfig(t, "controller")
+	cfg.DatabaseURL = testutil.FreshPostgres(t)
+	cfg.NATSURL = testutil.NATSURL(t)
+	cp := start(t, cfg)
+	ag := startAgentWith(t, cp.opampURL(), bin, t.TempDir(), "", 5*time.Second)
+	id := ag.ID()
+	testutil.Eventually(t, 15*time.Second, func() bool {
+		v, ok := cp.agent(t, id)
+		return ok && v.Connected
+	}, "agent never enrolled")
+	d1 := cp.push(t, id, map[string]any{"config": fakeConfig("", testutil.FreeAddr(t))})
+	testutil.Eventually(t, 20*time.Second, func() bool {
+		v, _ := cp.agent(t, id)
+		return v.EffectiveConfigHash == d1.ConfigHash && v.Healthy != nil && *v.Healthy
+	}, "config never effective")
+	d2 := cp.push(t, id, map[string]any{"config": fakeConfig("invalid: true", testutil.FreeAddr(t))})
+	testutil.Eventually(t, 20*time.Second, func() bool {
+		h := cp.history(t, id)
+		return len(h) == 2 && h[0].ID == d2.ID && h[0].Status == "failed" && h[1].Status == "applied"
+	}, "invalid config not recorded as failed")
+}
