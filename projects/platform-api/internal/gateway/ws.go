@@ -27,10 +27,13 @@ const (
 	wsSendQueue      = 64
 	wsMaxClients     = 1000
 	wsMaxTopics      = 32
-	wsReadLimit      = 4 << 10
-	wsHeartbeatEvery = 25 * time.Second
-	wsWriteTimeout   = 10 * time.Second
+	wsReadLimit    = 4 << 10
+	wsWriteTimeout = 10 * time.Second
 )
+
+// wsHeartbeatEvery paces heartbeat frames and pings (a variable so a test
+// can see one without waiting 25 s).
+var wsHeartbeatEvery = 25 * time.Second
 
 // wsIn is a client frame.
 type wsIn struct {

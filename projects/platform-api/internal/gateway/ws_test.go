@@ -211,3 +211,25 @@ func FuzzParseFrame(f *testing.F) {
 		}
 	})
 }
+
+func TestWebSocketHeartbeat(t *testing.T) {
+	saved := wsHeartbeatEvery
+	wsHeartbeatEvery = 50 * time.Millisecond
+	t.Cleanup(func() { wsHeartbeatEvery = saved })
+	e := newEnv(t)
+	c, _, err := dialWS(t, e, e.adminToken(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, data, err := c.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f wsOut
+	if err := json.Unmarshal(data, &f); err != nil || f.Topic != "system" || f.Event != "heartbeat" {
+		t.Fatalf("first frame %s (%v), want a heartbeat", data, err)
+	}
+}
