@@ -24,9 +24,9 @@ import (
 // WebSocket bounds: every client has a fixed send queue; a client that
 // cannot keep up is dropped rather than buffered without limit.
 const (
-	wsSendQueue      = 64
-	wsMaxClients     = 1000
-	wsMaxTopics      = 32
+	wsSendQueue    = 64
+	wsMaxClients   = 1000
+	wsMaxTopics    = 32
 	wsReadLimit    = 4 << 10
 	wsWriteTimeout = 10 * time.Second
 )
