@@ -87,3 +87,21 @@ func BenchmarkMemoryPerSeries(b *testing.B) {
 		runtime.KeepAlive(tr)
 	}
 }
+
+// BenchmarkReport is the cost of one cardinality answer (snapshot under the
+// stream lock, then the breakdown outside it) for a process fleet.
+func BenchmarkReport(b *testing.B) {
+	for _, series := range []int{100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("series=%d", series), func(b *testing.B) {
+			tr := New(Limits{ExactSeriesPerStream: 2_000_000}, nil)
+			for _, body := range otlptest.ProcessFleet(0, series/otlptest.SeriesPerProcess, 1000) {
+				ingest(tr, body)
+			}
+			s := tr.Stream("default")
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = s.Snapshot().Report(10)
+			}
+		})
+	}
+}

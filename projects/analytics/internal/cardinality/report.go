@@ -27,6 +27,7 @@ type Snapshot struct {
 	Refused    map[string]int64
 
 	sets    []labelSet
+	sums    []uint64 // per set, lazily
 	buckets [rateBuckets]counts
 	nowSec  uint32
 	created uint32
@@ -210,54 +211,95 @@ type labelKey struct {
 	key   uint32
 }
 
-type labelAcc struct {
-	values  map[string]int64
-	without map[uint64]struct{}
-}
-
 // labelBreakdown computes distinct values, top values and share for every
-// label of one metric's series.
+// label of one metric's series. series(metric without the label) is the
+// number of distinct series keys once the label's hash is taken out of each
+// sum (series that lack the label keep theirs, and may merge with ones that
+// had it). The work per series is a few array reads: values are counted
+// per label set (a process's resource set is shared by all its series), and
+// sums and label hashes are looked up by set id.
 func (sn *Snapshot) labelBreakdown(mi uint32, refs []SeriesRef, topN int) []apiv1.LabelCardinality {
 	if len(refs) == 0 {
 		return []apiv1.LabelCardinality{}
 	}
 	nameHash := sn.Metrics[mi].NameHash
-	accs := map[labelKey]*labelAcc{}
-	get := func(k labelKey) *labelAcc {
-		a := accs[k]
-		if a == nil {
-			a = &labelAcc{values: map[string]int64{}, without: map[uint64]struct{}{}}
-			accs[k] = a
-		}
-		return a
-	}
-	for _, r := range refs {
-		sum := sn.Sum(r)
+	setSum := sn.setSums()
+	sums := make([]uint64, len(refs))
+	perSet := make([]int64, len(sn.sets)) // series per set, for the touched sets
+	var touched [2][]uint32               // sets used by these series, per scope
+	for i, r := range refs {
+		sums[i] = setSum[r.Res] + setSum[r.DP]
 		for scope, set := range [2]uint32{r.Res, r.DP} {
-			for _, at := range sn.sets[set].attrs {
-				a := get(labelKey{uint8(scope), at.key})
-				a.values[at.val]++
-				a.without[otlpwire.SeriesKey(nameHash, sum-at.h)] = struct{}{}
+			if perSet[set] == 0 {
+				touched[scope] = append(touched[scope], set)
+			}
+			perSet[set]++
+		}
+	}
+	// One visit per (set, attribute): find the metric's labels, count their
+	// values, and note each label's hash per set.
+	type vc struct {
+		val string
+		n   int64
+	}
+	var labels []labelKey
+	labelIdx := map[labelKey]int{}
+	var labelH [][]uint64       // per label, per set
+	var values []map[uint64]*vc // per label, by attribute hash (key and encoded value)
+	for scope := range touched {
+		for _, set := range touched[scope] {
+			for _, a := range sn.sets[set].attrs {
+				k := labelKey{uint8(scope), a.key}
+				li, ok := labelIdx[k]
+				if !ok {
+					li = len(labels)
+					labelIdx[k] = li
+					labels = append(labels, k)
+					labelH = append(labelH, make([]uint64, len(sn.sets)))
+					values = append(values, map[uint64]*vc{})
+				}
+				labelH[li][set] = a.h
+				if v := values[li][a.h]; v != nil {
+					v.n += perSet[set]
+				} else {
+					values[li][a.h] = &vc{val: a.val, n: perSet[set]}
+				}
 			}
 		}
 	}
+	keys := make([]uint64, len(refs))
 	total := float64(len(refs))
-	out := make([]apiv1.LabelCardinality, 0, len(accs))
-	for k, a := range accs {
-		// Series lacking the label keep their identity when it is removed.
-		var carrying int64
-		for _, c := range a.values {
-			carrying += c
+	out := make([]apiv1.LabelCardinality, 0, len(labels))
+	top := make([]apiv1.ValueCount, 0, len(refs))
+	for li, k := range labels {
+		lh := labelH[li]
+		for i, r := range refs {
+			set := r.Res
+			if k.scope == 1 {
+				set = r.DP
+			}
+			keys[i] = otlpwire.SeriesKey(nameHash, sums[i]-lh[set])
 		}
-		without := float64(len(a.without)) + total - float64(carrying)
+		slices.Sort(keys)
+		distinct := 0
+		for i := range keys {
+			if i == 0 || keys[i] != keys[i-1] {
+				distinct++
+			}
+		}
+		top = top[:0]
+		for _, v := range values[li] {
+			top = append(top, apiv1.ValueCount{Value: v.val, Series: v.n})
+		}
 		lc := apiv1.LabelCardinality{
-			Name: sn.KeyNames[k.key], Scope: apiv1.ScopeResource, DistinctValues: int64(len(a.values)),
-			Share: 1 - without/total, TopValues: topValues(a.values, topN),
+			Name: sn.KeyNames[k.key], Scope: apiv1.ScopeResource, DistinctValues: int64(len(values[li])),
+			Share: 1 - float64(distinct)/total, TopValues: topN2(top, topN),
 		}
 		if k.scope == 1 {
 			lc.Scope = apiv1.ScopeDatapoint
 		}
 		out = append(out, lc)
+		labelH[li], values[li] = nil, nil // free as we go
 	}
 	slices.SortFunc(out, func(a, b apiv1.LabelCardinality) int {
 		return cmp.Or(cmp.Compare(b.Share, a.Share), cmp.Compare(b.DistinctValues, a.DistinctValues),
@@ -266,16 +308,55 @@ func (sn *Snapshot) labelBreakdown(mi uint32, refs []SeriesRef, topN int) []apiv
 	return out
 }
 
-func topValues(m map[string]int64, n int) []apiv1.ValueCount {
-	out := make([]apiv1.ValueCount, 0, len(m))
-	for v, c := range m {
-		out = append(out, apiv1.ValueCount{Value: v, Series: c})
+// setSums returns every label set's hash sum, computed once per snapshot.
+func (sn *Snapshot) setSums() []uint64 {
+	if sn.sums == nil {
+		sn.sums = make([]uint64, len(sn.sets))
+		for i, ls := range sn.sets {
+			for _, a := range ls.attrs {
+				sn.sums[i] += a.h
+			}
+		}
 	}
-	slices.SortFunc(out, func(a, b apiv1.ValueCount) int {
+	return sn.sums
+}
+
+// topN2 returns the n values with the most series (ties by value).
+func topN2(vs []apiv1.ValueCount, n int) []apiv1.ValueCount {
+	less := func(a, b apiv1.ValueCount) int {
 		return cmp.Or(cmp.Compare(b.Series, a.Series), cmp.Compare(a.Value, b.Value))
-	})
-	if len(out) > n {
-		out = out[:n]
+	}
+	out := make([]apiv1.ValueCount, 0, min(n, len(vs))+1)
+	for _, vc := range vs {
+		if len(out) == n && less(vc, out[n-1]) >= 0 {
+			continue
+		}
+		i, _ := slices.BinarySearchFunc(out, vc, less)
+		out = slices.Insert(out, i, vc)
+		if len(out) > n {
+			out = out[:n]
+		}
+	}
+	return out
+}
+
+// topValues returns the n values with the most series (ties by value),
+// without sorting all of them.
+func topValues(m map[string]int64, n int) []apiv1.ValueCount {
+	less := func(a, b apiv1.ValueCount) int {
+		return cmp.Or(cmp.Compare(b.Series, a.Series), cmp.Compare(a.Value, b.Value))
+	}
+	out := make([]apiv1.ValueCount, 0, min(n, len(m))+1)
+	for v, c := range m {
+		vc := apiv1.ValueCount{Value: v, Series: c}
+		if len(out) == n && less(vc, out[n-1]) >= 0 {
+			continue
+		}
+		i, _ := slices.BinarySearchFunc(out, vc, less)
+		out = slices.Insert(out, i, vc)
+		if len(out) > n {
+			out = out[:n]
+		}
 	}
 	return out
 }

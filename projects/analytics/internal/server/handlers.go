@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
@@ -61,7 +62,48 @@ func (s *Service) Cardinality(p *apiv1.Principal, stream string, top int) (apiv1
 	if top <= 0 {
 		top = 10
 	}
-	return st.Snapshot().Report(min(top, maxTopValues)), nil
+	return s.reports.get(st, min(top, maxTopValues)), nil
+}
+
+// reportTTL is how long a computed breakdown is served again: a breakdown
+// of a million series takes seconds of CPU, and dashboards poll.
+const reportTTL = 2 * time.Second
+
+// reportCache keeps each stream's last breakdown for reportTTL and lets one
+// caller compute it while the others wait for the result. Entries are per
+// stream (bounded by the stream limit) and replaced, never accumulated.
+type reportCache struct {
+	mu      sync.Mutex
+	entries map[string]*reportEntry
+}
+
+type reportEntry struct {
+	done chan struct{}
+	at   time.Time
+	top  int
+	rep  apiv1.CardinalityReport
+}
+
+func (c *reportCache) get(st *cardinality.Stream, top int) apiv1.CardinalityReport {
+	c.mu.Lock()
+	if c.entries == nil {
+		c.entries = map[string]*reportEntry{}
+	}
+	e := c.entries[st.Name()]
+	if e != nil && e.top == top && (e.at.IsZero() || time.Since(e.at) < reportTTL) {
+		c.mu.Unlock()
+		<-e.done
+		return e.rep
+	}
+	e = &reportEntry{done: make(chan struct{}), top: top}
+	c.entries[st.Name()] = e
+	c.mu.Unlock()
+	e.rep = st.Snapshot().Report(top)
+	c.mu.Lock()
+	e.at = time.Now()
+	c.mu.Unlock()
+	close(e.done)
+	return e.rep
 }
 
 func (s *Service) natsCardinality(_ context.Context, data []byte) (any, error) {

@@ -38,6 +38,7 @@ type Service struct {
 	catalog *cost.Catalog
 	store   *rollup.Store // nil without a database
 	resp    *service.Responder
+	reports reportCache
 
 	httpSrv *httpx.Server
 	grpcSrv *grpc.Server
