@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/projects/analytics/internal/otlptest"
 	"github.com/phoenix-platform/phoenix/projects/analytics/internal/otlpwire"
 )
@@ -104,4 +105,28 @@ func BenchmarkReport(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkEstimate: one drop-label and one top-k estimate over a fleet.
+func BenchmarkEstimate(b *testing.B) {
+	tr := New(Limits{}, nil)
+	for _, body := range otlptest.ProcessFleet(0, 10_000, 1000) { // 100k series
+		ingest(tr, body)
+	}
+	sn := tr.Stream("default").Snapshot()
+	keys := []string{"process.pid", "process.command_line", "process.executable.name"}
+	b.Run("drop", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := sn.Estimate(apiv1.EstimateRequest{DropLabels: []string{"process.pid"}}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("topk", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := sn.Estimate(apiv1.EstimateRequest{TopK: &apiv1.TopKEstimate{EntityKeys: keys, GroupBy: []string{"host.name"}, K: 5}}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
