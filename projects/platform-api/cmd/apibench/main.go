@@ -51,6 +51,7 @@ func run() int {
 	flag.IntVar(&o.workers, "workers", 128, "concurrent client connections")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	only := flag.String("phase", "", "run only this phase: read or write")
+	readPath := flag.String("read-path", "/api/v1/status", "GET route of the read phase (e.g. /api/v1/auth/me: the security layers without the status fan-out)")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -110,7 +111,7 @@ func run() int {
 	fmt.Printf("platform-api benchmark: %d req/s, %s per phase after %s warm-up, %d connections\n", o.rate, o.duration, o.warmup, o.workers)
 	fmt.Printf("cpu: %s (%d logical CPUs, GOMAXPROCS %d), go %s\n", cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
 	failed := false
-	read := func(int) (string, string, any) { return "GET", "/api/v1/status", nil }
+	read := func(int) (string, string, any) { return "GET", *readPath, nil }
 	// Write: even requests create a key, odd ones revoke the key created by
 	// the previous one (ids travel through a bounded channel).
 	ids := make(chan string, o.rate*int(o.duration/time.Second+o.warmup/time.Second+2))
@@ -144,7 +145,7 @@ func run() int {
 		next  func(int) (string, string, any)
 		after func(string, []byte)
 	}{
-		{"read  GET /api/v1/status", read, nil},
+		{"read  GET " + *readPath, read, nil},
 		{"write POST+DELETE /api/v1/apikeys", write, onWrite},
 	} {
 		if *only != "" && !strings.HasPrefix(ph.name, *only) {
