@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"strings"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -99,7 +98,7 @@ func (sn *Snapshot) Estimate(req apiv1.EstimateRequest) (apiv1.EstimateReply, er
 				}
 			}
 		}
-		perGroup := map[string][]ent{}
+		perGroup := map[uint64][]ent{}
 		for e := range count {
 			perGroup[e.group] = append(perGroup[e.group], e)
 		}
@@ -109,7 +108,7 @@ func (sn *Snapshot) Estimate(req apiv1.EstimateRequest) (apiv1.EstimateReply, er
 				if count[a] != count[b] {
 					return count[a] > count[b]
 				}
-				return a.entity < b.entity
+				return a.entity < b.entity // a stable tie-break
 			})
 			for i, e := range es {
 				if i < req.TopK.K || crit[e] {
@@ -166,25 +165,25 @@ func (sn *Snapshot) Estimate(req apiv1.EstimateRequest) (apiv1.EstimateReply, er
 	return rep, nil
 }
 
-type entity struct{ group, entity string }
+// entity identifies a top-k entity by hashes of its group and entity key
+// values (no strings are built per series).
+type entity struct{ group, entity uint64 }
 
 func (sn *Snapshot) entityOf(r SeriesRef, tk *apiv1.TopKEstimate, critical *regexp.Regexp) (entity, bool) {
-	var g, e strings.Builder
+	var e entity
 	for _, k := range tk.GroupBy {
 		v, _ := sn.Label(r, k)
-		g.WriteString(v)
-		g.WriteByte(0)
+		e.group = otlpwire.Mix(e.group ^ xxhash.Sum64String(v))
 	}
 	isCrit := false
 	for _, k := range tk.EntityKeys {
 		v, _ := sn.Label(r, k)
-		e.WriteString(v)
-		e.WriteByte(0)
+		e.entity = otlpwire.Mix(e.entity ^ xxhash.Sum64String(v))
 		if critical != nil && critical.MatchString(v) {
 			isCrit = true
 		}
 	}
-	return entity{g.String(), e.String()}, isCrit
+	return e, isCrit
 }
 
 func sortEntities[T any](s []T, less func(a, b T) bool) { sortSlice(s, less) }

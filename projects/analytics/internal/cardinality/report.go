@@ -3,6 +3,7 @@ package cardinality
 import (
 	"cmp"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
@@ -26,11 +27,12 @@ type Snapshot struct {
 	OverflowRE float64 // relative standard error of Overflow
 	Refused    map[string]int64
 
-	sets    []labelSet
-	sums    []uint64 // per set, lazily
-	buckets [rateBuckets]counts
-	nowSec  uint32
-	created uint32
+	sets     []labelSet
+	sums     []uint64 // per set, lazily
+	sumsOnce sync.Once
+	buckets  [rateBuckets]counts
+	nowSec   uint32
+	created  uint32
 }
 
 // SeriesRef is one active series in a snapshot.
@@ -310,14 +312,14 @@ func (sn *Snapshot) labelBreakdown(mi uint32, refs []SeriesRef, topN int) []apiv
 
 // setSums returns every label set's hash sum, computed once per snapshot.
 func (sn *Snapshot) setSums() []uint64 {
-	if sn.sums == nil {
+	sn.sumsOnce.Do(func() {
 		sn.sums = make([]uint64, len(sn.sets))
 		for i, ls := range sn.sets {
 			for _, a := range ls.attrs {
 				sn.sums[i] += a.h
 			}
 		}
-	}
+	})
 	return sn.sums
 }
 
@@ -449,4 +451,39 @@ func (s *Stream) overflowEstimate(nowSec uint32) (float64, float64) {
 		}
 	}
 	return merged.Estimate(), merged.RelativeError()
+}
+
+// Figures are a stream's headline numbers, without the breakdown.
+type Figures struct {
+	ActiveSeries           int64
+	Exact                  bool
+	DPPerS, BytesPerS      *float64
+	DPPerSUnknownReason    string
+	BytesPerSUnknownReason string
+}
+
+// Figures reads the stream's active series and rates cheaply (no copy of
+// the series). Active series count the table, which rollups sweep every
+// interval, so it may include series that went stale since the last sweep.
+func (s *Stream) Figures() Figures {
+	nowSec := s.t.sec(s.t.now())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := Figures{ActiveSeries: int64(s.tab.n), Exact: true}
+	if est, _ := s.overflowEstimate(nowSec); est > 0 {
+		f.ActiveSeries += int64(est + 0.5)
+		f.Exact = false
+	}
+	created := s.t.sec(s.created)
+	if v, ok := rate(&s.buckets, nowSec, created, func(c counts) uint64 { return c.dp }); ok {
+		f.DPPerS = &v
+	} else {
+		f.DPPerSUnknownReason = reasonYoung
+	}
+	if v, ok := rate(&s.buckets, nowSec, created, func(c counts) uint64 { return c.bytes }); ok {
+		f.BytesPerS = &v
+	} else {
+		f.BytesPerSUnknownReason = reasonYoung
+	}
+	return f
 }

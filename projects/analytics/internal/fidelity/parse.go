@@ -49,7 +49,9 @@ func (m *Matcher) Matches(v string) bool {
 	}
 }
 
-func (m Matcher) String() string { return strconv.Quote(m.Name) + string(m.Op) + strconv.Quote(m.Value) }
+func (m Matcher) String() string {
+	return strconv.Quote(m.Name) + string(m.Op) + strconv.Quote(m.Value)
+}
 
 // Aggregate is a parsed aggregation: Op(metric{matchers}) by|without (labels).
 type Aggregate struct {
@@ -98,7 +100,9 @@ func (l *lexer) expect(c byte) error {
 }
 
 func isNameStart(r rune) bool { return r == '_' || unicode.IsLetter(r) }
-func isNameChar(r rune) bool  { return r == '_' || r == '.' || r == ':' || r == '-' || unicode.IsLetter(r) || unicode.IsDigit(r) }
+func isNameChar(r rune) bool {
+	return r == '_' || r == '.' || r == ':' || r == '-' || unicode.IsLetter(r) || unicode.IsDigit(r)
+}
 
 // name reads a bare name (dots allowed, for OTel names) or a quoted string.
 func (l *lexer) name() (string, error) {

@@ -84,6 +84,39 @@ type reportEntry struct {
 	rep  apiv1.CardinalityReport
 }
 
+// snapCache keeps each stream's last snapshot for reportTTL: the
+// generator asks several estimates in a row, and a snapshot of a million
+// series is a 30 MB copy. Snapshots are read-only once taken.
+type snapCache struct {
+	mu      sync.Mutex
+	entries map[string]snapEntry
+}
+
+type snapEntry struct {
+	sn *cardinality.Snapshot
+	at time.Time
+}
+
+func (c *snapCache) get(st *cardinality.Stream) *cardinality.Snapshot {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil {
+		c.entries = map[string]snapEntry{}
+	}
+	if e, ok := c.entries[st.Name()]; ok && time.Since(e.at) < reportTTL {
+		return e.sn
+	}
+	// Drop expired snapshots so the cache holds at most the recent ones.
+	for k, e := range c.entries {
+		if time.Since(e.at) >= reportTTL {
+			delete(c.entries, k)
+		}
+	}
+	sn := st.Snapshot()
+	c.entries[st.Name()] = snapEntry{sn: sn, at: time.Now()}
+	return sn
+}
+
 func (c *reportCache) get(st *cardinality.Stream, top int) apiv1.CardinalityReport {
 	c.mu.Lock()
 	if c.entries == nil {
@@ -178,7 +211,7 @@ func (s *Service) natsEstimate(_ context.Context, data []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep, err := st.Snapshot().Estimate(req)
+	rep, err := s.snaps.get(st).Estimate(req)
 	if err != nil {
 		return nil, problem.BadRequest(err.Error())
 	}
@@ -186,9 +219,9 @@ func (s *Service) natsEstimate(_ context.Context, data []byte) (any, error) {
 }
 
 // figures returns a stream's live cost figures.
-func figures(rep apiv1.CardinalityReport) cost.Figures {
-	as := float64(rep.ActiveSeries)
-	return cost.Figures{ActiveSeries: &as, DPPerS: rep.DPPerS, BytesPerS: rep.BytesPerS}
+func figures(f cardinality.Figures) cost.Figures {
+	as := float64(f.ActiveSeries)
+	return cost.Figures{ActiveSeries: &as, DPPerS: f.DPPerS, BytesPerS: f.BytesPerS}
 }
 
 // Cost prices a stream (or explicit figures) under one model or all.
@@ -199,7 +232,7 @@ func (s *Service) Cost(p *apiv1.Principal, req apiv1.CostRequest) (apiv1.CostRep
 		if err != nil {
 			return apiv1.CostReport{}, err
 		}
-		f = figures(st.Snapshot().Report(1))
+		f = figures(st.Figures())
 	}
 	rep, err := s.catalog.Report(req.Stream, req.Model, f)
 	if err != nil {
@@ -254,20 +287,20 @@ func (s *Service) Compare(ctx context.Context, p *apiv1.Principal, req apiv1.Com
 		if st != nil && p != nil && !p.InTeam(st.Team()) {
 			return rep, problem.NotFound("stream %q not found", id)
 		}
-		if st != nil {
-			sn = st.Snapshot()
+		if st != nil && (len(req.Critical) > 0 || len(req.Aggregates) > 0) {
+			sn = st.Snapshot() // only critical retention and aggregates need the series
 		}
 		windowed := !req.From.IsZero() || !req.To.IsZero()
 		switch {
 		case windowed:
 			vol = s.windowVolume(ctx, id, req.From, req.To)
-		case sn == nil:
+		case st == nil:
 			vol.Reason = "stream " + strconv.Quote(id) + " has no data"
 		default:
-			vol = volumeOf(sn.Report(1))
-			if len(sn.Series) == 0 {
-				sn = nil
-			}
+			vol = volumeOf(st.Figures())
+		}
+		if sn != nil && len(sn.Series) == 0 {
+			sn = nil
 		}
 		vol.Cost, vol.CostReason = cost.Monthly(m, cost.Figures{ActiveSeries: vol.ActiveSeries, DPPerS: vol.DPPerS, BytesPerS: vol.BytesPerS})
 		if i == 0 {
@@ -283,11 +316,11 @@ func (s *Service) Compare(ctx context.Context, p *apiv1.Principal, req apiv1.Com
 	return out, nil
 }
 
-func volumeOf(rep apiv1.CardinalityReport) fidelity.Volume {
-	as := float64(rep.ActiveSeries)
-	v := fidelity.Volume{ActiveSeries: &as, DPPerS: rep.DPPerS, BytesPerS: rep.BytesPerS}
-	if rep.DPPerS == nil {
-		v.Reason = rep.DPPerSUnknownReason
+func volumeOf(f cardinality.Figures) fidelity.Volume {
+	as := float64(f.ActiveSeries)
+	v := fidelity.Volume{ActiveSeries: &as, DPPerS: f.DPPerS, BytesPerS: f.BytesPerS}
+	if f.DPPerS == nil {
+		v.Reason = f.DPPerSUnknownReason
 	}
 	return v
 }

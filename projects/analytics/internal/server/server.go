@@ -39,6 +39,7 @@ type Service struct {
 	store   *rollup.Store // nil without a database
 	resp    *service.Responder
 	reports reportCache
+	snaps   snapCache
 
 	httpSrv *httpx.Server
 	grpcSrv *grpc.Server
