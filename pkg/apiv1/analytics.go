@@ -74,8 +74,8 @@ type CardinalityRequest struct {
 // and phoenix.analytics.cardinality. Counts cover series active within the
 // staleness window. When Exact is false, ActiveSeries is a sketch estimate
 // with relative standard error ErrorBound (e.g. 0.008 = 0.8%); per-metric
-// and per-label figures then cover the exactly tracked series only, and
-// Metrics[i].SeriesEstimate carries the sketch estimate.
+// and per-label figures then cover the exactly tracked series only
+// (TrackedSeries of them).
 type CardinalityReport struct {
 	Stream                 string              `json:"stream"`
 	Team                   string              `json:"team"`
@@ -100,7 +100,6 @@ type MetricCardinality struct {
 	Name                string             `json:"name"`
 	Type                string             `json:"type"` // gauge, sum, histogram, exponential_histogram, summary
 	Series              int64              `json:"series"`
-	SeriesEstimate      *float64           `json:"series_estimate,omitempty"` // set when the stream is past its exact bound
 	DPPerS              *float64           `json:"dp_per_s"`
 	DPPerSUnknownReason string             `json:"dp_per_s_unknown_reason,omitempty"`
 	Labels              []LabelCardinality `json:"labels"`
