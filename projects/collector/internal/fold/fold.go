@@ -22,11 +22,42 @@ type Folder struct {
 	out       pmetric.ResourceMetricsSlice
 	resources map[uint64]pmetric.ResourceMetrics
 	scopes    map[uint64]pmetric.ScopeMetrics
-	metrics   map[uint64]pmetric.Metric
-	points    map[uint64]int
+	metrics   map[uint64]*target
+	npoints   int
 	// nums accumulate number datapoints outside pdata, written back in
 	// flush: pdata's setters allocate on every call.
 	nums []numAcc
+	// memo holds the targets of the last resource key: consecutive
+	// resources usually fold into the same one (a batch is one host's
+	// scrape), and comparing names beats hashing them.
+	memoValid bool
+	memoRes   uint64
+	memo      []memoEntry
+}
+
+type memoEntry struct {
+	scopeName, scopeVersion string
+	src                     pmetric.Metric
+	t                       Metric
+}
+
+// same reports whether m folds into the same target as e.src.
+func (e *memoEntry) same(scope pcommon.InstrumentationScope, m pmetric.Metric) bool {
+	src := e.src
+	if m.Name() != src.Name() || m.Type() != src.Type() || m.Unit() != src.Unit() ||
+		scope.Name() != e.scopeName || scope.Version() != e.scopeVersion {
+		return false
+	}
+	switch m.Type() {
+	case pmetric.MetricTypeSum:
+		return m.Sum().AggregationTemporality() == src.Sum().AggregationTemporality() &&
+			m.Sum().IsMonotonic() == src.Sum().IsMonotonic()
+	case pmetric.MetricTypeHistogram:
+		return m.Histogram().AggregationTemporality() == src.Histogram().AggregationTemporality()
+	case pmetric.MetricTypeExponentialHistogram:
+		return m.ExponentialHistogram().AggregationTemporality() == src.ExponentialHistogram().AggregationTemporality()
+	}
+	return true
 }
 
 // numAcc is a folded number datapoint being accumulated.
@@ -43,8 +74,7 @@ func New() *Folder {
 	f := &Folder{
 		resources: map[uint64]pmetric.ResourceMetrics{},
 		scopes:    map[uint64]pmetric.ScopeMetrics{},
-		metrics:   map[uint64]pmetric.Metric{},
-		points:    map[uint64]int{},
+		metrics:   map[uint64]*target{},
 	}
 	f.Reset()
 	return f
@@ -56,13 +86,16 @@ func (f *Folder) Reset() {
 	clear(f.resources)
 	clear(f.scopes)
 	clear(f.metrics)
-	clear(f.points)
+	f.npoints = 0
+	f.memoValid = false
+	clear(f.memo)
+	f.memo = f.memo[:0]
 	clear(f.nums)
 	f.nums = f.nums[:0]
 }
 
 // Len is the number of folded datapoints so far.
-func (f *Folder) Len() int { return len(f.points) }
+func (f *Folder) Len() int { return f.npoints }
 
 // MoveTo appends the folded resources to dst and leaves the Folder empty.
 func (f *Folder) MoveTo(dst pmetric.ResourceMetricsSlice) {
@@ -73,8 +106,52 @@ func (f *Folder) MoveTo(dst pmetric.ResourceMetricsSlice) {
 
 // Metric is a folded metric, the target of AddPoint.
 type Metric struct {
+	*target
+}
+
+// target is a folded metric and its datapoints by attribute hash. A metric
+// has few series per batch (hostmetrics: up to 3 states), so a short slice
+// scan replaces a map lookup per datapoint; it turns into a map when long.
+type target struct {
+	key   uint64
+	m     pmetric.Metric
+	slots []slot
+	big   map[uint64]int
+}
+
+type slot struct {
 	key uint64
-	m   pmetric.Metric
+	idx int
+}
+
+const smallTarget = 16
+
+func (t *target) find(key uint64) (int, bool) {
+	if t.big != nil {
+		i, ok := t.big[key]
+		return i, ok
+	}
+	for _, s := range t.slots {
+		if s.key == key {
+			return s.idx, true
+		}
+	}
+	return 0, false
+}
+
+func (t *target) add(key uint64, idx int) {
+	if t.big == nil && len(t.slots) < smallTarget {
+		t.slots = append(t.slots, slot{key, idx})
+		return
+	}
+	if t.big == nil {
+		t.big = make(map[uint64]int, 2*smallTarget)
+		for _, s := range t.slots {
+			t.big[s.key] = s.idx
+		}
+		t.slots = nil
+	}
+	t.big[key] = idx
 }
 
 // metricKey hashes what makes two metrics mergeable.
@@ -99,10 +176,29 @@ func metricKey(m pmetric.Metric) uint64 {
 // resKey (the hash of the rewritten resource attributes, which the caller
 // computes once per ResourceMetrics) and scope, creating them on first use.
 func (f *Folder) Target(resKey uint64, res pcommon.Resource, resRw *attrs.Rewrite, scope pcommon.InstrumentationScope, src pmetric.Metric) Metric {
+	if f.memoValid && f.memoRes == resKey {
+		for i := range f.memo {
+			if f.memo[i].same(scope, src) {
+				return f.memo[i].t
+			}
+		}
+	} else {
+		f.memoValid, f.memoRes = true, resKey
+		clear(f.memo)
+		f.memo = f.memo[:0]
+	}
+	t := f.target(resKey, res, resRw, scope, src)
+	// The folded metric itself describes what it folds: same name, unit,
+	// type and temporality as src.
+	f.memo = append(f.memo, memoEntry{scopeName: scope.Name(), scopeVersion: scope.Version(), src: t.m, t: t})
+	return t
+}
+
+func (f *Folder) target(resKey uint64, res pcommon.Resource, resRw *attrs.Rewrite, scope pcommon.InstrumentationScope, src pmetric.Metric) Metric {
 	scopeKey := attrs.Combine(resKey, attrs.Combine(attrs.String(scope.Name()), attrs.String(scope.Version())))
 	key := attrs.Combine(scopeKey, metricKey(src))
-	if m, ok := f.metrics[key]; ok {
-		return Metric{key: key, m: m}
+	if t, ok := f.metrics[key]; ok {
+		return Metric{t}
 	}
 	rm, ok := f.resources[resKey]
 	if !ok {
@@ -135,8 +231,9 @@ func (f *Folder) Target(resKey uint64, res pcommon.Resource, resRw *attrs.Rewrit
 	case pmetric.MetricTypeSummary:
 		m.SetEmptySummary()
 	}
-	f.metrics[key] = m
-	return Metric{key: key, m: m}
+	t := &target{key: key, m: m}
+	f.metrics[key] = t
+	return Metric{t}
 }
 
 // AddPoint folds datapoint i of src into the target, under the datapoint
@@ -194,8 +291,8 @@ func (f *Folder) FoldNumber(t Metric, p pmetric.NumberDataPoint, rw *attrs.Rewri
 	} else {
 		dps = t.m.Gauge().DataPoints()
 	}
-	key := attrs.Combine(t.key, rw.Hash(p.Attributes()))
-	idx, ok := f.points[key]
+	key := rw.Hash(p.Attributes())
+	idx, ok := t.find(key)
 	if !ok {
 		d := dps.AppendEmpty()
 		rw.Apply(p.Attributes(), d.Attributes())
@@ -205,7 +302,8 @@ func (f *Folder) FoldNumber(t Metric, p pmetric.NumberDataPoint, rw *attrs.Rewri
 		} else {
 			a.f = p.DoubleValue()
 		}
-		f.points[key] = len(f.nums)
+		t.add(key, len(f.nums))
+		f.npoints++
 		f.nums = append(f.nums, a)
 		return
 	}
@@ -256,14 +354,15 @@ func (f *Folder) FoldHistogram(t Metric, p pmetric.HistogramDataPoint, rw *attrs
 	if p.Flags().NoRecordedValue() {
 		return
 	}
-	key := attrs.Combine(attrs.Combine(t.key, rw.Hash(p.Attributes())), boundsKey(p.ExplicitBounds()))
+	key := attrs.Combine(rw.Hash(p.Attributes()), boundsKey(p.ExplicitBounds()))
 	dps := t.m.Histogram().DataPoints()
-	idx, ok := f.points[key]
+	idx, ok := t.find(key)
 	if !ok {
 		d := dps.AppendEmpty()
 		p.CopyTo(d)
 		rw.Apply(p.Attributes(), d.Attributes())
-		f.points[key] = dps.Len() - 1
+		t.add(key, dps.Len()-1)
+		f.npoints++
 		return
 	}
 	d := dps.At(idx)
@@ -298,14 +397,15 @@ func (f *Folder) FoldExponentialHistogram(t Metric, p pmetric.ExponentialHistogr
 	if p.Flags().NoRecordedValue() {
 		return
 	}
-	key := attrs.Combine(attrs.Combine(t.key, rw.Hash(p.Attributes())), attrs.Combine(uint64(int64(p.Scale())), math.Float64bits(p.ZeroThreshold())))
+	key := attrs.Combine(rw.Hash(p.Attributes()), attrs.Combine(uint64(int64(p.Scale())), math.Float64bits(p.ZeroThreshold())))
 	dps := t.m.ExponentialHistogram().DataPoints()
-	idx, ok := f.points[key]
+	idx, ok := t.find(key)
 	if !ok {
 		d := dps.AppendEmpty()
 		p.CopyTo(d)
 		rw.Apply(p.Attributes(), d.Attributes())
-		f.points[key] = dps.Len() - 1
+		t.add(key, dps.Len()-1)
+		f.npoints++
 		return
 	}
 	d := dps.At(idx)
@@ -354,14 +454,15 @@ func (f *Folder) FoldSummary(t Metric, p pmetric.SummaryDataPoint, rw *attrs.Rew
 	if p.Flags().NoRecordedValue() {
 		return
 	}
-	key := attrs.Combine(t.key, rw.Hash(p.Attributes()))
+	key := rw.Hash(p.Attributes())
 	dps := t.m.Summary().DataPoints()
-	idx, ok := f.points[key]
+	idx, ok := t.find(key)
 	if !ok {
 		d := dps.AppendEmpty()
 		p.CopyTo(d)
 		rw.Apply(p.Attributes(), d.Attributes())
-		f.points[key] = dps.Len() - 1
+		t.add(key, dps.Len()-1)
+		f.npoints++
 		return
 	}
 	d := dps.At(idx)

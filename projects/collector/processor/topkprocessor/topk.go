@@ -49,6 +49,13 @@ type entity struct {
 	batchStart  pcommon.Timestamp
 	batchDirect float64
 	decidedGen  uint64
+
+	// otherKey caches the hash of this entity's `_other_` resource: it
+	// depends only on attributes that are part of the entity's identity
+	// (group_by, entity_keys) plus the phoenix.* routing attributes, which
+	// do not change within a process's life.
+	otherKey    uint64
+	hasOtherKey bool
 }
 
 // kept reports whether the entity's data passes through unchanged.
@@ -361,7 +368,7 @@ func (p *topK) process(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics
 			} else if e != nil {
 				p.countDecision(ctx, e, false)
 			}
-			p.foldResource(rm)
+			p.foldResource(rm, p.rmEnts[i])
 			anyRemoved = true
 			p.remove[i] = true
 		case modeDatapoint:
@@ -511,9 +518,18 @@ func (p *topK) countDecision(ctx context.Context, e *entity, kept bool) {
 
 // foldResource folds every datapoint of a rolled-up resource entity into its
 // group's `_other_` resource.
-func (p *topK) foldResource(rm pmetric.ResourceMetrics) {
+func (p *topK) foldResource(rm pmetric.ResourceMetrics, e *entity) {
 	res := rm.Resource()
-	resKey := p.resRw.Hash(res.Attributes())
+	var resKey uint64
+	switch {
+	case e != nil && e.hasOtherKey:
+		resKey = e.otherKey
+	case e != nil:
+		resKey = p.resRw.Hash(res.Attributes())
+		e.otherKey, e.hasOtherKey = resKey, true
+	default:
+		resKey = p.resRw.Hash(res.Attributes())
+	}
 	for _, sm := range rm.ScopeMetrics().All() {
 		for _, m := range sm.Metrics().All() {
 			n := pointCount(m)
