@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -59,15 +60,15 @@ func TestAgentRunBinary(t *testing.T) {
 		t.Fatalf("create API key: %d %s", status, body)
 	}
 
-	run := func(token, dataDir string) (*exec.Cmd, *bytes.Buffer) {
+	run := func(token, dataDir string) (*exec.Cmd, *lockedBuffer) {
 		tokenFile := filepath.Join(t.TempDir(), "token")
 		if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		cmd := exec.Command(bin, "agent", "run", "--server", "ws://"+opampAddr+"/v1/opamp",
 			"--collector-bin", collector, "--data-dir", dataDir, "--label", "env=e2e", "--token-file", tokenFile, "--health-timeout", "10s")
-		var logs bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &logs, &logs
+		logs := &lockedBuffer{}
+		cmd.Stdout, cmd.Stderr = logs, logs
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -77,7 +78,7 @@ func TestAgentRunBinary(t *testing.T) {
 				_ = cmd.Wait()
 			}
 		})
-		return cmd, &logs
+		return cmd, logs
 	}
 	agentDir := t.TempDir()
 	good, goodLogs := run(key.Key, agentDir)
@@ -160,4 +161,22 @@ func post(t *testing.T, url, tok string, body any) (int, []byte) {
 	var out bytes.Buffer
 	_, _ = out.ReadFrom(resp.Body)
 	return resp.StatusCode, out.Bytes()
+}
+
+// lockedBuffer collects a subprocess's output while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -2,6 +2,7 @@ package cardinality
 
 import (
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
@@ -251,8 +252,9 @@ func (b *Batch) enterResource(i int) string {
 	return ""
 }
 
-// prefetchSink keeps the compiler from dropping the warm-up loads.
-var prefetchSink uint64
+// prefetchSink keeps the compiler from dropping the warm-up loads. Batches
+// on several goroutines add to it, so it is atomic (one add per segment).
+var prefetchSink atomic.Uint64
 
 // segMetric is a resolved metric whose points wait in the segment.
 type segMetric struct {
@@ -356,7 +358,7 @@ func (b *Batch) finish() {
 				acc += tab.hot[b.pending[i].h&tab.mask].hash
 			}
 		}
-		prefetchSink += acc
+		prefetchSink.Add(acc)
 	}
 	lastRes := int32(-1)
 	for _, sm := range b.seg {
