@@ -295,3 +295,39 @@ func TestFactoryPipeline(t *testing.T) {
 }
 
 func pcommonTS(t time.Time) pcommon.Timestamp { return pcommon.NewTimestampFromTime(t) }
+
+// toDelta rewrites the cumulative sums of md as 10 s deltas, as
+// cumulativetodelta ahead of phoenix_topk would.
+func toDelta(md pmetric.Metrics, fleet []hostmetricstest.Process, t time.Time) {
+	for i, rm := range md.ResourceMetrics().All() {
+		for _, m := range rm.ScopeMetrics().At(0).Metrics().All() {
+			if m.Type() != pmetric.MetricTypeSum {
+				continue
+			}
+			m.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
+			for _, dp := range m.Sum().DataPoints().All() {
+				dp.SetStartTimestamp(pcommonTS(t.Add(-10 * time.Second)))
+				if m.Name() == "process.cpu.time" {
+					dp.SetDoubleValue(dp.DoubleValue() / t.Sub(fleet[i].Start).Seconds() * 10)
+				}
+			}
+		}
+	}
+}
+
+func TestDeltaInputRanksAndSums(t *testing.T) {
+	p, c := newTestTopK(t, func(cfg *Config) { cfg.K = 3 })
+	fleet := hostmetricstest.Fleet(2, 25)
+	for step := range 4 {
+		c.t = hostmetricstest.Epoch.Add(time.Duration(step+1) * 10 * time.Second)
+		in := hostmetricstest.Scrape(fleet, c.t)
+		toDelta(in, fleet, c.t)
+		want := hostmetricstest.Totals(in, "host.name", "state")
+		out, err := p.process(context.Background(), in)
+		require.NoError(t, err)
+		require.InDeltaMapValues(t, want, hostmetricstest.Totals(out, "host.name", "state"), 1e-9)
+		for host, exes := range processes(out) {
+			require.ElementsMatch(t, []string{"proc-0", "proc-1", "proc-2", OtherValue}, exes, host)
+		}
+	}
+}
