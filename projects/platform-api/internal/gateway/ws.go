@@ -102,13 +102,12 @@ func topicsFor(subject string) []string {
 }
 
 // visible decides whether a client may see an event on a collection topic.
-// Experiments and alerts belong to teams: the event's data must name a team
-// the caller is in (events without a team go to admins only). Per-id topics
-// were checked when subscribed. Agents are fleet-wide and visible to every
-// authenticated caller.
+// Experiments, alerts and agents belong to teams: the event's data must name
+// a team the caller is in (events without a team go to admins only), as the
+// REST lists filter them. Per-id topics were checked when subscribed.
 func visible(p apiv1.Principal, topic string, data json.RawMessage) bool {
 	switch topic {
-	case "experiments", "alerts":
+	case "experiments", "alerts", "agents":
 		if p.Admin() {
 			return true
 		}
