@@ -2,7 +2,6 @@ package cardinality
 
 import (
 	"sync"
-	"sync/atomic"
 	"unsafe"
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
@@ -42,6 +41,7 @@ type Batch struct {
 	idBuf   []byte
 	scratch []otlpwire.Attr
 	seg     []segMetric
+	warm    uint64 // sum of warm-up loads, kept so they are not optimized away
 	mcache  [16]mcacheEntry // recent metric lookups of the current stream
 
 	res Result
@@ -252,9 +252,6 @@ func (b *Batch) enterResource(i int) string {
 	return ""
 }
 
-// prefetchSink keeps the compiler from dropping the warm-up loads. Batches
-// on several goroutines add to it, so it is atomic (one add per segment).
-var prefetchSink atomic.Uint64
 
 // segMetric is a resolved metric whose points wait in the segment.
 type segMetric struct {
@@ -349,25 +346,32 @@ func (b *Batch) finish() {
 	}
 	s := b.cur
 	tab := &s.tab
-	if tab.hot != nil {
-		// Only loads, no dependencies between them: as many misses in
-		// flight as the CPU allows.
-		var acc uint64
-		for _, sm := range b.seg {
-			for i := sm.first; i < sm.end; i++ {
-				acc += tab.hot[b.pending[i].h&tab.mask].hash
-			}
-		}
-		prefetchSink.Add(acc)
-	}
+	// Flatten the segment's points into windows of warmWindow: each window's
+	// home slots are touched (independent loads: as many misses in flight as
+	// the CPU allows), then looked up while they are still in L1.
 	lastRes := int32(-1)
-	for _, sm := range b.seg {
-		rm := &b.metBuf[sm.rm]
-		if rm.res != lastRes {
-			b.resFail, lastRes = false, rm.res // a refused label set is per resource
+	si, pi := 0, b.seg[0].first
+	for si < len(b.seg) {
+		if tab.hot != nil {
+			var acc uint64
+			sj, pj := si, pi
+			for n := 0; n < warmWindow && sj < len(b.seg); n++ {
+				acc += tab.hot[b.pending[pj].h&tab.mask].hash
+				if pj++; pj == b.seg[sj].end {
+					if sj++; sj < len(b.seg) {
+						pj = b.seg[sj].first
+					}
+				}
+			}
+			b.warm += acc
 		}
-		for i := sm.first; i < sm.end; i++ {
-			p := &b.pending[i]
+		for n := 0; n < warmWindow && si < len(b.seg); n++ {
+			sm := &b.seg[si]
+			rm := &b.metBuf[sm.rm]
+			if rm.res != lastRes {
+				b.resFail, lastRes = false, rm.res // a refused label set is per resource
+			}
+			p := &b.pending[pi]
 			if i := tab.find(p.h); i >= 0 {
 				e := &tab.hot[i]
 				if e.last < s.intervalFrom {
@@ -375,13 +379,22 @@ func (b *Batch) finish() {
 				}
 				e.last = b.sec
 				e.value = float32(p.value)
-				continue
+			} else {
+				b.newSeries(sm.m, sm.metID, rm.typ, &b.resBuf[rm.res].r, p)
 			}
-			b.newSeries(sm.m, sm.metID, rm.typ, &b.resBuf[rm.res].r, p)
+			if pi++; pi == sm.end {
+				if si++; si < len(b.seg) {
+					pi = b.seg[si].first
+				}
+			}
 		}
 	}
 	b.seg = b.seg[:0]
 }
+
+// warmWindow is how many points are warmed before being looked up: enough
+// to overlap many misses, few enough that their slots stay in L1.
+const warmWindow = 128
 
 type mcacheEntry struct {
 	s  *Stream
