@@ -342,6 +342,10 @@ func (s *Server) readBody(r *http.Request, encoding string) ([]byte, *bytes.Buff
 }
 
 func mediaType(ct string) string {
+	switch ct { // the common cases, without parsing
+	case "application/x-protobuf", "application/json":
+		return ct
+	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil {
 		return ct
@@ -433,6 +437,8 @@ func jsonToProto(body []byte) ([]byte, error) {
 	return pb, nil
 }
 
+var protobufCT = []string{"application/x-protobuf"}
+
 // Result is the outcome of one request.
 type Result cardinality.Result
 
@@ -463,6 +469,12 @@ func (s *Server) ApplyOTLP(body []byte, stream, team string) (Result, error) {
 }
 
 func writeOTLPResponse(w http.ResponseWriter, isJSON bool, res Result) {
+	if res.Rejected == 0 && !isJSON {
+		// The usual answer: an empty ExportMetricsServiceResponse.
+		w.Header()["Content-Type"] = protobufCT
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	resp := &colmetrics.ExportMetricsServiceResponse{}
 	if res.Rejected > 0 {
 		resp.PartialSuccess = &colmetrics.ExportMetricsPartialSuccess{
