@@ -15,6 +15,7 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 )
@@ -274,7 +275,7 @@ func (s *Set) record(vs *parser.VectorSelector, c ctx) {
 	name := vs.Name
 	var nameRe *regexp.Regexp
 	for _, m := range vs.LabelMatchers {
-		if m.Name == labels.MetricName {
+		if m.Name == model.MetricNameLabel {
 			switch m.Type {
 			case labels.MatchEqual:
 				name = m.Value
