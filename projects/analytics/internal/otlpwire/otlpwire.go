@@ -220,24 +220,36 @@ func (w *walker) walkMetric(metric []byte) error {
 	var t MetricType
 	b := metric
 	for len(b) > 0 {
-		num, typ, n := consumeTag(b)
-		if n < 0 {
-			return malformed("metric: bad field tag")
-		}
-		b = b[n:]
-		if typ != protowire.BytesType {
-			m := consumeFieldValue(num, typ, b)
+		var v []byte
+		var num protowire.Number
+		// Inline fast path: a one-byte tag of a length-delimited field with
+		// a one-byte length (name, unit, and data of a small metric).
+		if c := b[0]; c < 0x80 && c >= 0x08 && c&7 == byte(protowire.BytesType) && len(b) > 1 && b[1] < 0x80 && int(b[1])+2 <= len(b) {
+			num = protowire.Number(c >> 3)
+			v, b = b[2:2+int(b[1])], b[2+int(b[1]):]
+		} else {
+			var typ protowire.Type
+			var n int
+			num, typ, n = consumeTag(b)
+			if n < 0 {
+				return malformed("metric: bad field tag")
+			}
+			b = b[n:]
+			if typ != protowire.BytesType {
+				m := consumeFieldValue(num, typ, b)
+				if m < 0 {
+					return malformed("metric: field %d: bad value", num)
+				}
+				b = b[m:]
+				continue
+			}
+			var m int
+			v, m = consumeBytes(b)
 			if m < 0 {
-				return malformed("metric: field %d: bad value", num)
+				return malformed("metric: field %d: truncated", num)
 			}
 			b = b[m:]
-			continue
 		}
-		v, m := consumeBytes(b)
-		if m < 0 {
-			return malformed("metric: field %d: truncated", num)
-		}
-		b = b[m:]
 		var ft MetricType
 		switch num {
 		case fMetricName:
@@ -271,6 +283,17 @@ func (w *walker) walkMetric(metric []byte) error {
 	sink.Metric(name, t)
 	// One pass validates the datapoints and feeds them.
 	for b := data; len(b) > 0; {
+		// Inline fast path: field 1 (data_points) with a one-byte length.
+		if b[0] == 0x0a && len(b) > 1 && b[1] < 0x80 && int(b[1])+2 <= len(b) {
+			dp := b[2 : 2+int(b[1])]
+			b = b[2+int(b[1]):]
+			h, v, err := w.hashPoint(dp, t)
+			if err != nil {
+				return err
+			}
+			sink.Point(h, v, dp)
+			continue
+		}
 		num, typ, n := consumeTag(b)
 		if n < 0 {
 			return malformed("%s: bad field tag", t)
