@@ -41,7 +41,7 @@ type Batch struct {
 	idBuf   []byte
 	scratch []otlpwire.Attr
 	seg     []segMetric
-	warm    uint64 // sum of warm-up loads, kept so they are not optimized away
+	warm    uint64          // sum of warm-up loads, kept so they are not optimized away
 	mcache  [16]mcacheEntry // recent metric lookups of the current stream
 
 	res Result
@@ -251,7 +251,6 @@ func (b *Batch) enterResource(i int) string {
 	bucketAdd(&b.cur.buckets, b.sec, 0, uint64(r.Size), 0)
 	return ""
 }
-
 
 // segMetric is a resolved metric whose points wait in the segment.
 type segMetric struct {

@@ -342,27 +342,6 @@ func topN2(vs []apiv1.ValueCount, n int) []apiv1.ValueCount {
 	return out
 }
 
-// topValues returns the n values with the most series (ties by value),
-// without sorting all of them.
-func topValues(m map[string]int64, n int) []apiv1.ValueCount {
-	less := func(a, b apiv1.ValueCount) int {
-		return cmp.Or(cmp.Compare(b.Series, a.Series), cmp.Compare(a.Value, b.Value))
-	}
-	out := make([]apiv1.ValueCount, 0, min(n, len(m))+1)
-	for v, c := range m {
-		vc := apiv1.ValueCount{Value: v, Series: c}
-		if len(out) == n && less(vc, out[n-1]) >= 0 {
-			continue
-		}
-		i, _ := slices.BinarySearchFunc(out, vc, less)
-		out = slices.Insert(out, i, vc)
-		if len(out) > n {
-			out = out[:n]
-		}
-	}
-	return out
-}
-
 // Summary is the stream's list entry.
 func (sn *Snapshot) Summary() apiv1.StreamSummary {
 	return apiv1.StreamSummary{

@@ -248,7 +248,6 @@ type Stream struct {
 	rolledAt time.Time // when the last rollup closed
 
 	overflow     []*hll.Sketch // one per minute of the staleness window, past the exact bound
-	overflowMin  uint32        // minute of overflow[0]... ring position by minute % len
 	overflowSeen []uint32      // the minute each ring entry covers
 	interval     *hll.Sketch   // series seen since the last rollup
 	intervalFrom uint32
