@@ -157,7 +157,25 @@ func (b *Batch) Metric(name []byte, t otlpwire.MetricType) {
 	if b.overflow {
 		return
 	}
-	b.metBuf = append(b.metBuf, recMetric{name: name, typ: t, res: int32(len(b.resBuf) - 1), first: int32(len(b.pending))})
+	e := grow(&b.metBuf)
+	e.name, e.typ, e.res, e.first = name, t, int32(len(b.resBuf)-1), int32(len(b.pending))
+}
+
+// grow extends *s by one element and returns it. Appending a composite
+// literal builds it on the stack and copies it with 16-byte moves that
+// straddle the literal's narrower field stores, which stalls store-to-load
+// forwarding; the walk and apply do this for every metric and datapoint, so
+// the fields are written in place instead. The element's previous contents
+// are overwritten field by field by the callers (every field).
+func grow[T any](s *[]T) *T {
+	n := len(*s)
+	if n < cap(*s) {
+		*s = (*s)[:n+1]
+	} else {
+		var zero T
+		*s = append(*s, zero)
+	}
+	return &(*s)[n]
 }
 
 // Point implements otlpwire.Sink.
@@ -184,7 +202,9 @@ func (b *Batch) record(attrHash uint64, value float64, dp []byte, n int) {
 	if b.overflow {
 		return
 	}
-	b.pending = append(b.pending, recPoint{attrHash: attrHash, value: value, dp: unsafe.Pointer(unsafe.SliceData(dp)), dpLen: uint32(len(dp)), n: uint32(n)})
+	p := grow(&b.pending)
+	p.attrHash, p.h, p.value = attrHash, 0, value
+	p.dp, p.dpLen, p.n = unsafe.Pointer(unsafe.SliceData(dp)), uint32(len(dp)), uint32(n)
 	switch {
 	case b.direct && len(b.pending) >= chunk:
 		b.apply()
@@ -307,7 +327,8 @@ func (b *Batch) apply() {
 		s.total.dp += n
 		bucketAdd(&s.buckets, b.sec, n, 0, 0)
 		bucketAdd(&m.dp, b.sec, n, 0, 0)
-		b.seg = append(b.seg, segMetric{m: m, metID: metID, rm: mi, first: first, end: end})
+		sg := grow(&b.seg)
+		sg.m, sg.metID, sg.rm, sg.first, sg.end = m, metID, mi, first, end
 	}
 	b.finish()
 	if !b.direct {
