@@ -102,10 +102,14 @@ func TestWebSocket(t *testing.T) {
 	if f.Topic != "experiments" || !strings.Contains(string(f.Data), "team-a") {
 		t.Fatalf("got %+v, want team A's experiment", f)
 	}
-	if err := bus.PublishEvent(ctx, messaging.KindAgent, "host-1", "connected", map[string]string{"agent": "host-1"}); err != nil {
+	// Agents belong to teams too: team B's agent is filtered out.
+	if err := bus.PublishEvent(ctx, messaging.KindAgent, "host-2", "connected", map[string]string{"agent": "host-2", "team": "team-b"}); err != nil {
 		t.Fatal(err)
 	}
-	if f := readFrame(t, c); f.Topic != "agents" || f.Event != "connected" {
+	if err := bus.PublishEvent(ctx, messaging.KindAgent, "host-1", "connected", map[string]string{"agent": "host-1", "team": "team-a"}); err != nil {
+		t.Fatal(err)
+	}
+	if f := readFrame(t, c); f.Topic != "agents" || f.Event != "connected" || !strings.Contains(string(f.Data), "host-1") {
 		t.Fatalf("agent event: %+v", f)
 	}
 	send(t, c, "unsubscribe", "agents")
@@ -142,10 +146,10 @@ func TestSlowClientDropped(t *testing.T) {
 	h := &hub{g: g, clients: map[*wsClient]struct{}{}}
 	g.hub = h
 	cancelled := false
-	c := &wsClient{p: apiv1.Principal{Role: "viewer"}, send: make(chan []byte, wsSendQueue), topics: map[string]bool{"agents": true},
+	c := &wsClient{p: apiv1.Principal{Role: "viewer", Teams: []string{"t1"}}, send: make(chan []byte, wsSendQueue), topics: map[string]bool{"agents": true},
 		cancel: func() { cancelled = true }}
 	h.clients[c] = struct{}{}
-	ev, _ := json.Marshal(messaging.Event{Kind: "agent", ID: "a", Type: "heartbeat", Data: json.RawMessage(`{}`)})
+	ev, _ := json.Marshal(messaging.Event{Kind: "agent", ID: "a", Type: "heartbeat", Data: json.RawMessage(`{"team":"t1"}`)})
 	for range wsSendQueue {
 		h.onEvent(&nats.Msg{Subject: "phoenix.events.agent.a", Data: ev})
 	}
