@@ -137,13 +137,31 @@ type EstimateRequest struct {
 	CapPerMetric int64         `json:"cap_per_metric"`
 }
 
-// TopKEstimate mirrors the phoenix_topk processor's keys.
+// TopKEstimate mirrors the phoenix_topk processor's keys. RankMetric,
+// Window and Hysteresis are optional ("" = the processor's defaults
+// process.cpu.time, 60s and 30s): analytics replays the processor's
+// ranking over its recorded history of RankMetric (see EstimateReply).
 type TopKEstimate struct {
 	EntityKeys []string `json:"entity_keys"`
 	GroupBy    []string `json:"group_by"`
 	K          int      `json:"k"`
 	Critical   string   `json:"critical"` // fully anchored regex over entity key values, "" = none
+	RankMetric string   `json:"rank_metric,omitempty"`
+	Window     string   `json:"window,omitempty"`     // Go duration
+	Hysteresis string   `json:"hysteresis,omitempty"` // Go duration
 }
+
+// Top-K estimate bases (EstimateReply.TopKBasis).
+const (
+	// TopKBasisHistory: kept = every entity the processor's ranking
+	// (by RankMetric rate, per window, with hysteresis) keeps at some
+	// sample of the recorded history.
+	TopKBasisHistory = "rank_history"
+	// TopKBasisSnapshot: not enough history (fewer than two samples of
+	// RankMetric): kept = the top K of the current snapshot ranked by
+	// RankMetric's current value (series count without it). Exact is false.
+	TopKBasisSnapshot = "snapshot"
+)
 
 // EstimateReply: SeriesBefore/After cover the affected metrics (all when
 // Metric is ""). ErrorBound is the relative standard error (0 when exact).
@@ -154,6 +172,11 @@ type EstimateReply struct {
 	SeriesAfter  int64   `json:"series_after"`
 	Exact        bool    `json:"exact"`
 	ErrorBound   float64 `json:"error_bound"`
+	// Top-K only: how kept entities were chosen (TopKBasis*), the span of
+	// rank history used, and why the estimate is approximate, if it is.
+	TopKBasis          string  `json:"topk_basis,omitempty"`
+	TopKHistorySeconds float64 `json:"topk_history_seconds,omitempty"`
+	InexactReason      string  `json:"inexact_reason,omitempty"`
 }
 
 // CostRequest prices a stream's live figures, or explicit figures when

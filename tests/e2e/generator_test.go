@@ -91,6 +91,10 @@ func runExperiment(t *testing.T, prof *loadgen.Profile, topkMustMatch bool) {
 	cfg := newConfig(t, config.ServiceAnalytics, config.ServiceGenerator)
 	cfg.Auth.IngestOpen = true
 	cfg.Generator.CollectorBin = bin
+	// The top-K estimate replays phoenix_topk over analytics' rank history,
+	// sampled on the rollup tick: sample as often as the feed sends a scrape
+	// (once a second below), as production's 10 s tick does for 10 s scrapes.
+	cfg.Analytics.RollupInterval = time.Second
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -241,6 +245,9 @@ func runExperiment(t *testing.T, prof *loadgen.Profile, topkMustMatch bool) {
 		if err := bus.Request(c, apiv1.SubjectAnalyticsEstimate, req, &rep); err != nil {
 			t.Fatalf("estimate %+v: %v", req, err)
 		}
+		if req.TopK != nil {
+			t.Logf("top-K estimate basis %q over %.0f s of rank history %s", rep.TopKBasis, rep.TopKHistorySeconds, rep.InexactReason)
+		}
 		return rep.SeriesAfter
 	}
 	// phoenix_topk's `_other_` keeps only group_by and the entity keys: the
@@ -266,7 +273,7 @@ func runExperiment(t *testing.T, prof *loadgen.Profile, topkMustMatch bool) {
 		req     apiv1.EstimateRequest
 	}{
 		{"nopid", apiv1.EstimateRequest{DropLabels: identityLabels}},
-		{"topk10", apiv1.EstimateRequest{DropLabels: foldedAway, TopK: &apiv1.TopKEstimate{EntityKeys: []string{"process.executable.name", "process.pid"}, GroupBy: []string{"host.name"}, K: 10}}},
+		{"topk10", apiv1.EstimateRequest{DropLabels: foldedAway, TopK: &apiv1.TopKEstimate{EntityKeys: []string{"process.executable.name", "process.pid"}, GroupBy: []string{"host.name"}, K: 10, RankMetric: "process.cpu.time", Window: "60s", Hysteresis: "30s"}}},
 		{"cap1000", apiv1.EstimateRequest{CapPerMetric: 1000}},
 	}
 	for _, c := range cases {

@@ -47,27 +47,54 @@ func otherHash(key string, resource bool) uint64 {
 // tracked series: drop labels, then top-k entities per group (ranked by
 // their series count; the others fold into `_other_`), then a per-metric
 // cap. Past the exact bound the tracked share is scaled to the sketch
-// estimate and the error bound is stated.
+// estimate and the error bound is stated. RankHistory.Estimate ranks top-k
+// entities the way the processor does instead.
 func (sn *Snapshot) Estimate(req apiv1.EstimateRequest) (apiv1.EstimateReply, error) {
-	rep := apiv1.EstimateReply{Stream: sn.Stream, Metric: req.Metric, Exact: sn.Overflow == 0}
-	var critical *regexp.Regexp
+	if err := sn.checkRequest(req); err != nil {
+		return apiv1.EstimateReply{Stream: sn.Stream, Metric: req.Metric}, err
+	}
+	return sn.estimate(req, nil, nil)
+}
+
+// checkRequest validates what every estimate needs.
+func (sn *Snapshot) checkRequest(req apiv1.EstimateRequest) error {
 	if req.TopK != nil {
 		if req.TopK.K < 0 {
-			return rep, fmt.Errorf("topk.k: must not be negative")
+			return fmt.Errorf("topk.k: must not be negative")
 		}
 		if len(req.TopK.EntityKeys) == 0 {
-			return rep, fmt.Errorf("topk.entity_keys: at least one key is required")
+			return fmt.Errorf("topk.entity_keys: at least one key is required")
 		}
-		if req.TopK.Critical != "" {
-			re, err := regexp.Compile("^(?:" + req.TopK.Critical + ")$")
-			if err != nil {
-				return rep, fmt.Errorf("topk.critical: %w", err)
-			}
-			critical = re
+		if _, err := compileCritical(req.TopK.Critical); err != nil {
+			return err
 		}
 	}
 	if req.CapPerMetric < 0 {
-		return rep, fmt.Errorf("cap_per_metric: must not be negative")
+		return fmt.Errorf("cap_per_metric: must not be negative")
+	}
+	return nil
+}
+
+// compileCritical anchors a critical regex; "" is none (nil).
+func compileCritical(expr string) (*regexp.Regexp, error) {
+	if expr == "" {
+		return nil, nil
+	}
+	re, err := regexp.Compile("^(?:" + expr + ")$")
+	if err != nil {
+		return nil, fmt.Errorf("topk.critical: %w", err)
+	}
+	return re, nil
+}
+
+// estimate applies a checked request. For top-k, a non-nil keep is the set
+// of kept entities (critical ones are added); otherwise entities rank per
+// group by scores (when non-nil), then by series count.
+func (sn *Snapshot) estimate(req apiv1.EstimateRequest, keep map[entity]bool, scores map[entity]float64) (apiv1.EstimateReply, error) {
+	rep := apiv1.EstimateReply{Stream: sn.Stream, Metric: req.Metric, Exact: sn.Overflow == 0}
+	var critical *regexp.Regexp
+	if req.TopK != nil {
+		critical, _ = compileCritical(req.TopK.Critical)
 	}
 	drop := map[string]bool{}
 	for _, l := range req.DropLabels {
@@ -103,8 +130,22 @@ func (sn *Snapshot) Estimate(req apiv1.EstimateRequest) (apiv1.EstimateReply, er
 			perGroup[e.group] = append(perGroup[e.group], e)
 		}
 		kept = map[ent]bool{}
+		for e := range keep {
+			kept[e] = true
+		}
 		for _, es := range perGroup {
+			if keep != nil {
+				for _, e := range es {
+					if crit[e] {
+						kept[e] = true
+					}
+				}
+				continue
+			}
 			sortEntities(es, func(a, b ent) bool {
+				if scores != nil && scores[a] != scores[b] {
+					return scores[a] > scores[b]
+				}
 				if count[a] != count[b] {
 					return count[a] > count[b]
 				}

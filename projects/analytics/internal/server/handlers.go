@@ -211,7 +211,7 @@ func (s *Service) natsEstimate(_ context.Context, data []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep, err := s.snaps.get(st).Estimate(req)
+	rep, err := s.ranks.Estimate(s.snaps.get(st), req)
 	if err != nil {
 		return nil, problem.BadRequest(err.Error())
 	}

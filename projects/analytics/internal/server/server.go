@@ -34,6 +34,7 @@ type Service struct {
 	cfg     config.Analytics
 	log     *slog.Logger
 	tracker *cardinality.Tracker
+	ranks   *cardinality.RankHistory // sampled on the rollup tick, for top-K estimates
 	ingest  *ingest.Server
 	catalog *cost.Catalog
 	store   *rollup.Store // nil without a database
@@ -73,7 +74,8 @@ func New(s service.Settings) (*Service, error) {
 		// scope "ingest"); answers are cached for at most a second.
 		auth = ingest.NewBusAuth(s.Bus, time.Second)
 	}
-	svc := &Service{set: s, cfg: cfg, log: log, tracker: tr, catalog: catalog}
+	svc := &Service{set: s, cfg: cfg, log: log, tracker: tr, catalog: catalog,
+		ranks: cardinality.NewRankHistory(cardinality.DefaultHistoryLimits(cfg.StalenessWindow))}
 	var reg prometheus.Registerer // stays a nil interface without metrics
 	if s.Metrics != nil {
 		reg = s.Metrics.Registry
@@ -214,7 +216,10 @@ const idleStream = time.Hour
 
 func (s *Service) rollupOnce(ctx context.Context, now time.Time) []apiv1.Rollup {
 	var out []apiv1.Rollup
-	for _, st := range s.tracker.Streams() {
+	streams := s.tracker.Streams()
+	// The rank history reads only the rank metrics' series, once per tick.
+	s.ranks.Sample(now, streams)
+	for _, st := range streams {
 		r := st.Rollup(now)
 		if r.ActiveSeries == 0 && r.Datapoints == 0 && now.Sub(st.LastSeen()) > idleStream {
 			s.tracker.Remove(st.Name())

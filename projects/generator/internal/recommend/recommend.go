@@ -293,6 +293,10 @@ func Recommend(ctx context.Context, a Analytics, in Input) (*Report, error) {
 			// folded ones, as the processor does.
 			est.fill(ctx, &it, apiv1.EstimateRequest{Stream: rep.Stream, DropLabels: foldedAway(rep, groupBy), TopK: &apiv1.TopKEstimate{
 				EntityKeys: EntityKeys, GroupBy: groupBy, K: k, Critical: pipelinegen.DefaultCritical,
+				// Analytics replays the processor's ranking by this metric's
+				// rate per window, as the strategy would configure it.
+				RankMetric: strat.RankMetric, Window: orDefaultString(strat.Window, pipelinegen.DefaultTopKWindow),
+				Hysteresis: strat.Hysteresis,
 			}})
 			items = append(items, it)
 		}
@@ -543,4 +547,11 @@ func limitList(s []string, n int) []string {
 		return s
 	}
 	return append(slices.Clone(s[:n]), fmt.Sprintf("and %d more", len(s)-n))
+}
+
+func orDefaultString(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
 }
