@@ -269,6 +269,14 @@ func TestConcurrencyLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := e.start(teamA, req); statusOf(err) != http.StatusConflict {
+		// Say why a slot was free: a simulation that ended early names its error.
+		var list struct {
+			Items []loadgen.SimulationInfo `json:"items"`
+		}
+		_, _ = e.call(loadgen.SubjectList, admin, nil, nil, &list)
+		for _, s := range list.Items {
+			t.Logf("simulation %s: state %s error %q", s.ID, s.State, s.Error)
+		}
 		t.Fatalf("third simulation: %v, want 409", err)
 	}
 	if _, err := e.call(loadgen.SubjectStop, teamA, map[string]string{"id": a.ID}, nil, nil); err != nil {
