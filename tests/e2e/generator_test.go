@@ -56,8 +56,8 @@ func TestGeneratorExperimentThroughCollector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Run("realistic", func(t *testing.T) { runExperiment(t, realistic, false) })
-	t.Run("stable-ranks", func(t *testing.T) { runExperiment(t, stable, true) })
+	t.Run("realistic", func(t *testing.T) { runExperiment(t, realistic) })
+	t.Run("stable-ranks", func(t *testing.T) { runExperiment(t, stable) })
 }
 
 // stableRanksProfile: a dozen long-lived services whose CPU use differs by
@@ -83,9 +83,10 @@ processes:
 `
 
 // runExperiment feeds one profile through a generated experiment config.
-// topkMustMatch: whether the top-K estimate must be within 5% (only when
-// the kept set cannot change during the run).
-func runExperiment(t *testing.T, prof *loadgen.Profile, topkMustMatch bool) {
+// The top-K estimate must be within 5% whether or not the kept set changes
+// during the run: analytics replays phoenix_topk's ranking over its rank
+// history (one sample per rollup tick).
+func runExperiment(t *testing.T, prof *loadgen.Profile) {
 	bin := collectortest.Bin(t)
 	ctx := context.Background()
 	cfg := newConfig(t, config.ServiceAnalytics, config.ServiceGenerator)
@@ -247,6 +248,9 @@ func runExperiment(t *testing.T, prof *loadgen.Profile, topkMustMatch bool) {
 		}
 		if req.TopK != nil {
 			t.Logf("top-K estimate basis %q over %.0f s of rank history %s", rep.TopKBasis, rep.TopKHistorySeconds, rep.InexactReason)
+			if rep.TopKBasis != apiv1.TopKBasisHistory {
+				t.Errorf("top-K estimate basis %q, want %q: the rank history was not used", rep.TopKBasis, apiv1.TopKBasisHistory)
+			}
 		}
 		return rep.SeriesAfter
 	}
@@ -283,16 +287,6 @@ func runExperiment(t *testing.T, prof *loadgen.Profile, topkMustMatch bool) {
 			t.Logf("%s: estimated %d series, measured %d (%.2f%%)", c.variant, est, got, relErr*100)
 			if relErr <= 0.05 {
 				return
-			}
-			if c.variant == "topk10" && !topkMustMatch {
-				// Known gap: the estimate ranks one snapshot (K entities per
-				// host plus `_other_`: exactly what phoenix_topk emits at any
-				// one moment), while the measured stream accumulates every
-				// entity that was in some host's top K during the run; with
-				// spiky CPU the kept set changes between windows. A
-				// time-aware estimate (ranking per window over the rollups)
-				// is needed in analytics to close it.
-				t.Skipf("top-K estimate %d is %.1f%% off the %d series measured over the run: the kept set changed during the run (see comment)", est, relErr*100, got)
 			}
 			t.Errorf("%s: estimate %d is %.1f%% off the measured %d series (limit 5%%)", c.variant, est, relErr*100, got)
 		})
