@@ -27,6 +27,7 @@ type HistoryLimits struct {
 	Span       time.Duration // how far back samples are kept
 	MaxSamples int           // samples per stream
 	MaxSeries  int           // rank-metric series per stream
+	MaxTotal   int           // rank-metric series over all streams
 	MaxMetrics int           // rank metrics per stream (the default one included)
 	MaxStreams int
 }
@@ -36,7 +37,7 @@ type HistoryLimits struct {
 func DefaultHistoryLimits(staleness time.Duration) HistoryLimits {
 	return HistoryLimits{
 		Span:       staleness + 2*DefaultTopKWindow + DefaultTopKHysteresis,
-		MaxSamples: 1024, MaxSeries: 50_000, MaxMetrics: 4, MaxStreams: 256,
+		MaxSamples: 1024, MaxSeries: 50_000, MaxTotal: 200_000, MaxMetrics: 4, MaxStreams: 256,
 	}
 }
 
@@ -59,13 +60,15 @@ type streamHistory struct {
 	series  map[uint64]*rankSeries
 }
 
-// rankSample is one reading of a stream's rank-metric series.
+// rankSample is one reading of a stream's rank-metric series (a slice:
+// a sample is written once and read in full).
 type rankSample struct {
 	at     time.Time
-	values map[uint64]rankValue // by series hash
+	values []rankValue
 }
 
 type rankValue struct {
+	id    uint64 // series hash
 	value float64
 	last  uint32 // tracker second of the series' last update
 }
@@ -101,6 +104,9 @@ func NewRankHistory(l HistoryLimits) *RankHistory {
 	if l.MaxSeries <= 0 {
 		l.MaxSeries = d.MaxSeries
 	}
+	if l.MaxTotal <= 0 {
+		l.MaxTotal = d.MaxTotal
+	}
 	if l.MaxMetrics <= 0 {
 		l.MaxMetrics = d.MaxMetrics
 	}
@@ -127,6 +133,10 @@ func (h *RankHistory) Sample(now time.Time, streams []*Stream) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	live := make(map[string]bool, len(streams))
+	total := 0
+	for _, sh := range h.streams {
+		total += len(sh.series)
+	}
 	for _, st := range streams {
 		live[st.name] = true
 		sh := h.streams[st.name]
@@ -138,16 +148,19 @@ func (h *RankHistory) Sample(now time.Time, streams []*Stream) {
 			sh = &streamHistory{metrics: []string{DefaultRankMetric}, series: map[uint64]*rankSeries{}}
 			h.streams[st.name] = sh
 		}
-		smp := rankSample{at: now, values: map[uint64]rankValue{}}
-		refused := st.rankValues(sh, smp.values, h.limits.MaxSeries)
+		had := len(sh.series)
+		smp := rankSample{at: now}
+		var refused int
+		smp.values, refused = st.rankValues(sh, min(h.limits.MaxSeries, had+h.limits.MaxTotal-total))
 		if refused > 0 {
 			h.refused["rank_history_series"] += int64(refused)
 		}
-		for id := range smp.values {
-			sh.series[id].seen = now
+		for _, v := range smp.values {
+			sh.series[v.id].seen = now
 		}
 		sh.samples = append(sh.samples, smp)
 		h.trim(sh, now)
+		total += len(sh.series) - had
 	}
 	for name := range h.streams {
 		if !live[name] {
@@ -191,11 +204,11 @@ func (h *RankHistory) track(stream, metric string) {
 	sh.metrics = append(sh.metrics, metric)
 }
 
-// rankValues copies the active series of sh's metrics into out, resolving
-// the labels of series sh does not know yet (up to maxSeries known). It
-// only reads the table, under the stream's lock, like Snapshot. It returns
+// rankValues returns the active series of sh's metrics, resolving the
+// labels of series sh does not know yet (up to maxSeries known). It only
+// reads the table, under the stream's lock, like Snapshot. It also returns
 // how many series were refused for the bound.
-func (s *Stream) rankValues(sh *streamHistory, out map[uint64]rankValue, maxSeries int) int {
+func (s *Stream) rankValues(sh *streamHistory, maxSeries int) ([]rankValue, int) {
 	now := s.t.now()
 	nowSec := s.t.sec(now)
 	stale := uint32(s.t.limits.Staleness / time.Second)
@@ -212,8 +225,9 @@ func (s *Stream) rankValues(sh *streamHistory, out map[uint64]rankValue, maxSeri
 		}
 	}
 	if len(want) == 0 {
-		return 0
+		return nil, 0
 	}
+	var out []rankValue
 	refused := 0
 	for i := range s.tab.hot {
 		if hs := &s.tab.hot[i]; hs.hash == emptyHash || hs.last < cutoff {
@@ -237,9 +251,9 @@ func (s *Stream) rankValues(sh *streamHistory, out map[uint64]rankValue, maxSeri
 			}
 			sh.series[sr.hash] = rs
 		}
-		out[sr.hash] = rankValue{value: sr.value, last: sr.last}
+		out = append(out, rankValue{id: sr.hash, value: sr.value, last: sr.last})
 	}
-	return refused
+	return out, refused
 }
 
 // topkParams are a TopKEstimate's processor keys with defaults applied.
@@ -335,7 +349,8 @@ func (h *RankHistory) observations(sn *Snapshot, tk *apiv1.TopKEstimate, rankMet
 	for i, smp := range sh.samples {
 		o := rankObs{at: smp.at, sums: map[entity]float64{}}
 		sent := map[entity]bool{}
-		for id, v := range smp.values {
+		for _, v := range smp.values {
+			id := v.id
 			rs := sh.series[id]
 			if rs == nil || rs.metric != rankMetric {
 				continue
