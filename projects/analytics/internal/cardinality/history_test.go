@@ -210,6 +210,15 @@ func TestRankHistoryBounds(t *testing.T) {
 		t.Errorf("%d samples %d series, want 3 and 2", len(sh.samples), len(sh.series))
 	}
 	h.mu.Unlock()
+	// A second stream gets what is left of the total bound (3 - 2 = 1).
+	h.limits.MaxTotal = 3
+	applyOTLP(t, tr, "second", cpuScrape("h2", cpu))
+	h.Sample(clk.now(), tr.Streams())
+	h.mu.Lock()
+	if sh := h.streams["second"]; sh == nil || len(sh.series) != 1 {
+		t.Errorf("second stream: %+v, want 1 series under the total bound", sh)
+	}
+	h.mu.Unlock()
 	h.Sample(clk.now(), nil)
 	h.mu.Lock()
 	defer h.mu.Unlock()
