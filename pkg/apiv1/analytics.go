@@ -124,10 +124,11 @@ type ValueCount struct {
 
 // EstimateRequest asks what a stream's series count would be after a
 // reduction rule. Metric "" applies the rule to every metric. DropLabels
-// removes labels (resource or datapoint) by name. TopK keeps the K entities
-// (distinct EntityKeys values within each GroupBy group) with the most
-// series plus those matching Critical, folding the rest into one `_other_`
-// entity. CapPerMetric > 0 caps each metric's series (a cardinality limit).
+// removes labels (resource or datapoint) by name. TopK keeps the entities
+// (distinct EntityKeys values within each GroupBy group) phoenix_topk would
+// keep at some moment of the staleness window (ranked by RankMetric's rate,
+// replayed over analytics' rank history) plus those matching Critical,
+// folding the rest into one `_other_` entity. CapPerMetric > 0 caps each metric's series (a cardinality limit).
 // Rules apply in that order: drop, topk, cap.
 type EstimateRequest struct {
 	Stream       string        `json:"stream"`
