@@ -28,10 +28,11 @@ import (
 // Server wraps http.Server with a listener opened up front, so a port
 // conflict fails start-up instead of a background goroutine.
 type Server struct {
-	srv    *http.Server
-	ln     net.Listener
-	done   chan error
-	logger *slog.Logger
+	srv     *http.Server
+	ln      net.Listener
+	done    chan error
+	logger  *slog.Logger
+	started bool
 }
 
 // Listen opens addr and prepares a server with conservative timeouts.
@@ -61,6 +62,7 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Start serves in the background.
 func (s *Server) Start() {
+	s.started = true
 	go func() {
 		err := s.srv.Serve(s.ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -73,6 +75,10 @@ func (s *Server) Start() {
 // Shutdown stops accepting, drains in-flight requests until ctx ends, then
 // closes what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
+	if !s.started {
+		// Listen succeeded but start-up failed later: release the port.
+		return s.ln.Close()
+	}
 	err := s.srv.Shutdown(ctx)
 	if err != nil {
 		_ = s.srv.Close()

@@ -126,3 +126,20 @@ func TestServerGracefulShutdown(t *testing.T) {
 	}
 	again.ln.Close()
 }
+
+// TestShutdownBeforeStart: a start-up that fails after Listen releases the
+// port instead of waiting for a server that never ran.
+func TestShutdownBeforeStart(t *testing.T) {
+	srv, err := Listen("127.0.0.1:0", http.NotFoundHandler(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Listen(srv.Addr(), http.NotFoundHandler(), slog.Default())
+	if err != nil {
+		t.Fatalf("port not released: %v", err)
+	}
+	again.ln.Close()
+}
