@@ -326,33 +326,7 @@ func pipelineCreateCmd(g *Globals) *cobra.Command {
 					body[k] = v
 				}
 			}
-			if file != "" {
-				data, err := os.ReadFile(file)
-				if err != nil {
-					return err
-				}
-				body["config"] = string(data)
-			} else {
-				req, err := f.request()
-				if err != nil {
-					return err
-				}
-				body["generate"] = req
-			}
-			raw, err := json.Marshal(body)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := apiCtx(cmd)
-			defer cancel()
-			var p pipelineRow
-			if err := g.Client().Do(ctx, "POST", "/api/v1/pipelines", bytes.NewReader(raw), &p); err != nil {
-				return err
-			}
-			return output.Render(cmd.OutOrStdout(), g.Output, p, func(tw *tabwriter.Writer) {
-				output.Row(tw, "ID", "NAME", "TEAM", "VERSION", "CONFIG HASH")
-				output.Row(tw, p.ID, p.Name, p.Team, p.Version, p.ConfigHash)
-			})
+			return submitPipeline(cmd, g, "POST", "/api/v1/pipelines", body, file, &f)
 		},
 	}
 	f.bind(c)
@@ -381,33 +355,7 @@ func pipelineUpdateCmd(g *Globals) *cobra.Command {
 			if version > 0 {
 				body["version"] = version
 			}
-			if file != "" {
-				data, err := os.ReadFile(file)
-				if err != nil {
-					return err
-				}
-				body["config"] = string(data)
-			} else {
-				req, err := f.request()
-				if err != nil {
-					return err
-				}
-				body["generate"] = req
-			}
-			raw, err := json.Marshal(body)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := apiCtx(cmd)
-			defer cancel()
-			var p pipelineRow
-			if err := g.Client().Do(ctx, "PUT", "/api/v1/pipelines/"+url.PathEscape(args[0]), bytes.NewReader(raw), &p); err != nil {
-				return err
-			}
-			return output.Render(cmd.OutOrStdout(), g.Output, p, func(tw *tabwriter.Writer) {
-				output.Row(tw, "ID", "NAME", "TEAM", "VERSION", "CONFIG HASH")
-				output.Row(tw, p.ID, p.Name, p.Team, p.Version, p.ConfigHash)
-			})
+			return submitPipeline(cmd, g, "PUT", "/api/v1/pipelines/"+url.PathEscape(args[0]), body, file, &f)
 		},
 	}
 	f.bind(c)
@@ -494,4 +442,37 @@ func pipelineDeleteCmd(g *Globals) *cobra.Command {
 			return g.Client().Do(ctx, "DELETE", "/api/v1/pipelines/"+url.PathEscape(args[0]), nil, nil)
 		},
 	}
+}
+
+// submitPipeline sends a stored-pipeline body (create or new version) with
+// either the config file's contents or a generate request, and prints the
+// stored version.
+func submitPipeline(cmd *cobra.Command, g *Globals, method, path string, body map[string]any, file string, f *generateFlags) error {
+	if file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return fmt.Errorf("read config file: %w", err)
+		}
+		body["config"] = string(data)
+	} else {
+		req, err := f.request()
+		if err != nil {
+			return err
+		}
+		body["generate"] = req
+	}
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := apiCtx(cmd)
+	defer cancel()
+	var p pipelineRow
+	if err := g.Client().Do(ctx, method, path, bytes.NewReader(raw), &p); err != nil {
+		return err
+	}
+	return output.Render(cmd.OutOrStdout(), g.Output, p, func(tw *tabwriter.Writer) {
+		output.Row(tw, "ID", "NAME", "TEAM", "VERSION", "CONFIG HASH")
+		output.Row(tw, p.ID, p.Name, p.Team, p.Version, p.ConfigHash)
+	})
 }
