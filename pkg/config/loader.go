@@ -73,7 +73,9 @@ func (b *Binder) walk(v reflect.Value, t reflect.Type, prefix string, path []int
 		if fv.Kind() == reflect.Bool {
 			b.fs.Bool(name, fv.Bool(), usage)
 		} else {
-			b.fs.String(name, format(fv), usage)
+			// Flags keep the raw text; Load parses it with the field's type so
+			// flags, env and YAML share one parser and one error format.
+			b.fs.Var(&rawValue{s: format(fv), typ: typeName(fv)}, name, usage)
 		}
 	}
 }
@@ -166,4 +168,28 @@ func set(v reflect.Value, s string) error {
 		return fmt.Errorf("unsupported setting type %s", v.Type())
 	}
 	return nil
+}
+
+// rawValue is a flag that stores its text; Type names the setting's kind
+// for --help.
+type rawValue struct{ s, typ string }
+
+func (v *rawValue) String() string     { return v.s }
+func (v *rawValue) Set(s string) error { v.s = s; return nil }
+func (v *rawValue) Type() string       { return v.typ }
+
+func typeName(v reflect.Value) string {
+	switch v.Interface().(type) {
+	case time.Duration:
+		return "duration"
+	case []string:
+		return "strings"
+	}
+	switch v.Kind() {
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		return "int"
+	case reflect.Float64:
+		return "float"
+	}
+	return "string"
 }
