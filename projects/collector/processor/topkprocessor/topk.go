@@ -103,6 +103,13 @@ type topK struct {
 	resRw     attrs.Rewrite // resource of `_other_` when the entity is the resource
 	dpResRw   attrs.Rewrite // resource of `_other_` when entities are on datapoints
 	dpRw      attrs.Rewrite // datapoint attributes of `_other_`
+
+	// Memo of the last resource group (single group_by key with a string
+	// value): consecutive resources of a batch are mostly one host's, and
+	// comparing the value beats hashing it.
+	memoGroupOK  bool
+	memoGroupVal string
+	memoGroupID  uint64
 }
 
 func newTopK(cfg *Config, set component.TelemetrySettings) (*topK, error) {
@@ -161,6 +168,24 @@ func groupHash(keys []string, maps ...pcommon.Map) uint64 {
 	return h
 }
 
+// resourceGroup is groupHash(p.groupKeys, res), memoised for a single
+// string-valued key.
+func (p *topK) resourceGroup(res pcommon.Map) uint64 {
+	if len(p.groupKeys) != 1 {
+		return groupHash(p.groupKeys, res)
+	}
+	v, ok := res.Get(p.groupKeys[0])
+	if !ok || v.Type() != pcommon.ValueTypeStr {
+		return groupHash(p.groupKeys, res)
+	}
+	if s := v.Str(); p.memoGroupOK && s == p.memoGroupVal {
+		return p.memoGroupID
+	}
+	gid := groupHash(p.groupKeys, res)
+	p.memoGroupOK, p.memoGroupVal, p.memoGroupID = true, v.Str(), gid
+	return gid
+}
+
 // lookup finds or creates the entity; nil means refused (max_entities).
 func (p *topK) lookup(ctx context.Context, gid, eid uint64, now time.Time, maps ...pcommon.Map) *entity {
 	id := attrs.Combine(gid, eid)
@@ -191,8 +216,25 @@ func (p *topK) lookup(ctx context.Context, gid, eid uint64, now time.Time, maps 
 
 // observe records every datapoint of the rank metric m for e.
 func (p *topK) observe(e *entity, m pmetric.Metric) {
-	for j := range pointCount(m) {
-		p.observePoint(e, m, j)
+	switch m.Type() {
+	case pmetric.MetricTypeSum:
+		sum := m.Sum()
+		dps := sum.DataPoints()
+		delta := sum.AggregationTemporality() == pmetric.AggregationTemporalityDelta
+		for j := range dps.Len() {
+			p.begin(e)
+			observeNumber(e, dps.At(j), true, delta)
+		}
+	case pmetric.MetricTypeGauge:
+		dps := m.Gauge().DataPoints()
+		for j := range dps.Len() {
+			p.begin(e)
+			observeNumber(e, dps.At(j), false, false)
+		}
+	default:
+		for j := range pointCount(m) {
+			p.observePoint(e, m, j)
+		}
 	}
 }
 
@@ -318,7 +360,7 @@ func (p *topK) process(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics
 		p.rmEnts[i] = nil
 		if eid, ok := tupleHash(p.entityKeys, res); ok {
 			p.modes[i] = modeResource
-			gid := groupHash(p.groupKeys, res)
+			gid := p.resourceGroup(res)
 			e := p.lookup(ctx, gid, eid, now, res)
 			p.rmEnts[i] = e
 			if e == nil {
@@ -411,6 +453,19 @@ func (p *topK) observeDatapoints(ctx context.Context, i int, res pcommon.Map, m 
 
 // observePoint observes one datapoint of the rank metric (datapoint mode).
 func (p *topK) observePoint(e *entity, m pmetric.Metric, j int) {
+	p.begin(e)
+	switch m.Type() {
+	case pmetric.MetricTypeSum:
+		observeNumber(e, m.Sum().DataPoints().At(j), true,
+			m.Sum().AggregationTemporality() == pmetric.AggregationTemporalityDelta)
+	case pmetric.MetricTypeGauge:
+		observeNumber(e, m.Gauge().DataPoints().At(j), false, false)
+	}
+}
+
+// begin starts e's observations of this batch (once per batch) and marks its
+// group as touched.
+func (p *topK) begin(e *entity) {
 	if e.batchGen != p.gen {
 		e.batchGen = p.gen
 		e.hasBatchCum = false
@@ -419,28 +474,29 @@ func (p *topK) observePoint(e *entity, m pmetric.Metric, j int) {
 		p.touched = append(p.touched, e)
 	}
 	e.group.gen = p.gen
-	switch m.Type() {
-	case pmetric.MetricTypeSum:
-		dp := m.Sum().DataPoints().At(j)
-		if dp.Flags().NoRecordedValue() {
-			return
+}
+
+// observeNumber adds one number datapoint of the rank metric (a sum when
+// sum, of delta temporality when delta; a gauge otherwise) to e's batch.
+func observeNumber(e *entity, dp pmetric.NumberDataPoint, sum, delta bool) {
+	if dp.Flags().NoRecordedValue() {
+		return
+	}
+	if !sum {
+		e.batchDirect += fold.Float(dp)
+		return
+	}
+	if delta {
+		if dt := seconds(dp.Timestamp() - dp.StartTimestamp()); dt > 0 && dp.StartTimestamp() != 0 {
+			e.batchDirect += fold.Float(dp) / dt
 		}
-		if m.Sum().AggregationTemporality() == pmetric.AggregationTemporalityDelta {
-			if dt := seconds(dp.Timestamp() - dp.StartTimestamp()); dt > 0 && dp.StartTimestamp() != 0 {
-				e.batchDirect += fold.Float(dp) / dt
-			}
-			return
-		}
-		e.hasBatchCum = true
-		e.batchCum += fold.Float(dp)
-		e.batchTs = max(e.batchTs, dp.Timestamp())
-		if s := dp.StartTimestamp(); s != 0 && (e.batchStart == 0 || s < e.batchStart) {
-			e.batchStart = s
-		}
-	case pmetric.MetricTypeGauge:
-		if dp := m.Gauge().DataPoints().At(j); !dp.Flags().NoRecordedValue() {
-			e.batchDirect += fold.Float(dp)
-		}
+		return
+	}
+	e.hasBatchCum = true
+	e.batchCum += fold.Float(dp)
+	e.batchTs = max(e.batchTs, dp.Timestamp())
+	if s := dp.StartTimestamp(); s != 0 && (e.batchStart == 0 || s < e.batchStart) {
+		e.batchStart = s
 	}
 }
 
