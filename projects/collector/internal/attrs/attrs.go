@@ -99,12 +99,32 @@ func (s Set) Has(k string) bool {
 // in Drop are removed; when Keep is non-nil only its keys survive; keys in
 // Replace that are present get the value ReplaceWith; ExtraKey (if set) is
 // added with the boolean value true. Hash and Apply agree by construction.
+//
+// Hash memoises what recent string pairs contribute, so a Rewrite is not
+// safe for concurrent use (the processors call it under their mutex).
 type Rewrite struct {
 	Keep        Set
 	Drop        Set
 	Replace     Set
 	ReplaceWith string
 	ExtraKey    string
+
+	// memo holds the contributions of recently hashed string pairs: a batch
+	// repeats the same few datapoint pairs (state=user, direction=read) on
+	// every series, and comparing two short strings is several times
+	// cheaper than hashing them and checking the key against the sets.
+	memo       [memoSize]memoPair
+	replacedOK bool
+	replaced   uint64
+}
+
+const memoSize = 16
+
+type memoPair struct {
+	k, v string
+	add  uint64 // what the pair adds to the accumulator
+	kept bool   // whether it counts at all
+	ok   bool
 }
 
 // keeps reports whether key k survives the rewrite.
@@ -118,24 +138,60 @@ func (r *Rewrite) keeps(k string) bool {
 	return k != r.ExtraKey
 }
 
+// replacedHash is the value hash of ReplaceWith, computed once.
+func (r *Rewrite) replacedHash() uint64 {
+	if !r.replacedOK {
+		r.replaced = maphash.String(seed, r.ReplaceWith) ^ 0x1
+		r.replacedOK = true
+	}
+	return r.replaced
+}
+
+// contribution is what pair (k, v) adds to Hash's accumulator, and whether
+// it counts.
+func (r *Rewrite) contribution(k string, v pcommon.Value) (uint64, bool) {
+	if !r.keeps(k) {
+		return 0, false
+	}
+	if r.Replace.Has(k) {
+		return pair(k, r.replacedHash()), true
+	}
+	return pair(k, Value(v)), true
+}
+
+// memoSlot picks a memo slot from the lengths and edge bytes of the pair:
+// no hashing, and the pairs of one metric land in different slots.
+func memoSlot(k, v string) int {
+	i := len(k)*3 + len(v)*5
+	if len(v) > 0 {
+		i += int(v[0]) + int(v[len(v)-1])*7
+	}
+	return i & (memoSize - 1)
+}
+
 // Hash is Map(Apply(m)) without building the rewritten map.
 func (r *Rewrite) Hash(m pcommon.Map) uint64 {
 	var acc uint64
 	n := uint64(0)
-	var replaced uint64
-	if len(r.Replace) > 0 {
-		replaced = maphash.String(seed, r.ReplaceWith) ^ 0x1
-	}
 	for k, v := range m.All() {
-		if !r.keeps(k) {
-			continue
-		}
-		if r.Replace.Has(k) {
-			acc += pair(k, replaced)
+		var add uint64
+		var kept bool
+		if v.Type() == pcommon.ValueTypeStr {
+			s := v.Str()
+			e := &r.memo[memoSlot(k, s)]
+			if e.ok && e.k == k && e.v == s {
+				add, kept = e.add, e.kept
+			} else {
+				add, kept = r.contribution(k, v)
+				*e = memoPair{k: k, v: s, add: add, kept: kept, ok: true}
+			}
 		} else {
-			acc += pair(k, Value(v))
+			add, kept = r.contribution(k, v)
 		}
-		n++
+		if kept {
+			acc += add
+			n++
+		}
 	}
 	if r.ExtraKey != "" {
 		acc += pair(r.ExtraKey, mix(0x4<<56))

@@ -64,3 +64,30 @@ func TestLookupOrder(t *testing.T) {
 	_, ok = Lookup("missing", res, dp)
 	require.False(t, ok)
 }
+
+// TestRewriteHashMemo checks that the pair memo never changes a hash: maps
+// whose pairs share memo slots, repeated and interleaved, hash as a fresh
+// Rewrite (empty memo) hashes them.
+func TestRewriteHashMemo(t *testing.T) {
+	maps := []map[string]any{
+		{"state": "user"}, {"state": "system"}, {"state": "wait"},
+		{"direction": "read"}, {"direction": "write"},
+		{"state": "resu"}, {"etats": "user"}, // same lengths and edge bytes as state=user
+		{"process.pid": "user"}, {"state": int64(7)}, {},
+		{"state": "user", "direction": "read"},
+	}
+	mk := func() Rewrite {
+		return Rewrite{Replace: NewSet("process.pid"), ReplaceWith: "_other_", Drop: NewSet("direction")}
+	}
+	memo := mk()
+	for round := range 3 {
+		for i, raw := range maps {
+			m := mapOf(t, raw)
+			fresh := mk()
+			dst := pcommon.NewMap()
+			fresh.Apply(m, dst)
+			require.Equal(t, Map(dst), memo.Hash(m), "round %d map %d %v", round, i, raw)
+			require.Equal(t, fresh.Hash(m), memo.Hash(m), "round %d map %d %v", round, i, raw)
+		}
+	}
+}

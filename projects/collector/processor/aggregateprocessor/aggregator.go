@@ -149,6 +149,7 @@ type aggregator struct {
 	now    func() time.Time
 	resRw  attrs.Rewrite
 	dpRw   attrs.Rewrite
+	dpHash attrs.Rewrite // the identity rewrite: attrs.Map with a memo of recent pairs
 
 	mu        sync.Mutex
 	resources map[uint64]*resState // input series by resource
@@ -288,7 +289,7 @@ type batchCtx struct {
 func (p *aggregator) lookup(bc *batchCtx, scope pcommon.InstrumentationScope, m pmetric.Metric, k kind, mid uint64,
 	a pcommon.Map, bounds *pcommon.Float64Slice, ts, start pcommon.Timestamp,
 ) *input {
-	key := attrs.Combine(mid, attrs.Map(a))
+	key := attrs.Combine(mid, p.dpHash.Hash(a))
 	if bounds != nil {
 		key = attrs.Combine(key, boundsKey(*bounds))
 	}

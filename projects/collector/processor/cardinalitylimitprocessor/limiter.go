@@ -29,6 +29,7 @@ type limiter struct {
 	folder    *fold.Folder
 	resRw     attrs.Rewrite
 	dpRw      attrs.Rewrite
+	dpHash    attrs.Rewrite // the identity rewrite: attrs.Map with a memo of recent pairs
 	// Per-batch counts, added to the counters once per batch.
 	admitted, folded, dropped, refused int64
 }
@@ -105,7 +106,7 @@ func (l *limiter) process(ctx context.Context, md pmetric.Metrics) (pmetric.Metr
 				// over decides one datapoint: false keeps it; true removes it
 				// after folding it (action fold) or counting it (drop).
 				over := func(a pcommon.Map) bool {
-					if l.admit(set, attrs.Combine(resHash, attrs.Map(a))) {
+					if l.admit(set, attrs.Combine(resHash, l.dpHash.Hash(a))) {
 						return false
 					}
 					if l.cfg.Action == ActionDrop {
