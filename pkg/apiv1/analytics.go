@@ -262,15 +262,41 @@ type CriticalResult struct {
 	Missing  []string `json:"missing,omitempty"` // up to 20 examples
 }
 
-// AggregateResult is the relative error of one declared aggregate:
-// per group |candidate - baseline| / |baseline|, reported as the max and
-// mean over groups.
+// AggregateResult is the relative error of one declared aggregate: per
+// group |candidate - baseline| / |baseline| (a group missing from the
+// candidate counts 1). With Basis "windows" it is computed per window in
+// [From, To] where both streams have values (Windows, oldest first), and
+// MaxRelError / MeanRelError are the max of the windows' max and the mean
+// of their means; with Basis "latest" no window had values of both streams
+// (BasisReason says why) and it is computed once over the streams' latest
+// values; with Basis "none" it is unknown (UnknownReason).
 type AggregateResult struct {
-	Expr          string   `json:"expr"`
-	Groups        int      `json:"groups"`
-	MaxRelError   *float64 `json:"max_rel_error"`
-	MeanRelError  *float64 `json:"mean_rel_error"`
-	UnknownReason string   `json:"max_rel_error_unknown_reason,omitempty"`
+	Expr          string            `json:"expr"`
+	Basis         string            `json:"basis"`
+	BasisReason   string            `json:"basis_reason,omitempty"`
+	Groups        int               `json:"groups"` // baseline groups (the most over the windows)
+	MaxRelError   *float64          `json:"max_rel_error"`
+	MeanRelError  *float64          `json:"mean_rel_error"`
+	UnknownReason string            `json:"max_rel_error_unknown_reason,omitempty"`
+	Windows       []AggregateWindow `json:"windows,omitempty"`
+}
+
+// AggregateResult.Basis values.
+const (
+	BasisWindows = "windows"
+	BasisLatest  = "latest"
+	BasisNone    = "none"
+)
+
+// AggregateWindow is one window's aggregate error: the aggregate as of End
+// (a rollup tick; Start is the previous tick, or when watching began) on
+// both streams, over Groups baseline groups.
+type AggregateWindow struct {
+	Start        time.Time `json:"start"`
+	End          time.Time `json:"end"`
+	Groups       int       `json:"groups"`
+	MaxRelError  float64   `json:"max_rel_error"`
+	MeanRelError float64   `json:"mean_rel_error"`
 }
 
 // Rollup is one 10 s (or downsampled) summary of a stream, stored and

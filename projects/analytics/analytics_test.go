@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -227,5 +228,57 @@ func TestServiceEndToEnd(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+}
+
+// TestCompareAggregatesPerWindow goes through the REST subject: the first
+// comparison watches the aggregate (answered on the latest values, so
+// labelled), each rollup tick records a window, and later comparisons
+// answer per window, within from/to.
+func TestCompareAggregatesPerWindow(t *testing.T) {
+	h := start(t)
+	agg := `sum({"process.memory.usage"}) by ("host.name")`
+	q := url.Values{"baseline": {"exp2--baseline"}, "candidate": {"exp2--candidate"}, "aggregate": {agg}}
+	compare := func(q url.Values) apiv1.AggregateResult {
+		t.Helper()
+		var rep apiv1.CompareReport
+		if err := rest(t, h.bus, apiv1.SubjectAnalyticsRESTCompare, alice, nil, q, &rep); err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Aggregates) != 1 {
+			t.Fatalf("aggregates: %+v", rep.Aggregates)
+		}
+		return rep.Aggregates[0]
+	}
+	// Memory usage = pid: processes 0..99 on host-0, the candidate 0..49.
+	h.send(t, "exp2--baseline", otlptest.ProcessFleet(0, 100, 1000))
+	h.send(t, "exp2--candidate", otlptest.ProcessFleet(0, 50, 1000))
+	missing := 1 - 1225.0/4950
+	if a := compare(q); a.Basis != apiv1.BasisLatest || a.BasisReason == "" || len(a.Windows) != 0 ||
+		a.MaxRelError == nil || math.Abs(*a.MaxRelError-missing) > 1e-9 {
+		t.Fatalf("first comparison: %+v", a)
+	}
+	h.svc.RollupNow(context.Background())
+	// The candidate gets the other half: equal from the next window on.
+	h.send(t, "exp2--candidate", otlptest.ProcessFleet(50, 50, 1000))
+	h.svc.RollupNow(context.Background())
+
+	a := compare(q)
+	if a.Basis != apiv1.BasisWindows || len(a.Windows) != 2 || a.Groups != 1 {
+		t.Fatalf("per window: %+v", a)
+	}
+	w0, w1 := a.Windows[0], a.Windows[1]
+	if math.Abs(w0.MaxRelError-missing) > 1e-9 || w1.MaxRelError != 0 || !w0.End.Equal(w1.Start) ||
+		math.Abs(*a.MaxRelError-missing) > 1e-9 || math.Abs(*a.MeanRelError-missing/2) > 1e-9 {
+		t.Errorf("windows: %+v, max %v mean %v", a.Windows, *a.MaxRelError, *a.MeanRelError)
+	}
+	q.Set("from", w1.End.Format(time.RFC3339Nano))
+	if a := compare(q); a.Basis != apiv1.BasisWindows || len(a.Windows) != 1 || *a.MaxRelError != 0 {
+		t.Errorf("from the second window: %+v", a)
+	}
+	// After the last window's end, before now: the latest values, labelled.
+	q.Set("from", w1.End.Add(time.Nanosecond).Format(time.RFC3339Nano))
+	if a := compare(q); a.Basis != apiv1.BasisLatest || len(a.Windows) != 0 || *a.MaxRelError != 0 {
+		t.Errorf("no window in range: %+v", a)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/projects/analytics/internal/cardinality"
@@ -21,12 +22,16 @@ type Volume struct {
 }
 
 // Inputs are what Compare needs; snapshots carry the live series for
-// critical retention and aggregates.
+// critical retention and for aggregates no window has values for.
 type Inputs struct {
 	Baseline, Candidate       *cardinality.Snapshot
 	BaselineVol, CandidateVol Volume
 	Critical                  []string
 	Aggregates                []string
+	// Watcher, when set, is asked to watch the aggregates on both streams
+	// and answers their errors per window in the report's [From, To].
+	Watcher *Watcher
+	Now     time.Time // when the request is made (watch bookkeeping, the latest values' age)
 }
 
 // maxMissing bounds the examples of lost entities in an answer.
@@ -80,15 +85,103 @@ func Compare(rep apiv1.CompareReport, in Inputs) (apiv1.CompareReport, error) {
 		}
 	}
 	for i, ag := range aggs {
-		res := apiv1.AggregateResult{Expr: in.Aggregates[i]}
-		if in.Baseline == nil || in.Candidate == nil {
-			res.UnknownReason = "a stream has no live series to compare"
-		} else {
-			aggregateError(&res, ag, in.Baseline, in.Candidate)
-		}
-		rep.Aggregates = append(rep.Aggregates, res)
+		rep.Aggregates = append(rep.Aggregates, compareAggregate(rep, in, in.Aggregates[i], ag))
 	}
 	return rep, nil
+}
+
+// compareAggregate answers one aggregate: per window when the watcher
+// holds windows of both streams in [From, To], else on the latest values
+// when they fall in that range, else unknown.
+func compareAggregate(rep apiv1.CompareReport, in Inputs, expr string, ag Aggregate) apiv1.AggregateResult {
+	res := apiv1.AggregateResult{Expr: expr, Basis: apiv1.BasisNone}
+	why := "per-window values are not recorded"
+	if in.Watcher != nil {
+		okB, reasonB := in.Watcher.Watch(in.Now, rep.Baseline, expr, ag)
+		okC, reasonC := in.Watcher.Watch(in.Now, rep.Candidate, expr, ag)
+		switch {
+		case !okB:
+			why = reasonB
+		case !okC:
+			why = reasonC
+		default:
+			if windowErrors(&res, in.Watcher, rep, expr) {
+				return res
+			}
+			why = res.BasisReason
+		}
+	}
+	res.BasisReason = why
+	switch {
+	case in.Baseline == nil || in.Candidate == nil:
+		res.UnknownReason = why + "; a stream has no live series to compare"
+		return res
+	case !rep.To.IsZero() && rep.To.Before(in.Baseline.Time.Add(-in.Baseline.Staleness)):
+		res.UnknownReason = why + "; the latest values are all newer than the window"
+		return res
+	case rep.From.After(in.Baseline.Time):
+		res.UnknownReason = why + "; the window starts after the latest values"
+		return res
+	}
+	aggregateError(&res, ag, in.Baseline, in.Candidate)
+	if res.MaxRelError != nil {
+		res.Basis = apiv1.BasisLatest
+	} else {
+		res.UnknownReason = why + "; " + res.UnknownReason
+	}
+	return res
+}
+
+// windowErrors fills res from the windows where both streams have values,
+// and reports whether there was one; otherwise res.BasisReason says why.
+func windowErrors(res *apiv1.AggregateResult, w *Watcher, rep apiv1.CompareReport, expr string) bool {
+	bw, _ := w.windowsOf(rep.Baseline, expr, rep.From, rep.To)
+	cw, _ := w.windowsOf(rep.Candidate, expr, rep.From, rep.To)
+	if len(bw) == 0 || len(cw) == 0 {
+		res.BasisReason = "no window in range has values of both streams yet (values are recorded every rollup interval from the first comparison that asks for an aggregate)"
+		return false
+	}
+	// Both streams' windows end at the same ticks (one Sample call).
+	cand := make(map[int64]*window, len(cw))
+	for i := range cw {
+		cand[cw[i].end.UnixNano()] = &cw[i]
+	}
+	var skipped struct{ noBase, noCand, tooWide, partial int }
+	var maxErr, sumErr float64
+	for i := range bw {
+		b := &bw[i]
+		c := cand[b.end.UnixNano()]
+		switch {
+		case c == nil:
+			skipped.noCand++
+			continue
+		case b.state == windowTooWide || c.state == windowTooWide:
+			skipped.tooWide++
+			continue
+		case b.state == windowPartial || c.state == windowPartial:
+			skipped.partial++
+			continue
+		case len(b.groups.keys) == 0:
+			skipped.noBase++
+			continue
+		}
+		mx, mean := relErrors(b.groups, c.groups)
+		res.Windows = append(res.Windows, apiv1.AggregateWindow{
+			Start: b.start, End: b.end, Groups: len(b.groups.keys), MaxRelError: mx, MeanRelError: mean,
+		})
+		res.Groups = max(res.Groups, len(b.groups.keys))
+		maxErr = math.Max(maxErr, mx)
+		sumErr += mean
+	}
+	if len(res.Windows) == 0 {
+		res.BasisReason = fmt.Sprintf("no window in range has values of both streams (of %d baseline windows: %d without a candidate window, %d without baseline series, %d with more than %d groups, %d of a stream past its exact series bound)",
+			len(bw), skipped.noCand, skipped.noBase, skipped.tooWide, w.limits.MaxGroups, skipped.partial)
+		return false
+	}
+	mean := sumErr / float64(len(res.Windows))
+	res.MaxRelError, res.MeanRelError = &maxErr, &mean
+	res.Basis = apiv1.BasisWindows
+	return true
 }
 
 func firstNonEmpty(a, b string) string {
@@ -240,20 +333,27 @@ func evalAggregate(sn *cardinality.Snapshot, ag Aggregate) map[string]float64 {
 }
 
 // aggregateError compares the aggregate over the latest values of the two
-// streams' active series, group by group; a group missing from the
-// candidate counts as a relative error of 1.
+// streams' active series, group by group.
 func aggregateError(res *apiv1.AggregateResult, ag Aggregate, base, cand *cardinality.Snapshot) {
-	bv := evalAggregate(base, ag)
-	cv := evalAggregate(cand, ag)
-	res.Groups = len(bv)
-	if len(bv) == 0 {
+	bv := sortedGroups(evalAggregate(base, ag), groupValues{})
+	cv := sortedGroups(evalAggregate(cand, ag), groupValues{})
+	res.Groups = len(bv.keys)
+	if len(bv.keys) == 0 {
 		res.UnknownReason = "the baseline has no series for " + ag.Metric
 		return
 	}
-	var maxErr, sumErr float64
-	n := 0
-	for k, b := range bv {
-		c, ok := cv[k]
+	maxErr, mean := relErrors(bv, cv)
+	res.MaxRelError, res.MeanRelError = &maxErr, &mean
+}
+
+// relErrors returns the max and mean over the baseline's groups (at least
+// one) of |candidate - baseline| / |baseline|; a group missing from the
+// candidate, or non-zero where the baseline is zero, counts 1.
+func relErrors(base, cand groupValues) (maxErr, mean float64) {
+	var sum float64
+	for i, k := range base.keys {
+		b := base.vals[i]
+		c, ok := cand.find(k)
 		var e float64
 		switch {
 		case !ok:
@@ -266,9 +366,7 @@ func aggregateError(res *apiv1.AggregateResult, ag Aggregate, base, cand *cardin
 			e = math.Abs(c-b) / math.Abs(b)
 		}
 		maxErr = math.Max(maxErr, e)
-		sumErr += e
-		n++
+		sum += e
 	}
-	mean := sumErr / float64(n)
-	res.MaxRelError, res.MeanRelError = &maxErr, &mean
+	return maxErr, sum / float64(len(base.keys))
 }

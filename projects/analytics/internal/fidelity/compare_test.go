@@ -56,13 +56,13 @@ func TestCompare(t *testing.T) {
 		t.Errorf("retention %v, want %v", *rep.CriticalRetention, want)
 	}
 	// Memory usage = pid: sum 0..99 = 4950 vs 0..49 = 1225.
-	if a := rep.Aggregates[0]; a.Groups != 1 || math.Abs(*a.MaxRelError-(1-1225.0/4950)) > 1e-9 {
+	if a := rep.Aggregates[0]; a.Groups != 1 || a.Basis != apiv1.BasisLatest || a.BasisReason == "" || math.Abs(*a.MaxRelError-(1-1225.0/4950)) > 1e-9 {
 		t.Errorf("sum aggregate: %+v %v", a, *a.MaxRelError)
 	}
 	if a := rep.Aggregates[1]; math.Abs(*a.MaxRelError-0.5) > 1e-12 {
 		t.Errorf("count aggregate: %v", *a.MaxRelError)
 	}
-	if a := rep.Aggregates[2]; a.MaxRelError != nil || a.UnknownReason == "" {
+	if a := rep.Aggregates[2]; a.MaxRelError != nil || a.UnknownReason == "" || a.Basis != apiv1.BasisNone {
 		t.Errorf("unknown metric aggregate: %+v", a)
 	}
 

@@ -24,6 +24,7 @@ import (
 	"github.com/phoenix-platform/phoenix/pkg/service"
 	"github.com/phoenix-platform/phoenix/projects/analytics/internal/cardinality"
 	"github.com/phoenix-platform/phoenix/projects/analytics/internal/cost"
+	"github.com/phoenix-platform/phoenix/projects/analytics/internal/fidelity"
 	"github.com/phoenix-platform/phoenix/projects/analytics/internal/ingest"
 	"github.com/phoenix-platform/phoenix/projects/analytics/internal/rollup"
 )
@@ -35,6 +36,7 @@ type Service struct {
 	log     *slog.Logger
 	tracker *cardinality.Tracker
 	ranks   *cardinality.RankHistory // sampled on the rollup tick, for top-K estimates
+	watch   *fidelity.Watcher        // compared aggregates, evaluated on the rollup tick
 	ingest  *ingest.Server
 	catalog *cost.Catalog
 	store   *rollup.Store // nil without a database
@@ -75,10 +77,17 @@ func New(s service.Settings) (*Service, error) {
 		auth = ingest.NewBusAuth(s.Bus, time.Second)
 	}
 	svc := &Service{set: s, cfg: cfg, log: log, tracker: tr, catalog: catalog,
-		ranks: cardinality.NewRankHistory(cardinality.DefaultHistoryLimits(cfg.StalenessWindow))}
+		ranks: cardinality.NewRankHistory(cardinality.DefaultHistoryLimits(cfg.StalenessWindow)),
+		watch: fidelity.NewWatcher(fidelity.DefaultWatchLimits())}
 	var reg prometheus.Registerer // stays a nil interface without metrics
 	if s.Metrics != nil {
 		reg = s.Metrics.Registry
+		reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "phoenix_analytics_aggregate_watches", Help: "Compared aggregates evaluated per window, per stream."},
+				func() float64 { return float64(svc.watch.Len()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "phoenix_analytics_aggregate_watches_refused_total", Help: "Compared aggregates not evaluated per window for the watch limit."},
+				func() float64 { return float64(svc.watch.Refused()[fidelity.RefusedWatchLimit]) }),
+		)
 	}
 	svc.ingest = ingest.New(ingest.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxInflightBytes: cfg.MaxInflightBytes, MemoryLimitBytes: cfg.MemoryLimitBytes, Auth: auth,
@@ -219,6 +228,8 @@ func (s *Service) rollupOnce(ctx context.Context, now time.Time) []apiv1.Rollup 
 	streams := s.tracker.Streams()
 	// The rank history reads only the rank metrics' series, once per tick.
 	s.ranks.Sample(now, streams)
+	// Watched aggregates read only their metrics' series, once per stream.
+	s.watch.Sample(now, streams)
 	for _, st := range streams {
 		r := st.Rollup(now)
 		if r.ActiveSeries == 0 && r.Datapoints == 0 && now.Sub(st.LastSeen()) > idleStream {
