@@ -9,7 +9,7 @@ import (
 	colmetrics "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	_ "google.golang.org/grpc/encoding/gzip" // OTLP exporters compress with gzip by default; grpc bounds the inflated size by MaxRecvMsgSize
+	_ "google.golang.org/grpc/encoding/gzip" // OTLP exporters compress with gzip by default; grpc bounds the inflated size by MaxRecvMsgSize (zstd: grpczstd.go)
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -90,6 +90,10 @@ func (s *Server) exportGRPC(ctx context.Context, dec func(any) error) (any, erro
 	defer s.release(reserve)
 	var msg rawMsg
 	if err := dec(&msg); err != nil {
+		// gRPC has answered the client already; count the refusal as such.
+		if status.Code(err) == codes.ResourceExhausted {
+			return nil, s.grpcFail(protocol, refuse(http.StatusRequestEntityTooLarge, "too_large", "decode: %v", err))
+		}
 		return nil, s.grpcFail(protocol, refuse(http.StatusBadRequest, "malformed", "decode: %v", err))
 	}
 	res, err := s.ApplyOTLP(msg.b, first("x-phoenix-stream"), team)
