@@ -30,6 +30,7 @@ type limiter struct {
 	resRw     attrs.Rewrite
 	dpRw      attrs.Rewrite
 	dpHash    attrs.Rewrite // the identity rewrite: attrs.Map with a memo of recent pairs
+	resHash   attrs.Rewrite // the same for resources (host.name and owner repeat across a host's processes)
 	// Per-batch counts, added to the counters once per batch.
 	admitted, folded, dropped, refused int64
 }
@@ -95,7 +96,7 @@ func (l *limiter) process(ctx context.Context, md pmetric.Metrics) (pmetric.Metr
 	rms := md.ResourceMetrics()
 	rms.RemoveIf(func(rm pmetric.ResourceMetrics) bool {
 		res := rm.Resource()
-		resHash := attrs.Map(res.Attributes())
+		resHash := l.resHash.Hash(res.Attributes())
 		var resKey uint64
 		haveResKey := false
 		rm.ScopeMetrics().RemoveIf(func(sm pmetric.ScopeMetrics) bool {
