@@ -168,7 +168,7 @@ func compareCmd(g *Globals) *cobra.Command {
 					output.Row(tw, "  "+cr.Matcher, fmt.Sprintf("%d of %d", cr.Retained, cr.Baseline))
 				}
 				for _, a := range rep.Aggregates {
-					output.Row(tw, "aggregate "+a.Expr, "max error "+pct(a.MaxRelError, a.UnknownReason))
+					output.Row(tw, "aggregate "+a.Expr, "max error "+pct(a.MaxRelError, a.UnknownReason)+aggregateBasis(a))
 				}
 			})
 		},
@@ -183,4 +183,26 @@ func compareCmd(g *Globals) *cobra.Command {
 	_ = c.MarkFlagRequired("baseline")
 	_ = c.MarkFlagRequired("candidate")
 	return c
+}
+
+// aggregateBasis says what an aggregate's error was computed over: how many
+// windows, or the streams' latest values and why.
+func aggregateBasis(a apiv1.AggregateResult) string {
+	switch a.Basis {
+	case apiv1.BasisWindows:
+		return fmt.Sprintf(", mean %s over %d windows", pctOrUnknown(a.MeanRelError), len(a.Windows))
+	case apiv1.BasisLatest:
+		if a.BasisReason != "" {
+			return " (latest values: " + a.BasisReason + ")"
+		}
+		return " (latest values)"
+	}
+	return ""
+}
+
+func pctOrUnknown(v *float64) string {
+	if v == nil {
+		return "unknown"
+	}
+	return fmt.Sprintf("%.1f%%", *v*100)
 }

@@ -55,3 +55,24 @@ func TestCardinalityCommand(t *testing.T) {
 		t.Errorf("path %s", paths[0])
 	}
 }
+
+func TestAggregateBasis(t *testing.T) {
+	half := 0.5
+	tests := []struct {
+		name string
+		in   apiv1.AggregateResult
+		want string
+	}{
+		{"windows", apiv1.AggregateResult{Basis: apiv1.BasisWindows, MeanRelError: &half, Windows: make([]apiv1.AggregateWindow, 3)}, ", mean 50.0% over 3 windows"},
+		{"latest with reason", apiv1.AggregateResult{Basis: apiv1.BasisLatest, BasisReason: "not watched before"}, " (latest values: not watched before)"},
+		{"latest", apiv1.AggregateResult{Basis: apiv1.BasisLatest}, " (latest values)"},
+		{"none", apiv1.AggregateResult{Basis: apiv1.BasisNone}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := aggregateBasis(tt.in); got != tt.want {
+				t.Fatalf("aggregateBasis = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
