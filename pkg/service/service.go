@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"regexp"
+	"strings"
 	"sync"
 
 	"github.com/nats-io/nats.go/micro"
@@ -135,11 +137,25 @@ func semver(v string) string {
 	if v == "" || v == "dev" {
 		return "0.0.0-dev"
 	}
-	if v[0] == 'v' {
-		return v[1:]
+	if s := strings.TrimPrefix(v, "v"); semverRE.MatchString(s) {
+		return s
 	}
-	return v
+	// An untagged build's version is `git describe --always --dirty`
+	// (a commit hash, perhaps "-dirty"), which NATS micro refuses as a
+	// service version: it travels as build metadata instead.
+	meta := strings.Trim(invalidMeta.ReplaceAllString(v, "-"), ".-")
+	if meta == "" {
+		return "0.0.0-dev"
+	}
+	return "0.0.0-dev+" + meta
 }
+
+// semverRE is the SemVer 2.0 grammar NATS micro validates service versions
+// against.
+var semverRE = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`)
+
+// invalidMeta matches what SemVer build metadata may not contain.
+var invalidMeta = regexp.MustCompile(`[^0-9A-Za-z.-]+|\.\.+`)
 
 // Basic is a service with only a responder: the projects whose features have
 // not landed yet, and the base others embed.
