@@ -196,20 +196,23 @@ func (a *Agent) Start(ctx context.Context) error {
 	if err := a.client.SetHealth(a.health(ctx)); err != nil {
 		return fmt.Errorf("agent health: %w", err)
 	}
+	caps := protobufs.AgentCapabilities_AgentCapabilities_ReportsStatus |
+		protobufs.AgentCapabilities_AgentCapabilities_AcceptsRemoteConfig |
+		protobufs.AgentCapabilities_AgentCapabilities_ReportsEffectiveConfig |
+		protobufs.AgentCapabilities_AgentCapabilities_ReportsRemoteConfig |
+		protobufs.AgentCapabilities_AgentCapabilities_ReportsHealth |
+		protobufs.AgentCapabilities_AgentCapabilities_ReportsHeartbeat
+	if err := a.client.SetCapabilities(&caps); err != nil {
+		return fmt.Errorf("agent capabilities: %w", err)
+	}
 	hdr := http.Header{}
 	if a.set.Token != "" {
 		hdr.Set("Authorization", "Bearer "+a.set.Token)
 	}
 	set := types.StartSettings{
-		OpAMPServerURL: a.set.ServerURL,
-		Header:         hdr,
-		InstanceUid:    a.uid,
-		Capabilities: protobufs.AgentCapabilities_AgentCapabilities_ReportsStatus |
-			protobufs.AgentCapabilities_AgentCapabilities_AcceptsRemoteConfig |
-			protobufs.AgentCapabilities_AgentCapabilities_ReportsEffectiveConfig |
-			protobufs.AgentCapabilities_AgentCapabilities_ReportsRemoteConfig |
-			protobufs.AgentCapabilities_AgentCapabilities_ReportsHealth |
-			protobufs.AgentCapabilities_AgentCapabilities_ReportsHeartbeat,
+		OpAMPServerURL:     a.set.ServerURL,
+		Header:             hdr,
+		InstanceUid:        a.uid,
 		RemoteConfigStatus: a.protoStatus(),
 		Callbacks: types.Callbacks{
 			OnConnect: func(context.Context) {
