@@ -104,7 +104,8 @@ func TestGRPCZstd(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			client := dial(grpc.WithCompressor(precompressed{tc.payload})) //nolint:staticcheck // the only way to send a crafted frame
+			//lint:ignore SA1019 the deprecated Compressor API is the only way to send a crafted frame
+			client := dial(grpc.WithCompressor(precompressed{tc.payload}))
 			before := refused(tc.counted)
 			var ms0, ms1 runtime.MemStats
 			runtime.ReadMemStats(&ms0)
