@@ -282,3 +282,54 @@ func TestCompareAggregatesPerWindow(t *testing.T) {
 		t.Errorf("no window in range: %+v", a)
 	}
 }
+
+// TestCompareAggregatesOnlyTheirMetrics checks that a comparison with
+// aggregates only (which snapshots just the aggregates' metrics) answers as
+// one that also has a critical matcher (a full snapshot): a group the
+// candidate lost counts as a relative error of 1, not as unknown, and a
+// stream without data is unknown.
+func TestCompareAggregatesOnlyTheirMetrics(t *testing.T) {
+	h := start(t)
+	agg := `sum({"process.memory.usage"}) by ("host.name")`
+	h.send(t, "exp3--baseline", otlptest.ProcessFleet(0, 100, 1000))    // host-0
+	h.send(t, "exp3--candidate", otlptest.ProcessFleet(100, 100, 1000)) // host-1 only
+	// A candidate that dropped the aggregated metric altogether.
+	h.send(t, "exp3--dropped", [][]byte{otlptest.Marshal(otlptest.Request(
+		otlptest.RM(otlptest.ProcessResource("host-0", "nginx", 1), otlptest.Gauge("process.threads", 4, nil))))})
+	tests := []struct {
+		name, candidate string
+		wantErr         *float64
+	}{
+		{"candidate lost the group", "exp3--candidate", ptr(1.0)},
+		{"candidate dropped the metric", "exp3--dropped", ptr(1.0)},
+		{"candidate without data", "exp3--nothing", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []apiv1.AggregateResult
+			for _, critical := range [][]string{nil, {`{"host.name"="host-0"}`}} {
+				q := url.Values{"baseline": {"exp3--baseline"}, "candidate": {tt.candidate}, "aggregate": {agg}, "critical": critical}
+				var rep apiv1.CompareReport
+				if err := rest(t, h.bus, apiv1.SubjectAnalyticsRESTCompare, alice, nil, q, &rep); err != nil {
+					t.Fatal(err)
+				}
+				if len(rep.Aggregates) != 1 {
+					t.Fatalf("aggregates: %+v", rep.Aggregates)
+				}
+				a := rep.Aggregates[0]
+				switch {
+				case tt.wantErr == nil && (a.MaxRelError != nil || a.UnknownReason == ""):
+					t.Errorf("critical %v: %+v, want unknown with a reason", critical, a)
+				case tt.wantErr != nil && (a.MaxRelError == nil || *a.MaxRelError != *tt.wantErr):
+					t.Errorf("critical %v: %+v, want max error %v", critical, a, *tt.wantErr)
+				}
+				got = append(got, a)
+			}
+			if got[0].UnknownReason != got[1].UnknownReason || got[0].Groups != got[1].Groups {
+				t.Errorf("aggregates only %+v, with a critical matcher %+v", got[0], got[1])
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -288,7 +288,16 @@ func (s *Service) Compare(ctx context.Context, p *apiv1.Principal, req apiv1.Com
 			return rep, problem.NotFound("stream %q not found", id)
 		}
 		if st != nil && (len(req.Critical) > 0 || len(req.Aggregates) > 0) {
-			sn = st.Snapshot() // only critical retention and aggregates need the series
+			// Only critical retention and aggregates need the series; the
+			// aggregates alone need only their metrics', which on a large
+			// stream is a far smaller copy made under the stream's lock.
+			if names, ok := aggregateMetrics(req.Aggregates); ok && len(req.Critical) == 0 {
+				if st.Figures().ActiveSeries > 0 {
+					sn = st.SnapshotMetrics(names)
+				}
+			} else if sn = st.Snapshot(); len(sn.Series) == 0 {
+				sn = nil
+			}
 		}
 		windowed := !req.From.IsZero() || !req.To.IsZero()
 		switch {
@@ -298,9 +307,6 @@ func (s *Service) Compare(ctx context.Context, p *apiv1.Principal, req apiv1.Com
 			vol.Reason = "stream " + strconv.Quote(id) + " has no data"
 		default:
 			vol = volumeOf(st.Figures())
-		}
-		if sn != nil && len(sn.Series) == 0 {
-			sn = nil
 		}
 		vol.Cost, vol.CostReason = cost.Monthly(m, cost.Figures{ActiveSeries: vol.ActiveSeries, DPPerS: vol.DPPerS, BytesPerS: vol.BytesPerS})
 		if i == 0 {
@@ -314,6 +320,19 @@ func (s *Service) Compare(ctx context.Context, p *apiv1.Principal, req apiv1.Com
 		return out, problem.BadRequest(err.Error())
 	}
 	return out, nil
+}
+
+// aggregateMetrics names the metrics the aggregates read; ok is false when
+// one does not parse (Compare then answers 400).
+func aggregateMetrics(exprs []string) (names []string, ok bool) {
+	for _, e := range exprs {
+		ag, err := fidelity.ParseAggregate(e)
+		if err != nil {
+			return nil, false
+		}
+		names = append(names, ag.Metric)
+	}
+	return names, true
 }
 
 func volumeOf(f cardinality.Figures) fidelity.Volume {
