@@ -31,6 +31,7 @@ type Inputs struct {
 	// Watcher, when set, is asked to watch the aggregates on both streams
 	// and answers their errors per window in the report's [From, To].
 	Watcher *Watcher
+	Owner   string    // who asks, for the watcher's per-caller bound ("" for internal callers)
 	Now     time.Time // when the request is made (watch bookkeeping, the latest values' age)
 }
 
@@ -97,8 +98,8 @@ func compareAggregate(rep apiv1.CompareReport, in Inputs, expr string, ag Aggreg
 	res := apiv1.AggregateResult{Expr: expr, Basis: apiv1.BasisNone}
 	why := "per-window values are not recorded"
 	if in.Watcher != nil {
-		okB, reasonB := in.Watcher.Watch(in.Now, rep.Baseline, expr, ag)
-		okC, reasonC := in.Watcher.Watch(in.Now, rep.Candidate, expr, ag)
+		okB, reasonB := in.Watcher.WatchAs(in.Now, in.Owner, rep.Baseline, expr, ag)
+		okC, reasonC := in.Watcher.WatchAs(in.Now, in.Owner, rep.Candidate, expr, ag)
 		switch {
 		case !okB:
 			why = reasonB

@@ -12,11 +12,12 @@ import (
 
 // WatchLimits bound what the Watcher holds. Zero fields take defaults.
 type WatchLimits struct {
-	MaxWatches int           // watched (stream, aggregate) pairs; more are refused and counted
-	MaxWindows int           // windows kept per watch, oldest dropped first
-	MaxGroups  int           // groups per window; a wider window is kept without values
-	MaxValues  int           // group values per watch over all its windows, oldest windows dropped first
-	Idle       time.Duration // a watch no comparison asked for in this long is dropped
+	MaxWatches  int           // watched (stream, aggregate) pairs; more are refused and counted
+	MaxPerOwner int           // watches one caller may start (internal callers are exempt), so one viewer cannot take them all
+	MaxWindows  int           // windows kept per watch, oldest dropped first
+	MaxGroups   int           // groups per window; a wider window is kept without values
+	MaxValues   int           // group values per watch over all its windows, oldest windows dropped first
+	Idle        time.Duration // a watch no comparison asked for in this long is dropped
 }
 
 // DefaultWatchLimits: 64 watches, each at most an hour of 10 s windows
@@ -24,12 +25,13 @@ type WatchLimits struct {
 // 1000). A group value costs about 24 bytes plus its key, which windows of
 // one watch share, so the watcher holds some 55 MB at worst.
 func DefaultWatchLimits() WatchLimits {
-	return WatchLimits{MaxWatches: 64, MaxWindows: 360, MaxGroups: 1000, MaxValues: 36_000, Idle: 6 * time.Hour}
+	return WatchLimits{MaxWatches: 64, MaxPerOwner: 16, MaxWindows: 360, MaxGroups: 1000, MaxValues: 36_000, Idle: 6 * time.Hour}
 }
 
 // Refusal reasons counted by Watcher.Refused.
 const (
 	RefusedWatchLimit = "watch_limit"
+	RefusedOwnerLimit = "owner_limit"
 )
 
 // Watcher evaluates watched aggregates on every rollup tick, per stream,
@@ -54,6 +56,7 @@ type Watcher struct {
 type watchKey struct{ stream, expr string }
 
 type watch struct {
+	owner     string // who started it ("" for internal callers)
 	ag        Aggregate
 	created   time.Time
 	requested time.Time // last comparison asking for it
@@ -115,6 +118,9 @@ func NewWatcher(l WatchLimits) *Watcher {
 	if l.MaxWatches <= 0 {
 		l.MaxWatches = d.MaxWatches
 	}
+	if l.MaxPerOwner <= 0 {
+		l.MaxPerOwner = d.MaxPerOwner
+	}
 	if l.MaxWindows <= 0 {
 		l.MaxWindows = d.MaxWindows
 	}
@@ -162,9 +168,16 @@ func (w *Watcher) expireLocked(now time.Time) {
 }
 
 // Watch starts (or keeps) evaluating ag, written expr, on stream at every
-// tick. It is refused, and counted, when MaxWatches are watched already;
-// the reason says so.
+// tick, for an internal caller. It is refused, and counted, when
+// MaxWatches are watched already; the reason says so.
 func (w *Watcher) Watch(now time.Time, stream, expr string, ag Aggregate) (bool, string) {
+	return w.WatchAs(now, "", stream, expr, ag)
+}
+
+// WatchAs is Watch on behalf of owner (a user or API key), who may start at
+// most MaxPerOwner watches: any viewer may compare streams that do not
+// exist yet, and without this one could take every watch.
+func (w *Watcher) WatchAs(now time.Time, owner, stream, expr string, ag Aggregate) (bool, string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	k := watchKey{stream, expr}
@@ -172,15 +185,30 @@ func (w *Watcher) Watch(now time.Time, stream, expr string, ag Aggregate) (bool,
 		wt.requested = now
 		return true, ""
 	}
-	if len(w.watches) >= w.limits.MaxWatches {
+	if len(w.watches) >= w.limits.MaxWatches || owner != "" && w.ownedLocked(owner) >= w.limits.MaxPerOwner {
 		w.expireLocked(now)
 	}
 	if len(w.watches) >= w.limits.MaxWatches {
 		w.refused[RefusedWatchLimit]++
 		return false, fmt.Sprintf("not recorded per window: %d aggregates are watched already", w.limits.MaxWatches)
 	}
-	w.watches[k] = &watch{ag: ag, created: now, requested: now}
+	if owner != "" && w.ownedLocked(owner) >= w.limits.MaxPerOwner {
+		w.refused[RefusedOwnerLimit]++
+		return false, fmt.Sprintf("not recorded per window: this caller started %d watched aggregates already (they expire after %s unasked)", w.limits.MaxPerOwner, w.limits.Idle)
+	}
+	w.watches[k] = &watch{owner: owner, ag: ag, created: now, requested: now}
 	return true, ""
+}
+
+// ownedLocked counts owner's watches (a few dozen at most).
+func (w *Watcher) ownedLocked(owner string) int {
+	n := 0
+	for _, wt := range w.watches {
+		if wt.owner == owner {
+			n++
+		}
+	}
+	return n
 }
 
 // Sample evaluates every watch whose stream is among streams, as of now,

@@ -353,3 +353,38 @@ func TestWatcherTooWideReason(t *testing.T) {
 		t.Errorf("%+v", a)
 	}
 }
+
+// TestWatcherPerOwnerBound: one caller cannot take every watch; others and
+// internal callers still get theirs, and the refused caller's watches free
+// up when they idle out.
+func TestWatcherPerOwnerBound(t *testing.T) {
+	ag, err := ParseAggregate(`sum(m) by (h)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := NewWatcher(WatchLimits{MaxWatches: 10, MaxPerOwner: 3, Idle: time.Hour})
+	steps := []struct {
+		at            time.Duration
+		owner, stream string
+		ok            bool
+		reason        string
+	}{
+		{0, "user:mallory", "s1", true, ""},
+		{0, "user:mallory", "s2", true, ""},
+		{0, "user:mallory", "s3", true, ""},
+		{0, "user:mallory", "s4", false, "started 3 watched aggregates already"},
+		{0, "user:mallory", "s1", true, ""}, // asking again for one it has is fine
+		{0, "user:alice", "s4", true, ""},
+		{0, "", "s5", true, ""}, // internal callers are not bounded per owner
+		{2 * time.Hour, "user:mallory", "s6", true, ""},
+	}
+	for i, st := range steps {
+		ok, reason := w.WatchAs(t0.Add(st.at), st.owner, st.stream, "x", ag)
+		if ok != st.ok || !strings.Contains(reason, st.reason) {
+			t.Errorf("step %d (%s on %s): %v %q, want %v %q", i, st.owner, st.stream, ok, reason, st.ok, st.reason)
+		}
+	}
+	if got := w.Refused()[RefusedOwnerLimit]; got != 1 {
+		t.Errorf("refused per owner: %d, want 1", got)
+	}
+}

@@ -279,6 +279,9 @@ func (s *Service) Compare(ctx context.Context, p *apiv1.Principal, req apiv1.Com
 		return apiv1.CompareReport{}, problem.BadRequest("unknown price model "+strconv.Quote(model), problem.FieldError{Path: "model", Message: "not in the price catalog"})
 	}
 	in := fidelity.Inputs{Critical: req.Critical, Aggregates: req.Aggregates, Watcher: s.watch, Now: time.Now()}
+	if p != nil {
+		in.Owner = p.Kind + ":" + p.Subject
+	}
 	rep := apiv1.CompareReport{Baseline: req.Baseline, Candidate: req.Candidate, From: req.From, To: req.To, Model: model}
 	for i, id := range []string{req.Baseline, req.Candidate} {
 		vol := fidelity.Volume{}

@@ -85,8 +85,14 @@ func New(s service.Settings) (*Service, error) {
 		reg.MustRegister(
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "phoenix_analytics_aggregate_watches", Help: "Compared aggregates evaluated per window, per stream."},
 				func() float64 { return float64(svc.watch.Len()) }),
-			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "phoenix_analytics_aggregate_watches_refused_total", Help: "Compared aggregates not evaluated per window for the watch limit."},
-				func() float64 { return float64(svc.watch.Refused()[fidelity.RefusedWatchLimit]) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "phoenix_analytics_aggregate_watches_refused_total", Help: "Compared aggregates not evaluated per window for the watch limits (in all, or per caller)."},
+				func() float64 {
+					var n int64
+					for _, v := range svc.watch.Refused() {
+						n += v
+					}
+					return float64(n)
+				}),
 		)
 	}
 	svc.ingest = ingest.New(ingest.Config{
