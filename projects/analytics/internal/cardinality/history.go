@@ -209,13 +209,7 @@ func (h *RankHistory) track(stream, metric string) {
 // reads the table, under the stream's lock, like Snapshot. It also returns
 // how many series were refused for the bound.
 func (s *Stream) rankValues(sh *streamHistory, maxSeries int) ([]rankValue, int) {
-	now := s.t.now()
-	nowSec := s.t.sec(now)
-	stale := uint32(s.t.limits.Staleness / time.Second)
-	var cutoff uint32
-	if nowSec > stale {
-		cutoff = nowSec - stale
-	}
+	_, _, cutoff := s.liveCutoff()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	want := make(map[uint32]string, len(sh.metrics))

@@ -76,15 +76,20 @@ func (sn *Snapshot) Sum(r SeriesRef) uint64 {
 	return h
 }
 
-// Snapshot copies the stream's active series.
-func (s *Stream) Snapshot() *Snapshot {
-	now := s.t.now()
-	nowSec := s.t.sec(now)
-	stale := uint32(s.t.limits.Staleness / time.Second)
-	var cutoff uint32
-	if nowSec > stale {
+// liveCutoff is now, in tracker seconds, and the oldest last-seen second of
+// a series that is still active (within the staleness window).
+func (s *Stream) liveCutoff() (now time.Time, nowSec, cutoff uint32) {
+	now = s.t.now()
+	nowSec = s.t.sec(now)
+	if stale := uint32(s.t.limits.Staleness / time.Second); nowSec > stale {
 		cutoff = nowSec - stale
 	}
+	return now, nowSec, cutoff
+}
+
+// Snapshot copies the stream's active series.
+func (s *Stream) Snapshot() *Snapshot {
+	now, nowSec, cutoff := s.liveCutoff()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sn := &Snapshot{

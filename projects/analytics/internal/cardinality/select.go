@@ -2,7 +2,6 @@ package cardinality
 
 import (
 	"slices"
-	"time"
 )
 
 // SnapshotMetrics is a Snapshot restricted to the active series of the
@@ -12,13 +11,7 @@ import (
 // follows the selected series, not the stream. Metrics, KeyNames and
 // Overflow are as in Snapshot; rates and the breakdown are not filled in.
 func (s *Stream) SnapshotMetrics(names []string) *Snapshot {
-	now := s.t.now()
-	nowSec := s.t.sec(now)
-	stale := uint32(s.t.limits.Staleness / time.Second)
-	var cutoff uint32
-	if nowSec > stale {
-		cutoff = nowSec - stale
-	}
+	now, nowSec, cutoff := s.liveCutoff()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sn := &Snapshot{
