@@ -151,12 +151,6 @@ func compareCmd(g *Globals) *cobra.Command {
 				return err
 			}
 			return output.Render(cmd.OutOrStdout(), g.Output, rep, func(tw *tabwriter.Writer) {
-				pct := func(v *float64, reason string) string {
-					if v == nil {
-						return "unknown (" + reason + ")"
-					}
-					return fmt.Sprintf("%.1f%%", *v*100)
-				}
 				output.Row(tw, "series reduction", pct(rep.SeriesReduction, rep.SeriesReductionUnknownReason))
 				output.Row(tw, "datapoint reduction", pct(rep.DPReduction, rep.DPReductionUnknownReason))
 				output.Row(tw, "byte reduction", pct(rep.BytesReduction, rep.BytesReductionUnknownReason))
@@ -190,7 +184,7 @@ func compareCmd(g *Globals) *cobra.Command {
 func aggregateBasis(a apiv1.AggregateResult) string {
 	switch a.Basis {
 	case apiv1.BasisWindows:
-		return fmt.Sprintf(", mean %s over %d windows", pctOrUnknown(a.MeanRelError), len(a.Windows))
+		return fmt.Sprintf(", mean %s over %d windows", pct(a.MeanRelError, ""), len(a.Windows))
 	case apiv1.BasisLatest:
 		if a.BasisReason != "" {
 			return " (latest values: " + a.BasisReason + ")"
@@ -200,9 +194,13 @@ func aggregateBasis(a apiv1.AggregateResult) string {
 	return ""
 }
 
-func pctOrUnknown(v *float64) string {
-	if v == nil {
-		return "unknown"
+// pct renders a ratio as a percentage, or "unknown" and why.
+func pct(v *float64, reason string) string {
+	switch {
+	case v != nil:
+		return fmt.Sprintf("%.1f%%", *v*100)
+	case reason != "":
+		return "unknown (" + reason + ")"
 	}
-	return fmt.Sprintf("%.1f%%", *v*100)
+	return "unknown"
 }

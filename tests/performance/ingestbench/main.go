@@ -47,6 +47,8 @@ import (
 	metrics "go.opentelemetry.io/proto/otlp/metrics/v1"
 	resource "go.opentelemetry.io/proto/otlp/resource/v1"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 )
 
 // Targets from the analytics issue.
@@ -501,7 +503,7 @@ func measure(t *target, sc scenario, o options) (result, error) {
 		}
 		req.Header.Set("Content-Type", "application/x-protobuf")
 		if sc.stream != "" {
-			req.Header.Set("X-Phoenix-Stream", sc.stream)
+			req.Header.Set(apiv1.HeaderStream, sc.stream)
 		}
 		resp, err := client.Do(req)
 		if err != nil {

@@ -283,6 +283,11 @@ func (s *Service) Compare(ctx context.Context, p *apiv1.Principal, req apiv1.Com
 		in.Owner = p.Kind + ":" + p.Subject
 	}
 	rep := apiv1.CompareReport{Baseline: req.Baseline, Candidate: req.Candidate, From: req.From, To: req.To, Model: model}
+	// Only critical retention and aggregates need the series; the
+	// aggregates alone need only their metrics', which on a large stream is
+	// a far smaller copy made under the stream's lock.
+	names, aggregatesOnly := aggregateMetrics(req.Aggregates)
+	aggregatesOnly = aggregatesOnly && len(req.Critical) == 0
 	for i, id := range []string{req.Baseline, req.Candidate} {
 		vol := fidelity.Volume{}
 		var sn *cardinality.Snapshot
@@ -291,11 +296,8 @@ func (s *Service) Compare(ctx context.Context, p *apiv1.Principal, req apiv1.Com
 			return rep, problem.NotFound("stream %q not found", id)
 		}
 		if st != nil && (len(req.Critical) > 0 || len(req.Aggregates) > 0) {
-			// Only critical retention and aggregates need the series; the
-			// aggregates alone need only their metrics', which on a large
-			// stream is a far smaller copy made under the stream's lock.
-			if names, ok := aggregateMetrics(req.Aggregates); ok && len(req.Critical) == 0 {
-				if st.Figures().ActiveSeries > 0 {
+			if aggregatesOnly {
+				if st.Summary().ActiveSeries > 0 {
 					sn = st.SnapshotMetrics(names)
 				}
 			} else if sn = st.Snapshot(); len(sn.Series) == 0 {
