@@ -360,23 +360,45 @@ func (b *Batch) apply() {
 }
 
 // finish looks up the segment's points in the current stream.
+//
+// The table keeps series in arrival order and senders repeat their order, so
+// each point is first compared with the series after the previous point's:
+// a slot in a cache line just touched or the next one. Points that miss that
+// guess go through the index. When a stream's points seldom follow its order
+// (seqMisses above a quarter), each window of points is warmed up first: the
+// index slots of all its points are loaded, then the array slots they point
+// to (independent loads: as many misses in flight as the CPU allows), and
+// only then looked up, while still in L1.
 func (b *Batch) finish() {
 	if len(b.seg) == 0 {
 		return
 	}
 	s := b.cur
 	tab := &s.tab
-	// Flatten the segment's points into windows of warmWindow: each window's
-	// home slots are touched (independent loads: as many misses in flight as
-	// the CPU allows), then looked up while they are still in L1.
+	warm := s.seqMisses*4 > s.seqTries && tab.idx != nil
+	var guess [warmWindow]int32
+	prev, misses, tries := -1, uint32(0), uint32(0)
 	lastRes := int32(-1)
 	si, pi := 0, b.seg[0].first
 	for si < len(b.seg) {
-		if tab.hot != nil {
+		if warm {
 			var acc uint64
 			sj, pj := si, pi
 			for n := 0; n < warmWindow && sj < len(b.seg); n++ {
-				acc += tab.hot[b.pending[pj].h&tab.mask].hash
+				acc += tab.idx[b.pending[pj].h&tab.mask]
+				if pj++; pj == b.seg[sj].end {
+					if sj++; sj < len(b.seg) {
+						pj = b.seg[sj].first
+					}
+				}
+			}
+			sj, pj = si, pi
+			for n := 0; n < warmWindow && sj < len(b.seg); n++ {
+				g := tab.guess(b.pending[pj].h)
+				if g >= 0 {
+					acc += uint64(tab.hot[g].last)
+				}
+				guess[n] = int32(g)
 				if pj++; pj == b.seg[sj].end {
 					if sj++; sj < len(b.seg) {
 						pj = b.seg[sj].first
@@ -384,6 +406,7 @@ func (b *Batch) finish() {
 				}
 			}
 			b.warm += acc
+			s.warmups++
 		}
 		for n := 0; n < warmWindow && si < len(b.seg); n++ {
 			sm := &b.seg[si]
@@ -392,15 +415,30 @@ func (b *Batch) finish() {
 				b.resFail, lastRes = false, rm.res // a refused label set is per resource
 			}
 			p := &b.pending[pi]
-			if i := tab.find(p.h); i >= 0 {
+			i := prev + 1
+			tries++
+			if i <= 0 || i >= len(tab.hot) || tab.hot[i].hash != p.h {
+				misses++
+				i = -1
+				if warm {
+					if g := int(guess[n]); g >= 0 && g < len(tab.hot) && tab.hot[g].hash == p.h {
+						i = g
+					}
+				}
+				if i < 0 {
+					i = tab.find(p.h)
+				}
+			}
+			if i >= 0 {
 				e := &tab.hot[i]
 				if e.last < s.intervalFrom {
 					s.interval.Add(p.h)
 				}
 				e.last = b.sec
 				e.value = float32(p.value)
-			} else {
-				b.newSeries(sm.m, sm.metID, rm.typ, &b.resBuf[rm.res].r, p)
+				prev = i
+			} else if pos := b.newSeries(sm.m, sm.metID, rm.typ, &b.resBuf[rm.res].r, p); pos >= 0 {
+				prev = pos
 			}
 			if pi++; pi == sm.end {
 				if si++; si < len(b.seg) {
@@ -410,6 +448,12 @@ func (b *Batch) finish() {
 		}
 	}
 	b.seg = b.seg[:0]
+	s.seqTries += tries
+	s.seqMisses += misses
+	if s.seqTries > 1<<12 { // about the last four requests count
+		s.seqTries /= 2
+		s.seqMisses /= 2
+	}
 }
 
 // warmWindow is how many points are warmed before being looked up: enough
@@ -456,23 +500,24 @@ func (b *Batch) metric(rm *recMetric) (*metric, uint32, string) {
 	return m, id, ""
 }
 
-// newSeries is the slow path: a series the stream does not hold.
-func (b *Batch) newSeries(m *metric, metID uint32, typ otlpwire.MetricType, res *otlpwire.Resource, p *recPoint) {
+// newSeries is the slow path: a series the stream does not hold. It returns
+// the series' position, or -1 when the series is not held exactly.
+func (b *Batch) newSeries(m *metric, metID uint32, typ otlpwire.MetricType, res *otlpwire.Resource, p *recPoint) int {
 	s, l, h := b.cur, &b.t.limits, p.h
 	s.interval.Add(h)
 	switch {
 	case s.tab.n >= l.ExactSeriesPerStream:
 		s.addOverflow(h, b.sec, SketchedSeriesLimit)
-		return
+		return -1
 	case b.t.totalSeries.Load() >= int64(l.MaxSeriesTotal):
 		s.addOverflow(h, b.sec, SketchedTotalLimit)
-		return
+		return -1
 	case l.MayGrow != nil && s.tab.needsGrow() && !l.MayGrow(s.tab.growBytes()):
 		s.addOverflow(h, b.sec, SketchedMemoryLimit)
-		return
+		return -1
 	case b.resFail:
 		s.addOverflow(h, b.sec, SketchedLabelSets)
-		return
+		return -1
 	}
 	raw := res.Raw
 	resID, ok := s.internSet(res.Hash, func(dst []otlpwire.Attr) []otlpwire.Attr {
@@ -481,7 +526,7 @@ func (b *Batch) newSeries(m *metric, metID uint32, typ otlpwire.MetricType, res 
 	if !ok {
 		b.resFail = true
 		s.addOverflow(h, b.sec, SketchedLabelSets)
-		return
+		return -1
 	}
 	dp := p.msg()
 	var dec func([]otlpwire.Attr) []otlpwire.Attr
@@ -497,13 +542,14 @@ func (b *Batch) newSeries(m *metric, metID uint32, typ otlpwire.MetricType, res 
 	if !ok {
 		s.releaseSet(resID)
 		s.addOverflow(h, b.sec, SketchedLabelSets)
-		return
+		return -1
 	}
-	s.tab.insert(series{hash: h, value: p.value, metric: metID, res: resID, dp: dpID, last: b.sec})
+	pos := s.tab.insert(series{hash: h, value: p.value, metric: metID, res: resID, dp: dpID, last: b.sec})
 	m.series++
 	s.total.newSeries++
 	bucketAdd(&s.buckets, b.sec, 0, 0, 1)
 	b.t.totalSeries.Add(1)
+	return pos
 }
 
 const dpSetSalt = 0x3c6ef372fe94f82b
