@@ -1,6 +1,8 @@
 package cardinality
 
 import (
+	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -258,4 +260,35 @@ func TestLabelBounds(t *testing.T) {
 			t.Errorf("%s: estimate %d, want about 1000", name, rep.ActiveSeries)
 		}
 	}
+}
+
+// streamIDRef is the stream id grammar as a regular expression: the
+// reference ValidStream's hand-written check is fuzzed against.
+var streamIDRef = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$|^[A-Za-z0-9_-]{1,64}--[A-Za-z0-9_-]{1,64}$`)
+
+func TestValidStream(t *testing.T) {
+	long := strings.Repeat("a", 64)
+	for _, tt := range []struct {
+		id   string
+		want bool
+	}{
+		{"default", true}, {"exp-1--baseline", true}, {"a--b--c", true}, {long, true},
+		{long + "--" + long, true}, {"--", true}, {"a--", true}, {"", false}, {long + "a", false},
+		{long + "a--b", false}, {"a b", false}, {"é", false}, {"a/b", false},
+	} {
+		if got := ValidStream(tt.id); got != tt.want {
+			t.Errorf("ValidStream(%q) = %v, want %v", tt.id, got, tt.want)
+		}
+	}
+}
+
+func FuzzValidStream(f *testing.F) {
+	for _, s := range []string{"default", "exp--cand", "a--b--c", "x y", "--", strings.Repeat("z", 70)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		if got, want := ValidStream(id), streamIDRef.MatchString(id); got != want {
+			t.Fatalf("ValidStream(%q) = %v, the grammar says %v", id, got, want)
+		}
+	})
 }
