@@ -228,16 +228,25 @@ func matchAll(sn *cardinality.Snapshot, r cardinality.SeriesRef, ms []Matcher) b
 // resource key the candidate still carries, none of them `_other_`, and no
 // other baseline entity maps to the same values (it stayed distinguishable).
 func criticalRetention(base, cand *cardinality.Snapshot, ms []Matcher) apiv1.CriticalResult {
-	candKeys := map[string]bool{}
-	candRes := map[string]bool{}
+	// Resource labels are per resource set, and a set is shared by all its
+	// series (a process's ten or so): visit each set once, through one of
+	// its series, rather than every series.
+	reps := map[uint32]cardinality.SeriesRef{}
 	for _, r := range cand.Series {
+		if _, ok := reps[r.Res]; !ok {
+			reps[r.Res] = r
+		}
+	}
+	candKeys := map[string]bool{}
+	for _, r := range reps {
 		cand.EachLabel(r, func(resource bool, k, _ string) {
 			if resource {
 				candKeys[k] = true
 			}
 		})
 	}
-	for _, r := range cand.Series {
+	candRes := make(map[string]bool, len(reps))
+	for _, r := range reps {
 		candRes[projection(cand, r, candKeys)] = true
 	}
 	entities := map[uint32]string{} // baseline resource set -> projection

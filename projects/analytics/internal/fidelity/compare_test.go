@@ -10,7 +10,7 @@ import (
 	"github.com/phoenix-platform/phoenix/projects/analytics/internal/otlpwire"
 )
 
-func snapshot(t *testing.T, tr *cardinality.Tracker, stream string, bodies [][]byte) *cardinality.Snapshot {
+func snapshot(t testing.TB, tr *cardinality.Tracker, stream string, bodies [][]byte) *cardinality.Snapshot {
 	t.Helper()
 	for _, body := range bodies {
 		b := tr.Batch(stream, "")
@@ -76,5 +76,23 @@ func TestCompare(t *testing.T) {
 	rep, _ = Compare(apiv1.CompareReport{}, Inputs{BaselineVol: Volume{ActiveSeries: f(0)}, CandidateVol: Volume{ActiveSeries: f(0)}, Critical: []string{`a="b"`}})
 	if rep.SeriesReduction != nil || rep.CriticalRetention != nil || rep.CriticalRetentionUnknownReason == "" {
 		t.Errorf("no data: %+v", rep)
+	}
+}
+
+// BenchmarkCriticalRetention compares two 100k-series streams (10k
+// processes) on a critical matcher.
+func BenchmarkCriticalRetention(b *testing.B) {
+	tr := cardinality.New(cardinality.Limits{ExactSeriesPerStream: 1_000_000, MaxSeriesTotal: 2_000_000}, nil)
+	fleet := otlptest.ProcessFleet(0, 10_000, 1000)
+	base, cand := snapshot(b, tr, "base", fleet), snapshot(b, tr, "cand", fleet)
+	ms, err := ParseMatchers(`{process.executable.name=~"nginx|postgres"}`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := criticalRetention(base, cand, ms); r.Retained != 2500 {
+			b.Fatalf("retained %d of %d", r.Retained, r.Baseline)
+		}
 	}
 }
