@@ -515,6 +515,11 @@ func (b *Batch) newSeries(m *metric, metID uint32, typ otlpwire.MetricType, res 
 	case l.MayGrow != nil && s.tab.needsGrow() && !l.MayGrow(s.tab.growBytes()):
 		s.addOverflow(h, b.sec, SketchedMemoryLimit)
 		return -1
+	case l.MayGrow != nil && s.total.newSeries%seriesPerCheck == seriesPerCheck-1 && !l.MayGrow(seriesPerCheck*seriesHeadroom):
+		// Between table growths, new series still take label sets and
+		// strings: check the heap every seriesPerCheck of them too.
+		s.addOverflow(h, b.sec, SketchedMemoryLimit)
+		return -1
 	case b.resFail:
 		s.addOverflow(h, b.sec, SketchedLabelSets)
 		return -1
@@ -553,6 +558,15 @@ func (b *Batch) newSeries(m *metric, metID uint32, typ otlpwire.MetricType, res 
 }
 
 const dpSetSalt = 0x3c6ef372fe94f82b
+
+// seriesPerCheck new series pass between heap checks besides the table's
+// growths; seriesHeadroom is what each is allowed for its label sets and
+// strings (a process's resource set with a long command line is a few
+// hundred bytes, shared by its series).
+const (
+	seriesPerCheck = 256
+	seriesHeadroom = 512
+)
 
 var (
 	_ otlpwire.Sink    = (*Batch)(nil)

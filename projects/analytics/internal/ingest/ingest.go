@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
 	"strings"
@@ -66,7 +67,9 @@ type Server struct {
 	pressure atomic.Int64 // bytes the tracker could not grow by; 0 = none
 	stop     chan struct{}
 	stopOnce sync.Once
-	wg       sync.WaitGroup
+	// prevGCLimit is the GC soft limit Start replaced (0: it kept it).
+	prevGCLimit int64
+	wg          sync.WaitGroup
 
 	zstdPool sync.Pool
 }
@@ -141,6 +144,14 @@ func (s *Server) Start() {
 	if s.cfg.MemoryLimitBytes <= 0 {
 		return
 	}
+	// The limit counts heap objects, garbage included until the next GC. With
+	// the GC pacing on GOGC alone, the garbage of finished requests can carry
+	// the heap past the limit (and keep ingest refusing) while live data is
+	// well under it: ask the GC to collect near the limit too, unless a
+	// lower soft limit (GOMEMLIMIT) is set already.
+	if cur := debug.SetMemoryLimit(-1); cur > s.cfg.MemoryLimitBytes {
+		s.prevGCLimit = debug.SetMemoryLimit(s.cfg.MemoryLimitBytes)
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -163,7 +174,12 @@ func (s *Server) Start() {
 
 // Stop ends the sampler; idempotent.
 func (s *Server) Stop() {
-	s.stopOnce.Do(func() { close(s.stop) })
+	s.stopOnce.Do(func() {
+		close(s.stop)
+		if s.prevGCLimit > 0 && debug.SetMemoryLimit(-1) == s.cfg.MemoryLimitBytes {
+			debug.SetMemoryLimit(s.prevGCLimit)
+		}
+	})
 	s.wg.Wait()
 }
 
