@@ -50,6 +50,15 @@ type entity struct {
 	batchDirect float64
 	decidedGen  uint64
 
+	// next is the entity that followed this one in the last batch that had
+	// both (resource mode). Senders repeat their order, so trying it first
+	// spares the map lookup, a cache miss or two in a map of 100k entities.
+	// dead marks an entity the sweep removed: a live entity's next may
+	// still point at it (so at most one dead entity per live one stays
+	// reachable) and it must not be taken for a live one.
+	next *entity
+	dead bool
+
 	// otherKey caches the hash of this entity's `_other_` resource: it
 	// depends only on attributes that are part of the entity's identity
 	// (group_by, entity_keys) plus the phoenix.* routing attributes, which
@@ -184,6 +193,23 @@ func (p *topK) resourceGroup(res pcommon.Map) uint64 {
 	gid := groupHash(p.groupKeys, res)
 	p.memoGroupOK, p.memoGroupVal, p.memoGroupID = true, v.Str(), gid
 	return gid
+}
+
+// lookupAfter is lookup for the entity that comes after prev (nil: none)
+// in the batch: it tries prev's successor from earlier batches first.
+func (p *topK) lookupAfter(ctx context.Context, prev *entity, gid, eid uint64, now time.Time, maps ...pcommon.Map) *entity {
+	id := attrs.Combine(gid, eid)
+	if prev != nil {
+		if n := prev.next; n != nil && n.id == id && !n.dead {
+			n.lastSeen = now
+			return n
+		}
+	}
+	e := p.lookup(ctx, gid, eid, now, maps...)
+	if prev != nil && e != nil {
+		prev.next = e
+	}
+	return e
 }
 
 // lookup finds or creates the entity; nil means refused (max_entities).
@@ -328,6 +354,7 @@ func (p *topK) sweep(now time.Time) {
 		g.members[e.index].index = e.index
 		g.members[last] = nil
 		g.members = g.members[:last]
+		e.dead, e.next = true, nil
 		delete(p.entities, id)
 		if len(g.members) == 0 {
 			delete(p.groups, g.id)
@@ -354,6 +381,7 @@ func (p *topK) process(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics
 	p.touched = p.touched[:0]
 
 	// Pass 1: identify entities and observe the rank metric.
+	var prev *entity
 	for i := range n {
 		rm := rms.At(i)
 		res := rm.Resource().Attributes()
@@ -361,11 +389,12 @@ func (p *topK) process(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics
 		if eid, ok := tupleHash(p.entityKeys, res); ok {
 			p.modes[i] = modeResource
 			gid := p.resourceGroup(res)
-			e := p.lookup(ctx, gid, eid, now, res)
+			e := p.lookupAfter(ctx, prev, gid, eid, now, res)
 			p.rmEnts[i] = e
 			if e == nil {
 				continue
 			}
+			prev = e
 			e.group.gen = p.gen
 			for _, sm := range rm.ScopeMetrics().All() {
 				for _, m := range sm.Metrics().All() {

@@ -2,6 +2,7 @@ package topkprocessor
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -328,6 +329,55 @@ func TestDeltaInputRanksAndSums(t *testing.T) {
 		require.InDeltaMapValues(t, want, hostmetricstest.Totals(out, "host.name", "state"), 1e-9)
 		for host, exes := range processes(out) {
 			require.ElementsMatch(t, []string{"proc-0", "proc-1", "proc-2", OtherValue}, exes, host)
+		}
+	}
+}
+
+// TestSuccessorHints checks the lookup that tries the entity after the
+// previous one first: in another order, after a sweep removed the
+// successors, and when removed processes come back, every resource maps to
+// its own live entity and totals hold.
+func TestSuccessorHints(t *testing.T) {
+	p, c := newTestTopK(t, nil)
+	fleet := hostmetricstest.Fleet(1, 50)
+	run := func(f []hostmetricstest.Process) {
+		t.Helper()
+		c.t = c.t.Add(10 * time.Second)
+		in := hostmetricstest.Scrape(f, c.t)
+		want := hostmetricstest.Totals(in, "state")
+		out, err := p.process(context.Background(), in)
+		require.NoError(t, err)
+		require.InDeltaMapValues(t, want, hostmetricstest.Totals(out, "state"), 1e-9)
+		seen := 0
+		for id, e := range p.entities {
+			require.False(t, e.dead, "entity %x in the map is marked dead", id)
+			require.Equal(t, id, e.id)
+			if e.lastSeen.Equal(c.t) {
+				seen++
+			}
+		}
+		require.Equal(t, len(f), seen, "entities in the map seen in this batch")
+	}
+	run(fleet)
+	run(fleet) // successors learnt
+	require.Len(t, p.entities, 50)
+	reversed := slices.Clone(fleet)
+	slices.Reverse(reversed)
+	run(reversed)
+	require.Len(t, p.entities, 50)
+	run(fleet) // the fifth's successor is the sixth again
+	// The first five stay alive while the others go stale (150 s with the
+	// defaults): the sweep removes those, so the fifth's successor is dead.
+	c.t = c.t.Add(90 * time.Second)
+	run(fleet[:5])
+	c.t = c.t.Add(90 * time.Second)
+	run(fleet[:5])
+	require.Len(t, p.entities, 5)
+	run(fleet) // the others come back as new entities
+	require.Len(t, p.entities, 50)
+	for _, g := range p.groups {
+		for _, e := range g.members {
+			require.Same(t, e, p.entities[e.id])
 		}
 	}
 }
