@@ -84,6 +84,15 @@ const smallSeries = 16
 type resState struct {
 	small []slot
 	big   map[uint64]*input
+
+	// key is the resource's hash; next the resource that followed it in the
+	// last batch that had both. Senders repeat their order, so trying next
+	// first spares a lookup in a map of as many entries as resources. dead
+	// marks a state the flush removed: a live state's next may still point
+	// at it (at most one dead state per live one stays reachable).
+	key  uint64
+	next *resState
+	dead bool
 }
 
 type slot struct {
@@ -281,6 +290,7 @@ type batchCtx struct {
 	outResKey  uint64
 	haveResKey bool
 	rs         *resState
+	prev       *resState // the previous resource's state in the batch, if any
 	refused    int64
 }
 
@@ -294,7 +304,11 @@ func (p *aggregator) lookup(bc *batchCtx, scope pcommon.InstrumentationScope, m 
 		key = attrs.Combine(key, boundsKey(*bounds))
 	}
 	if bc.rs == nil {
-		bc.rs = p.resources[bc.resHash]
+		if n := bc.prev; n != nil && n.next != nil && n.next.key == bc.resHash && !n.next.dead {
+			bc.rs = n.next
+		} else if bc.rs = p.resources[bc.resHash]; bc.rs != nil && bc.prev != nil {
+			bc.prev.next = bc.rs
+		}
 	}
 	if bc.rs != nil {
 		if in := bc.rs.get(key); in != nil {
@@ -307,8 +321,11 @@ func (p *aggregator) lookup(bc *batchCtx, scope pcommon.InstrumentationScope, m 
 		return nil
 	}
 	if bc.rs == nil {
-		bc.rs = &resState{}
+		bc.rs = &resState{key: bc.resHash}
 		p.resources[bc.resHash] = bc.rs
+		if bc.prev != nil {
+			bc.prev.next = bc.rs
+		}
 	}
 	if !bc.haveResKey {
 		bc.outResKey, bc.haveResKey = p.resRw.Hash(bc.res.Attributes()), true
@@ -340,9 +357,10 @@ func (p *aggregator) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) err
 		p.lastFlush = now
 	}
 	rms := md.ResourceMetrics()
+	var prev *resState
 	for i := 0; i < rms.Len(); i++ {
 		rm := rms.At(i)
-		bc := batchCtx{now: now, res: rm.Resource(), resHash: attrs.Map(rm.Resource().Attributes())}
+		bc := batchCtx{now: now, res: rm.Resource(), resHash: attrs.Map(rm.Resource().Attributes()), prev: prev}
 		sms := rm.ScopeMetrics()
 		for j := 0; j < sms.Len(); j++ {
 			sm := sms.At(j)
@@ -397,6 +415,9 @@ func (p *aggregator) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) err
 			}
 		}
 		refused += bc.refused
+		if bc.rs != nil {
+			prev = bc.rs
+		}
 	}
 	p.mu.Unlock()
 	if aggregated > 0 {
@@ -597,6 +618,7 @@ func (p *aggregator) flush(now time.Time) pmetric.Metrics {
 			return true
 		})
 		if n == 0 {
+			rs.dead, rs.next = true, nil
 			delete(p.resources, rk)
 		}
 		p.nInputs += n

@@ -347,3 +347,47 @@ func TestManySeriesInOneResource(t *testing.T) {
 	require.Equal(t, 2550.0, post)
 	require.Equal(t, 100, p.nInputs)
 }
+
+// TestResourceSuccessorHints checks the lookup that tries the resource after
+// the previous one first: when a resource's state was removed (its series
+// went stale) and the resource comes back, it gets a new, live state, and
+// the counter totals hold.
+func TestResourceSuccessorHints(t *testing.T) {
+	p := newTestAggregator(t, nil, nil)
+	procs := map[string]hostmetricstest.Process{}
+	for i, exe := range []string{"a", "b", "c"} {
+		procs[exe] = hostmetricstest.Process{Host: "h", Exe: exe, PID: int64(i + 1), Start: at(0), Owner: "root"}
+	}
+	send := func(sec int, user float64, exes ...string) {
+		t.Helper()
+		p.now = func() time.Time { return at(sec) }
+		md := pmetric.NewMetrics()
+		for _, e := range exes {
+			hostmetricstest.AppendProcess(md.ResourceMetrics(), procs[e], at(sec), user, 0)
+		}
+		require.NoError(t, p.ConsumeMetrics(context.Background(), md))
+		for key, rs := range p.resources {
+			require.False(t, rs.dead, "state %x in the map is marked dead", key)
+			require.Equal(t, key, rs.key)
+		}
+	}
+	send(10, 1, "a", "b", "c")
+	send(20, 2, "a", "b", "c") // a's successor is b
+	p.flush(at(21))
+	// b goes stale and its state is removed at a flush; a comes last, so its
+	// successor hint still points at b's state.
+	for sec := 30; sec <= 400; sec += 30 {
+		send(sec, float64(sec), "c", "a")
+		p.flush(at(sec + 1))
+	}
+	require.Len(t, p.resources, 2)
+	send(410, 500, "a", "b", "c") // b is back: a's successor hint points at its removed state
+	require.Len(t, p.resources, 3)
+	out := p.flush(at(411))
+	got, _ := value(t, out, "process.cpu.time", "state", "user")
+	// The processes started with the output (at 0), so all of a counter's
+	// value is increase: a and c 500 each; b 2 before its state was dropped,
+	// then its new series from its start, 500 (a series gone stale is new
+	// when it comes back).
+	require.InDelta(t, 500+500+2+500, got, 1e-9)
+}
