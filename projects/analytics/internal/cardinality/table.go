@@ -83,29 +83,17 @@ func (t *table) init(size int) {
 }
 
 // find returns the position of h, or -1.
-func (t *table) find(h uint64) int {
-	if t.idx == nil {
-		return -1
-	}
-	tag := h &^ 0xffffffff
-	for i := h & t.mask; ; i = (i + 1) & t.mask {
-		e := t.idx[i]
-		if e == 0 {
-			return -1
-		}
-		if e&^0xffffffff == tag {
-			if p := entryPos(e); t.hot[p].hash == h {
-				return p
-			}
-		}
-	}
-}
+func (t *table) find(h uint64) int { return t.probe(h, true) }
 
 // guess returns the position of the first index entry whose tag matches h
 // without reading the arrays, or -1: the caller confirms it (hot[p].hash ==
 // h) and falls back to find. It lets a warm-up pass start the array loads of
 // many datapoints at once.
-func (t *table) guess(h uint64) int {
+func (t *table) guess(h uint64) int { return t.probe(h, false) }
+
+// probe walks h's cluster in the index to the first entry whose tag matches
+// (and, when confirm is set, whose series is h).
+func (t *table) probe(h uint64, confirm bool) int {
 	if t.idx == nil {
 		return -1
 	}
@@ -116,7 +104,9 @@ func (t *table) guess(h uint64) int {
 			return -1
 		}
 		if e&^0xffffffff == tag {
-			return entryPos(e)
+			if p := entryPos(e); !confirm || t.hot[p].hash == h {
+				return p
+			}
 		}
 	}
 }
