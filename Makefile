@@ -56,8 +56,9 @@ bench-api:
 	$(GO) run ./projects/platform-api/cmd/apibench -rate 1000 -duration 10s
 
 # Ingest under load: the analytics binary and the reference collector
-# (bin/phoenix-collector) side by side; fails when a target is missed.
-bench-ingest:
+# (bin/phoenix-collector, built first) side by side; fails when a target is
+# missed.
+bench-ingest: build-collector
 	$(GO) run ./tests/performance/ingestbench
 
 clean:
