@@ -167,3 +167,48 @@ func TestTableTagCollision(t *testing.T) {
 		t.Fatal("a found after its removal")
 	}
 }
+
+// FuzzTable drives the table and a map with the operations the input
+// spells, two bytes each: a key (small, so homes and tags collide), and an
+// operation: insert or touch the key (its last second becomes the step), or
+// sweep what was last touched before a cut-off. After each operation every
+// key the map holds must be found at a position holding it, and none other.
+func FuzzTable(f *testing.F) {
+	f.Add([]byte{1, 0, 2, 0, 3, 0, 1, 1, 200, 2})
+	f.Add([]byte{7, 0, 7, 0, 9, 2, 7, 0, 255, 3})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		var tab table
+		ref := map[uint64]uint32{}
+		for step := 0; step+1 < len(ops) && step < 4000; step += 2 {
+			key, op := ops[step], ops[step+1]
+			// Keys share low bits (homes) in pairs and high bits (tags) in fours.
+			h := fixHash(uint64(key&3)<<32 | uint64(key>>2)<<5 | uint64(key&1))
+			now := uint32(step)
+			switch op % 4 {
+			case 0, 1:
+				if p := tab.find(h); p >= 0 {
+					tab.hot[p].last = now
+				} else {
+					tab.insert(series{hash: h, last: now})
+				}
+				ref[h] = now
+			case 2, 3:
+				cut := now - min(now, uint32(op)*4)
+				tab.sweep(func(s series) bool { return s.last < cut })
+				for k, last := range ref {
+					if last < cut {
+						delete(ref, k)
+					}
+				}
+			}
+			if tab.n != len(ref) {
+				t.Fatalf("step %d: table holds %d, map %d", step, tab.n, len(ref))
+			}
+			for k := range ref {
+				if p := tab.find(k); p < 0 || tab.hot[p].hash != k {
+					t.Fatalf("step %d: %x not found", step, k)
+				}
+			}
+		}
+	})
+}
