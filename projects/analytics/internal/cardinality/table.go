@@ -129,7 +129,7 @@ func (t *table) growBytes() int64 {
 		return minTableSize * (slotBytes + idxBytes)
 	}
 	var b int64
-	if len(t.hot) == cap(t.hot) {
+	if len(t.hot) == cap(t.hot) && t.holes <= len(t.hot)/4 { // else compacted in place
 		b += int64(cap(t.hot)) * 2 * slotBytes
 	}
 	if (t.n+1)*4 > len(t.idx)*3 {
@@ -264,7 +264,7 @@ func (t *table) sweep(expired func(series) bool) int {
 	switch {
 	case size != len(t.idx):
 		t.idx = make([]uint64, size)
-		t.compact(size)
+		t.compact(t.n + t.n/4) // room to grow a little before the next doubling
 	case t.holes > 0 && t.holes*4 > len(t.hot):
 		t.compact(cap(t.hot))
 	}

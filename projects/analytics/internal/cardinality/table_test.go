@@ -212,3 +212,24 @@ func FuzzTable(f *testing.F) {
 		}
 	})
 }
+
+// TestTableShrinks checks that a table emptied by sweeps gives its memory
+// back: index and arrays sized for what is left, not for the peak.
+func TestTableShrinks(t *testing.T) {
+	var tab table
+	for i := range 100_000 {
+		tab.insert(series{hash: fixHash(uint64(i+1) * 0x9e3779b97f4a7c15), last: uint32(i % 100)})
+	}
+	tab.sweep(func(s series) bool { return s.last != 0 }) // keeps 1,000
+	if tab.n != 1000 {
+		t.Fatalf("%d series left, want 1000", tab.n)
+	}
+	if len(tab.idx) > 8*1000 || cap(tab.hot) > 2*1000+minTableSize || len(tab.hot) != 1000 {
+		t.Fatalf("after the sweep: index %d slots, arrays %d long with capacity %d", len(tab.idx), len(tab.hot), cap(tab.hot))
+	}
+	for p := range tab.hot {
+		if tab.find(tab.hot[p].hash) != p {
+			t.Fatalf("position %d not indexed", p)
+		}
+	}
+}
