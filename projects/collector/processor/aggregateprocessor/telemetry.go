@@ -1,11 +1,10 @@
 package aggregateprocessor
 
 import (
-	"errors"
-	"fmt"
-
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/phoenix-platform/phoenix/projects/collector/internal/selfmetrics"
 )
 
 const scopeName = "github.com/phoenix-platform/phoenix/projects/collector/processor/aggregateprocessor"
@@ -19,23 +18,18 @@ type telemetry struct {
 }
 
 func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
-	m := set.MeterProvider.Meter(scopeName)
 	var t telemetry
-	var err, e error
-	t.aggregated, e = m.Int64Counter("otelcol_processor_phoenix_aggregate_datapoints_aggregated",
-		metric.WithDescription("Input datapoints folded into aggregated series."), metric.WithUnit("{datapoint}"))
-	err = errors.Join(err, e)
-	t.refused, e = m.Int64Counter("otelcol_processor_phoenix_aggregate_datapoints_refused",
-		metric.WithDescription("Datapoints of new series dropped because max_series was reached."), metric.WithUnit("{datapoint}"))
-	err = errors.Join(err, e)
-	t.emitted, e = m.Int64Counter("otelcol_processor_phoenix_aggregate_datapoints_emitted",
-		metric.WithDescription("Aggregated datapoints emitted."), metric.WithUnit("{datapoint}"))
-	err = errors.Join(err, e)
-	t.failed, e = m.Int64Counter("otelcol_processor_phoenix_aggregate_emit_failures",
-		metric.WithDescription("Interval emissions the next consumer refused."), metric.WithUnit("{emission}"))
-	err = errors.Join(err, e)
-	if err != nil {
-		return nil, fmt.Errorf("create self-metrics: %w", err)
+	if err := selfmetrics.Create(set, scopeName,
+		selfmetrics.Counter{Dst: &t.aggregated, Name: "otelcol_processor_phoenix_aggregate_datapoints_aggregated",
+			Description: "Input datapoints folded into aggregated series.", Unit: "{datapoint}"},
+		selfmetrics.Counter{Dst: &t.refused, Name: "otelcol_processor_phoenix_aggregate_datapoints_refused",
+			Description: "Datapoints of new series dropped because max_series was reached.", Unit: "{datapoint}"},
+		selfmetrics.Counter{Dst: &t.emitted, Name: "otelcol_processor_phoenix_aggregate_datapoints_emitted",
+			Description: "Aggregated datapoints emitted.", Unit: "{datapoint}"},
+		selfmetrics.Counter{Dst: &t.failed, Name: "otelcol_processor_phoenix_aggregate_emit_failures",
+			Description: "Interval emissions the next consumer refused.", Unit: "{emission}"},
+	); err != nil {
+		return nil, err
 	}
 	return &t, nil
 }

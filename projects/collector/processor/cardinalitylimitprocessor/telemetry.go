@@ -1,11 +1,10 @@
 package cardinalitylimitprocessor
 
 import (
-	"errors"
-	"fmt"
-
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/phoenix-platform/phoenix/projects/collector/internal/selfmetrics"
 )
 
 const scopeName = "github.com/phoenix-platform/phoenix/projects/collector/processor/cardinalitylimitprocessor"
@@ -19,23 +18,18 @@ type telemetry struct {
 }
 
 func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
-	m := set.MeterProvider.Meter(scopeName)
 	var t telemetry
-	var err, e error
-	t.admitted, e = m.Int64Counter("otelcol_processor_phoenix_cardinality_limit_series_admitted",
-		metric.WithDescription("Series admitted under a metric's limit."), metric.WithUnit("{series}"))
-	err = errors.Join(err, e)
-	t.folded, e = m.Int64Counter("otelcol_processor_phoenix_cardinality_limit_datapoints_folded",
-		metric.WithDescription("Datapoints of series beyond the limit folded into the overflow series."), metric.WithUnit("{datapoint}"))
-	err = errors.Join(err, e)
-	t.dropped, e = m.Int64Counter("otelcol_processor_phoenix_cardinality_limit_datapoints_dropped",
-		metric.WithDescription("Datapoints of series beyond the limit dropped."), metric.WithUnit("{datapoint}"))
-	err = errors.Join(err, e)
-	t.refused, e = m.Int64Counter("otelcol_processor_phoenix_cardinality_limit_metrics_refused",
-		metric.WithDescription("Datapoints of metrics not tracked because max_metrics was reached (they overflow)."), metric.WithUnit("{datapoint}"))
-	err = errors.Join(err, e)
-	if err != nil {
-		return nil, fmt.Errorf("create self-metrics: %w", err)
+	if err := selfmetrics.Create(set, scopeName,
+		selfmetrics.Counter{Dst: &t.admitted, Name: "otelcol_processor_phoenix_cardinality_limit_series_admitted",
+			Description: "Series admitted under a metric's limit.", Unit: "{series}"},
+		selfmetrics.Counter{Dst: &t.folded, Name: "otelcol_processor_phoenix_cardinality_limit_datapoints_folded",
+			Description: "Datapoints of series beyond the limit folded into the overflow series.", Unit: "{datapoint}"},
+		selfmetrics.Counter{Dst: &t.dropped, Name: "otelcol_processor_phoenix_cardinality_limit_datapoints_dropped",
+			Description: "Datapoints of series beyond the limit dropped.", Unit: "{datapoint}"},
+		selfmetrics.Counter{Dst: &t.refused, Name: "otelcol_processor_phoenix_cardinality_limit_metrics_refused",
+			Description: "Datapoints of metrics not tracked because max_metrics was reached (they overflow).", Unit: "{datapoint}"},
+	); err != nil {
+		return nil, err
 	}
 	return &t, nil
 }

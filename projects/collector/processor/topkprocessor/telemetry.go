@@ -1,11 +1,10 @@
 package topkprocessor
 
 import (
-	"errors"
-	"fmt"
-
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/phoenix-platform/phoenix/projects/collector/internal/selfmetrics"
 )
 
 // scopeName is the instrumentation scope of the self-metrics.
@@ -21,23 +20,18 @@ type telemetry struct {
 }
 
 func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
-	m := set.MeterProvider.Meter(scopeName)
 	var t telemetry
-	var err, e error
-	t.seen, e = m.Int64Counter("otelcol_processor_phoenix_topk_entities_seen",
-		metric.WithDescription("Entities seen for the first time."), metric.WithUnit("{entity}"))
-	err = errors.Join(err, e)
-	t.kept, e = m.Int64Counter("otelcol_processor_phoenix_topk_entities_kept",
-		metric.WithDescription("Entities passed through unchanged, counted once per batch."), metric.WithUnit("{entity}"))
-	err = errors.Join(err, e)
-	t.rolledUp, e = m.Int64Counter("otelcol_processor_phoenix_topk_entities_rolled_up",
-		metric.WithDescription("Entities rolled into _other_, counted once per batch."), metric.WithUnit("{entity}"))
-	err = errors.Join(err, e)
-	t.refused, e = m.Int64Counter("otelcol_processor_phoenix_topk_entities_refused",
-		metric.WithDescription("New entities not tracked because max_entities was reached (they are rolled up)."), metric.WithUnit("{entity}"))
-	err = errors.Join(err, e)
-	if err != nil {
-		return nil, fmt.Errorf("create self-metrics: %w", err)
+	if err := selfmetrics.Create(set, scopeName,
+		selfmetrics.Counter{Dst: &t.seen, Name: "otelcol_processor_phoenix_topk_entities_seen",
+			Description: "Entities seen for the first time.", Unit: "{entity}"},
+		selfmetrics.Counter{Dst: &t.kept, Name: "otelcol_processor_phoenix_topk_entities_kept",
+			Description: "Entities passed through unchanged, counted once per batch.", Unit: "{entity}"},
+		selfmetrics.Counter{Dst: &t.rolledUp, Name: "otelcol_processor_phoenix_topk_entities_rolled_up",
+			Description: "Entities rolled into _other_, counted once per batch.", Unit: "{entity}"},
+		selfmetrics.Counter{Dst: &t.refused, Name: "otelcol_processor_phoenix_topk_entities_refused",
+			Description: "New entities not tracked because max_entities was reached (they are rolled up).", Unit: "{entity}"},
+	); err != nil {
+		return nil, err
 	}
 	return &t, nil
 }
