@@ -128,10 +128,10 @@ func (rs *resState) put(key uint64, in *input) {
 }
 
 // each calls f for every input; f returning false removes it.
-func (rs *resState) each(f func(*input) bool) int {
+func (rs *resState) each(f func(key uint64, in *input) bool) int {
 	if rs.big != nil {
 		for k, in := range rs.big {
-			if !f(in) {
+			if !f(k, in) {
 				delete(rs.big, k)
 			}
 		}
@@ -139,7 +139,7 @@ func (rs *resState) each(f func(*input) bool) int {
 	}
 	kept := rs.small[:0]
 	for _, sl := range rs.small {
-		if f(sl.in) {
+		if f(sl.key, sl.in) {
 			kept = append(kept, sl)
 		}
 	}
@@ -163,6 +163,10 @@ type aggregator struct {
 	mu        sync.Mutex
 	resources map[uint64]*resState // input series by resource
 	nInputs   int
+	// tombs remembers the last observation of counters dropped as stale, so
+	// that one coming back with the same start resumes from it instead of
+	// counting its whole value again (see bury).
+	tombs     map[uint64]tomb
 	outputs   map[uint64]*output
 	gen       uint64 // current interval
 	lastFlush time.Time
@@ -188,6 +192,7 @@ func newAggregator(cfg *Config, set component.TelemetrySettings, next consumer.M
 		resRw:     attrs.Rewrite{Drop: drop},
 		dpRw:      attrs.Rewrite{Drop: drop},
 		resources: map[uint64]*resState{},
+		tombs:     map[uint64]tomb{},
 		outputs:   map[uint64]*output{},
 		gen:       1,
 	}, nil
@@ -340,6 +345,9 @@ func (p *aggregator) lookup(bc *batchCtx, scope pcommon.InstrumentationScope, m 
 		p.outputs[okey] = out
 	}
 	in := &input{out: out, lastSeen: bc.now}
+	if k == kindCounter {
+		p.resume(in, attrs.Combine(bc.resHash, key), bc.now)
+	}
 	bc.rs.put(key, in)
 	p.nInputs++
 	return in
@@ -578,6 +586,44 @@ func copyMetric(dst pmetric.Metrics, rm pmetric.ResourceMetrics, sm pmetric.Scop
 }
 
 // staleAfter is how long an unfed series is remembered.
+// tomb is a dropped counter's last observation.
+type tomb struct {
+	last   float64
+	start  pcommon.Timestamp
+	buried time.Time
+}
+
+// tombTTL is how long a dropped counter's last observation is kept: a
+// sender back after a longer outage counts as new.
+const tombTTL = time.Hour
+
+// bury remembers a counter input dropped as stale. A counter that stops
+// reporting for longer than the staleness window (a collector restart, a
+// network partition) and comes back with the same start time has only
+// grown since its last observation; without this, its whole value would be
+// counted again. Tombs are bounded by max_series.
+func (p *aggregator) bury(key uint64, in *input, now time.Time) {
+	if in.out.kind != kindCounter || in.gen == 0 || len(p.tombs) >= p.cfg.MaxSeries {
+		return
+	}
+	p.tombs[key] = tomb{last: in.last, start: in.lastStart, buried: now}
+}
+
+// resume starts a new counter input from its tomb, if it has one.
+func (p *aggregator) resume(in *input, key uint64, now time.Time) {
+	t, ok := p.tombs[key]
+	if !ok {
+		return
+	}
+	delete(p.tombs, key)
+	if now.Sub(t.buried) > tombTTL {
+		return
+	}
+	// gen 1 marks it as observed before (counterIncrease then compares with
+	// last); a counter with a later start or a lower value is a reset there.
+	in.last, in.lastStart, in.gen = t.last, t.start, 1
+}
+
 func (p *aggregator) staleAfter() time.Duration {
 	return max(5*p.cfg.Interval, 5*time.Minute)
 }
@@ -598,8 +644,9 @@ func (p *aggregator) flush(now time.Time) pmetric.Metrics {
 	// this interval (levels: still alive).
 	p.nInputs = 0
 	for rk, rs := range p.resources {
-		n := rs.each(func(in *input) bool {
+		n := rs.each(func(key uint64, in *input) bool {
 			if now.Sub(in.lastSeen) > stale {
+				p.bury(attrs.Combine(rs.key, key), in, now)
 				return false
 			}
 			out := in.out
@@ -622,6 +669,11 @@ func (p *aggregator) flush(now time.Time) pmetric.Metrics {
 			delete(p.resources, rk)
 		}
 		p.nInputs += n
+	}
+	for k, t := range p.tombs {
+		if now.Sub(t.buried) > tombTTL {
+			delete(p.tombs, k)
+		}
 	}
 
 	resources := map[uint64]pmetric.ResourceMetrics{}

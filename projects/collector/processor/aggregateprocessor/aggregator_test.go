@@ -386,8 +386,57 @@ func TestResourceSuccessorHints(t *testing.T) {
 	out := p.flush(at(411))
 	got, _ := value(t, out, "process.cpu.time", "state", "user")
 	// The processes started with the output (at 0), so all of a counter's
-	// value is increase: a and c 500 each; b 2 before its state was dropped,
-	// then its new series from its start, 500 (a series gone stale is new
-	// when it comes back).
-	require.InDelta(t, 500+500+2+500, got, 1e-9)
+	// value is increase: a and c 500 each; b 2 before its state was dropped
+	// as stale, then 498 since that last observation: it came back with the
+	// same start, so it only grew (its whole 500 again would count 2 twice).
+	require.InDelta(t, 500+500+2+498, got, 1e-9)
+}
+
+// TestCounterBackAfterStaleness: a counter that stops reporting for longer
+// than the staleness window has its input dropped; when it comes back, what
+// counts depends on whether it is the same counter (same start, not lower),
+// a restarted one, or one back after the tomb expired.
+func TestCounterBackAfterStaleness(t *testing.T) {
+	tests := []struct {
+		name      string
+		backAt    int // seconds; the input is dropped at the flush after 400
+		backStart int
+		backValue float64
+		want      float64 // output total after it is back
+	}{
+		{name: "same counter, grown", backAt: 410, backStart: 0, backValue: 50, want: 20 + 30},
+		{name: "restarted", backAt: 410, backStart: 300, backValue: 7, want: 20 + 7},
+		{name: "same start, lower value: a reset", backAt: 410, backStart: 0, backValue: 5, want: 20 + 5},
+		{name: "after the tomb expired: new", backAt: 4000, backStart: 0, backValue: 50, want: 20 + 50},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newTestAggregator(t, nil, nil)
+			a := hostmetricstest.Process{Host: "h", Exe: "a", PID: 1, Start: at(0), Owner: "root"}
+			keep := hostmetricstest.Process{Host: "h", Exe: "keep", PID: 2, Start: at(0), Owner: "root"}
+			send := func(sec int, procs map[hostmetricstest.Process]float64) {
+				t.Helper()
+				p.now = func() time.Time { return at(sec) }
+				md := pmetric.NewMetrics()
+				for proc, user := range procs {
+					hostmetricstest.AppendProcess(md.ResourceMetrics(), proc, at(sec), user, 0)
+				}
+				require.NoError(t, p.ConsumeMetrics(context.Background(), md))
+			}
+			send(10, map[hostmetricstest.Process]float64{a: 20, keep: 0})
+			p.flush(at(11))
+			// keep reports on its own (so the output lives on) until a is dropped.
+			for sec := 60; sec <= 400; sec += 60 {
+				send(sec, map[hostmetricstest.Process]float64{keep: 0})
+				p.flush(at(sec + 1))
+			}
+			back := a
+			back.Start = at(tt.backStart)
+			send(tt.backAt, map[hostmetricstest.Process]float64{back: tt.backValue, keep: 0})
+			out := p.flush(at(tt.backAt + 1))
+			got, _ := value(t, out, "process.cpu.time", "state", "user")
+			require.InDelta(t, tt.want, got, 1e-9)
+			require.LessOrEqual(t, len(p.tombs), p.cfg.MaxSeries)
+		})
+	}
 }
