@@ -345,7 +345,7 @@ func (p *aggregator) lookup(bc *batchCtx, scope pcommon.InstrumentationScope, m 
 		p.outputs[okey] = out
 	}
 	in := &input{out: out, lastSeen: bc.now}
-	if k == kindCounter {
+	if k == kindCounter || k == kindHistogram {
 		p.resume(in, attrs.Combine(bc.resHash, key), bc.now)
 	}
 	bc.rs.put(key, in)
@@ -539,12 +539,14 @@ func (p *aggregator) addHistogram(in *input, k kind, dp pmetric.HistogramDataPoi
 		in.gen = p.gen
 		return
 	}
+	if len(in.buckets) != counts.Len() {
+		// New, or resumed from a tomb of other buckets (the series key
+		// includes the bounds, so that would be a hash collision).
+		in.buckets, in.gen = make([]uint64, counts.Len()), 0
+	}
 	first := in.gen == 0
 	reset := !first && (dp.Count() < in.count || (dp.StartTimestamp() != 0 && dp.StartTimestamp() > in.lastStart))
 	whole := reset || (first && firstIncrease(out, 1, dp.StartTimestamp()) > 0)
-	if in.buckets == nil {
-		in.buckets = make([]uint64, counts.Len())
-	}
 	for j, c := range counts.All() {
 		switch {
 		case whole:
@@ -588,28 +590,33 @@ func copyMetric(dst pmetric.Metrics, rm pmetric.ResourceMetrics, sm pmetric.Scop
 // staleAfter is how long an unfed series is remembered.
 // tomb is a dropped counter's last observation.
 type tomb struct {
-	last   float64
-	start  pcommon.Timestamp
-	buried time.Time
+	last    float64 // counters
+	buckets []uint64
+	count   uint64
+	sum     float64 // cumulative histograms
+	start   pcommon.Timestamp
+	buried  time.Time
 }
 
 // tombTTL is how long a dropped counter's last observation is kept: a
 // sender back after a longer outage counts as new.
 const tombTTL = time.Hour
 
-// bury remembers a counter input dropped as stale. A counter that stops
+// bury remembers a counter (or cumulative histogram) input dropped as
+// stale. A counter that stops
 // reporting for longer than the staleness window (a collector restart, a
 // network partition) and comes back with the same start time has only
 // grown since its last observation; without this, its whole value would be
 // counted again. Tombs are bounded by max_series.
 func (p *aggregator) bury(key uint64, in *input, now time.Time) {
-	if in.out.kind != kindCounter || in.gen == 0 || len(p.tombs) >= p.cfg.MaxSeries {
+	if k := in.out.kind; k != kindCounter && k != kindHistogram || in.gen == 0 || len(p.tombs) >= p.cfg.MaxSeries {
 		return
 	}
-	p.tombs[key] = tomb{last: in.last, start: in.lastStart, buried: now}
+	p.tombs[key] = tomb{last: in.last, buckets: in.buckets, count: in.count, sum: in.sum, start: in.lastStart, buried: now}
 }
 
-// resume starts a new counter input from its tomb, if it has one.
+// resume starts a new counter or cumulative histogram input from its tomb,
+// if it has one.
 func (p *aggregator) resume(in *input, key uint64, now time.Time) {
 	t, ok := p.tombs[key]
 	if !ok {
@@ -622,6 +629,7 @@ func (p *aggregator) resume(in *input, key uint64, now time.Time) {
 	// gen 1 marks it as observed before (counterIncrease then compares with
 	// last); a counter with a later start or a lower value is a reset there.
 	in.last, in.lastStart, in.gen = t.last, t.start, 1
+	in.buckets, in.count, in.sum = t.buckets, t.count, t.sum
 }
 
 func (p *aggregator) staleAfter() time.Duration {

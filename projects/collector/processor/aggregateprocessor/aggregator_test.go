@@ -440,3 +440,44 @@ func TestCounterBackAfterStaleness(t *testing.T) {
 		})
 	}
 }
+
+// TestHistogramBackAfterStaleness: a cumulative histogram back after the
+// staleness window with the same start adds only its per-bucket growth.
+func TestHistogramBackAfterStaleness(t *testing.T) {
+	p := newTestAggregator(t, func(c *Config) { c.RemoveLabels = []string{"pid"} }, nil)
+	send := func(sec int, series map[int64][]uint64) {
+		t.Helper()
+		p.now = func() time.Time { return at(sec) }
+		md := pmetric.NewMetrics()
+		m := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+		m.SetName("latency")
+		h := m.SetEmptyHistogram()
+		h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+		for pid, c := range series {
+			dp := h.DataPoints().AppendEmpty()
+			dp.Attributes().PutInt("pid", pid)
+			dp.SetStartTimestamp(pcommon.NewTimestampFromTime(at(0)))
+			dp.SetTimestamp(pcommon.NewTimestampFromTime(at(sec)))
+			dp.ExplicitBounds().FromRaw([]float64{1, 10})
+			dp.BucketCounts().FromRaw(c)
+			var n uint64
+			for _, x := range c {
+				n += x
+			}
+			dp.SetCount(n)
+			dp.SetSum(float64(n))
+		}
+		require.NoError(t, p.ConsumeMetrics(context.Background(), md))
+	}
+	send(10, map[int64][]uint64{1: {1, 2, 3}, 2: {0, 0, 0}})
+	p.flush(at(11))
+	for sec := 60; sec <= 400; sec += 60 { // pid 1 goes stale and is dropped
+		send(sec, map[int64][]uint64{2: {0, 0, 0}})
+		p.flush(at(sec + 1))
+	}
+	send(410, map[int64][]uint64{1: {2, 4, 3}, 2: {0, 0, 0}})
+	out := p.flush(at(411))
+	dp := out.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Histogram().DataPoints().At(0)
+	require.Equal(t, []uint64{2, 4, 3}, dp.BucketCounts().AsRaw(), "first counts plus the growth since, not counted twice")
+	require.Equal(t, uint64(9), dp.Count())
+}
