@@ -245,34 +245,41 @@ func TestDeltaSumsAddPerInterval(t *testing.T) {
 
 func TestHistogramsMergeBuckets(t *testing.T) {
 	p := newTestAggregator(t, func(c *Config) { c.RemoveLabels = []string{"pid"} }, nil)
-	send := func(sec int, counts ...[]uint64) {
-		md := pmetric.NewMetrics()
-		m := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
-		m.SetName("latency")
-		h := m.SetEmptyHistogram()
-		h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-		for i, c := range counts {
-			dp := h.DataPoints().AppendEmpty()
-			dp.Attributes().PutInt("pid", int64(i))
-			dp.SetStartTimestamp(pcommon.NewTimestampFromTime(at(0)))
-			dp.SetTimestamp(pcommon.NewTimestampFromTime(at(sec)))
-			dp.ExplicitBounds().FromRaw([]float64{1, 10})
-			dp.BucketCounts().FromRaw(c)
-			var n uint64
-			for _, x := range c {
-				n += x
-			}
-			dp.SetCount(n)
-			dp.SetSum(float64(n))
-		}
-		require.NoError(t, p.ConsumeMetrics(context.Background(), md))
+	send := func(sec int, series map[int64][]uint64) {
+		require.NoError(t, p.ConsumeMetrics(context.Background(), latencyHistograms(sec, series)))
 	}
-	send(10, []uint64{1, 2, 3}, []uint64{4, 5, 6})
-	send(20, []uint64{2, 2, 3}, []uint64{1, 0, 0}) // series 1 reset
+	send(10, map[int64][]uint64{0: {1, 2, 3}, 1: {4, 5, 6}})
+	send(20, map[int64][]uint64{0: {2, 2, 3}, 1: {1, 0, 0}}) // series 1 reset
 	out := p.flush(at(30))
 	dp := out.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Histogram().DataPoints().At(0)
 	require.Equal(t, []uint64{1 + 4 + 1 + 1, 2 + 5, 3 + 6}, dp.BucketCounts().AsRaw())
 	require.Equal(t, uint64(23), dp.Count())
+}
+
+// latencyHistograms builds one scrape of cumulative histograms "latency"
+// (bounds 1 and 10, started at 0), one series per pid with the given bucket
+// counts; count and sum are the counts' total.
+func latencyHistograms(sec int, series map[int64][]uint64) pmetric.Metrics {
+	md := pmetric.NewMetrics()
+	m := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	m.SetName("latency")
+	h := m.SetEmptyHistogram()
+	h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	for pid, c := range series {
+		dp := h.DataPoints().AppendEmpty()
+		dp.Attributes().PutInt("pid", pid)
+		dp.SetStartTimestamp(pcommon.NewTimestampFromTime(at(0)))
+		dp.SetTimestamp(pcommon.NewTimestampFromTime(at(sec)))
+		dp.ExplicitBounds().FromRaw([]float64{1, 10})
+		dp.BucketCounts().FromRaw(c)
+		var n uint64
+		for _, x := range c {
+			n += x
+		}
+		dp.SetCount(n)
+		dp.SetSum(float64(n))
+	}
+	return md
 }
 
 func TestPassThroughSummaries(t *testing.T) {
@@ -448,26 +455,7 @@ func TestHistogramBackAfterStaleness(t *testing.T) {
 	send := func(sec int, series map[int64][]uint64) {
 		t.Helper()
 		p.now = func() time.Time { return at(sec) }
-		md := pmetric.NewMetrics()
-		m := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
-		m.SetName("latency")
-		h := m.SetEmptyHistogram()
-		h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-		for pid, c := range series {
-			dp := h.DataPoints().AppendEmpty()
-			dp.Attributes().PutInt("pid", pid)
-			dp.SetStartTimestamp(pcommon.NewTimestampFromTime(at(0)))
-			dp.SetTimestamp(pcommon.NewTimestampFromTime(at(sec)))
-			dp.ExplicitBounds().FromRaw([]float64{1, 10})
-			dp.BucketCounts().FromRaw(c)
-			var n uint64
-			for _, x := range c {
-				n += x
-			}
-			dp.SetCount(n)
-			dp.SetSum(float64(n))
-		}
-		require.NoError(t, p.ConsumeMetrics(context.Background(), md))
+		require.NoError(t, p.ConsumeMetrics(context.Background(), latencyHistograms(sec, series)))
 	}
 	send(10, map[int64][]uint64{1: {1, 2, 3}, 2: {0, 0, 0}})
 	p.flush(at(11))
