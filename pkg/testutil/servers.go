@@ -11,6 +11,7 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // pgx driver for the admin connection
+	natsserver "github.com/nats-io/nats-server/v2/server"
 )
 
 // PostgresURL returns the URL of the local PostgreSQL server
@@ -153,4 +154,39 @@ func NATSReachable() bool {
 	}
 	c.Close()
 	return true
+}
+
+// PrivateNATS starts a NATS server with JetStream for one test, on a free
+// TCP port, and returns its URL. Tests that run Phoenix services in the
+// distributed way need one: services answer on the fixed subjects
+// phoenix.<service>.<operation>, so two test processes on the machine's
+// shared server (go test runs packages in parallel) would answer each
+// other's requests from different databases. It is the same server code
+// the machine runs, reached over TCP exactly as a deployment reaches its
+// own.
+func PrivateNATS(t testing.TB) string {
+	t.Helper()
+	opts := &natsserver.Options{
+		ServerName: "phoenix-test",
+		Host:       "127.0.0.1",
+		Port:       -1, // a free port
+		JetStream:  true,
+		StoreDir:   t.TempDir(),
+		NoSigs:     true,
+		NoLog:      true,
+	}
+	srv, err := natsserver.NewServer(opts)
+	if err != nil {
+		t.Fatalf("nats server: %v", err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		srv.Shutdown()
+		t.Fatal("nats server not ready after 10s")
+	}
+	t.Cleanup(func() {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+	})
+	return srv.ClientURL()
 }

@@ -183,13 +183,15 @@ func isStatus(err error, status int) bool {
 }
 
 // TestFleetOnPostgres runs the core of the lifecycle the distributed way:
-// the controller on PostgreSQL and a NATS server (skipped locally when they
-// are absent, required in CI).
+// the controller on PostgreSQL (skipped locally when absent, required in CI)
+// and a NATS server of its own: on the machine's shared server another test
+// process's controller would answer some of these requests from its own
+// database.
 func TestFleetOnPostgres(t *testing.T) {
 	bin := fakeCollector(t)
 	cfg := newConfig(t, "controller")
 	cfg.DatabaseURL = testutil.FreshPostgres(t)
-	cfg.NATSURL = testutil.NATSURL(t)
+	cfg.NATSURL = testutil.PrivateNATS(t)
 	cp := start(t, cfg)
 	ag := startAgentWith(t, cp.opampURL(), bin, t.TempDir(), "", 5*time.Second)
 	id := ag.ID()
