@@ -33,6 +33,9 @@ type limiter struct {
 	resHash   attrs.Rewrite // the same for resources (host.name and owner repeat across a host's processes)
 	// Per-batch counts, added to the counters once per batch.
 	admitted, folded, dropped, refused int64
+	// decisions of the ResourceMetrics being processed, one per datapoint
+	// in order (true: remove); reused, it grows to the largest resource.
+	decisions []bool
 }
 
 func newLimiter(cfg *Config, set component.TelemetrySettings) (*limiter, error) {
@@ -84,6 +87,13 @@ func (l *limiter) admit(set map[uint64]struct{}, key uint64) bool {
 }
 
 // process is the processorhelper function: it never fails on bad data.
+//
+// Each ResourceMetrics is decided first (admitting, folding or dropping every
+// datapoint, reading only) and edited after: a resource whose datapoints all
+// go is removed whole, one whose datapoints all pass is not written at all,
+// and only a mixed one has its datapoints removed one by one. Removing a
+// datapoint from pdata clears it, a write to memory the receiver has just
+// filled: in BenchmarkProcess that cost more than every decision together.
 func (l *limiter) process(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -95,100 +105,186 @@ func (l *limiter) process(ctx context.Context, md pmetric.Metrics) (pmetric.Metr
 	l.admitted, l.folded, l.dropped, l.refused = 0, 0, 0, 0
 	rms := md.ResourceMetrics()
 	rms.RemoveIf(func(rm pmetric.ResourceMetrics) bool {
-		res := rm.Resource()
-		resHash := l.resHash.Hash(res.Attributes())
-		var resKey uint64
-		haveResKey := false
-		rm.ScopeMetrics().RemoveIf(func(sm pmetric.ScopeMetrics) bool {
-			sm.Metrics().RemoveIf(func(m pmetric.Metric) bool {
-				set := l.series(m.Name())
-				var target fold.Metric
-				haveTarget := false
-				// over decides one datapoint: false keeps it; true removes it
-				// after folding it (action fold) or counting it (drop).
-				over := func(a pcommon.Map) bool {
-					if l.admit(set, attrs.Combine(resHash, l.dpHash.Hash(a))) {
-						return false
-					}
-					if l.cfg.Action == ActionDrop {
-						l.dropped++
-						return true
-					}
-					if !haveTarget {
-						if !haveResKey {
-							resKey, haveResKey = l.resRw.Hash(res.Attributes()), true
-						}
-						target, haveTarget = l.folder.Target(resKey, res, &l.resRw, sm.Scope(), m), true
-					}
-					l.folded++
-					return true
-				}
-				switch m.Type() {
-				case pmetric.MetricTypeGauge:
-					m.Gauge().DataPoints().RemoveIf(func(dp pmetric.NumberDataPoint) bool {
-						if !over(dp.Attributes()) {
-							return false
-						}
-						if haveTarget {
-							l.folder.FoldNumber(target, dp, &l.dpRw)
-						}
-						return true
-					})
-					return m.Gauge().DataPoints().Len() == 0
-				case pmetric.MetricTypeSum:
-					m.Sum().DataPoints().RemoveIf(func(dp pmetric.NumberDataPoint) bool {
-						if !over(dp.Attributes()) {
-							return false
-						}
-						if haveTarget {
-							l.folder.FoldNumber(target, dp, &l.dpRw)
-						}
-						return true
-					})
-					return m.Sum().DataPoints().Len() == 0
-				case pmetric.MetricTypeHistogram:
-					m.Histogram().DataPoints().RemoveIf(func(dp pmetric.HistogramDataPoint) bool {
-						if !over(dp.Attributes()) {
-							return false
-						}
-						if haveTarget {
-							l.folder.FoldHistogram(target, dp, &l.dpRw)
-						}
-						return true
-					})
-					return m.Histogram().DataPoints().Len() == 0
-				case pmetric.MetricTypeExponentialHistogram:
-					m.ExponentialHistogram().DataPoints().RemoveIf(func(dp pmetric.ExponentialHistogramDataPoint) bool {
-						if !over(dp.Attributes()) {
-							return false
-						}
-						if haveTarget {
-							l.folder.FoldExponentialHistogram(target, dp, &l.dpRw)
-						}
-						return true
-					})
-					return m.ExponentialHistogram().DataPoints().Len() == 0
-				case pmetric.MetricTypeSummary:
-					m.Summary().DataPoints().RemoveIf(func(dp pmetric.SummaryDataPoint) bool {
-						if !over(dp.Attributes()) {
-							return false
-						}
-						if haveTarget {
-							l.folder.FoldSummary(target, dp, &l.dpRw)
-						}
-						return true
-					})
-					return m.Summary().DataPoints().Len() == 0
-				}
-				return false
-			})
-			return sm.Metrics().Len() == 0
-		})
-		return rm.ScopeMetrics().Len() == 0
+		removed, survivors, prune := l.decide(rm)
+		switch {
+		case survivors == 0:
+			return true
+		case removed == 0 && !prune:
+			return false
+		}
+		l.edit(rm)
+		return false
 	})
+	if cap(l.decisions) > maxKeptDecisions {
+		l.decisions = nil // one huge resource must not pin its buffer
+	}
 	l.folder.MoveTo(rms)
 	l.count(ctx)
 	return md, nil
+}
+
+// maxKeptDecisions bounds the decision buffer kept between batches.
+const maxKeptDecisions = 1 << 16
+
+// resourceCtx is what deciding one ResourceMetrics needs about its resource.
+type resourceCtx struct {
+	res     pcommon.Resource
+	hash    uint64 // identity hash of the resource attributes
+	key     uint64 // hash of the rewritten resource (the fold target's)
+	haveKey bool
+}
+
+// metricCtx is what deciding one metric's datapoints needs.
+type metricCtx struct {
+	set        map[uint64]struct{}
+	scope      pcommon.InstrumentationScope
+	m          pmetric.Metric
+	target     fold.Metric
+	haveTarget bool
+}
+
+// decide decides every datapoint of rm, folding what is over the limit, and
+// records the decisions (true: remove) in order in l.decisions. It returns
+// how many datapoints go, how many metrics keep at least one, and whether a
+// metric or scope would be left (or already is) empty.
+func (l *limiter) decide(rm pmetric.ResourceMetrics) (removed, survivors int, prune bool) {
+	l.decisions = l.decisions[:0]
+	rc := resourceCtx{res: rm.Resource()}
+	rc.hash = l.resHash.Hash(rc.res.Attributes())
+	for _, sm := range rm.ScopeMetrics().All() {
+		kept := 0
+		for _, m := range sm.Metrics().All() {
+			mc := metricCtx{set: l.series(m.Name()), scope: sm.Scope(), m: m}
+			n, gone := 0, 0
+			switch m.Type() {
+			case pmetric.MetricTypeGauge, pmetric.MetricTypeSum:
+				var dps pmetric.NumberDataPointSlice
+				if m.Type() == pmetric.MetricTypeGauge {
+					dps = m.Gauge().DataPoints()
+				} else {
+					dps = m.Sum().DataPoints()
+				}
+				n = dps.Len()
+				for i := range n {
+					dp := dps.At(i)
+					if l.over(&rc, &mc, dp.Attributes()) {
+						gone++
+						if mc.haveTarget {
+							l.folder.FoldNumber(mc.target, dp, &l.dpRw)
+						}
+					}
+				}
+			case pmetric.MetricTypeHistogram:
+				dps := m.Histogram().DataPoints()
+				n = dps.Len()
+				for i := range n {
+					dp := dps.At(i)
+					if l.over(&rc, &mc, dp.Attributes()) {
+						gone++
+						if mc.haveTarget {
+							l.folder.FoldHistogram(mc.target, dp, &l.dpRw)
+						}
+					}
+				}
+			case pmetric.MetricTypeExponentialHistogram:
+				dps := m.ExponentialHistogram().DataPoints()
+				n = dps.Len()
+				for i := range n {
+					dp := dps.At(i)
+					if l.over(&rc, &mc, dp.Attributes()) {
+						gone++
+						if mc.haveTarget {
+							l.folder.FoldExponentialHistogram(mc.target, dp, &l.dpRw)
+						}
+					}
+				}
+			case pmetric.MetricTypeSummary:
+				dps := m.Summary().DataPoints()
+				n = dps.Len()
+				for i := range n {
+					dp := dps.At(i)
+					if l.over(&rc, &mc, dp.Attributes()) {
+						gone++
+						if mc.haveTarget {
+							l.folder.FoldSummary(mc.target, dp, &l.dpRw)
+						}
+					}
+				}
+			default:
+				// A metric without data (type Empty) passes as it came.
+				kept++
+				continue
+			}
+			removed += gone
+			if gone == n {
+				prune = true
+				continue
+			}
+			kept++
+		}
+		if kept == 0 {
+			prune = true
+		}
+		survivors += kept
+	}
+	return removed, survivors, prune
+}
+
+// over decides one datapoint and records the decision: false keeps it; true
+// removes it after the caller folds it (action fold, mc.haveTarget) or after
+// counting it (drop).
+func (l *limiter) over(rc *resourceCtx, mc *metricCtx, a pcommon.Map) bool {
+	if l.admit(mc.set, attrs.Combine(rc.hash, l.dpHash.Hash(a))) {
+		l.decisions = append(l.decisions, false)
+		return false
+	}
+	l.decisions = append(l.decisions, true)
+	if l.cfg.Action == ActionDrop {
+		l.dropped++
+		return true
+	}
+	if !mc.haveTarget {
+		if !rc.haveKey {
+			rc.key, rc.haveKey = l.resRw.Hash(rc.res.Attributes()), true
+		}
+		mc.target, mc.haveTarget = l.folder.Target(rc.key, rc.res, &l.resRw, mc.scope, mc.m), true
+	}
+	l.folded++
+	return true
+}
+
+// edit applies l.decisions to rm: it removes the decided datapoints, then
+// the metrics and scopes left empty.
+func (l *limiter) edit(rm pmetric.ResourceMetrics) {
+	k := 0
+	next := func() bool {
+		r := l.decisions[k]
+		k++
+		return r
+	}
+	rm.ScopeMetrics().RemoveIf(func(sm pmetric.ScopeMetrics) bool {
+		sm.Metrics().RemoveIf(func(m pmetric.Metric) bool {
+			switch m.Type() {
+			case pmetric.MetricTypeGauge:
+				m.Gauge().DataPoints().RemoveIf(func(pmetric.NumberDataPoint) bool { return next() })
+				return m.Gauge().DataPoints().Len() == 0
+			case pmetric.MetricTypeSum:
+				m.Sum().DataPoints().RemoveIf(func(pmetric.NumberDataPoint) bool { return next() })
+				return m.Sum().DataPoints().Len() == 0
+			case pmetric.MetricTypeHistogram:
+				m.Histogram().DataPoints().RemoveIf(func(pmetric.HistogramDataPoint) bool { return next() })
+				return m.Histogram().DataPoints().Len() == 0
+			case pmetric.MetricTypeExponentialHistogram:
+				m.ExponentialHistogram().DataPoints().RemoveIf(func(pmetric.ExponentialHistogramDataPoint) bool { return next() })
+				return m.ExponentialHistogram().DataPoints().Len() == 0
+			case pmetric.MetricTypeSummary:
+				m.Summary().DataPoints().RemoveIf(func(pmetric.SummaryDataPoint) bool { return next() })
+				return m.Summary().DataPoints().Len() == 0
+			}
+			return false
+		})
+		return sm.Metrics().Len() == 0
+	})
 }
 
 // count adds the batch's counts to the self-metrics, once per batch.

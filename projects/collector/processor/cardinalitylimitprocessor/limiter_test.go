@@ -222,3 +222,56 @@ func TestFactoryPipeline(t *testing.T) {
 	normal, _ := seriesStats(sink.AllMetrics()[0])
 	require.Len(t, normal["process.cpu.time"], 10)
 }
+
+// TestMixedResource: a resource with some datapoints over the limit keeps
+// the others in place, loses metrics left without datapoints, and keeps a
+// metric without data (type Empty) as it came.
+func TestMixedResource(t *testing.T) {
+	l, _ := newTestLimiter(t, func(c *Config) { c.Limit = 2; c.NeverDrop = []string{"host.name"} })
+	in := hostmetricstest.Scrape(hostmetricstest.Fleet(1, 1), hostmetricstest.Epoch.Add(time.Minute))
+	ms := in.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
+	ms.AppendEmpty().SetName("no.data") // type Empty: passes
+	ms.AppendEmpty().SetEmptyGauge()    // a gauge without datapoints: removed
+	ms.At(ms.Len() - 1).SetName("empty.gauge")
+	want := hostmetricstest.Totals(in)
+	out, err := l.process(context.Background(), in)
+	require.NoError(t, err)
+	require.InDeltaMapValues(t, want, hostmetricstest.Totals(out), 1e-9)
+	require.Equal(t, 2, out.ResourceMetrics().Len(), "the process and its host's overflow resource")
+
+	names := func(rm pmetric.ResourceMetrics) map[string]int {
+		got := map[string]int{}
+		for _, m := range rm.ScopeMetrics().At(0).Metrics().All() {
+			got[m.Name()] = pointCount(m)
+		}
+		return got
+	}
+	require.Equal(t, map[string]int{
+		"process.cpu.time": 2, "process.memory.usage": 1, "process.disk.io": 2, "no.data": 0,
+	}, names(out.ResourceMetrics().At(0)))
+	overflow := out.ResourceMetrics().At(1)
+	require.Equal(t, map[string]any{"host.name": "host-0"}, overflow.Resource().Attributes().AsRaw())
+	require.Equal(t, map[string]int{"process.cpu.time": 1}, names(overflow))
+	require.EqualValues(t, 1, l.folded)
+	require.EqualValues(t, 5, l.admitted)
+
+	// Under the limit, nothing is removed but the empty gauge.
+	l, _ = newTestLimiter(t, nil)
+	in = hostmetricstest.Scrape(hostmetricstest.Fleet(1, 1), hostmetricstest.Epoch.Add(time.Minute))
+	in.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().AppendEmpty().SetEmptyGauge()
+	out, err = l.process(context.Background(), in)
+	require.NoError(t, err)
+	require.Equal(t, 1, out.ResourceMetrics().Len())
+	require.Equal(t, map[string]int{"process.cpu.time": 3, "process.memory.usage": 1, "process.disk.io": 2},
+		names(out.ResourceMetrics().At(0)))
+}
+
+func pointCount(m pmetric.Metric) int {
+	switch m.Type() {
+	case pmetric.MetricTypeGauge:
+		return m.Gauge().DataPoints().Len()
+	case pmetric.MetricTypeSum:
+		return m.Sum().DataPoints().Len()
+	}
+	return 0
+}
