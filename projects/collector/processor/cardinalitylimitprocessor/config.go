@@ -5,6 +5,7 @@
 package cardinalitylimitprocessor
 
 import (
+	"math"
 	"errors"
 	"fmt"
 	"strings"
@@ -42,8 +43,8 @@ type Config struct {
 // Validate reports every problem at once, naming the YAML key.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.Limit < 1 {
-		errs = append(errs, fmt.Errorf("limit: must be at least 1, got %d", c.Limit))
+	if c.Limit < 1 || c.Limit > math.MaxInt32 {
+		errs = append(errs, fmt.Errorf("limit: must be between 1 and %d, got %d", math.MaxInt32, c.Limit))
 	}
 	if c.Action != ActionFold && c.Action != ActionDrop {
 		errs = append(errs, fmt.Errorf("action: must be %q or %q, got %q", ActionFold, ActionDrop, c.Action))
