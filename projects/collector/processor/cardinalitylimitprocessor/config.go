@@ -5,9 +5,9 @@
 package cardinalitylimitprocessor
 
 import (
-	"math"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
