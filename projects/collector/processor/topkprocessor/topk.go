@@ -86,6 +86,7 @@ const (
 	modeNone      rmMode = iota // no entity: pass through
 	modeResource                // the resource is one entity
 	modeDatapoint               // entity keys (partly) on datapoints
+	modeDecided                 // a resource entity already kept or folded in pass 1
 )
 
 // topK is the processor state. One mutex serialises batches: ranking state is
@@ -380,7 +381,12 @@ func (p *topK) process(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics
 	clear(p.remove)
 	p.touched = p.touched[:0]
 
-	// Pass 1: identify entities and observe the rank metric.
+	// Pass 1: identify entities and observe the rank metric. A resource
+	// entity whose group is not due for ranking in this batch (most batches:
+	// groups rank once per window) is kept or folded right away, while its
+	// data is still in the cache; the others wait for pass 2's ranking.
+	p.folder.Reset()
+	anyRemoved := false
 	var prev *entity
 	for i := range n {
 		rm := rms.At(i)
@@ -392,6 +398,9 @@ func (p *topK) process(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics
 			e := p.lookupAfter(ctx, prev, gid, eid, now, res)
 			p.rmEnts[i] = e
 			if e == nil {
+				// Refused (max_entities): rolled up whatever the ranking says.
+				p.foldResource(rm, nil)
+				p.modes[i], p.remove[i], anyRemoved = modeDecided, true, true
 				continue
 			}
 			prev = e
@@ -402,6 +411,12 @@ func (p *topK) process(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics
 						p.observe(e, m)
 					}
 				}
+			}
+			if !p.rankDue(e.group, now) {
+				if p.decideResource(ctx, rm, e) {
+					p.remove[i], anyRemoved = true, true
+				}
+				p.modes[i] = modeDecided
 			}
 			continue
 		}
@@ -421,27 +436,20 @@ func (p *topK) process(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics
 		if g.gen != p.gen {
 			continue
 		}
-		if now.Sub(g.lastRank) >= p.cfg.Window || now.Sub(g.firstSeen) < p.cfg.Window {
+		if p.rankDue(g, now) {
 			p.rank(g, now)
 		}
 	}
 
 	// Pass 3: fold what is not kept into each group's `_other_`.
-	p.folder.Reset()
-	anyRemoved := false
 	for i := range n {
 		rm := rms.At(i)
 		switch p.modes[i] {
 		case modeResource:
-			if e := p.rmEnts[i]; e != nil && e.kept() {
-				p.countDecision(ctx, e, true)
-				continue
-			} else if e != nil {
-				p.countDecision(ctx, e, false)
+			if p.decideResource(ctx, rm, p.rmEnts[i]) {
+				anyRemoved = true
+				p.remove[i] = true
 			}
-			p.foldResource(rm, p.rmEnts[i])
-			anyRemoved = true
-			p.remove[i] = true
 		case modeDatapoint:
 			p.foldDatapoints(ctx, rm)
 		}
@@ -457,6 +465,24 @@ func (p *topK) process(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics
 	p.folder.MoveTo(rms)
 	clear(p.rmEnts)
 	return md, nil
+}
+
+// rankDue reports whether group g ranks in this batch: once per window, and
+// every batch in its first window.
+func (p *topK) rankDue(g *group, now time.Time) bool {
+	return now.Sub(g.lastRank) >= p.cfg.Window || now.Sub(g.firstSeen) < p.cfg.Window
+}
+
+// decideResource keeps the resource entity e's data or folds it into its
+// group's `_other_`; it reports whether the ResourceMetrics is to be removed.
+func (p *topK) decideResource(ctx context.Context, rm pmetric.ResourceMetrics, e *entity) bool {
+	if e.kept() {
+		p.countDecision(ctx, e, true)
+		return false
+	}
+	p.countDecision(ctx, e, false)
+	p.foldResource(rm, e)
+	return true
 }
 
 // observeDatapoints handles a resource that is not itself an entity: entities
