@@ -151,14 +151,19 @@ func (rs *resState) each(f func(key uint64, in *input) bool) int {
 // aggregator is the processor. It implements processor.Metrics itself since
 // it emits on its own clock rather than per batch.
 type aggregator struct {
-	cfg    *Config
-	tel    *telemetry
-	logger *zap.Logger
-	next   consumer.Metrics
-	now    func() time.Time
-	resRw  attrs.Rewrite
-	dpRw   attrs.Rewrite
-	dpHash attrs.Rewrite // the identity rewrite: attrs.Map with a memo of recent pairs
+	cfg     *Config
+	tel     *telemetry
+	logger  *zap.Logger
+	next    consumer.Metrics
+	now     func() time.Time
+	resRw   attrs.Rewrite
+	dpRw    attrs.Rewrite
+	dpHash  attrs.Rewrite // the identity rewrite: attrs.Map with a memo of recent pairs
+	resHash attrs.Rewrite // the same for resources (host.name, owner repeat across a host's processes)
+	// mids memoises metricID by the metric's position in its scope:
+	// every resource of a scrape lists the same metrics in the same order,
+	// and comparing four short strings beats hashing them.
+	mids [8]midMemo
 
 	mu        sync.Mutex
 	resources map[uint64]*resState // input series by resource
@@ -255,6 +260,29 @@ func (p *aggregator) emit(ctx context.Context) {
 		return
 	}
 	p.tel.emitted.Add(ctx, int64(n))
+}
+
+// midMemo is one memoised metricID.
+type midMemo struct {
+	name, unit, scopeName, scopeVersion string
+	k                                   kind
+	mid                                 uint64
+	ok                                  bool
+}
+
+// metricIDAt is metricID, memoised by position l of m in its scope.
+func (p *aggregator) metricIDAt(l int, m pmetric.Metric, k kind, scope pcommon.InstrumentationScope) uint64 {
+	if l >= len(p.mids) {
+		return metricID(m, k, scope)
+	}
+	e := &p.mids[l]
+	name, unit, sn, sv := m.Name(), m.Unit(), scope.Name(), scope.Version()
+	if e.ok && e.k == k && e.name == name && e.unit == unit && e.scopeName == sn && e.scopeVersion == sv {
+		return e.mid
+	}
+	mid := metricID(m, k, scope)
+	e.name, e.unit, e.scopeName, e.scopeVersion, e.k, e.mid, e.ok = name, unit, sn, sv, k, mid, true
+	return mid
 }
 
 // metricID hashes what makes series of two metrics mergeable.
@@ -368,7 +396,7 @@ func (p *aggregator) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) err
 	var prev *resState
 	for i := 0; i < rms.Len(); i++ {
 		rm := rms.At(i)
-		bc := batchCtx{now: now, res: rm.Resource(), resHash: attrs.Map(rm.Resource().Attributes()), prev: prev}
+		bc := batchCtx{now: now, res: rm.Resource(), resHash: p.resHash.Hash(rm.Resource().Attributes()), prev: prev}
 		sms := rm.ScopeMetrics()
 		for j := 0; j < sms.Len(); j++ {
 			sm := sms.At(j)
@@ -383,7 +411,7 @@ func (p *aggregator) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) err
 					copyMetric(pass, rm, sm, m)
 					continue
 				}
-				mid := metricID(m, k, sm.Scope())
+				mid := p.metricIDAt(l, m, k, sm.Scope())
 				switch k {
 				case kindGauge, kindLevel, kindCounter, kindDeltaSum:
 					var dps pmetric.NumberDataPointSlice

@@ -469,3 +469,46 @@ func TestHistogramBackAfterStaleness(t *testing.T) {
 	require.Equal(t, []uint64{2, 4, 3}, dp.BucketCounts().AsRaw(), "first counts plus the growth since, not counted twice")
 	require.Equal(t, uint64(9), dp.Count())
 }
+
+// TestMetricIDMemo: the memo by position gives metricID's answer whatever
+// changes between two metrics at the same position.
+func TestMetricIDMemo(t *testing.T) {
+	p := newTestAggregator(t, nil, nil)
+	mk := func(name, unit string, monotonic bool) pmetric.Metric {
+		m := pmetric.NewMetric()
+		m.SetName(name)
+		m.SetUnit(unit)
+		m.SetEmptySum().SetIsMonotonic(monotonic)
+		m.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+		return m
+	}
+	scope := func(name, version string) pcommon.InstrumentationScope {
+		s := pcommon.NewInstrumentationScope()
+		s.SetName(name)
+		s.SetVersion(version)
+		return s
+	}
+	steps := []struct {
+		m     pmetric.Metric
+		scope pcommon.InstrumentationScope
+	}{
+		{mk("a", "s", true), scope("x", "1")},
+		{mk("a", "s", true), scope("x", "1")},
+		{mk("b", "s", true), scope("x", "1")},
+		{mk("b", "By", true), scope("x", "1")},
+		{mk("b", "By", false), scope("x", "1")},
+		{mk("b", "By", false), scope("y", "1")},
+		{mk("b", "By", false), scope("y", "2")},
+		{mk("a", "s", true), scope("x", "1")},
+	}
+	seen := map[uint64]int{}
+	for i, st := range steps {
+		k, ok := kindOf(st.m)
+		require.True(t, ok)
+		for _, pos := range []int{0, 3, len(p.mids)} {
+			require.Equal(t, metricID(st.m, k, st.scope), p.metricIDAt(pos, st.m, k, st.scope), "step %d at %d", i, pos)
+		}
+		seen[metricID(st.m, k, st.scope)]++
+	}
+	require.Len(t, seen, 6, "six distinct metrics")
+}
