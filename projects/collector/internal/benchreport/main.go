@@ -115,10 +115,10 @@ func parse(r io.Reader) (round, error) {
 
 // row is one processor benchmark's summary over the rounds.
 type row struct {
-	name          string
-	cpu, wall     []float64
-	ratio         []float64 // transform cpu / this cpu, per round with both
-	baseline      bool
+	name      string
+	cpu, wall []float64
+	ratio     []float64 // transform cpu / this cpu, per round with both
+	baseline  bool
 }
 
 // size is the "entities=N" part of a benchmark name, "" when absent.
