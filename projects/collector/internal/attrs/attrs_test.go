@@ -77,7 +77,7 @@ func TestRewriteHashMemo(t *testing.T) {
 		{"state": "user", "direction": "read"},
 	}
 	mk := func() Rewrite {
-		return Rewrite{Replace: NewSet("process.pid"), ReplaceWith: "_other_", Drop: NewSet("direction")}
+		return Rewrite{Replace: NewSet("process.pid"), ReplaceWith: "_other_", Drop: NewSet("direction"), ExtraKey: "otel.metric.overflow"}
 	}
 	memo := mk()
 	for round := range 3 {
