@@ -3,6 +3,7 @@ package cardinalitylimitprocessor
 import (
 	"encoding/binary"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
@@ -101,4 +102,30 @@ func FuzzAdmittedSet(f *testing.F) {
 		}
 		checkAgainstMap(t, keys, int(limit)+1)
 	})
+}
+
+// BenchmarkAdmittedSetMemory reports the heap bytes per admitted series of a
+// set of 1M series (the hash in arrival order, the map, the Bloom filter).
+func BenchmarkAdmittedSetMemory(b *testing.B) {
+	const n = 1_000_000
+	rng := rand.New(rand.NewPCG(5, 6))
+	keys := make([]uint64, n)
+	for i := range keys {
+		keys[i] = rng.Uint64()
+	}
+	var perSeries float64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		s := newAdmittedSet()
+		for _, k := range keys {
+			s.add(k)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perSeries = float64(after.HeapAlloc-before.HeapAlloc) / n
+		runtime.KeepAlive(s)
+	}
+	b.ReportMetric(perSeries, "B/series")
 }
