@@ -33,6 +33,14 @@ func checkAgainstMap(t *testing.T, keys []uint64, limit int) {
 	}
 }
 
+func sequence(n int) []uint64 {
+	out := make([]uint64, n)
+	for i := range out {
+		out[i] = uint64(i)
+	}
+	return out
+}
+
 func TestAdmittedSet(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	series := make([]uint64, 5000)
@@ -59,6 +67,9 @@ func TestAdmittedSet(t *testing.T) {
 		{"order changes, over the limit", append(repeat(series, 2), shuffled...), 3000},
 		{"one key", []uint64{7, 7, 7}, 1},
 		{"keys equal in both halves", []uint64{0, 1 << 32, 1, 1<<32 | 1, 0}, 3},
+		// Keys under 2^16 share one home slot: one long probe run that
+		// wraps around the end of the index and survives its doublings.
+		{"keys sharing a home", repeat(sequence(300), 2), 1000},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { checkAgainstMap(t, tt.keys, tt.limit) })
@@ -75,6 +86,9 @@ func TestAdmittedSetFilter(t *testing.T) {
 	}
 	if got := len(s.bits) * 64; got < s.len()*bloomBitsPerKey {
 		t.Fatalf("filter of %d bits for %d keys", got, s.len())
+	}
+	if len(s.slots) < 2*s.len() {
+		t.Fatalf("index of %d slots for %d keys: over half full", len(s.slots), s.len())
 	}
 	pass := 0
 	const probes = 100_000
