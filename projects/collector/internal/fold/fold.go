@@ -285,15 +285,23 @@ func (f *Folder) FoldNumber(t Metric, p pmetric.NumberDataPoint, rw *attrs.Rewri
 	if p.Flags().NoRecordedValue() {
 		return
 	}
-	var dps pmetric.NumberDataPointSlice
-	if t.m.Type() == pmetric.MetricTypeSum {
-		dps = t.m.Sum().DataPoints()
-	} else {
-		dps = t.m.Gauge().DataPoints()
+	f.FoldNumberKey(t, p, rw.Hash(p.Attributes()), rw)
+}
+
+// FoldNumberKey is FoldNumber for a caller that knows rw.Hash(p.Attributes())
+// already (key); rw only rewrites the attributes of a new folded datapoint.
+func (f *Folder) FoldNumberKey(t Metric, p pmetric.NumberDataPoint, key uint64, rw *attrs.Rewrite) {
+	if p.Flags().NoRecordedValue() {
+		return
 	}
-	key := rw.Hash(p.Attributes())
 	idx, ok := t.find(key)
 	if !ok {
+		var dps pmetric.NumberDataPointSlice
+		if t.m.Type() == pmetric.MetricTypeSum {
+			dps = t.m.Sum().DataPoints()
+		} else {
+			dps = t.m.Gauge().DataPoints()
+		}
 		d := dps.AppendEmpty()
 		rw.Apply(p.Attributes(), d.Attributes())
 		a := numAcc{dp: d, start: p.StartTimestamp(), ts: p.Timestamp()}

@@ -33,6 +33,13 @@ type limiter struct {
 	resHash   attrs.Rewrite // the same for resources (host.name and owner repeat across a host's processes)
 	// Per-batch counts, added to the counters once per batch.
 	admitted, folded, dropped, refused int64
+	// lastDp is the identity hash of the datapoint attributes over hashed
+	// last; foldKeys memoises their fold hash by it (foldKey).
+	lastDp   uint64
+	foldKeys [foldKeyMemo]struct {
+		id, key uint64
+		ok      bool
+	}
 	// decisions of the ResourceMetrics being processed, one per datapoint
 	// in order (true: remove); reused, it grows to the largest resource.
 	decisions []bool
@@ -123,6 +130,9 @@ func (l *limiter) process(ctx context.Context, md pmetric.Metrics) (pmetric.Metr
 	return md, nil
 }
 
+// foldKeyMemo is the number of memoised fold hashes (a power of two).
+const foldKeyMemo = 64
+
 // maxKeptDecisions bounds the decision buffer kept between batches.
 const maxKeptDecisions = 1 << 16
 
@@ -170,7 +180,7 @@ func (l *limiter) decide(rm pmetric.ResourceMetrics) (removed, survivors int, pr
 					if l.over(&rc, &mc, dp.Attributes()) {
 						gone++
 						if mc.haveTarget {
-							l.folder.FoldNumber(mc.target, dp, &l.dpRw)
+							l.folder.FoldNumberKey(mc.target, dp, l.foldKey(dp.Attributes()), &l.dpRw)
 						}
 					}
 				}
@@ -234,7 +244,8 @@ func (l *limiter) decide(rm pmetric.ResourceMetrics) (removed, survivors int, pr
 // removes it after the caller folds it (action fold, mc.haveTarget) or after
 // counting it (drop).
 func (l *limiter) over(rc *resourceCtx, mc *metricCtx, a pcommon.Map) bool {
-	if l.admit(mc.set, attrs.Combine(rc.hash, l.dpHash.Hash(a))) {
+	l.lastDp = l.dpHash.Hash(a)
+	if l.admit(mc.set, attrs.Combine(rc.hash, l.lastDp)) {
 		l.decisions = append(l.decisions, false)
 		return false
 	}
@@ -251,6 +262,19 @@ func (l *limiter) over(rc *resourceCtx, mc *metricCtx, a pcommon.Map) bool {
 	}
 	l.folded++
 	return true
+}
+
+// foldKey is l.dpRw.Hash(a) for the datapoint attributes over last hashed
+// (l.lastDp is their identity hash). The rewritten hash is a function of
+// the attributes, so a few entries keyed by the identity hash spare a second
+// walk over them: datapoint attribute sets repeat (state=user, ...).
+func (l *limiter) foldKey(a pcommon.Map) uint64 {
+	e := &l.foldKeys[l.lastDp&(foldKeyMemo-1)]
+	if e.ok && e.id == l.lastDp {
+		return e.key
+	}
+	e.id, e.key, e.ok = l.lastDp, l.dpRw.Hash(a), true
+	return e.key
 }
 
 // edit applies l.decisions to rm: it removes the decided datapoints, then

@@ -2,6 +2,7 @@ package cardinalitylimitprocessor
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -274,4 +275,38 @@ func pointCount(m pmetric.Metric) int {
 		return m.Sum().DataPoints().Len()
 	}
 	return 0
+}
+
+// TestFoldKeepsManyNeverDropValues: more distinct never_drop values than the
+// fold-hash memo has entries each fold into their own overflow series.
+func TestFoldKeepsManyNeverDropValues(t *testing.T) {
+	l, _ := newTestLimiter(t, func(c *Config) { c.Limit = 1; c.NeverDrop = []string{"state"} })
+	const n = 300
+	for round := range 2 {
+		md := pmetric.NewMetrics()
+		rm := md.ResourceMetrics().AppendEmpty()
+		rm.Resource().Attributes().PutStr("host.name", "h")
+		m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+		m.SetName("m")
+		dps := m.SetEmptyGauge().DataPoints()
+		for i := range n {
+			dp := dps.AppendEmpty()
+			dp.SetIntValue(int64(i))
+			dp.Attributes().PutStr("state", fmt.Sprintf("s-%d", i))
+			dp.Attributes().PutStr("pid", fmt.Sprintf("p-%d", i))
+		}
+		out, err := l.process(context.Background(), md)
+		require.NoError(t, err)
+		got := map[string]int64{}
+		for _, rm := range out.ResourceMetrics().All() {
+			for _, dp := range rm.ScopeMetrics().At(0).Metrics().At(0).Gauge().DataPoints().All() {
+				s, _ := dp.Attributes().Get("state")
+				got[s.Str()] += dp.IntValue()
+			}
+		}
+		require.Len(t, got, n, "round %d", round)
+		for i := range n {
+			require.Equal(t, int64(i), got[fmt.Sprintf("s-%d", i)], "round %d state s-%d", round, i)
+		}
+	}
 }
