@@ -85,6 +85,8 @@ func seriesStats(md pmetric.Metrics) (normal, overflow map[string]map[uint64]boo
 					dps = m.Sum().DataPoints()
 				case pmetric.MetricTypeGauge:
 					dps = m.Gauge().DataPoints()
+				default:
+					continue // other types (and Empty, which passes as it came) hold no number series
 				}
 				for _, dp := range dps.All() {
 					target := normal
