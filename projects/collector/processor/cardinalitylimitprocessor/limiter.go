@@ -185,41 +185,11 @@ func (l *limiter) decide(rm pmetric.ResourceMetrics) (removed, survivors int, pr
 					}
 				}
 			case pmetric.MetricTypeHistogram:
-				dps := m.Histogram().DataPoints()
-				n = dps.Len()
-				for i := range n {
-					dp := dps.At(i)
-					if l.over(&rc, &mc, dp.Attributes()) {
-						gone++
-						if mc.haveTarget {
-							l.folder.FoldHistogram(mc.target, dp, &l.dpRw)
-						}
-					}
-				}
+				n, gone = decidePoints(l, &rc, &mc, m.Histogram().DataPoints(), l.folder.FoldHistogram)
 			case pmetric.MetricTypeExponentialHistogram:
-				dps := m.ExponentialHistogram().DataPoints()
-				n = dps.Len()
-				for i := range n {
-					dp := dps.At(i)
-					if l.over(&rc, &mc, dp.Attributes()) {
-						gone++
-						if mc.haveTarget {
-							l.folder.FoldExponentialHistogram(mc.target, dp, &l.dpRw)
-						}
-					}
-				}
+				n, gone = decidePoints(l, &rc, &mc, m.ExponentialHistogram().DataPoints(), l.folder.FoldExponentialHistogram)
 			case pmetric.MetricTypeSummary:
-				dps := m.Summary().DataPoints()
-				n = dps.Len()
-				for i := range n {
-					dp := dps.At(i)
-					if l.over(&rc, &mc, dp.Attributes()) {
-						gone++
-						if mc.haveTarget {
-							l.folder.FoldSummary(mc.target, dp, &l.dpRw)
-						}
-					}
-				}
+				n, gone = decidePoints(l, &rc, &mc, m.Summary().DataPoints(), l.folder.FoldSummary)
 			default:
 				// A metric without data (type Empty) passes as it came.
 				kept++
@@ -238,6 +208,32 @@ func (l *limiter) decide(rm pmetric.ResourceMetrics) (removed, survivors int, pr
 		survivors += kept
 	}
 	return removed, survivors, prune
+}
+
+// pointSlice is what decidePoints needs of a pdata datapoint slice.
+type pointSlice[P any] interface {
+	Len() int
+	At(int) P
+}
+
+// decidePoints decides the datapoints of one histogram, exponential
+// histogram or summary metric, folding with foldFn what goes (number
+// metrics, the hot path, have their own loop in decide). It returns how
+// many datapoints there are and how many go.
+func decidePoints[P interface{ Attributes() pcommon.Map }, S pointSlice[P]](
+	l *limiter, rc *resourceCtx, mc *metricCtx, dps S, foldFn func(fold.Metric, P, *attrs.Rewrite),
+) (n, gone int) {
+	n = dps.Len()
+	for i := range n {
+		dp := dps.At(i)
+		if l.over(rc, mc, dp.Attributes()) {
+			gone++
+			if mc.haveTarget {
+				foldFn(mc.target, dp, &l.dpRw)
+			}
+		}
+	}
+	return n, gone
 }
 
 // over decides one datapoint and records the decision: false keeps it; true

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/processor/processortest"
 
@@ -310,5 +311,98 @@ func TestFoldKeepsManyNeverDropValues(t *testing.T) {
 		for i := range n {
 			require.Equal(t, int64(i), got[fmt.Sprintf("s-%d", i)], "round %d state s-%d", round, i)
 		}
+	}
+}
+
+// TestFoldsEveryPointType: histograms, exponential histograms and summaries
+// over the limit fold into one overflow point whose count and sum are the
+// folded points'; the admitted point stays where it was.
+func TestFoldsEveryPointType(t *testing.T) {
+	type point interface {
+		Attributes() pcommon.Map
+		Count() uint64
+		Sum() float64
+	}
+	tests := []struct {
+		name   string
+		add    func(m pmetric.Metric, i int) // appends point i: count i+1, sum 10*(i+1)
+		points func(m pmetric.Metric) []point
+	}{
+		{"histogram", func(m pmetric.Metric, i int) {
+			dp := m.Histogram().DataPoints().AppendEmpty()
+			dp.ExplicitBounds().FromRaw([]float64{1})
+			dp.BucketCounts().FromRaw([]uint64{uint64(i + 1), 0})
+			dp.SetCount(uint64(i + 1))
+			dp.SetSum(float64(10 * (i + 1)))
+			dp.Attributes().PutInt("pid", int64(i))
+		}, func(m pmetric.Metric) (out []point) {
+			for _, dp := range m.Histogram().DataPoints().All() {
+				out = append(out, dp)
+			}
+			return out
+		}},
+		{"exponential histogram", func(m pmetric.Metric, i int) {
+			dp := m.ExponentialHistogram().DataPoints().AppendEmpty()
+			dp.SetScale(1)
+			dp.Positive().BucketCounts().FromRaw([]uint64{uint64(i + 1)})
+			dp.SetCount(uint64(i + 1))
+			dp.SetSum(float64(10 * (i + 1)))
+			dp.Attributes().PutInt("pid", int64(i))
+		}, func(m pmetric.Metric) (out []point) {
+			for _, dp := range m.ExponentialHistogram().DataPoints().All() {
+				out = append(out, dp)
+			}
+			return out
+		}},
+		{"summary", func(m pmetric.Metric, i int) {
+			dp := m.Summary().DataPoints().AppendEmpty()
+			dp.SetCount(uint64(i + 1))
+			dp.SetSum(float64(10 * (i + 1)))
+			dp.Attributes().PutInt("pid", int64(i))
+		}, func(m pmetric.Metric) (out []point) {
+			for _, dp := range m.Summary().DataPoints().All() {
+				out = append(out, dp)
+			}
+			return out
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l, _ := newTestLimiter(t, func(c *Config) { c.Limit = 1; c.NeverDrop = []string{"host.name"} })
+			md := pmetric.NewMetrics()
+			rm := md.ResourceMetrics().AppendEmpty()
+			rm.Resource().Attributes().PutStr("host.name", "h")
+			m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+			m.SetName("latency")
+			switch tt.name {
+			case "histogram":
+				m.SetEmptyHistogram().SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
+			case "exponential histogram":
+				m.SetEmptyExponentialHistogram().SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
+			default:
+				m.SetEmptySummary()
+			}
+			for i := range 3 {
+				tt.add(m, i)
+			}
+			out, err := l.process(context.Background(), md)
+			require.NoError(t, err)
+			var admitted, overflow []point
+			for _, rm := range out.ResourceMetrics().All() {
+				for _, p := range tt.points(rm.ScopeMetrics().At(0).Metrics().At(0)) {
+					if _, ok := p.Attributes().Get(OverflowKey); ok {
+						overflow = append(overflow, p)
+					} else {
+						admitted = append(admitted, p)
+					}
+				}
+			}
+			require.Len(t, admitted, 1)
+			require.EqualValues(t, 1, admitted[0].Count())
+			require.Len(t, overflow, 1)
+			require.EqualValues(t, 2+3, overflow[0].Count())
+			require.InDelta(t, 20+30, overflow[0].Sum(), 1e-9)
+			require.EqualValues(t, 2, l.folded)
+		})
 	}
 }
