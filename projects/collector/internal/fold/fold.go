@@ -285,7 +285,7 @@ func (f *Folder) FoldNumber(t Metric, p pmetric.NumberDataPoint, rw *attrs.Rewri
 	if p.Flags().NoRecordedValue() {
 		return
 	}
-	f.FoldNumberKey(t, p, rw.Hash(p.Attributes()), rw)
+	f.foldNumber(t, p, rw.Hash(p.Attributes()), rw)
 }
 
 // FoldNumberKey is FoldNumber for a caller that knows rw.Hash(p.Attributes())
@@ -294,6 +294,11 @@ func (f *Folder) FoldNumberKey(t Metric, p pmetric.NumberDataPoint, key uint64, 
 	if p.Flags().NoRecordedValue() {
 		return
 	}
+	f.foldNumber(t, p, key, rw)
+}
+
+// foldNumber folds p, which has a value, under key.
+func (f *Folder) foldNumber(t Metric, p pmetric.NumberDataPoint, key uint64, rw *attrs.Rewrite) {
 	idx, ok := t.find(key)
 	if !ok {
 		var dps pmetric.NumberDataPointSlice
