@@ -13,6 +13,7 @@ import (
 	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/pkg/problem"
 	"github.com/phoenix-platform/phoenix/pkg/testutil"
+	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/audit"
 )
 
 func TestLoginRefreshLogout(t *testing.T) {
@@ -42,7 +43,7 @@ func TestLoginRefreshLogout(t *testing.T) {
 
 	// Logins, successful or not, are in the audit log.
 	admin := e.adminToken()
-	var audit apiv1.List[auditEntry]
+	var audit apiv1.List[audit.Entry]
 	e.must(200, e.do("GET", "/api/v1/audit?actor=admin&limit=500", admin, nil)).decode(t, &audit)
 	var ok, failed, logout bool
 	for _, a := range audit.Items {

@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
-	"github.com/phoenix-platform/phoenix/pkg/auth"
 	"github.com/phoenix-platform/phoenix/pkg/database"
 	"github.com/phoenix-platform/phoenix/pkg/httpx"
 	"github.com/phoenix-platform/phoenix/pkg/problem"
+	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/audit"
+	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/auth"
+	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/identity"
 )
 
 var (
@@ -77,7 +79,7 @@ type userJSON struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-func toUserJSON(u user) userJSON {
+func toUserJSON(u identity.User) userJSON {
 	teams := u.Teams
 	if teams == nil {
 		teams = []string{}
@@ -98,7 +100,7 @@ func (g *Gateway) listUsers(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	us, err := g.store.listUsers(r.Context(), after, limit+1)
+	us, err := g.store.ListUsers(r.Context(), after, limit+1)
 	if err != nil {
 		httpx.WriteError(w, r, err)
 		return
@@ -142,7 +144,7 @@ func (g *Gateway) createUser(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	if err := g.store.createUser(r.Context(), user{Username: req.Username, PasswordHash: hash, Role: req.Role, Teams: req.Teams}); err != nil {
+	if err := g.store.CreateUser(r.Context(), identity.User{Username: req.Username, PasswordHash: hash, Role: req.Role, Teams: req.Teams}); err != nil {
 		if errors.Is(err, database.ErrNotFound) {
 			httpx.WriteError(w, r, problem.BadRequest("invalid user", problem.FieldError{Path: "teams", Message: "unknown team"}))
 			return
@@ -150,7 +152,7 @@ func (g *Gateway) createUser(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, storeError(err, "user "+req.Username))
 		return
 	}
-	u, err := g.store.getUser(r.Context(), req.Username)
+	u, err := g.store.GetUser(r.Context(), req.Username)
 	if err != nil {
 		httpx.WriteError(w, r, err)
 		return
@@ -159,7 +161,7 @@ func (g *Gateway) createUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) getUser(w http.ResponseWriter, r *http.Request) {
-	u, err := g.store.getUser(r.Context(), r.PathValue("user"))
+	u, err := g.store.GetUser(r.Context(), r.PathValue("user"))
 	if err != nil {
 		httpx.WriteError(w, r, storeError(err, "user"))
 		return
@@ -217,9 +219,9 @@ func (g *Gateway) updateUser(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := g.store.updateUser(r.Context(), name, req.Role, hash, req.Teams); err != nil {
+	if err := g.store.UpdateUser(r.Context(), name, req.Role, hash, req.Teams); err != nil {
 		if errors.Is(err, database.ErrNotFound) && req.Teams != nil {
-			if _, gerr := g.store.getUser(r.Context(), name); gerr == nil {
+			if _, gerr := g.store.GetUser(r.Context(), name); gerr == nil {
 				httpx.WriteError(w, r, problem.BadRequest("invalid update", problem.FieldError{Path: "teams", Message: "unknown team"}))
 				return
 			}
@@ -227,7 +229,7 @@ func (g *Gateway) updateUser(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, storeError(err, "user"))
 		return
 	}
-	u, err := g.store.getUser(r.Context(), name)
+	u, err := g.store.GetUser(r.Context(), name)
 	if err != nil {
 		httpx.WriteError(w, r, storeError(err, "user"))
 		return
@@ -245,7 +247,7 @@ func (g *Gateway) deleteUser(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	if err := g.store.deleteUser(r.Context(), name); err != nil {
+	if err := g.store.DeleteUser(r.Context(), name); err != nil {
 		httpx.WriteError(w, r, storeError(err, "user"))
 		return
 	}
@@ -260,7 +262,7 @@ type teamJSON struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-func toTeamJSON(t team) teamJSON {
+func toTeamJSON(t identity.Team) teamJSON {
 	m := t.Members
 	if m == nil {
 		m = []string{}
@@ -280,7 +282,7 @@ func (g *Gateway) listTeams(w http.ResponseWriter, r *http.Request) {
 	if !p.Admin() {
 		only = append([]string{}, p.Teams...)
 	}
-	ts, err := g.store.listTeams(r.Context(), only, after, limit+1)
+	ts, err := g.store.ListTeams(r.Context(), only, after, limit+1)
 	if err != nil {
 		httpx.WriteError(w, r, err)
 		return
@@ -310,11 +312,11 @@ func (g *Gateway) createTeam(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, problem.BadRequest("invalid team", problem.FieldError{Path: "name", Message: "must match ^[A-Za-z0-9_-]{1,64}$"}))
 		return
 	}
-	if err := g.store.createTeam(r.Context(), req.Name); err != nil {
+	if err := g.store.CreateTeam(r.Context(), req.Name); err != nil {
 		httpx.WriteError(w, r, storeError(err, "team "+req.Name))
 		return
 	}
-	t, err := g.store.getTeam(r.Context(), req.Name)
+	t, err := g.store.GetTeam(r.Context(), req.Name)
 	if err != nil {
 		httpx.WriteError(w, r, err)
 		return
@@ -330,7 +332,7 @@ func (g *Gateway) getTeam(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, problem.NotFound("team not found"))
 		return
 	}
-	t, err := g.store.getTeam(r.Context(), name)
+	t, err := g.store.GetTeam(r.Context(), name)
 	if err != nil {
 		httpx.WriteError(w, r, storeError(err, "team"))
 		return
@@ -339,7 +341,7 @@ func (g *Gateway) getTeam(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) deleteTeam(w http.ResponseWriter, r *http.Request) {
-	if err := g.store.deleteTeam(r.Context(), r.PathValue("team")); err != nil {
+	if err := g.store.DeleteTeam(r.Context(), r.PathValue("team")); err != nil {
 		httpx.WriteError(w, r, storeError(err, "team"))
 		return
 	}
@@ -347,7 +349,7 @@ func (g *Gateway) deleteTeam(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) addMember(w http.ResponseWriter, r *http.Request) {
-	if err := g.store.addMember(r.Context(), r.PathValue("team"), r.PathValue("user")); err != nil {
+	if err := g.store.AddMember(r.Context(), r.PathValue("team"), r.PathValue("user")); err != nil {
 		httpx.WriteError(w, r, storeError(err, "team or user"))
 		return
 	}
@@ -355,7 +357,7 @@ func (g *Gateway) addMember(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) removeMember(w http.ResponseWriter, r *http.Request) {
-	if err := g.store.removeMember(r.Context(), r.PathValue("team"), r.PathValue("user")); err != nil {
+	if err := g.store.RemoveMember(r.Context(), r.PathValue("team"), r.PathValue("user")); err != nil {
 		httpx.WriteError(w, r, storeError(err, "membership"))
 		return
 	}
@@ -379,7 +381,7 @@ type apiKeyJSON struct {
 	Key string `json:"key,omitempty"`
 }
 
-func toKeyJSON(k apiKeyRow) apiKeyJSON {
+func toKeyJSON(k identity.APIKey) apiKeyJSON {
 	teams := k.Teams
 	if teams == nil {
 		teams = []string{}
@@ -437,7 +439,7 @@ func (g *Gateway) createAPIKey(w http.ResponseWriter, r *http.Request) {
 		errs = append(errs, problem.FieldError{Path: "rate_limit_per_minute", Message: "must be from 0 to 1000000"})
 	}
 	for i, t := range req.Teams {
-		if _, err := g.store.getTeam(r.Context(), t); err != nil {
+		if _, err := g.store.GetTeam(r.Context(), t); err != nil {
 			errs = append(errs, problem.FieldError{Path: fmt.Sprintf("teams[%d]", i), Message: "unknown team"})
 		}
 	}
@@ -450,9 +452,9 @@ func (g *Gateway) createAPIKey(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	row := apiKeyRow{ID: k.ID, Name: req.Name, Hash: auth.HashAPIKey(token), Role: req.Role, Scopes: req.Scopes, Teams: req.Teams,
+	row := identity.APIKey{ID: k.ID, Name: req.Name, Hash: auth.HashAPIKey(token), Role: req.Role, Scopes: req.Scopes, Teams: req.Teams,
 		RateLimit: req.RateLimit, CreatedBy: principalFrom(r.Context()).Subject, CreatedAt: now, ExpiresAt: req.ExpiresAt}
-	if err := g.store.createAPIKey(r.Context(), row); err != nil {
+	if err := g.store.CreateAPIKey(r.Context(), row); err != nil {
 		httpx.WriteError(w, r, storeError(err, "api key"))
 		return
 	}
@@ -467,7 +469,7 @@ func (g *Gateway) listAPIKeys(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	ks, err := g.store.listAPIKeys(r.Context(), after, limit+1)
+	ks, err := g.store.ListAPIKeys(r.Context(), after, limit+1)
 	if err != nil {
 		httpx.WriteError(w, r, err)
 		return
@@ -484,7 +486,7 @@ func (g *Gateway) listAPIKeys(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) getAPIKey(w http.ResponseWriter, r *http.Request) {
-	k, err := g.store.getAPIKey(r.Context(), r.PathValue("key"))
+	k, err := g.store.GetAPIKey(r.Context(), r.PathValue("key"))
 	if err != nil {
 		httpx.WriteError(w, r, storeError(err, "api key"))
 		return
@@ -497,14 +499,14 @@ func (g *Gateway) getAPIKey(w http.ResponseWriter, r *http.Request) {
 // key for at most a second anyway).
 func (g *Gateway) revokeAPIKey(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("key")
-	if err := g.store.revokeAPIKey(r.Context(), id, time.Now()); err != nil {
+	if err := g.store.RevokeAPIKey(r.Context(), id, time.Now()); err != nil {
 		httpx.WriteError(w, r, storeError(err, "api key"))
 		return
 	}
-	if err := g.shared.revoke(r.Context(), "key:"+id, 10*time.Minute); err != nil {
+	if err := g.shared.Revoke(r.Context(), "key:"+id, 10*time.Minute); err != nil {
 		g.logger.Warn("shared revocation failed; the store revocation applies within a second", "key_id", id, "error", err)
 	}
-	g.authn.forget("key:" + id)
+	g.authn.Forget("key:" + id)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -523,12 +525,12 @@ func (g *Gateway) listAudit(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	es, err := g.store.listAudit(r.Context(), before, r.URL.Query().Get("actor"), limit+1)
+	es, err := g.audit.List(r.Context(), before, r.URL.Query().Get("actor"), limit+1)
 	if err != nil {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	out := apiv1.List[auditEntry]{Items: []auditEntry{}}
+	out := apiv1.List[audit.Entry]{Items: []audit.Entry{}}
 	for i, e := range es {
 		if i == limit {
 			out.NextCursor = encodeCursor(strconv.FormatInt(es[i-1].ID, 10))
@@ -542,14 +544,14 @@ func (g *Gateway) listAudit(w http.ResponseWriter, r *http.Request) {
 // keepAnAdmin refuses to demote or delete the last admin: nobody could
 // manage users afterwards.
 func (g *Gateway) keepAnAdmin(r *http.Request, name string) error {
-	u, err := g.store.getUser(r.Context(), name)
+	u, err := g.store.GetUser(r.Context(), name)
 	if err != nil {
 		return storeError(err, "user")
 	}
 	if u.Role != roleAdmin {
 		return nil
 	}
-	n, err := g.store.countAdmins(r.Context())
+	n, err := g.store.CountByRole(r.Context(), roleAdmin)
 	if err != nil {
 		return err
 	}

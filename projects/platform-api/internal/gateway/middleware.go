@@ -4,16 +4,13 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/phoenix-platform/phoenix/pkg/httpx"
 	"github.com/phoenix-platform/phoenix/pkg/problem"
+	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/authn"
 )
-
-// rateWindow is the fixed window of the per-principal limits.
-const rateWindow = time.Minute
 
 // loginWindow is the window of failed-login throttling.
 const loginWindow = 15 * time.Minute
@@ -120,7 +117,7 @@ func (g *Gateway) guard(pol policy, h http.Handler) http.Handler {
 		unlimited := pol.Path == "/healthz" || pol.Path == "/readyz" || pol.Path == "/metrics"
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if !unlimited {
-				if err := g.limit(r, "ip:"+clientIP(r)+":public", g.s.Config.Auth.RateLimitRead); err != nil {
+				if err := g.limiter.Allow(r.Context(), "ip:"+clientIP(r)+":public", g.s.Config.Auth.RateLimitRead); err != nil {
 					httpx.WriteError(w, r, err)
 					return
 				}
@@ -134,12 +131,12 @@ func (g *Gateway) guard(pol policy, h http.Handler) http.Handler {
 	}
 	class := routeClass(pol.Method)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token := bearer(r)
+		token := authn.Bearer(r)
 		if token == "" && pol.Path == "/api/v1/ws" {
 			// Browsers cannot set headers on a WebSocket handshake.
 			token = r.URL.Query().Get("access_token")
 		}
-		res, err := g.authn.authenticate(r.Context(), token)
+		res, err := g.authn.Authenticate(r.Context(), token)
 		if err != nil {
 			if problem.From(err).Status == http.StatusUnauthorized {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="phoenix"`)
@@ -149,7 +146,7 @@ func (g *Gateway) guard(pol policy, h http.Handler) http.Handler {
 		}
 		rec := &statusRecorder{ResponseWriter: w}
 		if mutating(r.Method) {
-			defer func() { g.audit.record(r, res.Principal, pol, rec.status) }()
+			defer func() { g.audit.Record(r, res.Principal, pol.Method+" "+pol.Path, clientIP(r), rec.status) }()
 		}
 		if err := authorize(res.Principal, pol); err != nil {
 			httpx.WriteError(rec, r, err)
@@ -162,7 +159,7 @@ func (g *Gateway) guard(pol policy, h http.Handler) http.Handler {
 		if res.RateLimit > 0 {
 			limit = res.RateLimit
 		}
-		if err := g.limit(r, "p:"+res.Principal.Kind+":"+res.Principal.Subject+":"+class, limit); err != nil {
+		if err := g.limiter.Allow(r.Context(), "p:"+res.Principal.Kind+":"+res.Principal.Subject+":"+class, limit); err != nil {
 			httpx.WriteError(rec, r, err)
 			return
 		}
@@ -170,28 +167,7 @@ func (g *Gateway) guard(pol policy, h http.Handler) http.Handler {
 			httpx.WriteError(rec, r, err)
 			return
 		}
-		ctx := withAuth(withPrincipal(r.Context(), res.Principal), res)
+		ctx := authn.WithResult(authn.WithPrincipal(r.Context(), res.Principal), res)
 		h.ServeHTTP(rec, r.WithContext(ctx))
 	})
-}
-
-// limit counts a request against key; over the limit it answers 429 with
-// Retry-After. When the shared store fails the request passes (logged and
-// counted): an outage of Redis must not take the API down.
-func (g *Gateway) limit(r *http.Request, key string, perMinute int) error {
-	ok, retry, err := g.shared.allow(r.Context(), key, perMinute, rateWindow)
-	if err != nil {
-		g.metrics.limiterErrors.Inc()
-		g.logger.Warn("rate limiter unavailable", "error", err)
-		return nil
-	}
-	if !ok {
-		g.metrics.rateLimited.Inc()
-		if retry < time.Second {
-			retry = time.Second
-		}
-		return problem.TooManyRequests(retry, "rate limit of %s requests per minute exceeded; retry in %ss", strconv.Itoa(perMinute),
-			strconv.Itoa(int(retry.Round(time.Second)/time.Second)))
-	}
-	return nil
 }

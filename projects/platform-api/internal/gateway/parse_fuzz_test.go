@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/authn"
 	"net/http"
 	"strings"
 	"testing"
@@ -32,7 +33,7 @@ func FuzzBearer(f *testing.F) {
 	f.Fuzz(func(t *testing.T, h string) {
 		r, _ := http.NewRequest("GET", "/", nil)
 		r.Header.Set("Authorization", h)
-		tok := bearer(r)
+		tok := authn.Bearer(r)
 		if tok != "" && !strings.Contains(h, tok) {
 			t.Fatalf("token %q not taken from header %q", tok, h)
 		}

@@ -1,4 +1,8 @@
-package gateway
+// Package ratelimit holds what gateway replicas must agree on: fixed-window
+// counters (per-principal rate limits, failed-login throttling) and the
+// revocation list (logged-out sessions, revoked API keys), in Redis or in
+// process memory, and the limiters built on them.
+package ratelimit
 
 import (
 	"context"
@@ -10,22 +14,22 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// sharedState is what gateway replicas must agree on: rate-limit counters
+// State is what gateway replicas must agree on: rate-limit counters
 // and revocations (logged-out sessions, revoked API keys). Redis when
 // --redis-url is set, process memory otherwise (all-in-one); see
 // docs/decisions/0004-shared-limiter-and-revocation-store.md.
-type sharedState interface {
-	// allow counts one request for key in the current fixed window and
+type State interface {
+	// Allow counts one request for key in the current fixed window and
 	// reports whether it is within limit; when not, retry says when the
 	// window ends.
-	allow(ctx context.Context, key string, limit int, window time.Duration) (ok bool, retry time.Duration, err error)
-	// count returns the current window's count without adding (login
+	Allow(ctx context.Context, key string, limit int, window time.Duration) (ok bool, retry time.Duration, err error)
+	// Count returns the current window's count without adding (login
 	// throttling checks before the expensive hash, adds after a failure).
-	count(ctx context.Context, key string, window time.Duration) (int, time.Duration, error)
-	// revoke marks id revoked for ttl.
-	revoke(ctx context.Context, id string, ttl time.Duration) error
-	revoked(ctx context.Context, id string) (bool, error)
-	close() error
+	Count(ctx context.Context, key string, window time.Duration) (int, time.Duration, error)
+	// Revoke marks id revoked for ttl.
+	Revoke(ctx context.Context, id string, ttl time.Duration) error
+	Revoked(ctx context.Context, id string) (bool, error)
+	Close() error
 }
 
 // windowKey names the counter of key's current window.
@@ -35,14 +39,15 @@ func windowKey(key string, window time.Duration, now time.Time) (string, time.Du
 	return fmt.Sprintf("%s:%d", key, idx), end.Sub(now)
 }
 
-// errSharedFull reports the in-memory store at its bound.
-var errSharedFull = errors.New("shared state full")
+// ErrFull reports the in-memory store at its bound.
+var ErrFull = errors.New("shared state full")
 
 // memoryMaxEntries bounds the in-memory maps; beyond it new counters are
 // refused (the request is answered 429/503) rather than growing memory.
 const memoryMaxEntries = 200_000
 
-type memoryState struct {
+// Memory is the State of one process (all-in-one, tests).
+type Memory struct {
 	mu       sync.Mutex
 	counters map[string]memCounter
 	revs     map[string]time.Time
@@ -54,12 +59,13 @@ type memCounter struct {
 	end time.Time
 }
 
-func newMemoryState() *memoryState {
-	return &memoryState{counters: map[string]memCounter{}, revs: map[string]time.Time{}, now: time.Now}
+// NewMemory returns an empty in-memory State.
+func NewMemory() *Memory {
+	return &Memory{counters: map[string]memCounter{}, revs: map[string]time.Time{}, now: time.Now}
 }
 
 // sweep drops expired entries; called when a map reaches its bound.
-func (m *memoryState) sweep(now time.Time) {
+func (m *Memory) sweep(now time.Time) {
 	for k, c := range m.counters {
 		if !now.Before(c.end) {
 			delete(m.counters, k)
@@ -72,7 +78,7 @@ func (m *memoryState) sweep(now time.Time) {
 	}
 }
 
-func (m *memoryState) allow(_ context.Context, key string, limit int, window time.Duration) (bool, time.Duration, error) {
+func (m *Memory) Allow(_ context.Context, key string, limit int, window time.Duration) (bool, time.Duration, error) {
 	now := m.now()
 	wk, left := windowKey(key, window, now)
 	m.mu.Lock()
@@ -82,7 +88,7 @@ func (m *memoryState) allow(_ context.Context, key string, limit int, window tim
 		if len(m.counters) >= memoryMaxEntries {
 			m.sweep(now)
 			if len(m.counters) >= memoryMaxEntries {
-				return false, left, errSharedFull
+				return false, left, ErrFull
 			}
 		}
 		c = memCounter{end: now.Add(left)}
@@ -95,44 +101,45 @@ func (m *memoryState) allow(_ context.Context, key string, limit int, window tim
 	return true, 0, nil
 }
 
-func (m *memoryState) count(_ context.Context, key string, window time.Duration) (int, time.Duration, error) {
+func (m *Memory) Count(_ context.Context, key string, window time.Duration) (int, time.Duration, error) {
 	wk, left := windowKey(key, window, m.now())
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.counters[wk].n, left, nil
 }
 
-func (m *memoryState) revoke(_ context.Context, id string, ttl time.Duration) error {
+func (m *Memory) Revoke(_ context.Context, id string, ttl time.Duration) error {
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.revs[id]; !ok && len(m.revs) >= memoryMaxEntries {
 		m.sweep(now)
 		if len(m.revs) >= memoryMaxEntries {
-			return errSharedFull
+			return ErrFull
 		}
 	}
 	m.revs[id] = now.Add(ttl)
 	return nil
 }
 
-func (m *memoryState) revoked(_ context.Context, id string) (bool, error) {
+func (m *Memory) Revoked(_ context.Context, id string) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	t, ok := m.revs[id]
 	return ok && m.now().Before(t), nil
 }
 
-func (m *memoryState) close() error { return nil }
+func (m *Memory) Close() error { return nil }
 
-// redisState keeps the same data in Redis, shared by every replica. Keys
+// Redis keeps the same data in Redis, shared by every replica. Keys
 // expire on their own, so Redis memory is bounded by traffic in one window.
-type redisState struct {
+type Redis struct {
 	c      *redis.Client
 	prefix string
 }
 
-func newRedisState(ctx context.Context, url string) (*redisState, error) {
+// NewRedis connects to url and checks the connection.
+func NewRedis(ctx context.Context, url string) (*Redis, error) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("redis_url: %w", err)
@@ -145,10 +152,10 @@ func newRedisState(ctx context.Context, url string) (*redisState, error) {
 		_ = c.Close()
 		return nil, fmt.Errorf("connect to redis: %w", err)
 	}
-	return &redisState{c: c, prefix: "phoenix:gw:"}, nil
+	return &Redis{c: c, prefix: "phoenix:gw:"}, nil
 }
 
-func (r *redisState) allow(ctx context.Context, key string, limit int, window time.Duration) (bool, time.Duration, error) {
+func (r *Redis) Allow(ctx context.Context, key string, limit int, window time.Duration) (bool, time.Duration, error) {
 	wk, left := windowKey(r.prefix+"rl:"+key, window, time.Now())
 	var incr *redis.IntCmd
 	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -165,7 +172,7 @@ func (r *redisState) allow(ctx context.Context, key string, limit int, window ti
 	return true, 0, nil
 }
 
-func (r *redisState) count(ctx context.Context, key string, window time.Duration) (int, time.Duration, error) {
+func (r *Redis) Count(ctx context.Context, key string, window time.Duration) (int, time.Duration, error) {
 	wk, left := windowKey(r.prefix+"rl:"+key, window, time.Now())
 	n, err := r.c.Get(ctx, wk).Int()
 	if errors.Is(err, redis.Nil) {
@@ -177,14 +184,14 @@ func (r *redisState) count(ctx context.Context, key string, window time.Duration
 	return n, left, nil
 }
 
-func (r *redisState) revoke(ctx context.Context, id string, ttl time.Duration) error {
+func (r *Redis) Revoke(ctx context.Context, id string, ttl time.Duration) error {
 	if err := r.c.Set(ctx, r.prefix+"rev:"+id, "1", ttl).Err(); err != nil {
 		return fmt.Errorf("redis revoke: %w", err)
 	}
 	return nil
 }
 
-func (r *redisState) revoked(ctx context.Context, id string) (bool, error) {
+func (r *Redis) Revoked(ctx context.Context, id string) (bool, error) {
 	n, err := r.c.Exists(ctx, r.prefix+"rev:"+id).Result()
 	if err != nil {
 		return false, fmt.Errorf("redis revocation check: %w", err)
@@ -192,4 +199,4 @@ func (r *redisState) revoked(ctx context.Context, id string) (bool, error) {
 	return n > 0, nil
 }
 
-func (r *redisState) close() error { return r.c.Close() }
+func (r *Redis) Close() error { return r.c.Close() }
