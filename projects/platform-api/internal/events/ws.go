@@ -8,9 +8,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -366,23 +368,57 @@ func (h *Hub) reply(c *wsClient, topic, event, msg string) {
 // refusal does not reveal whether the object exists.
 var ErrTopic = errors.New("topic not found")
 
-// authorize checks a topic's form, then for a per-id topic asks the
-// Authorizer.
+// PublishedKinds are the event kinds some service publishes today
+// (analytics: rollup; controller: agent; generator: pipeline). A topic is
+// offered only when its kind is here: a client must not wait on a room
+// nobody speaks in. TestPublishedKinds checks this list against the
+// services' PublishEvent calls.
+var PublishedKinds = []string{messaging.KindRollup, messaging.KindAgent, messaging.KindPipeline}
+
+// topicKinds maps each topic (collection or "<kind>:" per-id prefix) to the
+// event kind it relays.
+var topicKinds = []struct{ topic, kind string }{
+	{"experiments", messaging.KindExperiment},
+	{"experiment:<id>", messaging.KindExperiment},
+	{"alerts", messaging.KindAlert},
+	{"stream:<id>", messaging.KindRollup},
+	{"agents", messaging.KindAgent},
+}
+
+// offered lists the topics of published kinds, for error messages.
+func offered() string {
+	var out []string
+	for _, tk := range topicKinds {
+		if slices.Contains(PublishedKinds, tk.kind) {
+			out = append(out, tk.topic)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// authorize checks a topic's form and that something publishes its kind,
+// then for a per-id topic asks the Authorizer.
 func (h *Hub) authorize(ctx context.Context, p apiv1.Principal, topic string) error {
-	switch topic {
-	case "experiments", "alerts", "agents":
+	name, id, perID := strings.Cut(topic, ":")
+	if perID {
+		name += ":<id>"
+	}
+	kind := ""
+	for _, tk := range topicKinds {
+		if tk.topic == name {
+			kind = tk.kind
+		}
+	}
+	if kind == "" || (perID && !wsIDRe.MatchString(id)) {
+		return fmt.Errorf("unknown topic: want one of %s", offered())
+	}
+	if !slices.Contains(PublishedKinds, kind) {
+		return fmt.Errorf("topic %s is not offered: nothing publishes %s events yet (offered: %s)", name, kind, offered())
+	}
+	if !perID {
 		return nil
 	}
-	kind, id, ok := strings.Cut(topic, ":")
-	if !ok || !wsIDRe.MatchString(id) {
-		return errors.New("unknown topic: want experiments, experiment:<id>, alerts, stream:<id> or agents")
-	}
-	switch kind {
-	case "experiment", "stream":
-	default:
-		return errors.New("unknown topic: want experiments, experiment:<id>, alerts, stream:<id> or agents")
-	}
-	return h.s.Authorize(ctx, p, kind, id)
+	return h.s.Authorize(ctx, p, strings.TrimSuffix(name, ":<id>"), id)
 }
 
 // parseFrame decodes a client frame strictly.
