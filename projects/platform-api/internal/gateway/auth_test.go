@@ -204,7 +204,7 @@ func TestUsersTeamsAndMassAssignment(t *testing.T) {
 	e.must(404, e.do("GET", "/api/v1/users/mallory", admin, nil))
 	e.must(400, e.do("PATCH", "/api/v1/users/vera", admin, map[string]any{"username": "root"}))
 	e.must(400, e.do("PATCH", "/api/v1/users/vera", admin, map[string]any{"role": "superuser"}))
-	var u userJSON
+	var u apiv1.User
 	e.must(200, e.do("GET", "/api/v1/users/vera", admin, nil)).decode(t, &u)
 	if u.Role != "viewer" || len(u.Teams) != 1 || u.Teams[0] != "alpha" {
 		t.Fatalf("user changed by refused updates: %+v", u)
@@ -227,7 +227,7 @@ func TestUsersTeamsAndMassAssignment(t *testing.T) {
 	bob := e.createUser(admin, "bob", "viewer", "beta")
 	e.must(200, e.do("GET", "/api/v1/teams/alpha", viewer, nil))
 	e.must(404, e.do("GET", "/api/v1/teams/alpha", bob, nil))
-	var teams apiv1.List[teamJSON]
+	var teams apiv1.List[apiv1.Team]
 	e.must(200, e.do("GET", "/api/v1/teams", bob, nil)).decode(t, &teams)
 	if len(teams.Items) != 1 || teams.Items[0].Name != "beta" {
 		t.Fatalf("bob sees teams %+v", teams.Items)

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/phoenix-platform/phoenix/api"
+	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/pkg/database"
 	"github.com/phoenix-platform/phoenix/pkg/httpx"
@@ -282,6 +283,9 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	if err := g.bootstrapAdmin(ctx); err != nil {
 		return err
 	}
+	if err := g.bootstrapTeam(ctx); err != nil {
+		return err
+	}
 	g.audit = audit.New(g.store, g.logger, g.metrics.auditFailures.Inc)
 	g.jan = g.startJanitor()
 	g.hub, err = events.NewHub(g.s.Bus.Conn, events.Settings{
@@ -339,6 +343,28 @@ func (g *Gateway) bootstrapAdmin(ctx context.Context) error {
 	} else {
 		g.logger.Info("created the bootstrap admin from PHOENIX_BOOTSTRAP_ADMIN_PASSWORD", "username", "admin")
 	}
+	return nil
+}
+
+// bootstrapTeam creates the default team, the admin its member, when no
+// team exists: API keys act for teams, and a fresh server must be able to
+// issue one without a detour (issue 13).
+func (g *Gateway) bootstrapTeam(ctx context.Context) error {
+	ts, err := g.store.ListTeams(ctx, nil, "", 1)
+	if err != nil {
+		return fmt.Errorf("list teams: %w", err)
+	}
+	if len(ts) > 0 {
+		return nil
+	}
+	if err := g.store.CreateTeam(ctx, apiv1.DefaultTeam); err != nil && !errors.Is(err, database.ErrConflict) {
+		return fmt.Errorf("create the default team: %w", err)
+	}
+	// The admin may have been renamed away; the team is still useful.
+	if err := g.store.AddMember(ctx, apiv1.DefaultTeam, "admin"); err != nil && !errors.Is(err, database.ErrNotFound) {
+		return fmt.Errorf("add admin to the default team: %w", err)
+	}
+	g.logger.Info("created the default team", "team", apiv1.DefaultTeam)
 	return nil
 }
 

@@ -69,29 +69,19 @@ func checkTeams(teams []string) *problem.FieldError {
 	return nil
 }
 
-// --- users ---
-
-type userJSON struct {
-	Username  string    `json:"username"`
-	Role      string    `json:"role"`
-	Teams     []string  `json:"teams"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+// unknownTeam says what to do about a team that does not exist.
+func unknownTeam(name string) string {
+	return fmt.Sprintf("unknown team %q: create it first (phoenix team create %s, or POST /api/v1/teams)", name, name)
 }
 
-func toUserJSON(u identity.User) userJSON {
+// --- users ---
+
+func toUserJSON(u identity.User) apiv1.User {
 	teams := u.Teams
 	if teams == nil {
 		teams = []string{}
 	}
-	return userJSON{Username: u.Username, Role: u.Role, Teams: teams, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
-}
-
-type createUserRequest struct {
-	Username string   `json:"username"`
-	Password string   `json:"password"`
-	Role     string   `json:"role"`
-	Teams    []string `json:"teams"`
+	return apiv1.User{Username: u.Username, Role: u.Role, Teams: teams, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
 }
 
 func (g *Gateway) listUsers(w http.ResponseWriter, r *http.Request) {
@@ -105,7 +95,7 @@ func (g *Gateway) listUsers(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	out := apiv1.List[userJSON]{Items: []userJSON{}}
+	out := apiv1.List[apiv1.User]{Items: []apiv1.User{}}
 	for i, u := range us {
 		if i == limit {
 			out.NextCursor = encodeCursor(us[i-1].Username)
@@ -117,7 +107,7 @@ func (g *Gateway) listUsers(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) createUser(w http.ResponseWriter, r *http.Request) {
-	var req createUserRequest
+	var req apiv1.CreateUserRequest
 	if err := httpx.DecodeJSON(r, &req); err != nil {
 		httpx.WriteError(w, r, err)
 		return
@@ -146,7 +136,7 @@ func (g *Gateway) createUser(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := g.store.CreateUser(r.Context(), identity.User{Username: req.Username, PasswordHash: hash, Role: req.Role, Teams: req.Teams}); err != nil {
 		if errors.Is(err, database.ErrNotFound) {
-			httpx.WriteError(w, r, problem.BadRequest("invalid user", problem.FieldError{Path: "teams", Message: "unknown team"}))
+			httpx.WriteError(w, r, problem.BadRequest("invalid user", problem.FieldError{Path: "teams", Message: "unknown team; create it first (phoenix team create NAME)"}))
 			return
 		}
 		httpx.WriteError(w, r, storeError(err, "user "+req.Username))
@@ -169,16 +159,10 @@ func (g *Gateway) getUser(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, toUserJSON(u))
 }
 
-// updateUserRequest: only these fields may change; username, created_at
-// and anything else is rejected as unknown (no mass assignment).
-type updateUserRequest struct {
-	Role     *string   `json:"role"`
-	Password *string   `json:"password"`
-	Teams    *[]string `json:"teams"`
-}
-
+// updateUser changes only the fields of apiv1.UpdateUserRequest; username,
+// created_at and anything else is rejected as unknown (no mass assignment).
 func (g *Gateway) updateUser(w http.ResponseWriter, r *http.Request) {
-	var req updateUserRequest
+	var req apiv1.UpdateUserRequest
 	if err := httpx.DecodeJSON(r, &req); err != nil {
 		httpx.WriteError(w, r, err)
 		return
@@ -222,7 +206,7 @@ func (g *Gateway) updateUser(w http.ResponseWriter, r *http.Request) {
 	if err := g.store.UpdateUser(r.Context(), name, req.Role, hash, req.Teams); err != nil {
 		if errors.Is(err, database.ErrNotFound) && req.Teams != nil {
 			if _, gerr := g.store.GetUser(r.Context(), name); gerr == nil {
-				httpx.WriteError(w, r, problem.BadRequest("invalid update", problem.FieldError{Path: "teams", Message: "unknown team"}))
+				httpx.WriteError(w, r, problem.BadRequest("invalid update", problem.FieldError{Path: "teams", Message: "unknown team; create it first (phoenix team create NAME)"}))
 				return
 			}
 		}
@@ -256,18 +240,12 @@ func (g *Gateway) deleteUser(w http.ResponseWriter, r *http.Request) {
 
 // --- teams ---
 
-type teamJSON struct {
-	Name      string    `json:"name"`
-	Members   []string  `json:"members"`
-	CreatedAt time.Time `json:"created_at"`
-}
-
-func toTeamJSON(t identity.Team) teamJSON {
+func toTeamJSON(t identity.Team) apiv1.Team {
 	m := t.Members
 	if m == nil {
 		m = []string{}
 	}
-	return teamJSON{Name: t.Name, Members: m, CreatedAt: t.CreatedAt}
+	return apiv1.Team{Name: t.Name, Members: m, CreatedAt: t.CreatedAt}
 }
 
 // listTeams shows admins every team and others only their own.
@@ -287,7 +265,7 @@ func (g *Gateway) listTeams(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	out := apiv1.List[teamJSON]{Items: []teamJSON{}}
+	out := apiv1.List[apiv1.Team]{Items: []apiv1.Team{}}
 	for i, t := range ts {
 		if i == limit {
 			out.NextCursor = encodeCursor(ts[i-1].Name)
@@ -298,12 +276,8 @@ func (g *Gateway) listTeams(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, out)
 }
 
-type createTeamRequest struct {
-	Name string `json:"name"`
-}
-
 func (g *Gateway) createTeam(w http.ResponseWriter, r *http.Request) {
-	var req createTeamRequest
+	var req apiv1.CreateTeamRequest
 	if err := httpx.DecodeJSON(r, &req); err != nil {
 		httpx.WriteError(w, r, err)
 		return
@@ -366,46 +340,20 @@ func (g *Gateway) removeMember(w http.ResponseWriter, r *http.Request) {
 
 // --- API keys ---
 
-type apiKeyJSON struct {
-	ID        string     `json:"id"`
-	Name      string     `json:"name"`
-	Role      string     `json:"role"`
-	Scopes    []string   `json:"scopes"`
-	Teams     []string   `json:"teams"`
-	RateLimit int        `json:"rate_limit_per_minute"`
-	CreatedBy string     `json:"created_by"`
-	CreatedAt time.Time  `json:"created_at"`
-	ExpiresAt *time.Time `json:"expires_at"`
-	RevokedAt *time.Time `json:"revoked_at"`
-	// Key is the secret, present only in the create answer.
-	Key string `json:"key,omitempty"`
-}
-
-func toKeyJSON(k identity.APIKey) apiKeyJSON {
+func toKeyJSON(k identity.APIKey) apiv1.APIKey {
 	teams := k.Teams
 	if teams == nil {
 		teams = []string{}
 	}
-	return apiKeyJSON{ID: k.ID, Name: k.Name, Role: k.Role, Scopes: k.Scopes, Teams: teams, RateLimit: k.RateLimit,
+	return apiv1.APIKey{ID: k.ID, Name: k.Name, Role: k.Role, Scopes: k.Scopes, Teams: teams, RateLimit: k.RateLimit,
 		CreatedBy: k.CreatedBy, CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt}
-}
-
-type createKeyRequest struct {
-	Name      string     `json:"name"`
-	Role      string     `json:"role"`
-	Scopes    []string   `json:"scopes"`
-	Teams     []string   `json:"teams"`
-	ExpiresAt *time.Time `json:"expires_at"`
-	// RateLimit raises (or lowers) this key's per-minute limit, e.g. for a
-	// CI system or the API benchmark; 0 keeps the configured default.
-	RateLimit int `json:"rate_limit_per_minute"`
 }
 
 // maxKeyRateLimit bounds a key's own limit (a typo must not disable it).
 const maxKeyRateLimit = 1_000_000
 
 func (g *Gateway) createAPIKey(w http.ResponseWriter, r *http.Request) {
-	var req createKeyRequest
+	var req apiv1.CreateAPIKeyRequest
 	if err := httpx.DecodeJSON(r, &req); err != nil {
 		httpx.WriteError(w, r, err)
 		return
@@ -438,9 +386,26 @@ func (g *Gateway) createAPIKey(w http.ResponseWriter, r *http.Request) {
 	if req.RateLimit < 0 || req.RateLimit > maxKeyRateLimit {
 		errs = append(errs, problem.FieldError{Path: "rate_limit_per_minute", Message: "must be from 0 to 1000000"})
 	}
-	for i, t := range req.Teams {
-		if _, err := g.store.GetTeam(r.Context(), t); err != nil {
-			errs = append(errs, problem.FieldError{Path: fmt.Sprintf("teams[%d]", i), Message: "unknown team"})
+	// Without teams the key acts for the caller's teams; an admin in none
+	// gets the default team (a fresh server has it, the admin its member).
+	p := principalFrom(r.Context())
+	teams, defaulted := req.Teams, len(req.Teams) == 0
+	if defaulted {
+		teams = p.Teams
+		if len(teams) == 0 {
+			teams = []string{apiv1.DefaultTeam}
+		}
+	}
+	for i, t := range teams {
+		_, err := g.store.GetTeam(r.Context(), t)
+		switch {
+		case errors.Is(err, database.ErrNotFound) && defaulted:
+			errs = append(errs, problem.FieldError{Path: "teams", Message: unknownTeam(t) + "; or name the key's teams"})
+		case errors.Is(err, database.ErrNotFound):
+			errs = append(errs, problem.FieldError{Path: fmt.Sprintf("teams[%d]", i), Message: unknownTeam(t)})
+		case err != nil:
+			httpx.WriteError(w, r, err)
+			return
 		}
 	}
 	if len(errs) > 0 {
@@ -452,8 +417,8 @@ func (g *Gateway) createAPIKey(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	row := identity.APIKey{ID: k.ID, Name: req.Name, Hash: auth.HashAPIKey(token), Role: req.Role, Scopes: req.Scopes, Teams: req.Teams,
-		RateLimit: req.RateLimit, CreatedBy: principalFrom(r.Context()).Subject, CreatedAt: now, ExpiresAt: req.ExpiresAt}
+	row := identity.APIKey{ID: k.ID, Name: req.Name, Hash: auth.HashAPIKey(token), Role: req.Role, Scopes: req.Scopes, Teams: teams,
+		RateLimit: req.RateLimit, CreatedBy: p.Subject, CreatedAt: now, ExpiresAt: req.ExpiresAt}
 	if err := g.store.CreateAPIKey(r.Context(), row); err != nil {
 		httpx.WriteError(w, r, storeError(err, "api key"))
 		return
@@ -474,7 +439,7 @@ func (g *Gateway) listAPIKeys(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	out := apiv1.List[apiKeyJSON]{Items: []apiKeyJSON{}}
+	out := apiv1.List[apiv1.APIKey]{Items: []apiv1.APIKey{}}
 	for i, k := range ks {
 		if i == limit {
 			out.NextCursor = encodeCursor(ks[i-1].ID)

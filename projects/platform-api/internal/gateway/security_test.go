@@ -204,7 +204,7 @@ func TestSecurityCrossTeam(t *testing.T) {
 		}
 	}
 	// Lists: team A never sees team B's objects.
-	var teams apiv1.List[teamJSON]
+	var teams apiv1.List[apiv1.Team]
 	f.must(200, f.do("GET", "/api/v1/teams", f.TeamA, nil)).decode(t, &teams)
 	for _, tm := range teams.Items {
 		if tm.Name != "team-a" {
