@@ -58,13 +58,14 @@ type Gateway struct {
 	valid    *specValidator
 
 	// Set by Start.
-	store   *identity.Store
-	authn   *authn.Authenticator
-	shared  ratelimit.State
-	limiter *ratelimit.Limiter
-	audit   *audit.Log
-	hub     *events.Hub
-	jan     *janitor
+	store         *identity.Store
+	authn         *authn.Authenticator
+	shared        ratelimit.State
+	limiter       *ratelimit.Limiter
+	loginThrottle *ratelimit.LoginThrottle
+	audit         *audit.Log
+	hub           *events.Hub
+	jan           *janitor
 }
 
 // registered is one route the mux serves, with its policy.
@@ -276,6 +277,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		g.shared = ratelimit.NewMemory()
 	}
 	g.limiter = &ratelimit.Limiter{State: g.shared, Logger: g.logger, Limited: g.metrics.rateLimited.Inc, Failed: g.metrics.limiterErrors.Inc}
+	g.loginThrottle = &ratelimit.LoginThrottle{State: g.shared, Limit: cfg.Auth.RateLimitLogin}
 	spec := auth.TokenSpec{Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience, TTL: cfg.Auth.AccessTokenTTL}
 	if g.authn, err = authn.New(ctx, g.store, g.shared, sealer, spec, g.logger); err != nil {
 		return err

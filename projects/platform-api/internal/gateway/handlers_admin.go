@@ -7,7 +7,9 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/pkg/database"
@@ -67,6 +69,14 @@ func checkTeams(teams []string) *problem.FieldError {
 		}
 	}
 	return nil
+}
+
+// hasControl reports control characters (NUL, ESC: a name printed raw by a
+// CLI could rewrite the terminal) and format characters (bidi overrides that
+// make a name read as another). User and team names are stricter: their
+// patterns allow only ASCII letters, digits and a few marks.
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return unicode.In(r, unicode.Cc, unicode.Cf) })
 }
 
 // unknownTeam says what to do about a team that does not exist.
@@ -361,6 +371,8 @@ func (g *Gateway) createAPIKey(w http.ResponseWriter, r *http.Request) {
 	var errs []problem.FieldError
 	if req.Name == "" || len(req.Name) > 128 {
 		errs = append(errs, problem.FieldError{Path: "name", Message: "must be 1 to 128 characters"})
+	} else if hasControl(req.Name) {
+		errs = append(errs, problem.FieldError{Path: "name", Message: "must not contain control or format characters (NUL, ESC, bidi overrides...)"})
 	}
 	if fe := checkRole(req.Role); fe != nil {
 		errs = append(errs, *fe)

@@ -65,25 +65,19 @@ func (g *Gateway) login(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, problem.BadRequest("username and password are required"))
 		return
 	}
-	cfg := g.s.Config.Auth
 	ip := clientIP(r)
-	userKey, ipKey := "login:user:"+req.Username, "login:ip:"+ip
-	// Throttle before the expensive hash, on failures only.
-	for _, c := range []struct {
-		key   string
-		limit int
-	}{{userKey, cfg.RateLimitLogin}, {ipKey, 4 * cfg.RateLimitLogin}} {
-		n, retry, err := g.shared.Count(r.Context(), c.key, loginWindow)
-		if err != nil {
-			httpx.WriteError(w, r, problem.Unavailable(time.Second, "login throttle unavailable").Wrap(err))
-			return
-		}
-		if n >= c.limit {
-			g.metrics.loginThrottled.Inc()
-			g.auditLogin(r, req.Username, http.StatusTooManyRequests)
-			httpx.WriteError(w, r, problem.TooManyRequests(retry, "too many failed logins; try again later"))
-			return
-		}
+	// Throttle before the expensive hash, on failures only, per (user,
+	// address): a client guessing shuts out itself, not the user.
+	retry, err := g.loginThrottle.Check(r.Context(), req.Username, ip)
+	if err != nil {
+		httpx.WriteError(w, r, problem.Unavailable(time.Second, "login throttle unavailable").Wrap(err))
+		return
+	}
+	if retry > 0 {
+		g.metrics.loginThrottled.Inc()
+		g.auditLogin(r, req.Username, http.StatusTooManyRequests)
+		httpx.WriteError(w, r, problem.TooManyRequests(max(retry, time.Second), "too many failed logins from this address; try again later"))
+		return
 	}
 	u, err := g.store.GetUser(r.Context(), req.Username)
 	hash := u.PasswordHash
@@ -99,8 +93,8 @@ func (g *Gateway) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil || !ok || verr != nil {
-		for _, k := range []string{userKey, ipKey} {
-			_, _, _ = g.shared.Allow(r.Context(), k, 1<<30, loginWindow)
+		if err := g.loginThrottle.Failed(r.Context(), req.Username, ip); err != nil {
+			g.logger.Warn("record failed login", "error", err)
 		}
 		g.metrics.loginFailures.Inc()
 		g.auditLogin(r, req.Username, http.StatusUnauthorized)
@@ -147,6 +141,8 @@ type refreshRequest struct {
 // refresh trades a refresh token for a new access token and a new refresh
 // token; the old refresh token stops working (rotation).
 func (g *Gateway) refresh(w http.ResponseWriter, r *http.Request) {
+	// Every 401 here refuses a token the client sent.
+	w = &challengeWriter{ResponseWriter: w, challenge: bearerInvalidToken}
 	var req refreshRequest
 	if err := httpx.DecodeJSON(r, &req); err != nil {
 		httpx.WriteError(w, r, err)
@@ -159,6 +155,7 @@ func (g *Gateway) refresh(w http.ResponseWriter, r *http.Request) {
 	oldHash := auth.HashAPIKey(req.RefreshToken)
 	se, err := g.store.SessionByRefresh(r.Context(), oldHash)
 	if errors.Is(err, database.ErrNotFound) {
+		g.refreshReused(r.Context(), oldHash)
 		httpx.WriteError(w, r, authn.ErrUnauthorized())
 		return
 	}
@@ -181,6 +178,8 @@ func (g *Gateway) refresh(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := g.store.RotateRefresh(r.Context(), se.ID, oldHash, auth.HashAPIKey(next)); err != nil {
 		if errors.Is(err, database.ErrConflict) {
+			// Another request rotated this token first: two holders.
+			g.refreshReused(r.Context(), oldHash)
 			httpx.WriteError(w, r, authn.ErrUnauthorized())
 			return
 		}
@@ -194,6 +193,24 @@ func (g *Gateway) refresh(w http.ResponseWriter, r *http.Request) {
 	}
 	httpx.WriteJSON(w, http.StatusOK, tokenResponse{AccessToken: access, RefreshToken: next,
 		ExpiresIn: int(g.s.Config.Auth.AccessTokenTTL / time.Second), TokenType: "Bearer"})
+}
+
+// refreshReused revokes the whole session when a refresh token that was
+// already rotated away comes back: one of its two holders is an attacker
+// with a copy, and the server cannot tell which (OAuth 2.0 Security BCP,
+// RFC 9700 §4.14.2). Both must log in again.
+func (g *Gateway) refreshReused(ctx context.Context, hash string) {
+	sid, err := g.store.UsedRefresh(ctx, hash)
+	if err != nil {
+		if !errors.Is(err, database.ErrNotFound) {
+			g.logger.Warn("check refresh token reuse", "error", err)
+		}
+		return
+	}
+	g.logger.Warn("refresh token reused; session revoked", "session_id", sid)
+	if err := g.revokeSession(ctx, sid); err != nil {
+		g.logger.Error("revoke session after refresh token reuse", "session_id", sid, "error", err)
+	}
 }
 
 // logout revokes the caller's session: its refresh token in the store and

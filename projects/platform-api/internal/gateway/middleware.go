@@ -5,15 +5,11 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/phoenix-platform/phoenix/pkg/httpx"
 	"github.com/phoenix-platform/phoenix/pkg/problem"
 	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/authn"
 )
-
-// loginWindow is the window of failed-login throttling.
-const loginWindow = 15 * time.Minute
 
 // securityHeaders are set on every answer. The CSP allows only same-origin
 // resources: the dashboard and docs page are self-contained.
@@ -75,6 +71,29 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
+// RFC 6750 challenges: every 401 names the scheme; error="invalid_token"
+// when the request carried a token (expired, revoked, malformed).
+const (
+	bearerChallenge    = `Bearer realm="phoenix"`
+	bearerInvalidToken = `Bearer realm="phoenix", error="invalid_token"`
+)
+
+// challengeWriter adds its challenge to a 401 that has none (RFC 9110
+// §15.5.2: a 401 must carry WWW-Authenticate), e.g. a failed login.
+type challengeWriter struct {
+	http.ResponseWriter
+	challenge string
+}
+
+func (c *challengeWriter) WriteHeader(code int) {
+	if code == http.StatusUnauthorized && c.Header().Get("WWW-Authenticate") == "" {
+		c.Header().Set("WWW-Authenticate", c.challenge)
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *challengeWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
 // statusRecorder keeps the status for the audit log.
 type statusRecorder struct {
 	http.ResponseWriter
@@ -116,6 +135,7 @@ func (g *Gateway) guard(pol policy, h http.Handler) http.Handler {
 	if pol.Role == rolePublic {
 		unlimited := pol.Path == "/healthz" || pol.Path == "/readyz" || pol.Path == "/metrics"
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w = &challengeWriter{ResponseWriter: w, challenge: bearerChallenge}
 			if !unlimited {
 				if err := g.limiter.Allow(r.Context(), "ip:"+clientIP(r)+":public", g.s.Config.Auth.RateLimitRead); err != nil {
 					httpx.WriteError(w, r, err)
@@ -139,7 +159,12 @@ func (g *Gateway) guard(pol policy, h http.Handler) http.Handler {
 		res, err := g.authn.Authenticate(r.Context(), token)
 		if err != nil {
 			if problem.From(err).Status == http.StatusUnauthorized {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="phoenix"`)
+				// RFC 6750 §3.1: no error code when no credentials were sent.
+				c := bearerChallenge
+				if token != "" {
+					c = bearerInvalidToken
+				}
+				w.Header().Set("WWW-Authenticate", c)
 			}
 			httpx.WriteError(w, r, err)
 			return

@@ -50,10 +50,28 @@ func (s *Store) GetSession(ctx context.Context, id string) (Session, error) {
 
 // RotateRefresh swaps the refresh token of a live session; a stale token
 // (already rotated) matches no row and gets ErrConflict.
+// The old token is remembered (UsedRefresh) while the session lives.
 func (s *Store) RotateRefresh(ctx context.Context, sid, oldHash, newHash string) error {
-	res, err := s.exec(ctx, s.q("UPDATE sessions SET refresh_hash = ? WHERE id = ? AND refresh_hash = ? AND revoked_at IS NULL"),
-		newHash, sid, oldHash)
-	return database.ExpectOne(res, err)
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q("UPDATE sessions SET refresh_hash = ? WHERE id = ? AND refresh_hash = ? AND revoked_at IS NULL"),
+			newHash, sid, oldHash)
+		if err := database.ExpectOne(res, err); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q("INSERT INTO refresh_used (refresh_hash, session_id, used_at) VALUES (?, ?, ?)"),
+			oldHash, sid, ms(time.Now())); err != nil {
+			return fmt.Errorf("remember used refresh token: %w", err)
+		}
+		return nil
+	})
+}
+
+// UsedRefresh answers the session a rotated-away refresh token belonged to
+// (database.ErrNotFound if none): its reuse means a copy leaked.
+func (s *Store) UsedRefresh(ctx context.Context, refreshHash string) (string, error) {
+	var sid string
+	err := s.queryRow(ctx, s.q("SELECT session_id FROM refresh_used WHERE refresh_hash = ?"), refreshHash).Scan(&sid)
+	return sid, database.NotFound(err)
 }
 
 // RevokeSession ends a session at at (idempotent).
@@ -122,7 +140,7 @@ func (s *Store) UserSessions(ctx context.Context, username string) ([]string, er
 }
 
 // Prune deletes sessions that expired or were revoked before sessionsBefore
-// and signing keys retired before keysBefore. It answers how many rows went.
+// (with their used refresh tokens) and signing keys retired before keysBefore. It answers how many rows went.
 func (s *Store) Prune(ctx context.Context, sessionsBefore, keysBefore time.Time) (int64, error) {
 	var total int64
 	for _, q := range []struct {
@@ -131,6 +149,9 @@ func (s *Store) Prune(ctx context.Context, sessionsBefore, keysBefore time.Time)
 	}{
 		{"DELETE FROM sessions WHERE expires_at < ? OR revoked_at < ?", []any{ms(sessionsBefore), ms(sessionsBefore)}},
 		{"DELETE FROM signing_keys WHERE retire_at < ?", []any{ms(keysBefore)}},
+		// Used refresh tokens go with their session (deleted just above, or
+		// with its user).
+		{"DELETE FROM refresh_used WHERE session_id NOT IN (SELECT id FROM sessions)", nil},
 	} {
 		res, err := s.exec(ctx, s.q(q.sql), q.arg...)
 		if err != nil {

@@ -78,6 +78,12 @@ func TestStoreBothDialects(t *testing.T) {
 			if err := s.RotateRefresh(ctx, "s1", "rh1", "rh3"); !errors.Is(err, database.ErrConflict) {
 				t.Fatalf("stale refresh rotated: %v", err)
 			}
+			if sid, err := s.UsedRefresh(ctx, "rh1"); err != nil || sid != "s1" {
+				t.Fatalf("used refresh token: %q %v", sid, err)
+			}
+			if _, err := s.UsedRefresh(ctx, "rh2"); !errors.Is(err, database.ErrNotFound) {
+				t.Fatalf("current refresh token reported used: %v", err)
+			}
 			if err := s.DeleteUser(ctx, "ann"); err != nil {
 				t.Fatal(err)
 			}
@@ -111,17 +117,29 @@ func TestPrune(t *testing.T) {
 	}
 	_ = s.CreateSession(ctx, "dead", "u", "h1", "", now.Add(-48*time.Hour))
 	_ = s.CreateSession(ctx, "live", "u", "h2", "", now.Add(time.Hour))
+	for sid, hashes := range map[string][2]string{"dead": {"h1", "h1b"}, "live": {"h2", "h2b"}} {
+		if err := s.RotateRefresh(ctx, sid, hashes[0], hashes[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := s.AddSigningKey(ctx, SigningKey{KID: "old", Secret: "x", CreatedAt: now.Add(-72 * time.Hour)}, now.Add(-48*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.AddSigningKey(ctx, SigningKey{KID: "new", Secret: "y", CreatedAt: now}, now.Add(-47*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	// The dead session and the key "old" retired at -47h go; "new" has no
-	// retirement and the live session has not expired.
+	// The dead session with its used refresh token and the key "old"
+	// retired at -47h go; "new" has no retirement and the live session has
+	// not expired.
 	n, err := s.Prune(ctx, now.Add(-24*time.Hour), now.Add(-24*time.Hour))
-	if err != nil || n != 2 {
-		t.Fatalf("pruned %d rows (%v), want 2", n, err)
+	if err != nil || n != 3 {
+		t.Fatalf("pruned %d rows (%v), want 3", n, err)
+	}
+	if _, err := s.UsedRefresh(ctx, "h1"); !errors.Is(err, database.ErrNotFound) {
+		t.Fatalf("used token of a pruned session kept: %v", err)
+	}
+	if sid, err := s.UsedRefresh(ctx, "h2"); err != nil || sid != "live" {
+		t.Fatalf("used token of a live session pruned: %q %v", sid, err)
 	}
 	if _, err := s.GetSession(ctx, "live"); err != nil {
 		t.Fatalf("live session pruned: %v", err)

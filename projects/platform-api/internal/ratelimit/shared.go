@@ -29,6 +29,10 @@ type State interface {
 	// Revoke marks id revoked for ttl.
 	Revoke(ctx context.Context, id string, ttl time.Duration) error
 	Revoked(ctx context.Context, id string) (bool, error)
+	// Block shuts key out for ttl (login backoff); Blocked answers how long
+	// it stays shut out (0: not blocked).
+	Block(ctx context.Context, key string, ttl time.Duration) error
+	Blocked(ctx context.Context, key string) (time.Duration, error)
 	Close() error
 }
 
@@ -129,6 +133,21 @@ func (m *Memory) Revoked(_ context.Context, id string) (bool, error) {
 	return ok && m.now().Before(t), nil
 }
 
+// Block shares the revocation map (and its bound) under its own prefix.
+func (m *Memory) Block(ctx context.Context, key string, ttl time.Duration) error {
+	return m.Revoke(ctx, "block:"+key, ttl)
+}
+
+func (m *Memory) Blocked(_ context.Context, key string) (time.Duration, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.revs["block:"+key]
+	if left := t.Sub(m.now()); ok && left > 0 {
+		return left, nil
+	}
+	return 0, nil
+}
+
 func (m *Memory) Close() error { return nil }
 
 // Redis keeps the same data in Redis, shared by every replica. Keys
@@ -197,6 +216,24 @@ func (r *Redis) Revoked(ctx context.Context, id string) (bool, error) {
 		return false, fmt.Errorf("redis revocation check: %w", err)
 	}
 	return n > 0, nil
+}
+
+func (r *Redis) Block(ctx context.Context, key string, ttl time.Duration) error {
+	if err := r.c.Set(ctx, r.prefix+"blk:"+key, "1", ttl).Err(); err != nil {
+		return fmt.Errorf("redis block: %w", err)
+	}
+	return nil
+}
+
+func (r *Redis) Blocked(ctx context.Context, key string) (time.Duration, error) {
+	left, err := r.c.PTTL(ctx, r.prefix+"blk:"+key).Result()
+	if err != nil {
+		return 0, fmt.Errorf("redis block check: %w", err)
+	}
+	if left < 0 { // -2: no key; -1: no expiry (never set by Block)
+		return 0, nil
+	}
+	return left, nil
 }
 
 func (r *Redis) Close() error { return r.c.Close() }

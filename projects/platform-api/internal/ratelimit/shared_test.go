@@ -50,6 +50,15 @@ func TestSharedStates(t *testing.T) {
 			if rev, err := s.Revoked(ctx, key); !rev || err != nil {
 				t.Fatalf("not revoked: %v", err)
 			}
+			if left, err := s.Blocked(ctx, key); left != 0 || err != nil {
+				t.Fatalf("blocked before Block (revocations are another namespace): %v %v", left, err)
+			}
+			if err := s.Block(ctx, key, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			if left, err := s.Blocked(ctx, key); left <= 50*time.Second || left > time.Minute || err != nil {
+				t.Fatalf("blocked for %v (%v), want about a minute", left, err)
+			}
 		})
 	}
 }
