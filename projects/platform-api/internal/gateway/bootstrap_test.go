@@ -47,6 +47,16 @@ func TestFreshServerIssuesKeys(t *testing.T) {
 		}
 	}
 
+	// The body phoenix apikey create sends for --name k --scope ingest (the
+	// same type, so unset fields are omitted): accepted by the contract. The
+	// old CLI sent teams: null, which the spec refuses.
+	var k apiv1.APIKey
+	e.must(201, e.do("POST", "/api/v1/apikeys", admin, apiv1.CreateAPIKeyRequest{Name: "k", Role: "viewer", Scopes: []string{"ingest"}})).decode(t, &k)
+	if !slices.Equal(k.Teams, []string{"default"}) || k.ExpiresAt != nil {
+		t.Fatalf("CLI-shaped key: %+v", k)
+	}
+	e.must(400, e.do("POST", "/api/v1/apikeys", admin, map[string]any{"name": "k", "role": "viewer", "scopes": []string{"ingest"}, "teams": nil}))
+
 	var pb problemBody
 	r := e.must(400, e.do("POST", "/api/v1/apikeys", admin, map[string]any{"name": "k", "role": "viewer", "scopes": []string{"read"}, "teams": []string{"default", "nope"}}))
 	r.decode(t, &pb)
