@@ -13,9 +13,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -235,6 +237,27 @@ func asFlags(err error, flags map[string]string) error {
 	return p
 }
 
+// printable escapes control and format characters (NUL, ESC, bidi
+// overrides) in a name from the server before it reaches the terminal: the
+// server refuses them now, but rows stored before may hold them.
+func printable(s string) string {
+	if !strings.ContainsFunc(s, isHidden) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if isHidden(r) {
+			q := strconv.QuoteRune(r) // '\x1b', '\u202e'
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func isHidden(r rune) bool { return unicode.In(r, unicode.Cc, unicode.Cf) }
+
 func fmtTime(t *time.Time) string {
 	if t == nil {
 		return "-"
@@ -271,7 +294,7 @@ func apikeyCmd(g *Globals) *cobra.Command {
 			}
 			return output.Render(cmd.OutOrStdout(), g.Output, k, func(tw *tabwriter.Writer) {
 				output.Row(tw, "ID", "NAME", "ROLE", "SCOPES", "EXPIRES")
-				output.Row(tw, k.ID, k.Name, k.Role, strings.Join(k.Scopes, ","), fmtTime(k.ExpiresAt))
+				output.Row(tw, k.ID, printable(k.Name), k.Role, strings.Join(k.Scopes, ","), fmtTime(k.ExpiresAt))
 				fmt.Fprintf(tw, "\nKey (shown once): %s\n", k.Key)
 			})
 		},
@@ -297,7 +320,7 @@ func apikeyCmd(g *Globals) *cobra.Command {
 			return output.Render(cmd.OutOrStdout(), g.Output, out, func(tw *tabwriter.Writer) {
 				output.Row(tw, "ID", "NAME", "ROLE", "SCOPES", "EXPIRES", "REVOKED")
 				for _, k := range out.Items {
-					output.Row(tw, k.ID, k.Name, k.Role, strings.Join(k.Scopes, ","), fmtTime(k.ExpiresAt), fmtTime(k.RevokedAt))
+					output.Row(tw, k.ID, printable(k.Name), k.Role, strings.Join(k.Scopes, ","), fmtTime(k.ExpiresAt), fmtTime(k.RevokedAt))
 				}
 			})
 		},
@@ -395,7 +418,7 @@ func renderUsers(cmd *cobra.Command, g *Globals, us []apiv1.User, v any) error {
 	return output.Render(cmd.OutOrStdout(), g.Output, v, func(tw *tabwriter.Writer) {
 		output.Row(tw, "USER", "ROLE", "TEAMS")
 		for _, u := range us {
-			output.Row(tw, u.Username, u.Role, strings.Join(u.Teams, ","))
+			output.Row(tw, printable(u.Username), u.Role, printable(strings.Join(u.Teams, ",")))
 		}
 	})
 }
@@ -420,7 +443,7 @@ func teamCmd(g *Globals) *cobra.Command {
 			return output.Render(cmd.OutOrStdout(), g.Output, out, func(tw *tabwriter.Writer) {
 				output.Row(tw, "TEAM", "MEMBERS")
 				for _, t := range out.Items {
-					output.Row(tw, t.Name, strings.Join(t.Members, ","))
+					output.Row(tw, printable(t.Name), printable(strings.Join(t.Members, ",")))
 				}
 			})
 		},

@@ -147,3 +147,18 @@ func TestAPIKeyCreateBody(t *testing.T) {
 		}
 	}
 }
+
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"ci":                 "ci",
+		"ci – déploiement ✓": "ci – déploiement ✓",
+		"bob\x00":            `bob\x00`,
+		"ci\x1b[2J":          `ci\x1b[2J`,
+		"ci\u202egnp.exe":    `ci\u202egnp.exe`,
+		"a\tb\n":             `a\tb\n`,
+	} {
+		if got := printable(in); got != want {
+			t.Errorf("printable(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
