@@ -9,6 +9,11 @@
 // literal, so a redirect to an internal host and DNS rebinding (a name that
 // resolves to a public address when validated and to 127.0.0.1 when used)
 // are both refused. Validating the URL when it is saved is not enough.
+//
+// It stays in pkg/ although only platform-api's security test calls it
+// today: the anomaly-detector's notification channels (webhooks, Slack) and
+// loadsim's remote targets will dial user-set URLs through it, and projects
+// may share only pkg/.
 package ssrf
 
 import (

@@ -13,12 +13,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
+	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/projects/phoenix-cli/internal/client"
 	"github.com/phoenix-platform/phoenix/projects/phoenix-cli/internal/output"
 )
@@ -208,20 +211,52 @@ func logoutCmd(g *Globals) *cobra.Command {
 	}
 }
 
-// apiKey mirrors the API's APIKey schema.
-type apiKey struct {
-	ID        string     `json:"id"`
-	Name      string     `json:"name"`
-	Role      string     `json:"role"`
-	Scopes    []string   `json:"scopes"`
-	Teams     []string   `json:"teams"`
-	RateLimit int        `json:"rate_limit_per_minute"`
-	CreatedBy string     `json:"created_by"`
-	CreatedAt time.Time  `json:"created_at"`
-	ExpiresAt *time.Time `json:"expires_at"`
-	RevokedAt *time.Time `json:"revoked_at"`
-	Key       string     `json:"key,omitempty"`
+// apikeyFlags names the flag that sets each field of a create request, so
+// a refused request reads as the user typed it ("--team: unknown team").
+var apikeyFlags = map[string]string{
+	"name": "--name", "role": "--role", "scopes": "--scope", "teams": "--team",
+	"expires_at": "--expires-in", "rate_limit_per_minute": "--rate-limit",
 }
+
+// userFlags is apikeyFlags for user create and update.
+var userFlags = map[string]string{"role": "--role", "teams": "--team"}
+
+// asFlags renames the field paths of a validation problem to the CLI flags
+// that set them (teams[1] -> --team); other errors pass unchanged.
+func asFlags(err error, flags map[string]string) error {
+	var p *client.Problem
+	if !errors.As(err, &p) {
+		return err
+	}
+	for i, e := range p.Errors {
+		field, _, _ := strings.Cut(e.Path, "[")
+		if flag, ok := flags[field]; ok {
+			p.Errors[i].Path = flag
+		}
+	}
+	return p
+}
+
+// printable escapes control and format characters (NUL, ESC, bidi
+// overrides) in a name from the server before it reaches the terminal: the
+// server refuses them now, but rows stored before may hold them.
+func printable(s string) string {
+	if !strings.ContainsFunc(s, isHidden) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if isHidden(r) {
+			q := strconv.QuoteRune(r) // '\x1b', '\u202e'
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func isHidden(r rune) bool { return unicode.In(r, unicode.Cc, unicode.Cf) }
 
 func fmtTime(t *time.Time) string {
 	if t == nil {
@@ -246,17 +281,20 @@ func apikeyCmd(g *Globals) *cobra.Command {
 		Short: "Create a key; the secret is printed once",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			body := map[string]any{"name": name, "role": role, "scopes": scopes, "teams": teams, "rate_limit_per_minute": rateLimit}
+			// Unset optional fields are omitted, never null: without --team
+			// the server picks the caller's teams.
+			body := apiv1.CreateAPIKeyRequest{Name: name, Role: role, Scopes: scopes, Teams: teams, RateLimit: rateLimit}
 			if expiresIn > 0 {
-				body["expires_at"] = time.Now().Add(expiresIn).UTC().Format(time.RFC3339)
+				at := time.Now().Add(expiresIn).UTC().Truncate(time.Second)
+				body.ExpiresAt = &at
 			}
-			var k apiKey
+			var k apiv1.APIKey
 			if err := g.Client().Do(cmd.Context(), "POST", "/api/v1/apikeys", jsonBody(body), &k); err != nil {
-				return err
+				return asFlags(err, apikeyFlags)
 			}
 			return output.Render(cmd.OutOrStdout(), g.Output, k, func(tw *tabwriter.Writer) {
 				output.Row(tw, "ID", "NAME", "ROLE", "SCOPES", "EXPIRES")
-				output.Row(tw, k.ID, k.Name, k.Role, strings.Join(k.Scopes, ","), fmtTime(k.ExpiresAt))
+				output.Row(tw, k.ID, printable(k.Name), k.Role, strings.Join(k.Scopes, ","), fmtTime(k.ExpiresAt))
 				fmt.Fprintf(tw, "\nKey (shown once): %s\n", k.Key)
 			})
 		},
@@ -264,7 +302,7 @@ func apikeyCmd(g *Globals) *cobra.Command {
 	create.Flags().StringVar(&name, "name", "", "what the key is for")
 	create.Flags().StringVar(&role, "role", "viewer", "role: viewer, operator or admin")
 	create.Flags().StringSliceVar(&scopes, "scope", []string{"read"}, "scopes: read, write, ingest, agent, admin (repeat or comma-separate)")
-	create.Flags().StringSliceVar(&teams, "team", nil, "teams the key acts for")
+	create.Flags().StringSliceVar(&teams, "team", nil, "teams the key acts for (default: yours; the default team for an admin in none)")
 	create.Flags().DurationVar(&expiresIn, "expires-in", 90*24*time.Hour, "lifetime (0: never expires)")
 	create.Flags().IntVar(&rateLimit, "rate-limit", 0, "requests per minute for this key (0: server default)")
 	_ = create.MarkFlagRequired("name")
@@ -274,7 +312,7 @@ func apikeyCmd(g *Globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var out struct {
-				Items []apiKey `json:"items"`
+				Items []apiv1.APIKey `json:"items"`
 			}
 			if err := g.Client().Do(cmd.Context(), "GET", "/api/v1/apikeys?limit=500", nil, &out); err != nil {
 				return err
@@ -282,7 +320,7 @@ func apikeyCmd(g *Globals) *cobra.Command {
 			return output.Render(cmd.OutOrStdout(), g.Output, out, func(tw *tabwriter.Writer) {
 				output.Row(tw, "ID", "NAME", "ROLE", "SCOPES", "EXPIRES", "REVOKED")
 				for _, k := range out.Items {
-					output.Row(tw, k.ID, k.Name, k.Role, strings.Join(k.Scopes, ","), fmtTime(k.ExpiresAt), fmtTime(k.RevokedAt))
+					output.Row(tw, k.ID, printable(k.Name), k.Role, strings.Join(k.Scopes, ","), fmtTime(k.ExpiresAt), fmtTime(k.RevokedAt))
 				}
 			})
 		},
@@ -303,12 +341,6 @@ func apikeyCmd(g *Globals) *cobra.Command {
 	return root
 }
 
-type userInfo struct {
-	Username string   `json:"username"`
-	Role     string   `json:"role"`
-	Teams    []string `json:"teams"`
-}
-
 func userCmd(g *Globals) *cobra.Command {
 	root := &cobra.Command{Use: "user", Short: "Manage users (admin)"}
 	var role string
@@ -323,12 +355,12 @@ func userCmd(g *Globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var u userInfo
-			body := map[string]any{"username": args[0], "password": pw, "role": role, "teams": teams}
+			var u apiv1.User
+			body := apiv1.CreateUserRequest{Username: args[0], Password: pw, Role: role, Teams: teams}
 			if err := g.Client().Do(cmd.Context(), "POST", "/api/v1/users", jsonBody(body), &u); err != nil {
-				return err
+				return asFlags(err, userFlags)
 			}
-			return renderUsers(cmd, g, []userInfo{u}, u)
+			return renderUsers(cmd, g, []apiv1.User{u}, u)
 		},
 	}
 	create.Flags().StringVar(&role, "role", "viewer", "role: viewer, operator or admin")
@@ -338,7 +370,7 @@ func userCmd(g *Globals) *cobra.Command {
 		Use: "list", Short: "List users", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var out struct {
-				Items []userInfo `json:"items"`
+				Items []apiv1.User `json:"items"`
 			}
 			if err := g.Client().Do(cmd.Context(), "GET", "/api/v1/users?limit=500", nil, &out); err != nil {
 				return err
@@ -351,18 +383,19 @@ func userCmd(g *Globals) *cobra.Command {
 	update := &cobra.Command{
 		Use: "update NAME", Short: "Change a user's role or teams", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			body := map[string]any{}
+			var body apiv1.UpdateUserRequest
 			if cmd.Flags().Changed("role") {
-				body["role"] = setRole
+				body.Role = &setRole
 			}
 			if cmd.Flags().Changed("team") {
-				body["teams"] = setTeams
+				teams := append([]string{}, setTeams...) // --team "" clears: [] not null
+				body.Teams = &teams
 			}
-			var u userInfo
+			var u apiv1.User
 			if err := g.Client().Do(cmd.Context(), "PATCH", "/api/v1/users/"+url.PathEscape(args[0]), jsonBody(body), &u); err != nil {
-				return err
+				return asFlags(err, userFlags)
 			}
-			return renderUsers(cmd, g, []userInfo{u}, u)
+			return renderUsers(cmd, g, []apiv1.User{u}, u)
 		},
 	}
 	update.Flags().StringVar(&setRole, "role", "", "new role")
@@ -381,11 +414,11 @@ func userCmd(g *Globals) *cobra.Command {
 	return root
 }
 
-func renderUsers(cmd *cobra.Command, g *Globals, us []userInfo, v any) error {
+func renderUsers(cmd *cobra.Command, g *Globals, us []apiv1.User, v any) error {
 	return output.Render(cmd.OutOrStdout(), g.Output, v, func(tw *tabwriter.Writer) {
 		output.Row(tw, "USER", "ROLE", "TEAMS")
 		for _, u := range us {
-			output.Row(tw, u.Username, u.Role, strings.Join(u.Teams, ","))
+			output.Row(tw, printable(u.Username), u.Role, printable(strings.Join(u.Teams, ",")))
 		}
 	})
 }
@@ -395,17 +428,14 @@ func teamCmd(g *Globals) *cobra.Command {
 	create := &cobra.Command{
 		Use: "create NAME", Short: "Create a team (admin)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.Client().Do(cmd.Context(), "POST", "/api/v1/teams", jsonBody(map[string]string{"name": args[0]}), nil)
+			return g.Client().Do(cmd.Context(), "POST", "/api/v1/teams", jsonBody(apiv1.CreateTeamRequest{Name: args[0]}), nil)
 		},
 	}
 	list := &cobra.Command{
 		Use: "list", Short: "List your teams (admins: all)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var out struct {
-				Items []struct {
-					Name    string   `json:"name"`
-					Members []string `json:"members"`
-				} `json:"items"`
+				Items []apiv1.Team `json:"items"`
 			}
 			if err := g.Client().Do(cmd.Context(), "GET", "/api/v1/teams?limit=500", nil, &out); err != nil {
 				return err
@@ -413,7 +443,7 @@ func teamCmd(g *Globals) *cobra.Command {
 			return output.Render(cmd.OutOrStdout(), g.Output, out, func(tw *tabwriter.Writer) {
 				output.Row(tw, "TEAM", "MEMBERS")
 				for _, t := range out.Items {
-					output.Row(tw, t.Name, strings.Join(t.Members, ","))
+					output.Row(tw, printable(t.Name), printable(strings.Join(t.Members, ",")))
 				}
 			})
 		},

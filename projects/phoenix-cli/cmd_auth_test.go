@@ -79,3 +79,86 @@ func TestReadTwoPasswordsFromOnePipe(t *testing.T) {
 		t.Fatalf("got %q %q (%v %v)", a, b, err1, err2)
 	}
 }
+
+// TestAPIKeyCreateBody: apikey create sends only what the user set (never
+// null, which the contract refuses) and names the flag in validation errors.
+func TestAPIKeyCreateBody(t *testing.T) {
+	var bodies []map[string]any
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			t.Errorf("body: %v", err)
+		}
+		bodies = append(bodies, body)
+		if teams, _ := body["teams"].([]any); len(teams) > 0 && teams[0] == "nope" {
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(400)
+			_, _ = w.Write([]byte(`{"status":400,"title":"invalid API key","errors":[{"path":"teams[0]","message":"unknown team \"nope\": create it first (phoenix team create nope, or POST /api/v1/teams)"},{"path":"rate_limit_per_minute","message":"must be from 0 to 1000000"}]}`))
+			return
+		}
+		w.WriteHeader(201)
+		_, _ = w.Write([]byte(`{"id":"k1","name":"k","role":"viewer","scopes":["ingest"],"teams":["default"],"rate_limit_per_minute":0,"created_by":"admin","created_at":"2026-01-01T00:00:00Z","expires_at":null,"revoked_at":null,"key":"phx_secret"}`))
+	}))
+	defer srv.Close()
+	t.Setenv("PHOENIX_TOKEN", "tok")
+	api := "--api-url=" + srv.URL
+
+	for _, tt := range []struct {
+		args    []string
+		want    map[string]any // fields that must be sent, with their value
+		absent  []string       // fields that must not be sent
+		wantErr string
+	}{
+		{args: []string{"--name", "k", "--scope", "ingest"}, want: map[string]any{"name": "k", "role": "viewer"},
+			absent: []string{"teams", "rate_limit_per_minute"}},
+		{args: []string{"--name", "k", "--scope", "ingest", "--expires-in", "0"}, absent: []string{"teams", "expires_at", "rate_limit_per_minute"}},
+		{args: []string{"--name", "k", "--team", "a,b", "--rate-limit", "600"}, want: map[string]any{"rate_limit_per_minute": float64(600)}},
+		{args: []string{"--name", "k", "--team", "nope"}, wantErr: "--team: unknown team \"nope\": create it first (phoenix team create nope"},
+		{args: []string{"--name", "k", "--team", "nope"}, wantErr: "--rate-limit: must be from 0"},
+	} {
+		bodies = nil
+		out, _, err := runCLI(t, append([]string{"apikey", "create", api}, tt.args...)...)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%v: error %v, want %q", tt.args, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || !strings.Contains(out, "phx_secret") {
+			t.Fatalf("%v: %v\n%s", tt.args, err, out)
+		}
+		if len(bodies) != 1 {
+			t.Fatalf("%v: %d requests", tt.args, len(bodies))
+		}
+		for k, v := range bodies[0] {
+			if v == nil {
+				t.Errorf("%v: sent %s: null", tt.args, k)
+			}
+		}
+		for k, v := range tt.want {
+			if bodies[0][k] != v {
+				t.Errorf("%v: %s = %v, want %v", tt.args, k, bodies[0][k], v)
+			}
+		}
+		for _, k := range tt.absent {
+			if _, ok := bodies[0][k]; ok {
+				t.Errorf("%v: sent %s although unset", tt.args, k)
+			}
+		}
+	}
+}
+
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"ci":                 "ci",
+		"ci – déploiement ✓": "ci – déploiement ✓",
+		"bob\x00":            `bob\x00`,
+		"ci\x1b[2J":          `ci\x1b[2J`,
+		"ci\u202egnp.exe":    `ci\u202egnp.exe`,
+		"a\tb\n":             `a\tb\n`,
+	} {
+		if got := printable(in); got != want {
+			t.Errorf("printable(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

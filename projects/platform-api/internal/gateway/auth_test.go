@@ -13,6 +13,7 @@ import (
 	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/pkg/problem"
 	"github.com/phoenix-platform/phoenix/pkg/testutil"
+	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/audit"
 )
 
 func TestLoginRefreshLogout(t *testing.T) {
@@ -28,21 +29,22 @@ func TestLoginRefreshLogout(t *testing.T) {
 		t.Fatalf("me: %+v", me)
 	}
 
-	// Refresh rotates: the old refresh token stops working.
+	// Refresh rotates. (Reusing the old refresh token now would revoke the
+	// whole session: TestRefreshReuseRevokesChain; it is tried after logout.)
 	var tok tokenResponse
 	e.must(200, e.do("POST", "/api/v1/auth/refresh", "", map[string]string{"refresh_token": refresh})).decode(t, &tok)
-	e.must(401, e.do("POST", "/api/v1/auth/refresh", "", map[string]string{"refresh_token": refresh}))
 	e.must(200, e.do("GET", "/api/v1/auth/me", tok.AccessToken, nil))
 
-	// Logout revokes the session: both access tokens and the refresh token.
+	// Logout revokes the session: both access tokens and the refresh tokens.
 	e.must(204, e.do("POST", "/api/v1/auth/logout", tok.AccessToken, nil))
 	e.must(401, e.do("GET", "/api/v1/auth/me", tok.AccessToken, nil))
 	e.must(401, e.do("GET", "/api/v1/auth/me", access, nil))
 	e.must(401, e.do("POST", "/api/v1/auth/refresh", "", map[string]string{"refresh_token": tok.RefreshToken}))
+	e.must(401, e.do("POST", "/api/v1/auth/refresh", "", map[string]string{"refresh_token": refresh}))
 
 	// Logins, successful or not, are in the audit log.
 	admin := e.adminToken()
-	var audit apiv1.List[auditEntry]
+	var audit apiv1.List[audit.Entry]
 	e.must(200, e.do("GET", "/api/v1/audit?actor=admin&limit=500", admin, nil)).decode(t, &audit)
 	var ok, failed, logout bool
 	for _, a := range audit.Items {
@@ -203,7 +205,7 @@ func TestUsersTeamsAndMassAssignment(t *testing.T) {
 	e.must(404, e.do("GET", "/api/v1/users/mallory", admin, nil))
 	e.must(400, e.do("PATCH", "/api/v1/users/vera", admin, map[string]any{"username": "root"}))
 	e.must(400, e.do("PATCH", "/api/v1/users/vera", admin, map[string]any{"role": "superuser"}))
-	var u userJSON
+	var u apiv1.User
 	e.must(200, e.do("GET", "/api/v1/users/vera", admin, nil)).decode(t, &u)
 	if u.Role != "viewer" || len(u.Teams) != 1 || u.Teams[0] != "alpha" {
 		t.Fatalf("user changed by refused updates: %+v", u)
@@ -226,7 +228,7 @@ func TestUsersTeamsAndMassAssignment(t *testing.T) {
 	bob := e.createUser(admin, "bob", "viewer", "beta")
 	e.must(200, e.do("GET", "/api/v1/teams/alpha", viewer, nil))
 	e.must(404, e.do("GET", "/api/v1/teams/alpha", bob, nil))
-	var teams apiv1.List[teamJSON]
+	var teams apiv1.List[apiv1.Team]
 	e.must(200, e.do("GET", "/api/v1/teams", bob, nil)).decode(t, &teams)
 	if len(teams.Items) != 1 || teams.Items[0].Name != "beta" {
 		t.Fatalf("bob sees teams %+v", teams.Items)

@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/pkg/app"
 	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/pkg/service"
@@ -166,7 +167,7 @@ func (e *testEnv) createUser(admin, name, role string, teams ...string) string {
 // createKey makes an API key as admin and returns the secret and id.
 func (e *testEnv) createKey(admin string, body map[string]any) (string, string) {
 	e.t.Helper()
-	var k apiKeyJSON
+	var k apiv1.APIKey
 	e.must(201, e.do("POST", "/api/v1/apikeys", admin, body)).decode(e.t, &k)
 	return k.Key, k.ID
 }

@@ -19,13 +19,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/phoenix-platform/phoenix/api"
-	"github.com/phoenix-platform/phoenix/pkg/auth"
+	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/pkg/database"
 	"github.com/phoenix-platform/phoenix/pkg/httpx"
 	"github.com/phoenix-platform/phoenix/pkg/problem"
-	"github.com/phoenix-platform/phoenix/pkg/secrets"
 	"github.com/phoenix-platform/phoenix/pkg/service"
+	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/audit"
+	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/auth"
+	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/authn"
+	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/events"
+	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/identity"
+	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/ratelimit"
+	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/secrets"
 )
 
 // statusTimeout bounds each service's status answer; a service slower than
@@ -52,12 +58,14 @@ type Gateway struct {
 	valid    *specValidator
 
 	// Set by Start.
-	store  *authStore
-	authn  *authenticator
-	shared sharedState
-	audit  *auditLog
-	hub    *hub
-	jan    *janitor
+	store         *identity.Store
+	authn         *authn.Authenticator
+	shared        ratelimit.State
+	limiter       *ratelimit.Limiter
+	loginThrottle *ratelimit.LoginThrottle
+	audit         *audit.Log
+	hub           *events.Hub
+	jan           *janitor
 }
 
 // registered is one route the mux serves, with its policy.
@@ -254,7 +262,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		}
 	}()
 	cfg := g.s.Config
-	if g.store, err = newAuthStore(ctx, g.s.Store); err != nil {
+	if g.store, err = identity.Open(ctx, g.s.Store); err != nil {
 		return err
 	}
 	sealer, err := secrets.SealerFromConfig(cfg)
@@ -262,22 +270,31 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		return err
 	}
 	if cfg.RedisURL != "" {
-		if g.shared, err = newRedisState(ctx, cfg.RedisURL); err != nil {
+		if g.shared, err = ratelimit.NewRedis(ctx, cfg.RedisURL); err != nil {
 			return err
 		}
 	} else {
-		g.shared = newMemoryState()
+		g.shared = ratelimit.NewMemory()
 	}
+	g.limiter = &ratelimit.Limiter{State: g.shared, Logger: g.logger, Limited: g.metrics.rateLimited.Inc, Failed: g.metrics.limiterErrors.Inc}
+	g.loginThrottle = &ratelimit.LoginThrottle{State: g.shared, Limit: cfg.Auth.RateLimitLogin}
 	spec := auth.TokenSpec{Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience, TTL: cfg.Auth.AccessTokenTTL}
-	if g.authn, err = newAuthenticator(ctx, g.store, g.shared, sealer, spec, g.logger); err != nil {
+	if g.authn, err = authn.New(ctx, g.store, g.shared, sealer, spec, g.logger); err != nil {
 		return err
 	}
 	if err := g.bootstrapAdmin(ctx); err != nil {
 		return err
 	}
-	g.audit = newAuditLog(g.store, g.logger, g.metrics.auditFailures.Inc)
+	if err := g.bootstrapTeam(ctx); err != nil {
+		return err
+	}
+	g.audit = audit.New(g.store, g.logger, g.metrics.auditFailures.Inc)
 	g.jan = g.startJanitor()
-	if g.hub, err = newHub(g); err != nil {
+	g.hub, err = events.NewHub(g.s.Bus.Conn, events.Settings{
+		Metrics:   events.Metrics{Dropped: g.metrics.wsDropped, Clients: g.metrics.wsClients},
+		Authorize: g.authorizeTopic, AllowedOrigins: cfg.Auth.AllowedOrigins,
+	})
+	if err != nil {
 		return err
 	}
 	if err := g.resp.Start(); err != nil {
@@ -295,7 +312,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 
 // bootstrapAdmin creates the user admin on first start.
 func (g *Gateway) bootstrapAdmin(ctx context.Context) error {
-	n, err := g.store.countUsers(ctx)
+	n, err := g.store.CountUsers(ctx)
 	if err != nil {
 		return fmt.Errorf("count users: %w", err)
 	}
@@ -315,7 +332,7 @@ func (g *Gateway) bootstrapAdmin(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := g.store.createUser(ctx, user{Username: "admin", PasswordHash: hash, Role: roleAdmin}); err != nil {
+	if err := g.store.CreateUser(ctx, identity.User{Username: "admin", PasswordHash: hash, Role: roleAdmin}); err != nil {
 		if errors.Is(err, database.ErrConflict) {
 			return nil // another replica bootstrapped first
 		}
@@ -328,6 +345,28 @@ func (g *Gateway) bootstrapAdmin(ctx context.Context) error {
 	} else {
 		g.logger.Info("created the bootstrap admin from PHOENIX_BOOTSTRAP_ADMIN_PASSWORD", "username", "admin")
 	}
+	return nil
+}
+
+// bootstrapTeam creates the default team, the admin its member, when no
+// team exists: API keys act for teams, and a fresh server must be able to
+// issue one without a detour (issue 13).
+func (g *Gateway) bootstrapTeam(ctx context.Context) error {
+	ts, err := g.store.ListTeams(ctx, nil, "", 1)
+	if err != nil {
+		return fmt.Errorf("list teams: %w", err)
+	}
+	if len(ts) > 0 {
+		return nil
+	}
+	if err := g.store.CreateTeam(ctx, apiv1.DefaultTeam); err != nil && !errors.Is(err, database.ErrConflict) {
+		return fmt.Errorf("create the default team: %w", err)
+	}
+	// The admin may have been renamed away; the team is still useful.
+	if err := g.store.AddMember(ctx, apiv1.DefaultTeam, "admin"); err != nil && !errors.Is(err, database.ErrNotFound) {
+		return fmt.Errorf("add admin to the default team: %w", err)
+	}
+	g.logger.Info("created the default team", "team", apiv1.DefaultTeam)
 	return nil
 }
 
@@ -345,20 +384,20 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 func (g *Gateway) cleanup(ctx context.Context) error {
 	var err error
 	if g.hub != nil {
-		g.hub.close()
+		g.hub.Close()
 	}
 	if g.srv != nil {
 		err = g.srv.Shutdown(ctx)
 	}
 	err = errors.Join(err, g.resp.Stop())
 	if g.audit != nil {
-		g.audit.close()
+		g.audit.Close()
 	}
 	if g.jan != nil {
 		g.jan.stop()
 	}
 	if g.shared != nil {
-		err = errors.Join(err, g.shared.close())
+		err = errors.Join(err, g.shared.Close())
 	}
 	return err
 }

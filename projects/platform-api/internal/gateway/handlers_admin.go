@@ -7,13 +7,17 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
-	"github.com/phoenix-platform/phoenix/pkg/auth"
 	"github.com/phoenix-platform/phoenix/pkg/database"
 	"github.com/phoenix-platform/phoenix/pkg/httpx"
 	"github.com/phoenix-platform/phoenix/pkg/problem"
+	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/audit"
+	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/auth"
+	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/identity"
 )
 
 var (
@@ -67,29 +71,27 @@ func checkTeams(teams []string) *problem.FieldError {
 	return nil
 }
 
-// --- users ---
-
-type userJSON struct {
-	Username  string    `json:"username"`
-	Role      string    `json:"role"`
-	Teams     []string  `json:"teams"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+// hasControl reports control characters (NUL, ESC: a name printed raw by a
+// CLI could rewrite the terminal) and format characters (bidi overrides that
+// make a name read as another). User and team names are stricter: their
+// patterns allow only ASCII letters, digits and a few marks.
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return unicode.In(r, unicode.Cc, unicode.Cf) })
 }
 
-func toUserJSON(u user) userJSON {
+// unknownTeam says what to do about a team that does not exist.
+func unknownTeam(name string) string {
+	return fmt.Sprintf("unknown team %q: create it first (phoenix team create %s, or POST /api/v1/teams)", name, name)
+}
+
+// --- users ---
+
+func toUserJSON(u identity.User) apiv1.User {
 	teams := u.Teams
 	if teams == nil {
 		teams = []string{}
 	}
-	return userJSON{Username: u.Username, Role: u.Role, Teams: teams, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
-}
-
-type createUserRequest struct {
-	Username string   `json:"username"`
-	Password string   `json:"password"`
-	Role     string   `json:"role"`
-	Teams    []string `json:"teams"`
+	return apiv1.User{Username: u.Username, Role: u.Role, Teams: teams, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
 }
 
 func (g *Gateway) listUsers(w http.ResponseWriter, r *http.Request) {
@@ -98,12 +100,12 @@ func (g *Gateway) listUsers(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	us, err := g.store.listUsers(r.Context(), after, limit+1)
+	us, err := g.store.ListUsers(r.Context(), after, limit+1)
 	if err != nil {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	out := apiv1.List[userJSON]{Items: []userJSON{}}
+	out := apiv1.List[apiv1.User]{Items: []apiv1.User{}}
 	for i, u := range us {
 		if i == limit {
 			out.NextCursor = encodeCursor(us[i-1].Username)
@@ -115,7 +117,7 @@ func (g *Gateway) listUsers(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) createUser(w http.ResponseWriter, r *http.Request) {
-	var req createUserRequest
+	var req apiv1.CreateUserRequest
 	if err := httpx.DecodeJSON(r, &req); err != nil {
 		httpx.WriteError(w, r, err)
 		return
@@ -142,15 +144,15 @@ func (g *Gateway) createUser(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	if err := g.store.createUser(r.Context(), user{Username: req.Username, PasswordHash: hash, Role: req.Role, Teams: req.Teams}); err != nil {
+	if err := g.store.CreateUser(r.Context(), identity.User{Username: req.Username, PasswordHash: hash, Role: req.Role, Teams: req.Teams}); err != nil {
 		if errors.Is(err, database.ErrNotFound) {
-			httpx.WriteError(w, r, problem.BadRequest("invalid user", problem.FieldError{Path: "teams", Message: "unknown team"}))
+			httpx.WriteError(w, r, problem.BadRequest("invalid user", problem.FieldError{Path: "teams", Message: "unknown team; create it first (phoenix team create NAME)"}))
 			return
 		}
 		httpx.WriteError(w, r, storeError(err, "user "+req.Username))
 		return
 	}
-	u, err := g.store.getUser(r.Context(), req.Username)
+	u, err := g.store.GetUser(r.Context(), req.Username)
 	if err != nil {
 		httpx.WriteError(w, r, err)
 		return
@@ -159,7 +161,7 @@ func (g *Gateway) createUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) getUser(w http.ResponseWriter, r *http.Request) {
-	u, err := g.store.getUser(r.Context(), r.PathValue("user"))
+	u, err := g.store.GetUser(r.Context(), r.PathValue("user"))
 	if err != nil {
 		httpx.WriteError(w, r, storeError(err, "user"))
 		return
@@ -167,16 +169,10 @@ func (g *Gateway) getUser(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, toUserJSON(u))
 }
 
-// updateUserRequest: only these fields may change; username, created_at
-// and anything else is rejected as unknown (no mass assignment).
-type updateUserRequest struct {
-	Role     *string   `json:"role"`
-	Password *string   `json:"password"`
-	Teams    *[]string `json:"teams"`
-}
-
+// updateUser changes only the fields of apiv1.UpdateUserRequest; username,
+// created_at and anything else is rejected as unknown (no mass assignment).
 func (g *Gateway) updateUser(w http.ResponseWriter, r *http.Request) {
-	var req updateUserRequest
+	var req apiv1.UpdateUserRequest
 	if err := httpx.DecodeJSON(r, &req); err != nil {
 		httpx.WriteError(w, r, err)
 		return
@@ -217,17 +213,17 @@ func (g *Gateway) updateUser(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := g.store.updateUser(r.Context(), name, req.Role, hash, req.Teams); err != nil {
+	if err := g.store.UpdateUser(r.Context(), name, req.Role, hash, req.Teams); err != nil {
 		if errors.Is(err, database.ErrNotFound) && req.Teams != nil {
-			if _, gerr := g.store.getUser(r.Context(), name); gerr == nil {
-				httpx.WriteError(w, r, problem.BadRequest("invalid update", problem.FieldError{Path: "teams", Message: "unknown team"}))
+			if _, gerr := g.store.GetUser(r.Context(), name); gerr == nil {
+				httpx.WriteError(w, r, problem.BadRequest("invalid update", problem.FieldError{Path: "teams", Message: "unknown team; create it first (phoenix team create NAME)"}))
 				return
 			}
 		}
 		httpx.WriteError(w, r, storeError(err, "user"))
 		return
 	}
-	u, err := g.store.getUser(r.Context(), name)
+	u, err := g.store.GetUser(r.Context(), name)
 	if err != nil {
 		httpx.WriteError(w, r, storeError(err, "user"))
 		return
@@ -245,7 +241,7 @@ func (g *Gateway) deleteUser(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	if err := g.store.deleteUser(r.Context(), name); err != nil {
+	if err := g.store.DeleteUser(r.Context(), name); err != nil {
 		httpx.WriteError(w, r, storeError(err, "user"))
 		return
 	}
@@ -254,18 +250,12 @@ func (g *Gateway) deleteUser(w http.ResponseWriter, r *http.Request) {
 
 // --- teams ---
 
-type teamJSON struct {
-	Name      string    `json:"name"`
-	Members   []string  `json:"members"`
-	CreatedAt time.Time `json:"created_at"`
-}
-
-func toTeamJSON(t team) teamJSON {
+func toTeamJSON(t identity.Team) apiv1.Team {
 	m := t.Members
 	if m == nil {
 		m = []string{}
 	}
-	return teamJSON{Name: t.Name, Members: m, CreatedAt: t.CreatedAt}
+	return apiv1.Team{Name: t.Name, Members: m, CreatedAt: t.CreatedAt}
 }
 
 // listTeams shows admins every team and others only their own.
@@ -280,12 +270,12 @@ func (g *Gateway) listTeams(w http.ResponseWriter, r *http.Request) {
 	if !p.Admin() {
 		only = append([]string{}, p.Teams...)
 	}
-	ts, err := g.store.listTeams(r.Context(), only, after, limit+1)
+	ts, err := g.store.ListTeams(r.Context(), only, after, limit+1)
 	if err != nil {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	out := apiv1.List[teamJSON]{Items: []teamJSON{}}
+	out := apiv1.List[apiv1.Team]{Items: []apiv1.Team{}}
 	for i, t := range ts {
 		if i == limit {
 			out.NextCursor = encodeCursor(ts[i-1].Name)
@@ -296,12 +286,8 @@ func (g *Gateway) listTeams(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, out)
 }
 
-type createTeamRequest struct {
-	Name string `json:"name"`
-}
-
 func (g *Gateway) createTeam(w http.ResponseWriter, r *http.Request) {
-	var req createTeamRequest
+	var req apiv1.CreateTeamRequest
 	if err := httpx.DecodeJSON(r, &req); err != nil {
 		httpx.WriteError(w, r, err)
 		return
@@ -310,11 +296,11 @@ func (g *Gateway) createTeam(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, problem.BadRequest("invalid team", problem.FieldError{Path: "name", Message: "must match ^[A-Za-z0-9_-]{1,64}$"}))
 		return
 	}
-	if err := g.store.createTeam(r.Context(), req.Name); err != nil {
+	if err := g.store.CreateTeam(r.Context(), req.Name); err != nil {
 		httpx.WriteError(w, r, storeError(err, "team "+req.Name))
 		return
 	}
-	t, err := g.store.getTeam(r.Context(), req.Name)
+	t, err := g.store.GetTeam(r.Context(), req.Name)
 	if err != nil {
 		httpx.WriteError(w, r, err)
 		return
@@ -330,7 +316,7 @@ func (g *Gateway) getTeam(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, problem.NotFound("team not found"))
 		return
 	}
-	t, err := g.store.getTeam(r.Context(), name)
+	t, err := g.store.GetTeam(r.Context(), name)
 	if err != nil {
 		httpx.WriteError(w, r, storeError(err, "team"))
 		return
@@ -339,7 +325,7 @@ func (g *Gateway) getTeam(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) deleteTeam(w http.ResponseWriter, r *http.Request) {
-	if err := g.store.deleteTeam(r.Context(), r.PathValue("team")); err != nil {
+	if err := g.store.DeleteTeam(r.Context(), r.PathValue("team")); err != nil {
 		httpx.WriteError(w, r, storeError(err, "team"))
 		return
 	}
@@ -347,7 +333,7 @@ func (g *Gateway) deleteTeam(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) addMember(w http.ResponseWriter, r *http.Request) {
-	if err := g.store.addMember(r.Context(), r.PathValue("team"), r.PathValue("user")); err != nil {
+	if err := g.store.AddMember(r.Context(), r.PathValue("team"), r.PathValue("user")); err != nil {
 		httpx.WriteError(w, r, storeError(err, "team or user"))
 		return
 	}
@@ -355,7 +341,7 @@ func (g *Gateway) addMember(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) removeMember(w http.ResponseWriter, r *http.Request) {
-	if err := g.store.removeMember(r.Context(), r.PathValue("team"), r.PathValue("user")); err != nil {
+	if err := g.store.RemoveMember(r.Context(), r.PathValue("team"), r.PathValue("user")); err != nil {
 		httpx.WriteError(w, r, storeError(err, "membership"))
 		return
 	}
@@ -364,46 +350,20 @@ func (g *Gateway) removeMember(w http.ResponseWriter, r *http.Request) {
 
 // --- API keys ---
 
-type apiKeyJSON struct {
-	ID        string     `json:"id"`
-	Name      string     `json:"name"`
-	Role      string     `json:"role"`
-	Scopes    []string   `json:"scopes"`
-	Teams     []string   `json:"teams"`
-	RateLimit int        `json:"rate_limit_per_minute"`
-	CreatedBy string     `json:"created_by"`
-	CreatedAt time.Time  `json:"created_at"`
-	ExpiresAt *time.Time `json:"expires_at"`
-	RevokedAt *time.Time `json:"revoked_at"`
-	// Key is the secret, present only in the create answer.
-	Key string `json:"key,omitempty"`
-}
-
-func toKeyJSON(k apiKeyRow) apiKeyJSON {
+func toKeyJSON(k identity.APIKey) apiv1.APIKey {
 	teams := k.Teams
 	if teams == nil {
 		teams = []string{}
 	}
-	return apiKeyJSON{ID: k.ID, Name: k.Name, Role: k.Role, Scopes: k.Scopes, Teams: teams, RateLimit: k.RateLimit,
+	return apiv1.APIKey{ID: k.ID, Name: k.Name, Role: k.Role, Scopes: k.Scopes, Teams: teams, RateLimit: k.RateLimit,
 		CreatedBy: k.CreatedBy, CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt}
-}
-
-type createKeyRequest struct {
-	Name      string     `json:"name"`
-	Role      string     `json:"role"`
-	Scopes    []string   `json:"scopes"`
-	Teams     []string   `json:"teams"`
-	ExpiresAt *time.Time `json:"expires_at"`
-	// RateLimit raises (or lowers) this key's per-minute limit, e.g. for a
-	// CI system or the API benchmark; 0 keeps the configured default.
-	RateLimit int `json:"rate_limit_per_minute"`
 }
 
 // maxKeyRateLimit bounds a key's own limit (a typo must not disable it).
 const maxKeyRateLimit = 1_000_000
 
 func (g *Gateway) createAPIKey(w http.ResponseWriter, r *http.Request) {
-	var req createKeyRequest
+	var req apiv1.CreateAPIKeyRequest
 	if err := httpx.DecodeJSON(r, &req); err != nil {
 		httpx.WriteError(w, r, err)
 		return
@@ -411,6 +371,8 @@ func (g *Gateway) createAPIKey(w http.ResponseWriter, r *http.Request) {
 	var errs []problem.FieldError
 	if req.Name == "" || len(req.Name) > 128 {
 		errs = append(errs, problem.FieldError{Path: "name", Message: "must be 1 to 128 characters"})
+	} else if hasControl(req.Name) {
+		errs = append(errs, problem.FieldError{Path: "name", Message: "must not contain control or format characters (NUL, ESC, bidi overrides...)"})
 	}
 	if fe := checkRole(req.Role); fe != nil {
 		errs = append(errs, *fe)
@@ -436,9 +398,26 @@ func (g *Gateway) createAPIKey(w http.ResponseWriter, r *http.Request) {
 	if req.RateLimit < 0 || req.RateLimit > maxKeyRateLimit {
 		errs = append(errs, problem.FieldError{Path: "rate_limit_per_minute", Message: "must be from 0 to 1000000"})
 	}
-	for i, t := range req.Teams {
-		if _, err := g.store.getTeam(r.Context(), t); err != nil {
-			errs = append(errs, problem.FieldError{Path: fmt.Sprintf("teams[%d]", i), Message: "unknown team"})
+	// Without teams the key acts for the caller's teams; an admin in none
+	// gets the default team (a fresh server has it, the admin its member).
+	p := principalFrom(r.Context())
+	teams, defaulted := req.Teams, len(req.Teams) == 0
+	if defaulted {
+		teams = p.Teams
+		if len(teams) == 0 {
+			teams = []string{apiv1.DefaultTeam}
+		}
+	}
+	for i, t := range teams {
+		_, err := g.store.GetTeam(r.Context(), t)
+		switch {
+		case errors.Is(err, database.ErrNotFound) && defaulted:
+			errs = append(errs, problem.FieldError{Path: "teams", Message: unknownTeam(t) + "; or name the key's teams"})
+		case errors.Is(err, database.ErrNotFound):
+			errs = append(errs, problem.FieldError{Path: fmt.Sprintf("teams[%d]", i), Message: unknownTeam(t)})
+		case err != nil:
+			httpx.WriteError(w, r, err)
+			return
 		}
 	}
 	if len(errs) > 0 {
@@ -450,9 +429,9 @@ func (g *Gateway) createAPIKey(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	row := apiKeyRow{ID: k.ID, Name: req.Name, Hash: auth.HashAPIKey(token), Role: req.Role, Scopes: req.Scopes, Teams: req.Teams,
-		RateLimit: req.RateLimit, CreatedBy: principalFrom(r.Context()).Subject, CreatedAt: now, ExpiresAt: req.ExpiresAt}
-	if err := g.store.createAPIKey(r.Context(), row); err != nil {
+	row := identity.APIKey{ID: k.ID, Name: req.Name, Hash: auth.HashAPIKey(token), Role: req.Role, Scopes: req.Scopes, Teams: teams,
+		RateLimit: req.RateLimit, CreatedBy: p.Subject, CreatedAt: now, ExpiresAt: req.ExpiresAt}
+	if err := g.store.CreateAPIKey(r.Context(), row); err != nil {
 		httpx.WriteError(w, r, storeError(err, "api key"))
 		return
 	}
@@ -467,12 +446,12 @@ func (g *Gateway) listAPIKeys(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	ks, err := g.store.listAPIKeys(r.Context(), after, limit+1)
+	ks, err := g.store.ListAPIKeys(r.Context(), after, limit+1)
 	if err != nil {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	out := apiv1.List[apiKeyJSON]{Items: []apiKeyJSON{}}
+	out := apiv1.List[apiv1.APIKey]{Items: []apiv1.APIKey{}}
 	for i, k := range ks {
 		if i == limit {
 			out.NextCursor = encodeCursor(ks[i-1].ID)
@@ -484,7 +463,7 @@ func (g *Gateway) listAPIKeys(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) getAPIKey(w http.ResponseWriter, r *http.Request) {
-	k, err := g.store.getAPIKey(r.Context(), r.PathValue("key"))
+	k, err := g.store.GetAPIKey(r.Context(), r.PathValue("key"))
 	if err != nil {
 		httpx.WriteError(w, r, storeError(err, "api key"))
 		return
@@ -497,14 +476,14 @@ func (g *Gateway) getAPIKey(w http.ResponseWriter, r *http.Request) {
 // key for at most a second anyway).
 func (g *Gateway) revokeAPIKey(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("key")
-	if err := g.store.revokeAPIKey(r.Context(), id, time.Now()); err != nil {
+	if err := g.store.RevokeAPIKey(r.Context(), id, time.Now()); err != nil {
 		httpx.WriteError(w, r, storeError(err, "api key"))
 		return
 	}
-	if err := g.shared.revoke(r.Context(), "key:"+id, 10*time.Minute); err != nil {
+	if err := g.shared.Revoke(r.Context(), "key:"+id, 10*time.Minute); err != nil {
 		g.logger.Warn("shared revocation failed; the store revocation applies within a second", "key_id", id, "error", err)
 	}
-	g.authn.forget("key:" + id)
+	g.authn.Forget("key:" + id)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -523,12 +502,12 @@ func (g *Gateway) listAudit(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	es, err := g.store.listAudit(r.Context(), before, r.URL.Query().Get("actor"), limit+1)
+	es, err := g.audit.List(r.Context(), before, r.URL.Query().Get("actor"), limit+1)
 	if err != nil {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	out := apiv1.List[auditEntry]{Items: []auditEntry{}}
+	out := apiv1.List[audit.Entry]{Items: []audit.Entry{}}
 	for i, e := range es {
 		if i == limit {
 			out.NextCursor = encodeCursor(strconv.FormatInt(es[i-1].ID, 10))
@@ -542,14 +521,14 @@ func (g *Gateway) listAudit(w http.ResponseWriter, r *http.Request) {
 // keepAnAdmin refuses to demote or delete the last admin: nobody could
 // manage users afterwards.
 func (g *Gateway) keepAnAdmin(r *http.Request, name string) error {
-	u, err := g.store.getUser(r.Context(), name)
+	u, err := g.store.GetUser(r.Context(), name)
 	if err != nil {
 		return storeError(err, "user")
 	}
 	if u.Role != roleAdmin {
 		return nil
 	}
-	n, err := g.store.countAdmins(r.Context())
+	n, err := g.store.CountByRole(r.Context(), roleAdmin)
 	if err != nil {
 		return err
 	}

@@ -9,11 +9,12 @@ import (
 	"time"
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
-	"github.com/phoenix-platform/phoenix/pkg/auth"
 	"github.com/phoenix-platform/phoenix/pkg/database"
 	"github.com/phoenix-platform/phoenix/pkg/httpx"
 	"github.com/phoenix-platform/phoenix/pkg/messaging"
 	"github.com/phoenix-platform/phoenix/pkg/problem"
+	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/auth"
+	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/authn"
 )
 
 // refreshTokenLen is the refresh token's length in base62 characters
@@ -64,27 +65,21 @@ func (g *Gateway) login(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, problem.BadRequest("username and password are required"))
 		return
 	}
-	cfg := g.s.Config.Auth
 	ip := clientIP(r)
-	userKey, ipKey := "login:user:"+req.Username, "login:ip:"+ip
-	// Throttle before the expensive hash, on failures only.
-	for _, c := range []struct {
-		key   string
-		limit int
-	}{{userKey, cfg.RateLimitLogin}, {ipKey, 4 * cfg.RateLimitLogin}} {
-		n, retry, err := g.shared.count(r.Context(), c.key, loginWindow)
-		if err != nil {
-			httpx.WriteError(w, r, problem.Unavailable(time.Second, "login throttle unavailable").Wrap(err))
-			return
-		}
-		if n >= c.limit {
-			g.metrics.loginThrottled.Inc()
-			g.auditLogin(r, req.Username, http.StatusTooManyRequests)
-			httpx.WriteError(w, r, problem.TooManyRequests(retry, "too many failed logins; try again later"))
-			return
-		}
+	// Throttle before the expensive hash, on failures only, per (user,
+	// address): a client guessing shuts out itself, not the user.
+	retry, err := g.loginThrottle.Check(r.Context(), req.Username, ip)
+	if err != nil {
+		httpx.WriteError(w, r, problem.Unavailable(time.Second, "login throttle unavailable").Wrap(err))
+		return
 	}
-	u, err := g.store.getUser(r.Context(), req.Username)
+	if retry > 0 {
+		g.metrics.loginThrottled.Inc()
+		g.auditLogin(r, req.Username, http.StatusTooManyRequests)
+		httpx.WriteError(w, r, problem.TooManyRequests(max(retry, time.Second), "too many failed logins from this address; try again later"))
+		return
+	}
+	u, err := g.store.GetUser(r.Context(), req.Username)
 	hash := u.PasswordHash
 	if errors.Is(err, database.ErrNotFound) {
 		hash = dummyHash()
@@ -98,8 +93,8 @@ func (g *Gateway) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil || !ok || verr != nil {
-		for _, k := range []string{userKey, ipKey} {
-			_, _, _ = g.shared.allow(r.Context(), k, 1<<30, loginWindow)
+		if err := g.loginThrottle.Failed(r.Context(), req.Username, ip); err != nil {
+			g.logger.Warn("record failed login", "error", err)
 		}
 		g.metrics.loginFailures.Inc()
 		g.auditLogin(r, req.Username, http.StatusUnauthorized)
@@ -116,7 +111,7 @@ func (g *Gateway) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) auditLogin(r *http.Request, username string, status int) {
-	g.audit.record(r, apiv1.Principal{Subject: username, Kind: "user"}, policy{Method: "POST", Path: "/api/v1/auth/login"}, status)
+	g.audit.Record(r, apiv1.Principal{Subject: username, Kind: "user"}, "POST /api/v1/auth/login", clientIP(r), status)
 }
 
 func (g *Gateway) newSession(ctx context.Context, username, remote string) (tokenResponse, error) {
@@ -129,10 +124,10 @@ func (g *Gateway) newSession(ctx context.Context, username, remote string) (toke
 		return tokenResponse{}, err
 	}
 	cfg := g.s.Config.Auth
-	if err := g.store.createSession(ctx, sid, username, auth.HashAPIKey(refresh), remote, time.Now().Add(cfg.RefreshTokenTTL)); err != nil {
+	if err := g.store.CreateSession(ctx, sid, username, auth.HashAPIKey(refresh), remote, time.Now().Add(cfg.RefreshTokenTTL)); err != nil {
 		return tokenResponse{}, err
 	}
-	access, err := g.authn.issueAccess(ctx, username, sid)
+	access, err := g.authn.IssueAccess(ctx, username, sid)
 	if err != nil {
 		return tokenResponse{}, err
 	}
@@ -146,19 +141,22 @@ type refreshRequest struct {
 // refresh trades a refresh token for a new access token and a new refresh
 // token; the old refresh token stops working (rotation).
 func (g *Gateway) refresh(w http.ResponseWriter, r *http.Request) {
+	// Every 401 here refuses a token the client sent.
+	w = &challengeWriter{ResponseWriter: w, challenge: bearerInvalidToken}
 	var req refreshRequest
 	if err := httpx.DecodeJSON(r, &req); err != nil {
 		httpx.WriteError(w, r, err)
 		return
 	}
 	if req.RefreshToken == "" || len(req.RefreshToken) > 256 {
-		httpx.WriteError(w, r, errUnauthorized())
+		httpx.WriteError(w, r, authn.ErrUnauthorized())
 		return
 	}
 	oldHash := auth.HashAPIKey(req.RefreshToken)
-	se, err := g.store.sessionByRefresh(r.Context(), oldHash)
+	se, err := g.store.SessionByRefresh(r.Context(), oldHash)
 	if errors.Is(err, database.ErrNotFound) {
-		httpx.WriteError(w, r, errUnauthorized())
+		g.refreshReused(r.Context(), oldHash)
+		httpx.WriteError(w, r, authn.ErrUnauthorized())
 		return
 	}
 	if err != nil {
@@ -166,11 +164,11 @@ func (g *Gateway) refresh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if se.RevokedAt != nil || !time.Now().Before(se.ExpiresAt) {
-		httpx.WriteError(w, r, errUnauthorized())
+		httpx.WriteError(w, r, authn.ErrUnauthorized())
 		return
 	}
-	if rev, err := g.shared.revoked(r.Context(), "sid:"+se.ID); err != nil || rev {
-		httpx.WriteError(w, r, errUnauthorized())
+	if rev, err := g.shared.Revoked(r.Context(), "sid:"+se.ID); err != nil || rev {
+		httpx.WriteError(w, r, authn.ErrUnauthorized())
 		return
 	}
 	next, err := auth.RandomToken(refreshTokenLen)
@@ -178,21 +176,41 @@ func (g *Gateway) refresh(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	if err := g.store.rotateRefresh(r.Context(), se.ID, oldHash, auth.HashAPIKey(next)); err != nil {
+	if err := g.store.RotateRefresh(r.Context(), se.ID, oldHash, auth.HashAPIKey(next)); err != nil {
 		if errors.Is(err, database.ErrConflict) {
-			httpx.WriteError(w, r, errUnauthorized())
+			// Another request rotated this token first: two holders.
+			g.refreshReused(r.Context(), oldHash)
+			httpx.WriteError(w, r, authn.ErrUnauthorized())
 			return
 		}
 		httpx.WriteError(w, r, err)
 		return
 	}
-	access, err := g.authn.issueAccess(r.Context(), se.Username, se.ID)
+	access, err := g.authn.IssueAccess(r.Context(), se.Username, se.ID)
 	if err != nil {
 		httpx.WriteError(w, r, err)
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, tokenResponse{AccessToken: access, RefreshToken: next,
 		ExpiresIn: int(g.s.Config.Auth.AccessTokenTTL / time.Second), TokenType: "Bearer"})
+}
+
+// refreshReused revokes the whole session when a refresh token that was
+// already rotated away comes back: one of its two holders is an attacker
+// with a copy, and the server cannot tell which (OAuth 2.0 Security BCP,
+// RFC 9700 §4.14.2). Both must log in again.
+func (g *Gateway) refreshReused(ctx context.Context, hash string) {
+	sid, err := g.store.UsedRefresh(ctx, hash)
+	if err != nil {
+		if !errors.Is(err, database.ErrNotFound) {
+			g.logger.Warn("check refresh token reuse", "error", err)
+		}
+		return
+	}
+	g.logger.Warn("refresh token reused; session revoked", "session_id", sid)
+	if err := g.revokeSession(ctx, sid); err != nil {
+		g.logger.Error("revoke session after refresh token reuse", "session_id", sid, "error", err)
+	}
 }
 
 // logout revokes the caller's session: its refresh token in the store and
@@ -212,13 +230,13 @@ func (g *Gateway) logout(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) revokeSession(ctx context.Context, sid string) error {
-	if err := g.shared.revoke(ctx, "sid:"+sid, g.s.Config.Auth.AccessTokenTTL+time.Minute); err != nil {
+	if err := g.shared.Revoke(ctx, "sid:"+sid, g.s.Config.Auth.AccessTokenTTL+time.Minute); err != nil {
 		return problem.Unavailable(time.Second, "revocation store unavailable").Wrap(err)
 	}
-	if err := g.store.revokeSession(ctx, sid, time.Now()); err != nil {
+	if err := g.store.RevokeSession(ctx, sid, time.Now()); err != nil {
 		return err
 	}
-	g.authn.forget("sid:" + sid)
+	g.authn.Forget("sid:" + sid)
 	return nil
 }
 
@@ -231,7 +249,7 @@ func (g *Gateway) me(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) rotateKeys(w http.ResponseWriter, r *http.Request) {
-	kid, err := g.authn.rotate(r.Context())
+	kid, err := g.authn.Rotate(r.Context())
 	if err != nil {
 		httpx.WriteError(w, r, err)
 		return
@@ -255,7 +273,7 @@ func (g *Gateway) authenticateEndpoint() messaging.Endpoint {
 				// The --dev loop: ingest and agents without credentials.
 				return apiv1.Principal{Subject: "anonymous", Kind: "anonymous", Role: roleOperator, Scopes: []string{req.Scope}}, nil
 			}
-			res, err := g.authn.authenticate(ctx, req.Token)
+			res, err := g.authn.Authenticate(ctx, req.Token)
 			if err != nil {
 				return nil, err
 			}
@@ -289,7 +307,7 @@ func (g *Gateway) changePassword(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, problem.BadRequest("invalid password", problem.FieldError{Path: "new_password", Message: msg}))
 		return
 	}
-	u, err := g.store.getUser(r.Context(), res.Principal.Subject)
+	u, err := g.store.GetUser(r.Context(), res.Principal.Subject)
 	if err != nil {
 		httpx.WriteError(w, r, storeError(err, "user"))
 		return
@@ -305,11 +323,11 @@ func (g *Gateway) changePassword(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	if err := g.store.updateUser(r.Context(), u.Username, nil, &hash, nil); err != nil {
+	if err := g.store.UpdateUser(r.Context(), u.Username, nil, &hash, nil); err != nil {
 		httpx.WriteError(w, r, storeError(err, "user"))
 		return
 	}
-	sids, err := g.store.userSessions(r.Context(), u.Username)
+	sids, err := g.store.UserSessions(r.Context(), u.Username)
 	if err != nil {
 		httpx.WriteError(w, r, err)
 		return

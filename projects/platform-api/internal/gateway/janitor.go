@@ -37,7 +37,12 @@ func (g *Gateway) startJanitor() *janitor {
 func (g *Gateway) pruneOnce(ctx context.Context, now time.Time) {
 	cctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	n, err := g.store.prune(cctx, now.Add(-g.s.Config.Auth.AuditRetention), now.Add(-24*time.Hour), now.Add(-24*time.Hour))
+	n, err := g.audit.Prune(cctx, now.Add(-g.s.Config.Auth.AuditRetention))
+	if err == nil {
+		var m int64
+		m, err = g.store.Prune(cctx, now.Add(-24*time.Hour), now.Add(-24*time.Hour))
+		n += m
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			g.logger.Warn("prune gateway tables failed", "error", err)

@@ -4,19 +4,12 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/phoenix-platform/phoenix/pkg/httpx"
 	"github.com/phoenix-platform/phoenix/pkg/problem"
+	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/authn"
 )
-
-// rateWindow is the fixed window of the per-principal limits.
-const rateWindow = time.Minute
-
-// loginWindow is the window of failed-login throttling.
-const loginWindow = 15 * time.Minute
 
 // securityHeaders are set on every answer. The CSP allows only same-origin
 // resources: the dashboard and docs page are self-contained.
@@ -78,6 +71,29 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
+// RFC 6750 challenges: every 401 names the scheme; error="invalid_token"
+// when the request carried a token (expired, revoked, malformed).
+const (
+	bearerChallenge    = `Bearer realm="phoenix"`
+	bearerInvalidToken = `Bearer realm="phoenix", error="invalid_token"`
+)
+
+// challengeWriter adds its challenge to a 401 that has none (RFC 9110
+// §15.5.2: a 401 must carry WWW-Authenticate), e.g. a failed login.
+type challengeWriter struct {
+	http.ResponseWriter
+	challenge string
+}
+
+func (c *challengeWriter) WriteHeader(code int) {
+	if code == http.StatusUnauthorized && c.Header().Get("WWW-Authenticate") == "" {
+		c.Header().Set("WWW-Authenticate", c.challenge)
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *challengeWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
 // statusRecorder keeps the status for the audit log.
 type statusRecorder struct {
 	http.ResponseWriter
@@ -119,8 +135,9 @@ func (g *Gateway) guard(pol policy, h http.Handler) http.Handler {
 	if pol.Role == rolePublic {
 		unlimited := pol.Path == "/healthz" || pol.Path == "/readyz" || pol.Path == "/metrics"
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w = &challengeWriter{ResponseWriter: w, challenge: bearerChallenge}
 			if !unlimited {
-				if err := g.limit(r, "ip:"+clientIP(r)+":public", g.s.Config.Auth.RateLimitRead); err != nil {
+				if err := g.limiter.Allow(r.Context(), "ip:"+clientIP(r)+":public", g.s.Config.Auth.RateLimitRead); err != nil {
 					httpx.WriteError(w, r, err)
 					return
 				}
@@ -134,22 +151,27 @@ func (g *Gateway) guard(pol policy, h http.Handler) http.Handler {
 	}
 	class := routeClass(pol.Method)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token := bearer(r)
+		token := authn.Bearer(r)
 		if token == "" && pol.Path == "/api/v1/ws" {
 			// Browsers cannot set headers on a WebSocket handshake.
 			token = r.URL.Query().Get("access_token")
 		}
-		res, err := g.authn.authenticate(r.Context(), token)
+		res, err := g.authn.Authenticate(r.Context(), token)
 		if err != nil {
 			if problem.From(err).Status == http.StatusUnauthorized {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="phoenix"`)
+				// RFC 6750 §3.1: no error code when no credentials were sent.
+				c := bearerChallenge
+				if token != "" {
+					c = bearerInvalidToken
+				}
+				w.Header().Set("WWW-Authenticate", c)
 			}
 			httpx.WriteError(w, r, err)
 			return
 		}
 		rec := &statusRecorder{ResponseWriter: w}
 		if mutating(r.Method) {
-			defer func() { g.audit.record(r, res.Principal, pol, rec.status) }()
+			defer func() { g.audit.Record(r, res.Principal, pol.Method+" "+pol.Path, clientIP(r), rec.status) }()
 		}
 		if err := authorize(res.Principal, pol); err != nil {
 			httpx.WriteError(rec, r, err)
@@ -162,7 +184,7 @@ func (g *Gateway) guard(pol policy, h http.Handler) http.Handler {
 		if res.RateLimit > 0 {
 			limit = res.RateLimit
 		}
-		if err := g.limit(r, "p:"+res.Principal.Kind+":"+res.Principal.Subject+":"+class, limit); err != nil {
+		if err := g.limiter.Allow(r.Context(), "p:"+res.Principal.Kind+":"+res.Principal.Subject+":"+class, limit); err != nil {
 			httpx.WriteError(rec, r, err)
 			return
 		}
@@ -170,28 +192,7 @@ func (g *Gateway) guard(pol policy, h http.Handler) http.Handler {
 			httpx.WriteError(rec, r, err)
 			return
 		}
-		ctx := withAuth(withPrincipal(r.Context(), res.Principal), res)
+		ctx := authn.WithResult(authn.WithPrincipal(r.Context(), res.Principal), res)
 		h.ServeHTTP(rec, r.WithContext(ctx))
 	})
-}
-
-// limit counts a request against key; over the limit it answers 429 with
-// Retry-After. When the shared store fails the request passes (logged and
-// counted): an outage of Redis must not take the API down.
-func (g *Gateway) limit(r *http.Request, key string, perMinute int) error {
-	ok, retry, err := g.shared.allow(r.Context(), key, perMinute, rateWindow)
-	if err != nil {
-		g.metrics.limiterErrors.Inc()
-		g.logger.Warn("rate limiter unavailable", "error", err)
-		return nil
-	}
-	if !ok {
-		g.metrics.rateLimited.Inc()
-		if retry < time.Second {
-			retry = time.Second
-		}
-		return problem.TooManyRequests(retry, "rate limit of %s requests per minute exceeded; retry in %ss", strconv.Itoa(perMinute),
-			strconv.Itoa(int(retry.Round(time.Second)/time.Second)))
-	}
-	return nil
 }

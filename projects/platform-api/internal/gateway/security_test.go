@@ -16,7 +16,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
-	"github.com/phoenix-platform/phoenix/pkg/auth"
+	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/auth"
 )
 
 // fixtureEnv is what a fixture may use to create its object.
@@ -204,7 +204,7 @@ func TestSecurityCrossTeam(t *testing.T) {
 		}
 	}
 	// Lists: team A never sees team B's objects.
-	var teams apiv1.List[teamJSON]
+	var teams apiv1.List[apiv1.Team]
 	f.must(200, f.do("GET", "/api/v1/teams", f.TeamA, nil)).decode(t, &teams)
 	for _, tm := range teams.Items {
 		if tm.Name != "team-a" {
@@ -217,15 +217,15 @@ func TestSecurityJWTNegatives(t *testing.T) {
 	e := newEnv(t)
 	good := e.adminToken()
 	e.must(200, e.do("GET", "/api/v1/auth/me", good, nil))
-	key, err := e.gw.authn.signingKey(t.Context())
+	key, err := e.gw.authn.SigningKey(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	claims, err := auth.VerifyAccessToken(good, e.gw.authn.lookupKey, e.gw.authn.spec, time.Now())
+	claims, err := auth.VerifyAccessToken(good, e.gw.authn.LookupKey, e.gw.authn.Spec(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec, sid, now := e.gw.authn.spec, claims.SessionID, time.Now()
+	spec, sid, now := e.gw.authn.Spec(), claims.SessionID, time.Now()
 	sign := func(k auth.SigningKey, s auth.TokenSpec, at time.Time) string {
 		tok, err := auth.SignAccessToken(k, s, "admin", sid, "jti", at)
 		if err != nil {

@@ -1,24 +1,31 @@
-package gateway
+// Package events is the WebSocket relay of Phoenix events: one core NATS
+// subscription on phoenix.events.>, topics per kind and per object, bounded
+// send queues that drop a slow client rather than buffer without limit.
+package events
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/pkg/httpx"
 	"github.com/phoenix-platform/phoenix/pkg/messaging"
 	"github.com/phoenix-platform/phoenix/pkg/problem"
+	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/authn"
 )
 
 // WebSocket bounds: every client has a fixed send queue; a client that
@@ -31,18 +38,18 @@ const (
 	wsWriteTimeout = 10 * time.Second
 )
 
-// wsHeartbeatEvery paces heartbeat frames and pings (a variable so a test
+// HeartbeatEvery paces heartbeat frames and pings (a variable so a test
 // can see one without waiting 25 s).
-var wsHeartbeatEvery = 25 * time.Second
+var HeartbeatEvery = 25 * time.Second
 
-// wsIn is a client frame.
-type wsIn struct {
+// In is a client frame.
+type In struct {
 	Op    string `json:"op"`
 	Topic string `json:"topic"`
 }
 
-// wsOut is a server frame.
-type wsOut struct {
+// Out is a server frame.
+type Out struct {
 	Topic string          `json:"topic"`
 	Event string          `json:"event"`
 	Data  json.RawMessage `json:"data,omitempty"`
@@ -50,10 +57,28 @@ type wsOut struct {
 
 var wsIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}(--[A-Za-z0-9_-]{1,64})?$`)
 
-// hub relays events from one core NATS subscription on phoenix.events.> to
+// Metrics are the hub's own series.
+type Metrics struct {
+	Dropped prometheus.Counter // slow clients dropped
+	Clients prometheus.Gauge   // connected clients
+}
+
+// Authorizer is the object-level check on subscribing to a per-id topic
+// (kind "experiment" or "stream"): nil when p may read that object. The
+// gateway answers it with the owning service's GET for the object.
+type Authorizer func(ctx context.Context, p apiv1.Principal, kind, id string) error
+
+// Settings configure a Hub.
+type Settings struct {
+	Metrics        Metrics
+	Authorize      Authorizer
+	AllowedOrigins []string // the browser origins allowed besides same-origin
+}
+
+// Hub relays events from one core NATS subscription on phoenix.events.> to
 // the WebSocket clients subscribed to each topic.
-type hub struct {
-	g       *Gateway
+type Hub struct {
+	s       Settings
 	sub     *nats.Subscription
 	mu      sync.Mutex
 	clients map[*wsClient]struct{}
@@ -69,9 +94,10 @@ type wsClient struct {
 	topics map[string]bool
 }
 
-func newHub(g *Gateway) (*hub, error) {
-	h := &hub{g: g, clients: map[*wsClient]struct{}{}}
-	sub, err := g.s.Bus.Conn.Subscribe(messaging.EventSubjectPrefix+">", h.onEvent)
+// NewHub subscribes to every event on conn.
+func NewHub(conn *nats.Conn, s Settings) (*Hub, error) {
+	h := &Hub{s: s, clients: map[*wsClient]struct{}{}}
+	sub, err := conn.Subscribe(messaging.EventSubjectPrefix+">", h.onEvent)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +146,7 @@ func visible(p apiv1.Principal, topic string, data json.RawMessage) bool {
 	return true
 }
 
-func (h *hub) onEvent(m *nats.Msg) {
+func (h *Hub) onEvent(m *nats.Msg) {
 	topics := topicsFor(m.Subject)
 	if len(topics) == 0 {
 		return
@@ -141,7 +167,7 @@ func (h *hub) onEvent(m *nats.Msg) {
 				continue
 			}
 			if frame == nil {
-				frame, _ = json.Marshal(wsOut{Topic: t, Event: ev.Type, Data: ev.Data})
+				frame, _ = json.Marshal(Out{Topic: t, Event: ev.Type, Data: ev.Data})
 			}
 			h.enqueue(c, frame)
 		}
@@ -149,42 +175,42 @@ func (h *hub) onEvent(m *nats.Msg) {
 }
 
 // enqueue never blocks: a full queue drops the client. Caller holds h.mu.
-func (h *hub) enqueue(c *wsClient, frame []byte) {
+func (h *Hub) enqueue(c *wsClient, frame []byte) {
 	select {
 	case c.send <- frame:
 	default:
-		h.g.metrics.wsDropped.Inc()
+		h.s.Metrics.Dropped.Inc()
 		delete(h.clients, c)
-		h.g.metrics.wsClients.Dec()
+		h.s.Metrics.Clients.Dec()
 		c.cancel()
 	}
 }
 
-func (h *hub) add(c *wsClient) bool {
+func (h *Hub) add(c *wsClient) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed || len(h.clients) >= wsMaxClients {
 		return false
 	}
 	h.clients[c] = struct{}{}
-	h.g.metrics.wsClients.Inc()
+	h.s.Metrics.Clients.Inc()
 	// Counted under the lock that close takes first, so close's Wait
 	// always sees every handler that got in.
 	h.wg.Add(1)
 	return true
 }
 
-func (h *hub) remove(c *wsClient) {
+func (h *Hub) remove(c *wsClient) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, ok := h.clients[c]; ok {
 		delete(h.clients, c)
-		h.g.metrics.wsClients.Dec()
+		h.s.Metrics.Clients.Dec()
 	}
 }
 
-// close ends the subscription and every client, waiting for their goroutines.
-func (h *hub) close() {
+// Close ends the subscription and every client, waiting for their goroutines.
+func (h *Hub) Close() {
 	h.mu.Lock()
 	h.closed = true
 	for c := range h.clients {
@@ -209,15 +235,13 @@ func originPatterns(origins []string) []string {
 	return out
 }
 
-func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
-	if g.hub == nil {
-		httpx.WriteError(w, r, problem.Unavailable(time.Second, "events not ready"))
-		return
-	}
-	c := &wsClient{p: principalFrom(r.Context()), send: make(chan []byte, wsSendQueue), topics: map[string]bool{}}
+// ServeHTTP upgrades an authenticated request (authn.WithPrincipal) to a
+// WebSocket and relays the topics it subscribes to.
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c := &wsClient{p: authn.PrincipalFrom(r.Context()), send: make(chan []byte, wsSendQueue), topics: map[string]bool{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
-	if !g.hub.add(c) {
+	if !h.add(c) {
 		cancel()
 		httpx.WriteError(w, r, problem.Unavailable(5*time.Second, "too many WebSocket clients"))
 		return
@@ -226,37 +250,37 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: originPatterns(g.s.Config.Auth.AllowedOrigins)})
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: originPatterns(h.s.AllowedOrigins)})
 	if err != nil {
-		g.hub.remove(c)
-		g.hub.wg.Done()
+		h.remove(c)
+		h.wg.Done()
 		cancel()
 		return // Accept has answered (403 for a foreign origin)
 	}
 	conn.SetReadLimit(wsReadLimit)
-	defer g.hub.wg.Done()
-	defer g.hub.remove(c)
+	defer h.wg.Done()
+	defer h.remove(c)
 	defer cancel()
 	go func() {
 		defer cancel()
-		g.wsRead(ctx, conn, c)
+		h.read(ctx, conn, c)
 	}()
-	g.wsWrite(ctx, conn, c)
+	h.write(ctx, conn, c)
 }
 
-// wsWrite sends queued frames and heartbeats until the client goes away or
+// write sends queued frames and heartbeats until the client goes away or
 // is dropped.
-func (g *Gateway) wsWrite(ctx context.Context, conn *websocket.Conn, c *wsClient) {
-	tick := time.NewTicker(wsHeartbeatEvery)
+func (h *Hub) write(ctx context.Context, conn *websocket.Conn, c *wsClient) {
+	tick := time.NewTicker(HeartbeatEvery)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			reason := "closing"
-			g.hub.mu.Lock()
-			_, still := g.hub.clients[c]
-			closed := g.hub.closed
-			g.hub.mu.Unlock()
+			h.mu.Lock()
+			_, still := h.clients[c]
+			closed := h.closed
+			h.mu.Unlock()
 			if !still && !closed {
 				reason = "slow consumer: send queue full"
 				_ = conn.Close(websocket.StatusPolicyViolation, reason)
@@ -273,7 +297,7 @@ func (g *Gateway) wsWrite(ctx context.Context, conn *websocket.Conn, c *wsClient
 			}
 		case now := <-tick.C:
 			data, _ := json.Marshal(map[string]string{"time": now.UTC().Format(time.RFC3339)})
-			frame, _ := json.Marshal(wsOut{Topic: "system", Event: "heartbeat", Data: data})
+			frame, _ := json.Marshal(Out{Topic: "system", Event: "heartbeat", Data: data})
 			wctx, cancel := context.WithTimeout(ctx, wsWriteTimeout)
 			err := conn.Write(wctx, websocket.MessageText, frame)
 			if err == nil {
@@ -287,8 +311,8 @@ func (g *Gateway) wsWrite(ctx context.Context, conn *websocket.Conn, c *wsClient
 	}
 }
 
-// wsRead handles subscribe and unsubscribe frames.
-func (g *Gateway) wsRead(ctx context.Context, conn *websocket.Conn, c *wsClient) {
+// read handles subscribe and unsubscribe frames.
+func (h *Hub) read(ctx context.Context, conn *websocket.Conn, c *wsClient) {
 	for {
 		_, data, err := conn.Read(ctx)
 		if err != nil {
@@ -296,13 +320,13 @@ func (g *Gateway) wsRead(ctx context.Context, conn *websocket.Conn, c *wsClient)
 		}
 		in, err := parseFrame(data)
 		if err != nil {
-			g.wsReply(c, "", "error", err.Error())
+			h.reply(c, "", "error", err.Error())
 			continue
 		}
 		switch in.Op {
 		case "subscribe":
-			if err := g.wsAuthorize(ctx, c.p, in.Topic); err != nil {
-				g.wsReply(c, in.Topic, "error", err.Error())
+			if err := h.authorize(ctx, c.p, in.Topic); err != nil {
+				h.reply(c, in.Topic, "error", err.Error())
 				continue
 			}
 			c.mu.Lock()
@@ -312,109 +336,101 @@ func (g *Gateway) wsRead(ctx context.Context, conn *websocket.Conn, c *wsClient)
 			}
 			c.mu.Unlock()
 			if full {
-				g.wsReply(c, in.Topic, "error", "too many subscriptions")
+				h.reply(c, in.Topic, "error", "too many subscriptions")
 				continue
 			}
-			g.wsReply(c, in.Topic, "subscribed", "")
+			h.reply(c, in.Topic, "subscribed", "")
 		case "unsubscribe":
 			c.mu.Lock()
 			delete(c.topics, in.Topic)
 			c.mu.Unlock()
-			g.wsReply(c, in.Topic, "unsubscribed", "")
+			h.reply(c, in.Topic, "unsubscribed", "")
 		default:
-			g.wsReply(c, in.Topic, "error", "unknown op")
+			h.reply(c, in.Topic, "error", "unknown op")
 		}
 	}
 }
 
-func (g *Gateway) wsReply(c *wsClient, topic, event, msg string) {
+func (h *Hub) reply(c *wsClient, topic, event, msg string) {
 	var data json.RawMessage
 	if msg != "" {
 		data, _ = json.Marshal(map[string]string{"message": msg})
 	}
-	frame, _ := json.Marshal(wsOut{Topic: topic, Event: event, Data: data})
-	g.hub.mu.Lock()
-	if _, ok := g.hub.clients[c]; ok {
-		g.hub.enqueue(c, frame)
+	frame, _ := json.Marshal(Out{Topic: topic, Event: event, Data: data})
+	h.mu.Lock()
+	if _, ok := h.clients[c]; ok {
+		h.enqueue(c, frame)
 	}
-	g.hub.mu.Unlock()
+	h.mu.Unlock()
 }
 
-// errTopic is the one refusal for an id the caller may not see, so a
+// ErrTopic is the one refusal for an id the caller may not see, so a
 // refusal does not reveal whether the object exists.
-var errTopic = errors.New("topic not found")
+var ErrTopic = errors.New("topic not found")
 
-// wsAuthorize is the object-level check on subscribe. A per-id topic is
-// allowed when the owning service answers the caller's GET for that object
-// (the same team check as the REST route); when no service serves such a
-// route yet, only admins may subscribe.
-func (g *Gateway) wsAuthorize(ctx context.Context, p apiv1.Principal, topic string) error {
-	switch topic {
-	case "experiments", "alerts", "agents":
+// PublishedKinds are the event kinds some service publishes today
+// (analytics: rollup; controller: agent; generator: pipeline). A topic is
+// offered only when its kind is here: a client must not wait on a room
+// nobody speaks in. TestPublishedKinds checks this list against the
+// services' PublishEvent calls.
+var PublishedKinds = []string{messaging.KindRollup, messaging.KindAgent, messaging.KindPipeline}
+
+// topicKinds maps each topic (collection or "<kind>:" per-id prefix) to the
+// event kind it relays.
+var topicKinds = []struct{ topic, kind string }{
+	{"experiments", messaging.KindExperiment},
+	{"experiment:<id>", messaging.KindExperiment},
+	{"alerts", messaging.KindAlert},
+	{"stream:<id>", messaging.KindRollup},
+	{"agents", messaging.KindAgent},
+}
+
+// offered lists the topics of published kinds, for error messages.
+func offered() string {
+	var out []string
+	for _, tk := range topicKinds {
+		if slices.Contains(PublishedKinds, tk.kind) {
+			out = append(out, tk.topic)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// authorize checks a topic's form and that something publishes its kind,
+// then for a per-id topic asks the Authorizer.
+func (h *Hub) authorize(ctx context.Context, p apiv1.Principal, topic string) error {
+	name, id, perID := strings.Cut(topic, ":")
+	if perID {
+		name += ":<id>"
+	}
+	kind := ""
+	for _, tk := range topicKinds {
+		if tk.topic == name {
+			kind = tk.kind
+		}
+	}
+	if kind == "" || (perID && !wsIDRe.MatchString(id)) {
+		return fmt.Errorf("unknown topic: want one of %s", offered())
+	}
+	if !slices.Contains(PublishedKinds, kind) {
+		return fmt.Errorf("topic %s is not offered: nothing publishes %s events yet (offered: %s)", name, kind, offered())
+	}
+	if !perID {
 		return nil
 	}
-	kind, id, ok := strings.Cut(topic, ":")
-	if !ok || !wsIDRe.MatchString(id) {
-		return errors.New("unknown topic: want experiments, experiment:<id>, alerts, stream:<id> or agents")
-	}
-	var prefix string
-	switch kind {
-	case "experiment":
-		prefix = "/api/v1/experiments/{"
-	case "stream":
-		prefix = "/api/v1/streams/{"
-	default:
-		return errors.New("unknown topic: want experiments, experiment:<id>, alerts, stream:<id> or agents")
-	}
-	rt, ok := g.objectRoute(prefix)
-	if !ok {
-		if p.Admin() {
-			return nil
-		}
-		return errTopic
-	}
-	names := paramNames(rt.Pattern)
-	path := strings.Replace(rt.Pattern, "{"+names[0]+"}", id, 1)
-	req := apiv1.Request{Method: "GET", Path: path, Params: map[string]string{names[0]: id}, Principal: p}
-	cctx, cancel := context.WithTimeout(ctx, g.s.Config.API.ServiceTimout)
-	defer cancel()
-	if _, _, err := g.s.Bus.RequestRaw(cctx, rt.Subject, req); err != nil {
-		// As when no route exists: with the owning service not running in
-		// this deployment (no responders), admins may still subscribe.
-		if pe := problem.From(err); p.Admin() && pe != nil && pe.Status == http.StatusServiceUnavailable {
-			return nil
-		}
-		return errTopic
-	}
-	return nil
-}
-
-// objectRoute finds the forwarded GET route that reads one object under
-// prefix (the shortest pattern with exactly one path parameter).
-func (g *Gateway) objectRoute(prefix string) (Route, bool) {
-	var best Route
-	found := false
-	for _, rt := range g.routes {
-		if rt.Forward == nil || rt.Method != "GET" || !strings.HasPrefix(rt.Pattern, prefix) || len(paramNames(rt.Pattern)) != 1 {
-			continue
-		}
-		if !found || len(rt.Pattern) < len(best.Pattern) {
-			best, found = *rt.Forward, true
-		}
-	}
-	return best, found
+	return h.s.Authorize(ctx, p, strings.TrimSuffix(name, ":<id>"), id)
 }
 
 // parseFrame decodes a client frame strictly.
-func parseFrame(data []byte) (wsIn, error) {
-	var in wsIn
+func parseFrame(data []byte) (In, error) {
+	var in In
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil || dec.More() {
-		return wsIn{}, errors.New(`malformed frame: want {"op": "subscribe"|"unsubscribe", "topic": ...}`)
+		return In{}, errors.New(`malformed frame: want {"op": "subscribe"|"unsubscribe", "topic": ...}`)
 	}
 	if len(in.Topic) > 200 {
-		return wsIn{}, errors.New("topic too long")
+		return In{}, errors.New("topic too long")
 	}
 	return in, nil
 }

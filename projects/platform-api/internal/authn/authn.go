@@ -1,4 +1,8 @@
-package gateway
+// Package authn resolves credentials to callers: JWT access tokens signed
+// with rotating keys (sealed in the identity store) and phx_ API keys, with a
+// short cache and the shared revocation list. Authorization (roles, scopes of
+// an operation) is the gateway's, from the OpenAPI document.
+package authn
 
 import (
 	"context"
@@ -12,10 +16,11 @@ import (
 	"time"
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
-	"github.com/phoenix-platform/phoenix/pkg/auth"
 	"github.com/phoenix-platform/phoenix/pkg/database"
 	"github.com/phoenix-platform/phoenix/pkg/problem"
-	"github.com/phoenix-platform/phoenix/pkg/secrets"
+	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/auth"
+	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/identity"
+	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/secrets"
 )
 
 // cacheTTL bounds how long a resolved credential is reused without asking
@@ -29,8 +34,8 @@ const cacheMax = 10_000
 // replica); an unknown kid triggers a reload at most once per second.
 const keyReloadEvery = 30 * time.Second
 
-// authResult is an authenticated caller.
-type authResult struct {
+// Result is an authenticated caller.
+type Result struct {
 	Principal apiv1.Principal
 	SessionID string // JWT callers
 	KeyID     string // API key callers
@@ -38,21 +43,37 @@ type authResult struct {
 }
 
 type cached struct {
-	res     authResult
+	res     Result
 	keyHash string // API keys: the stored hash, compared on every use
 	expires time.Time
 	at      time.Time
 }
 
-// errUnauthorized is the one answer for every bad credential: saying which
+// ErrUnauthorized is the one answer for every bad credential: saying which
 // check failed would help an attacker.
-func errUnauthorized() *problem.Error {
+func ErrUnauthorized() *problem.Error {
 	return problem.Unauthorized("missing, invalid, expired or revoked credentials")
 }
 
-type authenticator struct {
-	store  *authStore
-	shared sharedState
+// Store is what authentication reads from (and, for signing keys, writes
+// to) the identity store.
+type Store interface {
+	SigningKeys(ctx context.Context) ([]identity.SigningKey, error)
+	AddSigningKey(ctx context.Context, k identity.SigningKey, retireOld time.Time) error
+	GetAPIKey(ctx context.Context, id string) (identity.APIKey, error)
+	GetSession(ctx context.Context, id string) (identity.Session, error)
+	GetUser(ctx context.Context, username string) (identity.User, error)
+}
+
+// Revocations is the shared revocation list (ratelimit.State).
+type Revocations interface {
+	Revoked(ctx context.Context, id string) (bool, error)
+}
+
+// Authenticator resolves tokens to callers and signs access tokens.
+type Authenticator struct {
+	store  Store
+	shared Revocations
 	sealer *secrets.Sealer
 	spec   auth.TokenSpec
 	logger *slog.Logger
@@ -70,8 +91,9 @@ type keyEntry struct {
 	retireAt *time.Time
 }
 
-func newAuthenticator(ctx context.Context, st *authStore, sh sharedState, sealer *secrets.Sealer, spec auth.TokenSpec, logger *slog.Logger) (*authenticator, error) {
-	a := &authenticator{store: st, shared: sh, sealer: sealer, spec: spec, logger: logger, now: time.Now, cache: map[string]cached{}}
+// New loads the signing keys, creating the first one on a fresh database.
+func New(ctx context.Context, st Store, sh Revocations, sealer *secrets.Sealer, spec auth.TokenSpec, logger *slog.Logger) (*Authenticator, error) {
+	a := &Authenticator{store: st, shared: sh, sealer: sealer, spec: spec, logger: logger, now: time.Now, cache: map[string]cached{}}
 	if err := a.reloadKeys(ctx); err != nil {
 		return nil, err
 	}
@@ -79,7 +101,7 @@ func newAuthenticator(ctx context.Context, st *authStore, sh sharedState, sealer
 	missing := a.current.ID == ""
 	a.mu.Unlock()
 	if missing {
-		if _, err := a.rotate(ctx); err != nil {
+		if _, err := a.Rotate(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -87,8 +109,8 @@ func newAuthenticator(ctx context.Context, st *authStore, sh sharedState, sealer
 }
 
 // reloadKeys reads the signing keys; the newest unretired one signs.
-func (a *authenticator) reloadKeys(ctx context.Context) error {
-	rows, err := a.store.signingKeys(ctx)
+func (a *Authenticator) reloadKeys(ctx context.Context) error {
+	rows, err := a.store.SigningKeys(ctx)
 	if err != nil {
 		return err
 	}
@@ -114,9 +136,9 @@ func (a *authenticator) reloadKeys(ctx context.Context) error {
 	return nil
 }
 
-// rotate makes a new signing key; older keys keep verifying until every
+// Rotate makes a new signing key; older keys keep verifying until every
 // token they signed has expired.
-func (a *authenticator) rotate(ctx context.Context) (string, error) {
+func (a *Authenticator) Rotate(ctx context.Context) (string, error) {
 	kid, err := auth.RandomToken(16)
 	if err != nil {
 		return "", err
@@ -130,13 +152,13 @@ func (a *authenticator) rotate(ctx context.Context) (string, error) {
 		return "", err
 	}
 	now := a.now()
-	if err := a.store.addSigningKey(ctx, signingKeyRow{KID: kid, Secret: sealed, CreatedAt: now}, now.Add(a.spec.TTL)); err != nil {
+	if err := a.store.AddSigningKey(ctx, identity.SigningKey{KID: kid, Secret: sealed, CreatedAt: now}, now.Add(a.spec.TTL)); err != nil {
 		return "", err
 	}
 	return kid, a.reloadKeys(ctx)
 }
 
-func (a *authenticator) lookupKey(kid string) ([]byte, bool) {
+func (a *Authenticator) LookupKey(kid string) ([]byte, bool) {
 	a.mu.Lock()
 	k, ok := a.keys[kid]
 	stale := a.now().Sub(a.lastReload)
@@ -159,7 +181,7 @@ func (a *authenticator) lookupKey(kid string) ([]byte, bool) {
 	return k.secret, true
 }
 
-func (a *authenticator) signingKey(ctx context.Context) (auth.SigningKey, error) {
+func (a *Authenticator) SigningKey(ctx context.Context) (auth.SigningKey, error) {
 	a.mu.Lock()
 	stale := a.now().Sub(a.lastReload) > keyReloadEvery
 	a.mu.Unlock()
@@ -176,9 +198,9 @@ func (a *authenticator) signingKey(ctx context.Context) (auth.SigningKey, error)
 	return a.current, nil
 }
 
-// issueAccess signs an access token for a session.
-func (a *authenticator) issueAccess(ctx context.Context, username, sid string) (string, error) {
-	key, err := a.signingKey(ctx)
+// IssueAccess signs an access token for a session.
+func (a *Authenticator) IssueAccess(ctx context.Context, username, sid string) (string, error) {
+	key, err := a.SigningKey(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -189,8 +211,8 @@ func (a *authenticator) issueAccess(ctx context.Context, username, sid string) (
 	return auth.SignAccessToken(key, a.spec, username, sid, jti, a.now())
 }
 
-// bearer extracts the token from "Authorization: Bearer <token>".
-func bearer(r *http.Request) string {
+// Bearer extracts the token from "Authorization: Bearer <token>".
+func Bearer(r *http.Request) string {
 	h := r.Header.Get("Authorization")
 	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
 		return strings.TrimSpace(h[7:])
@@ -198,10 +220,10 @@ func bearer(r *http.Request) string {
 	return ""
 }
 
-// authenticate resolves a token to a caller.
-func (a *authenticator) authenticate(ctx context.Context, token string) (authResult, error) {
+// Authenticate resolves a token to a caller.
+func (a *Authenticator) Authenticate(ctx context.Context, token string) (Result, error) {
 	if token == "" || len(token) > 4096 {
-		return authResult{}, errUnauthorized()
+		return Result{}, ErrUnauthorized()
 	}
 	if auth.LooksLikeAPIKey(token) {
 		return a.authenticateKey(ctx, token)
@@ -209,7 +231,7 @@ func (a *authenticator) authenticate(ctx context.Context, token string) (authRes
 	return a.authenticateJWT(ctx, token)
 }
 
-func (a *authenticator) fromCache(k string) (cached, bool) {
+func (a *Authenticator) fromCache(k string) (cached, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	c, ok := a.cache[k]
@@ -219,7 +241,7 @@ func (a *authenticator) fromCache(k string) (cached, bool) {
 	return c, true
 }
 
-func (a *authenticator) toCache(k string, c cached) {
+func (a *Authenticator) toCache(k string, c cached) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if len(a.cache) >= cacheMax {
@@ -228,49 +250,49 @@ func (a *authenticator) toCache(k string, c cached) {
 	a.cache[k] = c
 }
 
-// forget drops a cached credential at once (logout, revoke on this replica).
-func (a *authenticator) forget(k string) {
+// Forget drops a cached credential at once (logout, revoke on this replica).
+func (a *Authenticator) Forget(k string) {
 	a.mu.Lock()
 	delete(a.cache, k)
 	a.mu.Unlock()
 }
 
-func (a *authenticator) isRevoked(ctx context.Context, id string) error {
-	rev, err := a.shared.revoked(ctx, id)
+func (a *Authenticator) isRevoked(ctx context.Context, id string) error {
+	rev, err := a.shared.Revoked(ctx, id)
 	if err != nil {
 		// Fail closed: without the revocation list a revoked credential
 		// could pass.
 		return problem.Unavailable(time.Second, "credential check unavailable").Wrap(err)
 	}
 	if rev {
-		return errUnauthorized()
+		return ErrUnauthorized()
 	}
 	return nil
 }
 
-func (a *authenticator) authenticateKey(ctx context.Context, token string) (authResult, error) {
+func (a *Authenticator) authenticateKey(ctx context.Context, token string) (Result, error) {
 	k, err := auth.ParseAPIKey(token)
 	if err != nil {
-		return authResult{}, errUnauthorized()
+		return Result{}, ErrUnauthorized()
 	}
 	if err := a.isRevoked(ctx, "key:"+k.ID); err != nil {
-		return authResult{}, err
+		return Result{}, err
 	}
 	now := a.now()
 	c, ok := a.fromCache("key:" + k.ID)
 	if !ok {
-		row, err := a.store.getAPIKey(ctx, k.ID)
+		row, err := a.store.GetAPIKey(ctx, k.ID)
 		if errors.Is(err, database.ErrNotFound) {
-			return authResult{}, errUnauthorized()
+			return Result{}, ErrUnauthorized()
 		}
 		if err != nil {
-			return authResult{}, fmt.Errorf("look up api key: %w", err)
+			return Result{}, fmt.Errorf("look up api key: %w", err)
 		}
 		if row.RevokedAt != nil {
-			return authResult{}, errUnauthorized()
+			return Result{}, ErrUnauthorized()
 		}
 		c = cached{
-			res: authResult{
+			res: Result{
 				Principal: apiv1.Principal{Subject: row.ID, Kind: "api_key", Role: row.Role, Teams: row.Teams, Scopes: row.Scopes},
 				KeyID:     row.ID, RateLimit: row.RateLimit,
 			},
@@ -282,39 +304,39 @@ func (a *authenticator) authenticateKey(ctx context.Context, token string) (auth
 		a.toCache("key:"+k.ID, c)
 	}
 	if !auth.HashMatches(c.keyHash, token) || (!c.expires.IsZero() && !now.Before(c.expires)) {
-		return authResult{}, errUnauthorized()
+		return Result{}, ErrUnauthorized()
 	}
 	return c.res, nil
 }
 
-func (a *authenticator) authenticateJWT(ctx context.Context, token string) (authResult, error) {
-	claims, err := auth.VerifyAccessToken(token, a.lookupKey, a.spec, a.now())
+func (a *Authenticator) authenticateJWT(ctx context.Context, token string) (Result, error) {
+	claims, err := auth.VerifyAccessToken(token, a.LookupKey, a.spec, a.now())
 	if err != nil {
-		return authResult{}, errUnauthorized()
+		return Result{}, ErrUnauthorized()
 	}
 	if err := a.isRevoked(ctx, "sid:"+claims.SessionID); err != nil {
-		return authResult{}, err
+		return Result{}, err
 	}
 	c, ok := a.fromCache("sid:" + claims.SessionID)
 	if !ok {
-		se, err := a.store.getSession(ctx, claims.SessionID)
+		se, err := a.store.GetSession(ctx, claims.SessionID)
 		if errors.Is(err, database.ErrNotFound) {
-			return authResult{}, errUnauthorized()
+			return Result{}, ErrUnauthorized()
 		}
 		if err != nil {
-			return authResult{}, fmt.Errorf("look up session: %w", err)
+			return Result{}, fmt.Errorf("look up session: %w", err)
 		}
 		if se.RevokedAt != nil || se.Username != claims.Subject {
-			return authResult{}, errUnauthorized()
+			return Result{}, ErrUnauthorized()
 		}
-		u, err := a.store.getUser(ctx, se.Username)
+		u, err := a.store.GetUser(ctx, se.Username)
 		if errors.Is(err, database.ErrNotFound) {
-			return authResult{}, errUnauthorized()
+			return Result{}, ErrUnauthorized()
 		}
 		if err != nil {
-			return authResult{}, fmt.Errorf("look up user: %w", err)
+			return Result{}, fmt.Errorf("look up user: %w", err)
 		}
-		c = cached{res: authResult{
+		c = cached{res: Result{
 			Principal: apiv1.Principal{Subject: u.Username, Kind: "user", Role: u.Role, Teams: u.Teams},
 			SessionID: se.ID,
 		}, at: a.now()}
@@ -323,10 +345,10 @@ func (a *authenticator) authenticateJWT(ctx context.Context, token string) (auth
 	return c.res, nil
 }
 
-// scopeGrants reports whether a key's scopes cover the operation's scope:
+// ScopeGrants reports whether a key's scopes cover the operation's scope:
 // write implies read; admin implies read and write; ingest and agent stand
 // alone.
-func scopeGrants(scopes []string, need string) bool {
+func ScopeGrants(scopes []string, need string) bool {
 	if need == "" {
 		return false
 	}
@@ -343,38 +365,5 @@ func scopeGrants(scopes []string, need string) bool {
 	return false
 }
 
-// authorize checks the role (and, for API keys, the scope) an operation needs.
-func authorize(p apiv1.Principal, pol policy) error {
-	if roleRank[p.Role] < roleRank[pol.Role] {
-		return problem.Forbidden("this operation needs the %s role", pol.Role)
-	}
-	if p.Kind == "api_key" {
-		if pol.Scope == "" {
-			return problem.Forbidden("API keys cannot call this operation")
-		}
-		if !scopeGrants(p.Scopes, pol.Scope) {
-			return problem.Forbidden("this operation needs an API key with the %s scope", pol.Scope)
-		}
-	}
-	return nil
-}
-
-// grantsScope is the authenticate endpoint's scope check for any caller:
-// keys need the scope; users need viewer for read, operator for write,
-// ingest and agent, admin for admin.
-func grantsScope(p apiv1.Principal, scope string) bool {
-	if scope == "" {
-		return true
-	}
-	if p.Kind == "api_key" {
-		return scopeGrants(p.Scopes, scope)
-	}
-	need := roleOperator
-	switch scope {
-	case auth.ScopeRead:
-		need = roleViewer
-	case auth.ScopeAdmin:
-		need = roleAdmin
-	}
-	return roleRank[p.Role] >= roleRank[need]
-}
+// Spec is the access tokens' issuer, audience and lifetime.
+func (a *Authenticator) Spec() auth.TokenSpec { return a.spec }

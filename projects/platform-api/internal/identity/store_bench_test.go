@@ -1,4 +1,4 @@
-package gateway
+package identity
 
 import (
 	"context"
@@ -18,7 +18,7 @@ func BenchmarkStoreWrites(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	s, err := newAuthStore(ctx, db)
+	s, err := Open(ctx, db)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -27,10 +27,10 @@ func BenchmarkStoreWrites(b *testing.B) {
 	for b.Loop() {
 		id := fmt.Sprintf("k%d", i)
 		i++
-		if err := s.createAPIKey(ctx, apiKeyRow{ID: id, Name: "n", Hash: "h", Role: "viewer", Scopes: []string{"read"}, CreatedBy: "a", CreatedAt: time.Now()}); err != nil {
+		if err := s.CreateAPIKey(ctx, APIKey{ID: id, Name: "n", Hash: "h", Role: "viewer", Scopes: []string{"read"}, CreatedBy: "a", CreatedAt: time.Now()}); err != nil {
 			b.Fatal(err)
 		}
-		if err := s.revokeAPIKey(ctx, id, time.Now()); err != nil {
+		if err := s.RevokeAPIKey(ctx, id, time.Now()); err != nil {
 			b.Fatal(err)
 		}
 	}
