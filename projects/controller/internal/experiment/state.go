@@ -36,20 +36,20 @@ type Event string
 // Events. A user sends start, promote (approve) and cancel (stop); the
 // runner sends the others.
 const (
-	EvStart     Event = "start"     // draft -> pending
-	EvDeploy    Event = "deploy"    // pending -> deploying: the agents are free
-	EvDeployed  Event = "deployed"  // deploying -> warming: every agent applied the config
-	EvWarmedUp  Event = "warmed_up" // warming -> running
-	EvElapsed   Event = "elapsed"   // running -> analyzing: the duration is over
-	EvPass      Event = "pass"      // analyzing -> succeeded
-	EvFail      Event = "fail"      // analyzing -> failed
-	EvNoData    Event = "no_data"   // analyzing -> inconclusive
-	EvPromote   Event = "promote"   // succeeded -> promoting (on_success promote, or an approval)
-	EvPromoted  Event = "promoted"  // promoting -> promoted: the rollout reached every agent
-	EvRollback  Event = "rollback"  // promoting -> rolled_back: a step failed, or a user aborted
-	EvCancel    Event = "cancel"    // any non-terminal state -> cancelled
-	EvError     Event = "error"     // any non-terminal state -> errored
-	EvCreate    Event = "create"    // only in the transition log: the first entry
+	EvStart    Event = "start"     // draft -> pending
+	EvDeploy   Event = "deploy"    // pending -> deploying: the agents are free
+	EvDeployed Event = "deployed"  // deploying -> warming: every agent applied the config
+	EvWarmedUp Event = "warmed_up" // warming -> running
+	EvElapsed  Event = "elapsed"   // running -> analyzing: the duration is over
+	EvPass     Event = "pass"      // analyzing -> succeeded
+	EvFail     Event = "fail"      // analyzing -> failed
+	EvNoData   Event = "no_data"   // analyzing -> inconclusive
+	EvPromote  Event = "promote"   // succeeded -> promoting (on_success promote, or an approval)
+	EvPromoted Event = "promoted"  // promoting -> promoted: the rollout reached every agent
+	EvRollback Event = "rollback"  // promoting -> rolled_back: a step failed, or a user aborted
+	EvCancel   Event = "cancel"    // any non-terminal state -> cancelled
+	EvError    Event = "error"     // any non-terminal state -> errored
+	EvCreate   Event = "create"    // only in the transition log: the first entry
 )
 
 // Events lists every event a transition can take (EvCreate only names the
