@@ -160,6 +160,47 @@ func (r *Runner) Step(ctx context.Context, id string) (State, error) {
 	return st, r.Publish(ctx)
 }
 
+// Reconcile steps every live experiment once (up to maxActive of them),
+// logging the ones that fail: one experiment's fault never stalls the
+// others. It returns how many it stepped.
+func (r *Runner) Reconcile(ctx context.Context) (int, error) {
+	n, cursor := 0, ""
+	for n < maxActive {
+		page, err := r.s.Store.List(ctx, nil, true, cursor, min(100, maxActive-n))
+		if err != nil {
+			return n, err
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, rec := range page {
+			if _, err := r.Step(ctx, rec.ID); err != nil {
+				r.log.Warn("experiment step failed", "experiment_id", rec.ID, "state", string(rec.State), "error", err)
+			}
+			n++
+		}
+		cursor = page[len(page)-1].ID
+	}
+	return n, nil
+}
+
+// Run reconciles every interval until ctx ends. Everything it knows is in
+// the store, so a controller simply runs it again after a restart.
+func (r *Runner) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := r.Reconcile(ctx); err != nil && ctx.Err() == nil {
+			r.log.Warn("experiment reconcile failed", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // Publish drains the outbox: every logged transition not yet published.
 func (r *Runner) Publish(ctx context.Context) error {
 	ts, err := r.s.Store.Unpublished(ctx, 100)
@@ -348,7 +389,7 @@ func (r *Runner) heldAgents(ctx context.Context, self string) (map[string]string
 	}
 	held := map[string]string{}
 	for _, o := range live {
-		if o.ID == self || !o.State.Agents() {
+		if o.ID == self || !o.HoldsAgents() {
 			continue
 		}
 		for _, a := range o.Progress.Agents {
@@ -392,6 +433,26 @@ func (r *Runner) promote(ctx context.Context, rec *Record, now time.Time) (State
 		rec.Progress.RolloutStep++
 		rec.Progress.PhaseStarted = now
 		return rec.State, r.s.Store.Save(ctx, rec)
+	}
+	held, err := r.heldAgents(ctx, rec.ID)
+	if err != nil {
+		return rec.State, err
+	}
+	var busy []string
+	for _, id := range ids[:n] {
+		if owner, ok := held[id]; ok {
+			busy = append(busy, id+" (experiment "+owner+")")
+		}
+	}
+	if len(busy) > 0 {
+		// Another experiment started on these agents after this one
+		// ended; its restore would overwrite the promotion.
+		note := "promotion waits for agents held by another experiment: " + strings.Join(capList(busy, 5), ", ")
+		if rec.Progress.Note != note {
+			rec.Progress.Note = note
+			return rec.State, r.s.Store.Save(ctx, rec)
+		}
+		return rec.State, nil
 	}
 	for _, id := range ids[:n] {
 		if err := r.s.Deployer.Set(ctx, id, DesiredConfig{ConfigHash: hash, Config: cfg,

@@ -463,6 +463,62 @@ func TestRunnerOutcomes(t *testing.T) {
 		}
 	})
 
+	t.Run("a stopped experiment holds its agents and name until they are given back", func(t *testing.T) {
+		w := newWorld(t, 1)
+		first := w.create(t, specFor(t, "first", OnSuccessWait, ""))
+		running := w.drive(t, first.ID, nil, until(Running))
+		if _, err := w.store.Apply(ctx, first.ID, running.Version, EvCancel, "alice", "stop", nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.store.Create(ctx, &Record{Team: "default", Spec: specFor(t, "first", OnSuccessWait, "")}, "bob", ""); !isConflict(err) {
+			t.Fatalf("the name of an experiment whose agents are not back yet: %v", err)
+		}
+		second := w.create(t, specFor(t, "second", OnSuccessWait, ""))
+		r := w.runner(t, nil)
+		if st, err := r.Step(ctx, second.ID); err != nil || st != Pending {
+			t.Fatalf("second beside a stopped, unrestored first: %s %v", st, err)
+		}
+		// One reconcile pass gives first's agent back (and may or may not
+		// reach second first); the next deploys second.
+		for range 3 {
+			if _, err := r.Reconcile(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, _ := w.store.Get(ctx, second.ID)
+		exp2 := fleet.Hash([]byte("experiment second\n"))
+		if got.State != Warming || w.fleet.desired["agent-1"] != exp2 {
+			t.Fatalf("second is %s and agent-1 runs %s", got.State, w.fleet.desired["agent-1"])
+		}
+		if live, _ := w.store.List(ctx, nil, true, "", 10); len(live) != 1 || live[0].ID != second.ID {
+			t.Fatalf("live experiments: %d", len(live))
+		}
+	})
+
+	t.Run("a promotion waits for agents another experiment holds", func(t *testing.T) {
+		w := newWorld(t, 1)
+		first := w.create(t, specFor(t, "first", OnSuccessWait, ""))
+		done := w.drive(t, first.ID, nil, until(Succeeded))
+		second := w.create(t, specFor(t, "second", OnSuccessWait, ""))
+		w.drive(t, second.ID, nil, until(Running))
+		if _, err := w.store.Apply(ctx, first.ID, done.Version, EvPromote, "bob", "approved", nil); err != nil {
+			t.Fatal(err)
+		}
+		r := w.runner(t, nil)
+		if st, err := r.Step(ctx, first.ID); err != nil || st != Promoting {
+			t.Fatalf("first: %s %v", st, err)
+		}
+		got, _ := w.store.Get(ctx, first.ID)
+		if !strings.Contains(got.Progress.Note, "agent-1 (experiment second)") || w.fleet.desired["agent-1"] != fleet.Hash([]byte("experiment second\n")) {
+			t.Fatalf("note %q, agent-1 runs %s", got.Progress.Note, w.fleet.desired["agent-1"])
+		}
+		w.drive(t, second.ID, nil, until(Succeeded))
+		final := w.drive(t, first.ID, nil, w.settled)
+		if final.State != Promoted || w.fleet.desired["agent-1"] != fleet.Hash([]byte("production topk of first\n")) {
+			t.Fatalf("%s, agent-1 runs %s", final.State, w.fleet.desired["agent-1"])
+		}
+	})
+
 	t.Run("a staged promotion whose second step fails rolls every agent back", func(t *testing.T) {
 		w := newWorld(t, 2)
 		rec := w.create(t, specFor(t, "staged", OnSuccessPromote, "rollout: {strategy: staged, steps: [50, 100], pause: 30s}"))

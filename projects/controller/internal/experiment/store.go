@@ -43,6 +43,25 @@ type Record struct {
 // Name is the experiment's name, the first part of its streams.
 func (r *Record) Name() string { return r.Spec.Metadata.Name }
 
+// Live reports whether the experiment still needs the runner: its state is
+// not final, or it stopped while its agents may still run its config. A
+// live experiment keeps its name (and its streams) to itself.
+func (r *Record) Live() bool { return !r.State.Terminal() || r.cleanupPending() }
+
+// HoldsAgents reports whether the experiment's config may be on its
+// agents, so no other experiment or promotion may touch them.
+func (r *Record) HoldsAgents() bool { return r.State.Agents() || r.cleanupPending() }
+
+// cleanupPending: stopped (by a user, a fault or a failed promotion)
+// before the runner gave the agents their previous configs back.
+func (r *Record) cleanupPending() bool {
+	switch r.State {
+	case Cancelled, Errored, RolledBack:
+		return len(r.Progress.Agents) > 0 && !r.Progress.Restored
+	}
+	return false
+}
+
 // Transition is one entry of an experiment's log: who or what moved it,
 // when, and why.
 type Transition struct {
@@ -111,7 +130,7 @@ func (s *Store) Create(ctx context.Context, r *Record, actor, reason string) err
 		_, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO experiments
 			(`+columns+`, name, active) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			r.ID, r.Team, spec, string(r.State), r.Version, progress, results, r.CreatedBy,
-			ms(r.CreatedAt), ms(r.UpdatedAt), r.Name(), activeFlag(r.State))
+			ms(r.CreatedAt), ms(r.UpdatedAt), r.Name(), activeFlag(r))
 		if err != nil {
 			if isUnique(err) {
 				return problem.Conflict("an experiment named %s is still live (its streams are %s--<variant>); "+
@@ -150,7 +169,7 @@ func (s *Store) get(ctx context.Context, q database.Querier, id string) (*Record
 
 // List returns up to limit experiments with ids after cursor, by id.
 // teams restricts the answer; nil means every team. activeOnly keeps the
-// ones not in a final state (what a restarted runner resumes).
+// live ones (Record.Live: what a restarted runner resumes).
 func (s *Store) List(ctx context.Context, teams []string, activeOnly bool, cursor string, limit int) ([]*Record, error) {
 	q := `SELECT ` + columns + ` FROM experiments WHERE id > ?`
 	args := []any{cursor}
@@ -367,7 +386,7 @@ func (s *Store) update(ctx context.Context, tx *sql.Tx, r *Record, version int64
 	}
 	err = database.ExpectOne(tx.ExecContext(ctx, s.db.Rebind(`UPDATE experiments SET spec = ?, state = ?, active = ?,
 		version = ?, progress = ?, results = ?, updated_at_ms = ? WHERE id = ? AND version = ?`),
-		spec, string(r.State), activeFlag(r.State), r.Version, progress, results, ms(r.UpdatedAt), r.ID, version))
+		spec, string(r.State), activeFlag(r), r.Version, progress, results, ms(r.UpdatedAt), r.ID, version))
 	if errors.Is(err, database.ErrConflict) {
 		return conflict(r.ID, version)
 	}
@@ -456,11 +475,11 @@ func isUnique(err error) bool {
 	return strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
 
-func activeFlag(s State) int {
-	if s.Terminal() {
-		return 0
+func activeFlag(r *Record) int {
+	if r.Live() {
+		return 1
 	}
-	return 1
+	return 0
 }
 
 func ms(t time.Time) int64 {
