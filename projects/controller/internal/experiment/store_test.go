@@ -139,6 +139,17 @@ func TestStoreLifecycle(t *testing.T) {
 		if _, err := s.Apply(ctx, r.ID, cur.Version, EvStart, "alice", "", nil); !errors.Is(err, ErrIllegalTransition) {
 			t.Fatalf("a final state left: %v", err)
 		}
+		// Its agent may still run its config: live until restored.
+		if err := s.Create(ctx, &Record{Team: "other", Spec: spec}, "bob", ""); !isConflict(err) {
+			t.Fatalf("name of a stopped experiment with agents to give back: %v", err)
+		}
+		if live, _ := s.List(ctx, nil, true, "", 10); len(live) != 1 || live[0].ID != r.ID {
+			t.Fatalf("a stopped experiment awaiting restore is not live: %+v", live)
+		}
+		cur.Progress.Restored = true
+		if err := s.Save(ctx, cur); err != nil {
+			t.Fatal(err)
+		}
 		again := &Record{Team: "other", Spec: spec, State: Pending}
 		if err := s.Create(ctx, again, "bob", "rerun"); err != nil {
 			t.Fatalf("the name of a finished experiment: %v", err)
