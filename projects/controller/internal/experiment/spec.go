@@ -293,7 +293,7 @@ func (e *Experiment) checkVariants() []problem.FieldError {
 	req := pipelinegen.Request{Target: pipelinegen.Target{Kind: pipelinegen.TargetExperiment, ExperimentID: "check"}}
 	paths := map[string]string{}
 	addGenerated := func(v Variant, path string) {
-		gv := pipelinegen.Variant{Name: v.Name, Template: v.Template, Set: v.Set, Strategies: v.Strategies}
+		gv, _ := generatorVariant(v, v.Name, nil) // never fails without a stored pipeline
 		if path == "spec.baseline" {
 			gv.Name = BaselineVariant
 			req.Target.Baseline = &gv
