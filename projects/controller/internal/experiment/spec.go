@@ -8,7 +8,9 @@ package experiment
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"reflect"
 	"regexp"
@@ -170,8 +172,11 @@ func Parse(data []byte) (*Experiment, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
-		return nil, problem.BadRequest("invalid experiment spec",
-			problem.FieldError{Path: "(document)", Message: "not valid YAML or JSON: " + err.Error()})
+		msg := "not valid YAML or JSON: " + err.Error()
+		if errors.Is(err, io.EOF) {
+			msg = "is empty"
+		}
+		return nil, problem.BadRequest("invalid experiment spec", problem.FieldError{Path: "(document)", Message: msg})
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
