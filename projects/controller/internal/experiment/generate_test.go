@@ -1,0 +1,82 @@
+package experiment
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/phoenix-platform/phoenix/pkg/pipelinegen"
+	"github.com/phoenix-platform/phoenix/pkg/pipelinegen/collectortest"
+)
+
+// TestExamplesGenerate: the examples are real: their fan-out configs
+// generate, name every variant's stream, and the real collector accepts
+// them (skipped locally without the collector binary, required in CI).
+func TestExamplesGenerate(t *testing.T) {
+	examples, _ := filepath.Glob("../../../../examples/experiments/*.yaml")
+	if len(examples) < 2 {
+		t.Fatalf("examples: %v", examples)
+	}
+	var configs [][]byte
+	for _, f := range examples {
+		e := mustSpec(t, f)
+		req, err := e.GeneratorRequest(pipelinegen.Source{}, "", nil)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		res, err := pipelinegen.Generate(req)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		cfg := string(res.Config)
+		for _, want := range append([]string{"metrics/" + BaselineVariant, e.Metadata.Name}, candidatePipelines(e)...) {
+			if !strings.Contains(cfg, want) {
+				t.Errorf("%s: config lacks %q", filepath.Base(f), want)
+			}
+		}
+		configs = append(configs, res.Config)
+	}
+	v := pipelinegen.NewValidator(collectortest.Bin(t))
+	for i, cfg := range configs {
+		errs, err := v.Validate(context.Background(), cfg)
+		if err != nil || len(errs) > 0 {
+			t.Errorf("%s: the collector refuses the config: %v %v", filepath.Base(examples[i]), errs, err)
+		}
+	}
+}
+
+func candidatePipelines(e Experiment) []string {
+	var out []string
+	for _, c := range e.Spec.Candidates {
+		out = append(out, "metrics/"+c.Name)
+	}
+	return out
+}
+
+func TestGeneratorRequestStoredPipelines(t *testing.T) {
+	e := mustSpec(t, "testdata/full.good.yaml") // baseline: prod-hosts@3
+	if _, err := e.GeneratorRequest(pipelinegen.Source{}, "", nil); err == nil || !strings.Contains(err.Error(), "prod-hosts@3") {
+		t.Fatalf("a stored pipeline without a resolver: %v", err)
+	}
+	missing := errors.New("no such pipeline")
+	if _, err := e.GeneratorRequest(pipelinegen.Source{}, "", func(string) ([]pipelinegen.Strategy, error) { return nil, missing }); !errors.Is(err, missing) {
+		t.Fatalf("resolver error: %v", err)
+	}
+	var asked string
+	req, err := e.GeneratorRequest(pipelinegen.Source{}, "http://phoenix:4318", func(ref string) ([]pipelinegen.Strategy, error) {
+		asked = ref
+		return []pipelinegen.Strategy{{Type: pipelinegen.DropLabels, Labels: []string{"process.pid"}}}, nil
+	})
+	if err != nil || asked != "prod-hosts@3" {
+		t.Fatalf("resolve %q: %v", asked, err)
+	}
+	if req.Target.ExperimentID != "fleet-trim_2" || req.Target.Baseline.Name != BaselineVariant || len(req.Target.Baseline.Strategies) != 1 ||
+		len(req.Target.Candidates) != 3 || req.Target.Candidates[1].Name != "drop-pid" || req.Target.IngestEndpoint != "http://phoenix:4318" {
+		t.Fatalf("request: %+v", req.Target)
+	}
+	if _, err := pipelinegen.Generate(req); err != nil {
+		t.Fatalf("generate: %v", err)
+	}
+}
