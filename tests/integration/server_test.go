@@ -40,16 +40,16 @@ func TestServiceGoesAwayAndComesBack(t *testing.T) {
 		return code == http.StatusOK
 	}, "readyz never became 200")
 
-	svc, ok := a.Service(config.ServiceAnomalyDetector).(responderOwner)
+	svc, ok := a.Service(config.ServiceController).(responderOwner)
 	if !ok {
-		t.Skip("anomaly-detector does not expose its responder")
+		t.Fatal("the controller does not expose its responder")
 	}
 	if err := svc.Responder().Stop(); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, 5*time.Second, func() bool {
-		return health(t, base, tok, config.ServiceAnomalyDetector) == service.HealthUnreachable
-	}, "status never showed anomaly-detector unreachable")
+		return health(t, base, tok, config.ServiceController) == service.HealthUnreachable
+	}, "status never showed the controller unreachable")
 	testutil.Eventually(t, 5*time.Second, func() bool {
 		code, _ := get(t, base+"/readyz", "")
 		return code == http.StatusServiceUnavailable
@@ -59,7 +59,7 @@ func TestServiceGoesAwayAndComesBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, 5*time.Second, func() bool {
-		return health(t, base, tok, config.ServiceAnomalyDetector) == service.HealthOK
+		return health(t, base, tok, config.ServiceController) == service.HealthOK
 	}, "status never recovered")
 	testutil.Eventually(t, 5*time.Second, func() bool {
 		code, _ := get(t, base+"/readyz", "")
