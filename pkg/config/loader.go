@@ -163,7 +163,7 @@ func (b *Binder) decodeYAML(data []byte) error {
 		}
 	}
 	rootType := reflect.TypeOf(b.target).Elem()
-	problems = append(problems, unknownKeys(top, rootType.String(), func(key string) ([]reflect.Type, bool) {
+	problems = append(problems, unknownKeys(top, "type "+rootType.String(), "", func(key string) ([]reflect.Type, bool) {
 		types, ok := yamlField(rootType, key)
 		for _, sec := range b.sections {
 			if sec.key == key {
@@ -202,8 +202,9 @@ func valueOf(m *yaml.Node, key string) *yaml.Node {
 // unknownKeys lists, in yaml.v3's words, each key of mapping n (and of the
 // mappings below it) that lookup does not know. lookup returns the struct
 // types a key decodes into (several when the shared config and a project
-// share a section); typeName names the mapping's type in messages.
-func unknownKeys(n *yaml.Node, typeName string, lookup func(key string) ([]reflect.Type, bool)) []string {
+// share a section); where names the mapping in messages, path is its YAML
+// path ("" at the top).
+func unknownKeys(n *yaml.Node, where, path string, lookup func(key string) ([]reflect.Type, bool)) []string {
 	n = resolve(n)
 	if n == nil || n.Kind != yaml.MappingNode {
 		return nil
@@ -218,13 +219,13 @@ func unknownKeys(n *yaml.Node, typeName string, lookup func(key string) ([]refle
 				merged = v.Content
 			}
 			for _, m := range merged {
-				out = append(out, unknownKeys(m, typeName, lookup)...)
+				out = append(out, unknownKeys(m, where, path, lookup)...)
 			}
 			continue
 		}
 		types, ok := lookup(k.Value)
 		if !ok {
-			out = append(out, fmt.Sprintf("line %d: field %s not found in type %s", k.Line, k.Value, typeName))
+			out = append(out, fmt.Sprintf("line %d: field %s not found in %s", k.Line, k.Value, where))
 			continue
 		}
 		var groups []reflect.Type
@@ -236,7 +237,13 @@ func unknownKeys(n *yaml.Node, typeName string, lookup func(key string) ([]refle
 		if len(groups) == 0 || v == nil || v.Kind != yaml.MappingNode {
 			continue // a scalar, a list, or a type error yaml.v3 already reported
 		}
-		out = append(out, unknownKeys(v, groups[len(groups)-1].String(), func(key string) ([]reflect.Type, bool) {
+		sub := k.Value
+		if path != "" {
+			sub = path + "." + k.Value
+		}
+		// Named by YAML path: the Go types behind a section are the
+		// project's business, the path is what the user wrote.
+		out = append(out, unknownKeys(v, "section "+sub, sub, func(key string) ([]reflect.Type, bool) {
 			var all []reflect.Type
 			found := false
 			for _, g := range groups {

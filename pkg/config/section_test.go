@@ -99,8 +99,8 @@ func TestSectionRejectsAndValidates(t *testing.T) {
 		want []string
 	}{
 		{"unknown key in a shared section", "analytics:\n  size: 2\n  sise: 3\n", nil,
-			[]string{"line 3: field sise not found in type config.widgets"}},
-		{"unknown nested key", "analytics:\n  inner:\n    deep: 1\n", nil, []string{"line 3: field deep not found"}},
+			[]string{"line 3: field sise not found in section analytics"}},
+		{"unknown nested key", "analytics:\n  inner:\n    deep: 1\n", nil, []string{"line 3: field deep not found in section analytics.inner"}},
 		{"unknown top-level key beside a section", "analytics:\n  size: 2\nloadsim:\n  max: 1\n", nil,
 			[]string{"line 3: field loadsim not found in type config.Server"}},
 		{"type error and unknown key reported together", "analytics:\n  every: soon\nshutdown:\n  timeot: 1s\n", nil,
