@@ -197,7 +197,7 @@ func (c *Server) Validate() error {
 		"controller.dev_telemetry_addr": c.Controller.DevTelemetryAddr,
 		"controller.dev_health_addr":    c.Controller.DevHealthAddr,
 	} {
-		if err := CheckListenAddr(addr); err != nil {
+		if err := checkListenAddr(addr); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", key, err))
 		}
 	}
@@ -224,9 +224,8 @@ func (c *Server) Validate() error {
 	return errors.Join(errs...)
 }
 
-// CheckListenAddr reports whether addr is host:port, for sections that hold
-// their own listeners.
-func CheckListenAddr(addr string) error {
+// checkListenAddr reports whether addr is host:port.
+func checkListenAddr(addr string) error {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return fmt.Errorf("invalid listen address %q: want host:port", addr)
 	}
