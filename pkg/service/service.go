@@ -25,16 +25,17 @@ import (
 
 // Settings is what the runner hands every service.
 type Settings struct {
-	Config *config.Server
+	Config   *config.Server
+	Logger   *slog.Logger
+	Store    *database.Store
+	Bus      *messaging.Bus
+	Metrics  *telemetry.Metrics
+	Version  version.Info
+	Instance string
+
 	// Registered names every service this binary can run, in start order
 	// (the gateway's status lists them).
 	Registered []string
-	Logger     *slog.Logger
-	Store      *database.Store
-	Bus        *messaging.Bus
-	Metrics    *telemetry.Metrics
-	Version    version.Info
-	Instance   string
 }
 
 // Service is one component of Phoenix. Start must return once the service is
