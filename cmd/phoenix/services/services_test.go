@@ -2,7 +2,13 @@ package services
 
 import (
 	"context"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/spf13/pflag"
@@ -78,4 +84,52 @@ func TestMigrationsApply(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEveryRegistrationIsListed: a project that declares Registration() in
+// its top-level package is in All(), and nothing else is, so a service is
+// neither forgotten nor run without declaring itself. The folder names the
+// service.
+func TestEveryRegistrationIsListed(t *testing.T) {
+	dirs, err := os.ReadDir("../../../projects")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var declared []string
+	for _, d := range dirs {
+		if d.IsDir() && declaresRegistration(t, filepath.Join("../../../projects", d.Name())) {
+			declared = append(declared, d.Name())
+		}
+	}
+	listed := app.Names(All())
+	slices.Sort(listed)
+	if !slices.Equal(declared, listed) {
+		t.Fatalf("projects declaring Registration() %v, listed in All() %v", declared, listed)
+	}
+}
+
+// declaresRegistration reports whether the package in dir has a top-level
+// func Registration.
+func declaresRegistration(t *testing.T, dir string) bool {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		file, err := parser.ParseFile(fset, f, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, decl := range file.Decls {
+			if fn, ok := decl.(*ast.FuncDecl); ok && fn.Recv == nil && fn.Name.Name == "Registration" {
+				return true
+			}
+		}
+	}
+	return false
 }
