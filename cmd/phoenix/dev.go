@@ -21,6 +21,7 @@ import (
 	"github.com/phoenix-platform/phoenix/pkg/messaging"
 	"github.com/phoenix-platform/phoenix/projects/agent"
 	"github.com/phoenix-platform/phoenix/projects/controller"
+	"github.com/phoenix-platform/phoenix/projects/generator"
 )
 
 // devPrincipal is who the --dev loop acts as when it deploys the local
@@ -50,7 +51,7 @@ func devFleet(ctx context.Context, a *app.App) (func(), error) {
 	}
 	bin := cfg.Controller.CollectorBin
 	if bin == "" {
-		bin = cfg.Generator.CollectorBin // the one the generator validates with
+		bin = generator.ConfigFrom(cfg).CollectorBin // the one the generator validates with
 	}
 	if bin == "" {
 		bin = agent.DefaultCollectorBin()

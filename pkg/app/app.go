@@ -1,6 +1,6 @@
 // Package app runs Phoenix services in one process: it opens the store and
-// the bus, runs migrations through the services, starts each service and
-// stops them all in reverse order on shutdown. `phoenix server` and every
+// the bus, applies each service's migrations, starts each service and stops
+// them all in reverse order on shutdown. `phoenix server` and every
 // project's own binary use it, so both ways to run share one code path.
 package app
 
@@ -9,7 +9,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"slices"
 	"strings"
@@ -23,6 +22,8 @@ import (
 	"github.com/phoenix-platform/phoenix/pkg/version"
 )
 
+// migrations are the runner's own tables (phoenix_instances).
+//
 //go:embed migrations/*.sql
 var migrations embed.FS
 
@@ -34,10 +35,14 @@ type App struct {
 	timeout  time.Duration
 }
 
-// Start opens shared resources and starts the configured services. On error
-// everything already started is stopped again.
-func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger, factories map[string]service.Factory) (*App, error) {
-	if err := cfg.Validate(); err != nil {
+// Start opens shared resources and starts the services of regs that cfg
+// names, in the order of regs (dependencies first: analytics before the
+// gateway that routes to it). Each registration's settings are added to cfg
+// with their defaults when cfg does not hold them yet. On error everything
+// already started is stopped again.
+func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger, regs []service.Registration) (*App, error) {
+	AddSections(cfg, regs)
+	if err := validate(cfg, regs); err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	store, err := database.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
@@ -58,36 +63,35 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger, factori
 	}
 	a := &App{
 		Settings: service.Settings{
-			Config: cfg, Logger: logger, Store: store, Bus: bus, Metrics: telemetry.NewMetrics(),
+			Config: cfg, Registered: Names(regs), Logger: logger, Store: store, Bus: bus, Metrics: telemetry.NewMetrics(),
 			Version: version.Get(), Instance: service.InstanceID(),
 		},
 		logger:  logger,
 		timeout: cfg.Shutdown.Timeout,
 	}
-	// Start in the canonical order so dependencies (analytics before the
-	// gateway that routes to it) come up first.
-	for _, name := range config.AllServices {
-		if !slices.Contains(cfg.Services, name) {
+	for _, reg := range regs {
+		if !slices.Contains(cfg.Services, reg.Name) {
 			continue
 		}
-		f, ok := factories[name]
-		if !ok {
-			a.stop(ctx)
-			return nil, fmt.Errorf("service %s is not built into this binary", name)
+		if reg.Migrations != nil {
+			if _, err := store.Migrate(ctx, reg.Name, reg.Migrations); err != nil {
+				a.stop(ctx)
+				return nil, err
+			}
 		}
 		s := a.Settings
-		s.Logger = logger.With("service", name)
-		svc, err := f(s)
+		s.Logger = logger.With("service", reg.Name)
+		svc, err := reg.New(s)
 		if err != nil {
 			a.stop(ctx)
-			return nil, fmt.Errorf("create %s: %w", name, err)
+			return nil, fmt.Errorf("create %s: %w", reg.Name, err)
 		}
 		if err := svc.Start(ctx); err != nil {
 			a.stop(ctx)
-			return nil, fmt.Errorf("start %s: %w", name, err)
+			return nil, fmt.Errorf("start %s: %w", reg.Name, err)
 		}
 		a.Services = append(a.Services, svc)
-		logger.Info("service started", "service", name)
+		logger.Info("service started", "service", reg.Name)
 	}
 	return a, nil
 }
@@ -136,13 +140,44 @@ func (a *App) stop(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// Names lists the registrations' names, in order.
+func Names(regs []service.Registration) []string {
+	names := make([]string, len(regs))
+	for i, r := range regs {
+		names[i] = r.Name
+	}
+	return names
+}
+
+// AddSections registers each registration's own settings on cfg, with their
+// defaults, unless cfg holds them already.
+func AddSections(cfg *config.Server, regs []service.Registration) {
+	for _, r := range regs {
+		if r.Config != nil && !cfg.HasSection(r.Name) {
+			cfg.AddSection(r.Name, r.Config())
+		}
+	}
+}
+
+// validate checks cfg and that it names only services of regs, reporting
+// every problem at once.
+func validate(cfg *config.Server, regs []service.Registration) error {
+	errs := []error{cfg.Validate()}
+	if len(cfg.Services) == 0 {
+		errs = append(errs, errors.New("services: at least one service is required"))
+	}
+	known := Names(regs)
+	for _, s := range cfg.Services {
+		if !slices.Contains(known, s) {
+			errs = append(errs, fmt.Errorf("services: unknown service %q (known: %s)", s, strings.Join(known, ", ")))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // register applies the runner's own migration and records this instance.
 func register(ctx context.Context, store *database.Store, cfg *config.Server) error {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return err
-	}
-	if _, err := store.Migrate(ctx, "core", sub); err != nil {
+	if _, err := store.Migrate(ctx, "core", migrations); err != nil {
 		return err
 	}
 	v := version.Get()

@@ -17,11 +17,14 @@ import (
 
 // ServerOptions configures a server command.
 type ServerOptions struct {
-	Use       string
-	Short     string
-	Factories map[string]service.Factory
-	// Only pins the services to one (a project's own binary).
-	Only string
+	Use   string
+	Short string
+	// Services are the services this binary can run, in start order; all of
+	// them run by default (--services picks a subset).
+	Services []service.Registration
+	// Pinned runs every one of Services whatever services the config names
+	// (a project's own binary, which may share a config file with others).
+	Pinned bool
 	// AfterStart runs once every service is up (e.g. the --dev fleet). The
 	// returned stop function runs first on shutdown.
 	AfterStart func(ctx context.Context, a *App) (stop func(), err error)
@@ -35,6 +38,9 @@ func NewServerCommand(o ServerOptions) *cobra.Command {
 	if d := os.Getenv("PHOENIX_DATA_DIR"); d != "" {
 		cfg.DataDir = d
 	}
+	cfg.Services = Names(o.Services)
+	// Sections before Bind: their flags and defaults show in --help.
+	AddSections(&cfg, o.Services)
 	var file string
 	cmd := &cobra.Command{
 		Use:           o.Use,
@@ -52,10 +58,10 @@ func NewServerCommand(o ServerOptions) *cobra.Command {
 		if err := binder.Load(file); err != nil {
 			return fmt.Errorf("invalid configuration:\n%w", err)
 		}
-		if o.Only != "" {
-			cfg.Services = []string{o.Only}
+		if o.Pinned {
+			cfg.Services = Names(o.Services)
 		}
-		if err := cfg.Validate(); err != nil {
+		if err := validate(&cfg, o.Services); err != nil {
 			return fmt.Errorf("invalid configuration:\n%w", err)
 		}
 		logger := telemetry.NewLogger(os.Stderr, cfg.Log.Format, cfg.Log.Level)
@@ -66,7 +72,7 @@ func NewServerCommand(o ServerOptions) *cobra.Command {
 			return err
 		}
 		defer func() { _ = stopTracing(context.Background()) }()
-		a, err := Start(ctx, &cfg, logger, o.Factories)
+		a, err := Start(ctx, &cfg, logger, o.Services)
 		if err != nil {
 			return err
 		}
@@ -93,11 +99,12 @@ func NewServerCommand(o ServerOptions) *cobra.Command {
 	return cmd
 }
 
-// Main runs one project's service as its own binary; only main calls os.Exit.
-func Main(name string, f service.Factory) int {
+// Main runs one project's service as its own binary; only main calls
+// os.Exit. The binary knows the shared settings and this project's own.
+func Main(reg service.Registration) int {
 	cmd := NewServerCommand(ServerOptions{
-		Use: name, Short: "Run the Phoenix " + name + " service",
-		Factories: map[string]service.Factory{name: f}, Only: name,
+		Use: reg.Name, Short: "Run the Phoenix " + reg.Name + " service",
+		Services: []service.Registration{reg}, Pinned: true,
 	})
 	if err := cmd.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)

@@ -7,6 +7,12 @@
 // their own flag tag), and the environment variable is PHOENIX_ plus the flag
 // name upper-cased with dashes turned into underscores. Defaults come from one
 // constructor per struct, so there is a single place to read them.
+//
+// Server holds the shared settings; each project registers its own struct as
+// a Section under its YAML section name (Server.AddSection), and the loader
+// treats it as if it were one more field of Server: same tags, same
+// precedence, and unknown keys are rejected across the shared and the
+// project's keys of a section.
 package config
 
 import (
@@ -30,28 +36,40 @@ const EnvPrefix = "PHOENIX_"
 // Binder registers a config struct's flags and, after parsing, merges the
 // sources into the struct.
 type Binder struct {
-	target any
-	fs     *pflag.FlagSet
-	fields []boundField
+	target   any
+	sections []section
+	fs       *pflag.FlagSet
+	fields   []boundField
 }
 
 type boundField struct {
 	flag  string
 	env   string
-	path  []int
+	value reflect.Value // the setting itself, addressable
 	usage string
 }
 
-// Bind registers one flag per tagged field of *target on fs. target must hold
-// its defaults already: they are shown in --help.
+// Bind registers one flag per tagged field of *target on fs, and of each
+// section registered on it when target is a *Server. target must hold its
+// defaults already: they are shown in --help.
 func Bind(fs *pflag.FlagSet, target any) *Binder {
 	b := &Binder{target: target, fs: fs}
 	v := reflect.ValueOf(target).Elem()
-	b.walk(v, v.Type(), "", nil)
+	b.walk(v, "")
+	if srv, ok := target.(*Server); ok {
+		b.sections = srv.sections
+		for _, sec := range b.sections {
+			b.walk(reflect.ValueOf(sec.settings).Elem(), flagName(sec.key))
+		}
+	}
 	return b
 }
 
-func (b *Binder) walk(v reflect.Value, t reflect.Type, prefix string, path []int) {
+// flagName turns a YAML key into its flag form.
+func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
+
+func (b *Binder) walk(v reflect.Value, prefix string) {
+	t := v.Type()
 	for i := range t.NumField() {
 		sf := t.Field(i)
 		name := sf.Tag.Get("flag")
@@ -61,15 +79,14 @@ func (b *Binder) walk(v reflect.Value, t reflect.Type, prefix string, path []int
 		if prefix != "" {
 			name = prefix + "-" + name
 		}
-		p := append(append([]int(nil), path...), i)
 		fv := v.Field(i)
-		if sf.Type.Kind() == reflect.Struct && sf.Type != reflect.TypeFor[time.Duration]() {
-			b.walk(fv, sf.Type, name, p)
+		if !isLeaf(sf.Type) {
+			b.walk(fv, name)
 			continue
 		}
 		env := EnvPrefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 		usage := sf.Tag.Get("usage") + " (env " + env + ")"
-		b.fields = append(b.fields, boundField{flag: name, env: env, path: p, usage: usage})
+		b.fields = append(b.fields, boundField{flag: name, env: env, value: fv, usage: usage})
 		if fv.Kind() == reflect.Bool {
 			b.fs.Bool(name, fv.Bool(), usage)
 		} else {
@@ -90,27 +107,193 @@ func (b *Binder) Load(path string) error {
 		if err != nil {
 			return fmt.Errorf("read config file: %w", err)
 		}
-		dec := yaml.NewDecoder(bytes.NewReader(data))
-		dec.KnownFields(true)
-		if err := dec.Decode(b.target); err != nil && !errors.Is(err, io.EOF) {
+		if err := b.decodeYAML(data); err != nil {
 			return fmt.Errorf("config file %s: %w", path, err)
 		}
 	}
-	root := reflect.ValueOf(b.target).Elem()
 	for _, f := range b.fields {
-		fv := root.FieldByIndex(f.path)
 		if s, ok := os.LookupEnv(f.env); ok {
-			if err := set(fv, s); err != nil {
+			if err := set(f.value, s); err != nil {
 				errs = append(errs, fmt.Errorf("environment variable %s: %w", f.env, err))
 			}
 		}
 		if fl := b.fs.Lookup(f.flag); fl != nil && fl.Changed {
-			if err := set(fv, fl.Value.String()); err != nil {
+			if err := set(f.value, fl.Value.String()); err != nil {
 				errs = append(errs, fmt.Errorf("flag --%s: %w", f.flag, err))
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// decodeYAML decodes one document into the target and into each section
+// (the value under the section's key), then rejects every key that neither
+// the target nor a section declares. yaml.v3 checks known fields only for a
+// whole document decoded into one type, so the check is done here, in its
+// message format.
+func (b *Binder) decodeYAML(data []byte) error {
+	var doc yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		return err
+	}
+	var problems []string
+	collect := func(err error) error {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			problems = append(problems, te.Errors...)
+			return nil
+		}
+		return err
+	}
+	if err := collect(doc.Decode(b.target)); err != nil {
+		return err
+	}
+	top := resolve(&doc)
+	if top.Kind == yaml.DocumentNode && len(top.Content) == 1 {
+		top = resolve(top.Content[0])
+	}
+	for _, sec := range b.sections {
+		if n := valueOf(top, sec.key); n != nil {
+			if err := collect(n.Decode(sec.settings)); err != nil {
+				return err
+			}
+		}
+	}
+	rootType := reflect.TypeOf(b.target).Elem()
+	problems = append(problems, unknownKeys(top, "type "+rootType.String(), "", func(key string) ([]reflect.Type, bool) {
+		types, ok := yamlField(rootType, key)
+		for _, sec := range b.sections {
+			if sec.key == key {
+				types, ok = append(types, reflect.TypeOf(sec.settings).Elem()), true
+			}
+		}
+		return types, ok
+	})...)
+	if len(problems) > 0 {
+		return &yaml.TypeError{Errors: problems}
+	}
+	return nil
+}
+
+// resolve follows aliases.
+func resolve(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+// valueOf returns the value under key in a mapping, or nil.
+func valueOf(m *yaml.Node, key string) *yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// unknownKeys lists, in yaml.v3's words, each key of mapping n (and of the
+// mappings below it) that lookup does not know. lookup returns the struct
+// types a key decodes into (several when the shared config and a project
+// share a section); where names the mapping in messages, path is its YAML
+// path ("" at the top).
+func unknownKeys(n *yaml.Node, where, path string, lookup func(key string) ([]reflect.Type, bool)) []string {
+	n = resolve(n)
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	var out []string
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], resolve(n.Content[i+1])
+		if k.Tag == "!!merge" {
+			// `<<: *base` (or a list of them) merges mappings into this one.
+			merged := []*yaml.Node{v}
+			if v != nil && v.Kind == yaml.SequenceNode {
+				merged = v.Content
+			}
+			for _, m := range merged {
+				out = append(out, unknownKeys(m, where, path, lookup)...)
+			}
+			continue
+		}
+		types, ok := lookup(k.Value)
+		if !ok {
+			out = append(out, fmt.Sprintf("line %d: field %s not found in %s", k.Line, k.Value, where))
+			continue
+		}
+		var groups []reflect.Type
+		for _, t := range types {
+			if !isLeaf(t) {
+				groups = append(groups, t)
+			}
+		}
+		if len(groups) == 0 || v == nil || v.Kind != yaml.MappingNode {
+			continue // a scalar, a list, or a type error yaml.v3 already reported
+		}
+		sub := k.Value
+		if path != "" {
+			sub = path + "." + k.Value
+		}
+		// Named by YAML path: the Go types behind a section are the
+		// project's business, the path is what the user wrote.
+		out = append(out, unknownKeys(v, "section "+sub, sub, func(key string) ([]reflect.Type, bool) {
+			var all []reflect.Type
+			found := false
+			for _, g := range groups {
+				if ts, ok := yamlField(g, key); ok {
+					all, found = append(all, ts...), true
+				}
+			}
+			return all, found
+		})...)
+	}
+	return out
+}
+
+// yamlField returns the type of t's field decoded from key (following
+// `,inline` structs and pointers), as yaml.v3 maps keys to fields.
+func yamlField(t reflect.Type, key string) ([]reflect.Type, bool) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil, false
+	}
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		if !sf.IsExported() {
+			continue
+		}
+		tag := sf.Tag.Get("yaml")
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "-" {
+			continue
+		}
+		if strings.Contains(","+opts+",", ",inline,") {
+			if ts, ok := yamlField(sf.Type, key); ok {
+				return ts, true
+			}
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(sf.Name)
+		}
+		if name == key {
+			ft := sf.Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			return []reflect.Type{ft}, true
+		}
+	}
+	return nil, false
 }
 
 func format(v reflect.Value) string {

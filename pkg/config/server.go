@@ -12,23 +12,25 @@ import (
 	"time"
 )
 
-// Service names: the projects that run inside `phoenix server`.
+// Service names: the projects that run inside `phoenix server`. They are
+// part of the contract (NATS subjects phoenix.<service>.<operation>, the
+// status answer), so they live here; which services exist, in which order
+// they start and what each one brings is the registry's business
+// (service.Registration, listed once by the composition root).
 const (
-	ServicePlatformAPI     = "platform-api"
-	ServiceController      = "controller"
-	ServiceGenerator       = "generator"
-	ServiceAnalytics       = "analytics"
-	ServiceAnomalyDetector = "anomaly-detector"
-	ServiceLoadsim         = "loadsim"
+	ServicePlatformAPI = "platform-api"
+	ServiceController  = "controller"
+	ServiceGenerator   = "generator"
+	ServiceAnalytics   = "analytics"
+	ServiceLoadsim     = "loadsim"
 )
 
-// AllServices lists every service `phoenix server` can run, in start order.
-var AllServices = []string{
-	ServiceAnalytics, ServiceGenerator, ServiceController, ServiceAnomalyDetector, ServiceLoadsim, ServicePlatformAPI,
-}
-
-// Server is the whole configuration of `phoenix server` and of each service
-// binary. Each service reads only its own section.
+// Server is the configuration shared by every service of `phoenix server`
+// and of each service binary: stores, bus, logs, telemetry, shutdown, the
+// gateway's api and auth sections, and every listen address (other services,
+// the --dev loop and tests point at them). Each project declares its own
+// settings next to its code and registers them as a Section under its name;
+// a project's YAML section may thus hold shared keys (here) beside its own.
 type Server struct {
 	ConfigFile  string   `yaml:"-"`
 	DataDir     string   `yaml:"data_dir" flag:"data-dir" usage:"directory for the embedded database and NATS store"`
@@ -40,60 +42,23 @@ type Server struct {
 	TracesEndpoint string `yaml:"traces_endpoint" flag:"traces-endpoint" usage:"OTLP/HTTP URL for Phoenix's own traces; empty disables tracing"`
 	RedisURL       string `yaml:"redis_url" flag:"redis-url" usage:"redis://... shared by gateway replicas for rate limits and revocations; empty for in-memory (all-in-one)"`
 
-	Log       Log       `yaml:"log" flag:"log"`
-	API       API       `yaml:"api" flag:"api"`
+	Log Log `yaml:"log" flag:"log"`
+	API API `yaml:"api" flag:"api"`
+	// Analytics holds the ingest listen addresses; the rest of the
+	// analytics section belongs to projects/analytics.
 	Analytics Analytics `yaml:"analytics" flag:"analytics"`
 	// PriceCatalog is shared by every service that prices series (analytics
 	// answers cost; the generator asks it over NATS).
-	PriceCatalog string     `yaml:"price_catalog" flag:"price-catalog" usage:"price catalog YAML (default: the built-in configs/pricing.yaml)"`
-	Controller   Controller `yaml:"controller" flag:"controller"`
-	Auth         Auth       `yaml:"auth" flag:"auth"`
-	Loadsim      Loadsim    `yaml:"loadsim" flag:"loadsim"`
-	Generator    Generator  `yaml:"generator" flag:"generator"`
-	Shutdown     Shutdown   `yaml:"shutdown" flag:"shutdown"`
-}
+	PriceCatalog string `yaml:"price_catalog" flag:"price-catalog" usage:"price catalog YAML (default: the built-in configs/pricing.yaml)"`
+	// Controller holds the OpAMP listen address and the --dev loop's
+	// settings; the rest of the controller section belongs to
+	// projects/controller.
+	Controller Controller `yaml:"controller" flag:"controller"`
+	Auth       Auth       `yaml:"auth" flag:"auth"`
+	Shutdown   Shutdown   `yaml:"shutdown" flag:"shutdown"`
 
-// Generator configures the pipeline generator.
-type Generator struct {
-	// CollectorBin validates configs (`validate --config`). Empty: env
-	// PHOENIX_COLLECTOR_BIN, else phoenix-collector beside the phoenix
-	// executable, else on $PATH.
-	CollectorBin string `yaml:"collector_bin" flag:"collector-bin" usage:"phoenix-collector executable used to validate configs (default: $PHOENIX_COLLECTOR_BIN, else beside the phoenix executable)"`
-}
-
-// LoadsimSelf in loadsim.allowed_targets stands for this Phoenix's own
-// ingest on loopback and the --dev collector's OTLP ports.
-const LoadsimSelf = "self"
-
-// Loadsim configures the load simulator service: which targets the server
-// may send synthetic load to, and how much.
-type Loadsim struct {
-	AllowedTargets []string      `yaml:"allowed_targets" flag:"allowed-targets" usage:"comma-separated OTLP targets server-run simulations may send to (http(s)://host:port, grpc(s)://host:port); 'self' = this Phoenix's loopback ingest and the --dev collector"`
-	MaxConcurrent  int           `yaml:"max_concurrent" flag:"max-concurrent" usage:"simulations running at once"`
-	MaxDuration    time.Duration `yaml:"max_duration" flag:"max-duration" usage:"longest simulation the server runs"`
-	MaxProcesses   int           `yaml:"max_processes" flag:"max-processes" usage:"hosts x peak processes per host allowed in one simulation"`
-}
-
-func (l *Loadsim) validate() []error {
-	var errs []error
-	for _, t := range l.AllowedTargets {
-		if t == LoadsimSelf {
-			continue
-		}
-		if err := checkURL(t, "http", "https", "grpc", "grpcs"); err != nil {
-			errs = append(errs, fmt.Errorf("loadsim.allowed_targets: %w", err))
-		}
-	}
-	if l.MaxConcurrent < 1 {
-		errs = append(errs, errors.New("loadsim.max_concurrent: must be at least 1"))
-	}
-	if l.MaxDuration <= 0 {
-		errs = append(errs, errors.New("loadsim.max_duration: must be positive"))
-	}
-	if l.MaxProcesses < 1 {
-		errs = append(errs, errors.New("loadsim.max_processes: must be at least 1"))
-	}
-	return errs
+	// sections are the projects' own settings, in registration order.
+	sections []section
 }
 
 // Log configures logging.
@@ -109,30 +74,17 @@ type API struct {
 	ServiceTimout time.Duration `yaml:"service_timeout" flag:"service-timeout" usage:"deadline for a service's answer over NATS"`
 }
 
-// Analytics configures metrics ingest.
+// Analytics holds the ingest listen addresses: loadsim's "self" target,
+// the --dev collector's exporter and tests point at them.
 type Analytics struct {
 	OTLPGRPCAddr string `yaml:"otlp_grpc_addr" flag:"otlp-grpc-addr" usage:"OTLP gRPC listen address"`
 	OTLPHTTPAddr string `yaml:"otlp_http_addr" flag:"otlp-http-addr" usage:"OTLP HTTP and remote write listen address"`
-
-	StalenessWindow      time.Duration `yaml:"staleness_window" flag:"staleness-window" usage:"a series not seen for this long stops being active"`
-	ExactSeriesPerStream int           `yaml:"exact_series_per_stream" flag:"exact-series-per-stream" usage:"series counted exactly per stream; past it a HyperLogLog sketch counts them"`
-	MaxSeries            int           `yaml:"max_series" flag:"max-series" usage:"series held exactly over all streams (memory bound); past it they are sketched"`
-	MaxStreams           int           `yaml:"max_streams" flag:"max-streams" usage:"streams tracked; data for more streams is refused and counted"`
-	MaxMetricsPerStream  int           `yaml:"max_metrics_per_stream" flag:"max-metrics-per-stream" usage:"metric names tracked per stream; more are refused and counted"`
-	MaxBodyBytes         int64         `yaml:"max_body_bytes" flag:"max-body-bytes" usage:"largest ingest body, compressed or decompressed (413 beyond)"`
-	MaxInflightBytes     int64         `yaml:"max_inflight_bytes" flag:"max-inflight-bytes" usage:"ingest bodies being processed at once (429 beyond)"`
-	MemoryLimitBytes     int64         `yaml:"memory_limit_bytes" flag:"memory-limit-bytes" usage:"Go heap above which ingest answers 503; 0 disables the check"`
-	RollupInterval       time.Duration `yaml:"rollup_interval" flag:"rollup-interval" usage:"how often each stream's rollup is stored and published"`
-	RollupRetention      time.Duration `yaml:"rollup_retention" flag:"rollup-retention" usage:"how long full-resolution rollups are kept"`
-	DownsampleInterval   time.Duration `yaml:"downsample_interval" flag:"downsample-interval" usage:"resolution of rollups kept past rollup_retention"`
-	DownsampleRetention  time.Duration `yaml:"downsample_retention" flag:"downsample-retention" usage:"how long downsampled rollups are kept"`
 }
 
-// Controller configures the fleet part of the controller: the OpAMP server
-// agents connect to, and what the --dev loop runs.
+// Controller holds the OpAMP listen address agents connect to and what the
+// --dev loop (the composition root, not a service) runs.
 type Controller struct {
 	OpAMPAddr        string `yaml:"opamp_addr" flag:"opamp-addr" usage:"OpAMP (agents) listen address; the path is /v1/opamp"`
-	OpAMPOpen        bool   `yaml:"opamp_open" flag:"opamp-open" usage:"accept agents without a token (development only; --dev implies it)"`
 	CollectorBin     string `yaml:"collector_bin" flag:"collector-bin" usage:"phoenix-collector executable for the --dev agent (default: beside the phoenix executable, or env PHOENIX_COLLECTOR_BIN)"`
 	DevOTLPGRPCAddr  string `yaml:"dev_otlp_grpc_addr" flag:"dev-otlp-grpc-addr" usage:"--dev collector OTLP gRPC listen address"`
 	DevOTLPHTTPAddr  string `yaml:"dev_otlp_http_addr" flag:"dev-otlp-http-addr" usage:"--dev collector OTLP HTTP listen address"`
@@ -166,25 +118,19 @@ type Shutdown struct {
 	Timeout time.Duration `yaml:"timeout" flag:"timeout" usage:"time allowed to drain and stop"`
 }
 
-// DefaultServer returns the defaults: all services, embedded stores under
-// ~/.phoenix (or $PHOENIX_DATA_DIR, which the loader applies on top).
+// DefaultServer returns the shared defaults: embedded stores under
+// ~/.phoenix (or $PHOENIX_DATA_DIR, which the loader applies on top). The
+// runner adds the default service list and each project's section.
 func DefaultServer() Server {
 	dataDir := ".phoenix"
 	if home, err := os.UserHomeDir(); err == nil {
 		dataDir = filepath.Join(home, ".phoenix")
 	}
 	return Server{
-		DataDir:  dataDir,
-		Services: slices.Clone(AllServices),
-		Log:      Log{Format: "text", Level: "info"},
-		API:      API{Addr: ":8080", MaxBodyBytes: 1 << 20, ServiceTimout: 5 * time.Second},
-		Analytics: Analytics{
-			OTLPGRPCAddr: ":4317", OTLPHTTPAddr: ":4318", StalenessWindow: 5 * time.Minute,
-			ExactSeriesPerStream: 1_000_000, MaxSeries: 4_000_000, MaxStreams: 1000, MaxMetricsPerStream: 10_000,
-			MaxBodyBytes: 16 << 20, MaxInflightBytes: 256 << 20, MemoryLimitBytes: 4 << 30,
-			RollupInterval: 10 * time.Second, RollupRetention: 24 * time.Hour,
-			DownsampleInterval: 5 * time.Minute, DownsampleRetention: 30 * 24 * time.Hour,
-		},
+		DataDir:   dataDir,
+		Log:       Log{Format: "text", Level: "info"},
+		API:       API{Addr: ":8080", MaxBodyBytes: 1 << 20, ServiceTimout: 5 * time.Second},
+		Analytics: Analytics{OTLPGRPCAddr: ":4317", OTLPHTTPAddr: ":4318"},
 		Auth: Auth{
 			Issuer: "phoenix", Audience: "phoenix-api", AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: 30 * 24 * time.Hour,
 			RateLimitRead: 1200, RateLimitWrite: 300, RateLimitLogin: 10, AuditRetention: 90 * 24 * time.Hour,
@@ -193,7 +139,6 @@ func DefaultServer() Server {
 			OpAMPAddr: ":4320", DevOTLPGRPCAddr: "127.0.0.1:14317", DevOTLPHTTPAddr: "127.0.0.1:14318",
 			DevTelemetryAddr: "127.0.0.1:18888", DevHealthAddr: "127.0.0.1:13133",
 		},
-		Loadsim:  Loadsim{AllowedTargets: []string{LoadsimSelf}, MaxConcurrent: 8, MaxDuration: 24 * time.Hour, MaxProcesses: 50_000},
 		Shutdown: Shutdown{Timeout: 10 * time.Second},
 	}
 }
@@ -212,29 +157,23 @@ func (c *Server) normalize() {
 	}
 }
 
-// Validate normalizes derived settings, then reports every problem at once.
+// Validate normalizes derived settings, then reports every problem at once,
+// the registered sections' included. Which services may run is checked by
+// the runner, which knows the registry.
 func (c *Server) Validate() error {
 	c.normalize()
 	var errs []error
 	if c.DataDir == "" && (c.DatabaseURL == "" || c.NATSURL == "") {
 		errs = append(errs, errors.New("data_dir: must be set when the embedded database or NATS is used"))
 	}
-	if len(c.Services) == 0 {
-		errs = append(errs, errors.New("services: at least one service is required"))
-	}
-	for _, s := range c.Services {
-		if !slices.Contains(AllServices, s) {
-			errs = append(errs, fmt.Errorf("services: unknown service %q (known: %s)", s, strings.Join(AllServices, ", ")))
-		}
-	}
 	if c.DatabaseURL != "" {
-		if err := checkURL(c.DatabaseURL, "postgres", "postgresql"); err != nil {
+		if err := CheckURL(c.DatabaseURL, "postgres", "postgresql"); err != nil {
 			errs = append(errs, fmt.Errorf("database_url: %w", err))
 		}
 	}
 	if c.NATSURL != "" {
 		for _, u := range strings.Split(c.NATSURL, ",") {
-			if err := checkURL(strings.TrimSpace(u), "nats", "tls", "ws", "wss"); err != nil {
+			if err := CheckURL(strings.TrimSpace(u), "nats", "tls", "ws", "wss"); err != nil {
 				errs = append(errs, fmt.Errorf("nats_url: %w", err))
 			}
 		}
@@ -258,11 +197,10 @@ func (c *Server) Validate() error {
 		"controller.dev_telemetry_addr": c.Controller.DevTelemetryAddr,
 		"controller.dev_health_addr":    c.Controller.DevHealthAddr,
 	} {
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			errs = append(errs, fmt.Errorf("%s: invalid listen address %q: want host:port", key, addr))
+		if err := checkListenAddr(addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
 		}
 	}
-	errs = append(errs, c.Analytics.validate()...)
 	if c.API.MaxBodyBytes <= 0 {
 		errs = append(errs, errors.New("api.max_body_bytes: must be positive"))
 	}
@@ -270,57 +208,36 @@ func (c *Server) Validate() error {
 		errs = append(errs, errors.New("api.service_timeout: must be positive"))
 	}
 	if c.RedisURL != "" {
-		if err := checkURL(c.RedisURL, "redis", "rediss"); err != nil {
+		if err := CheckURL(c.RedisURL, "redis", "rediss"); err != nil {
 			errs = append(errs, fmt.Errorf("redis_url: %w", err))
 		}
 	}
 	errs = append(errs, c.Auth.validate()...)
-	errs = append(errs, c.Loadsim.validate()...)
 	if c.Shutdown.Timeout <= 0 {
 		errs = append(errs, errors.New("shutdown.timeout: must be positive"))
+	}
+	for _, sec := range c.sections {
+		if err := sec.settings.Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }
 
-func (a *Analytics) validate() []error {
-	var errs []error
-	for key, v := range map[string]int64{
-		"analytics.exact_series_per_stream": int64(a.ExactSeriesPerStream), "analytics.max_series": int64(a.MaxSeries),
-		"analytics.max_streams": int64(a.MaxStreams), "analytics.max_metrics_per_stream": int64(a.MaxMetricsPerStream),
-		"analytics.max_body_bytes": a.MaxBodyBytes, "analytics.max_inflight_bytes": a.MaxInflightBytes,
-	} {
-		if v <= 0 {
-			errs = append(errs, fmt.Errorf("%s: must be positive", key))
-		}
+// checkListenAddr reports whether addr is host:port.
+func checkListenAddr(addr string) error {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("invalid listen address %q: want host:port", addr)
 	}
-	if a.MemoryLimitBytes < 0 {
-		errs = append(errs, errors.New("analytics.memory_limit_bytes: must be 0 (off) or positive"))
-	}
-	if a.MaxInflightBytes > 0 && a.MaxBodyBytes > a.MaxInflightBytes {
-		errs = append(errs, errors.New("analytics.max_body_bytes: must not exceed analytics.max_inflight_bytes"))
-	}
-	if a.StalenessWindow < time.Minute {
-		errs = append(errs, errors.New("analytics.staleness_window: must be at least 1m"))
-	}
-	if a.RollupInterval < time.Second {
-		errs = append(errs, errors.New("analytics.rollup_interval: must be at least 1s"))
-	}
-	if a.RollupRetention < a.RollupInterval {
-		errs = append(errs, errors.New("analytics.rollup_retention: must be at least analytics.rollup_interval"))
-	}
-	if a.DownsampleInterval < a.RollupInterval {
-		errs = append(errs, errors.New("analytics.downsample_interval: must be at least analytics.rollup_interval"))
-	}
-	if a.DownsampleRetention < a.RollupRetention {
-		errs = append(errs, errors.New("analytics.downsample_retention: must be at least analytics.rollup_retention"))
-	}
-	return errs
+	return nil
 }
 
 // Runs reports whether this process runs the named service.
 func (c *Server) Runs(name string) bool { return slices.Contains(c.Services, name) }
 
-func checkURL(raw string, schemes ...string) error {
+// CheckURL reports whether raw is a URL with one of the schemes and a host;
+// errors never show a password.
+func CheckURL(raw string, schemes ...string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return fmt.Errorf("malformed URL %q: %w", redact(raw), err)

@@ -192,15 +192,20 @@ func NotFound(err error) error {
 	return err
 }
 
-// Migrate applies the migrations in fsys (goose SQL files at its root) for
-// one service, recording versions in the table goose_<service>. The files are
-// looked up under a dialect folder first (sqlite/ or postgres/), then the root,
-// so a service can ship one portable set or one per dialect.
+// Migrate applies one service's migrations, recording versions in the table
+// goose_<service>. fsys holds the files in a migrations/ folder (what
+// `//go:embed migrations` gives), or at its root.
+//
+// One rule for SQL dialects, for every service: a migration is written once,
+// portable, at the folder's root; only a version whose SQL differs between
+// SQLite and PostgreSQL (BLOB vs BYTEA, AUTOINCREMENT vs BIGSERIAL) lives in
+// sqlite/ and postgres/ instead, one file per dialect with the same version,
+// replacing a root file of that version if there is one. CheckMigrations
+// enforces the rule; Migrate refuses a folder that breaks it.
 func (s *Store) Migrate(ctx context.Context, service string, fsys fs.FS) ([]string, error) {
-	if sub, err := fs.Sub(fsys, string(s.Dialect)); err == nil {
-		if entries, err := fs.ReadDir(sub, "."); err == nil && len(entries) > 0 {
-			fsys = sub
-		}
+	files, err := dialectFiles(fsys, s.Dialect)
+	if err != nil {
+		return nil, fmt.Errorf("migrations for %s: %w", service, err)
 	}
 	gd := database.DialectSQLite3
 	if s.Dialect == Postgres {
@@ -211,7 +216,7 @@ func (s *Store) Migrate(ctx context.Context, service string, fsys fs.FS) ([]stri
 	if err != nil {
 		return nil, fmt.Errorf("migrations for %s: %w", service, err)
 	}
-	p, err := goose.NewProvider("", s.DB, fsys, goose.WithStore(store), goose.WithDisableGlobalRegistry(true))
+	p, err := goose.NewProvider("", s.DB, files, goose.WithStore(store), goose.WithDisableGlobalRegistry(true))
 	if err != nil {
 		return nil, fmt.Errorf("migrations for %s: %w", service, err)
 	}

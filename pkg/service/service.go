@@ -7,6 +7,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"regexp"
@@ -31,6 +32,10 @@ type Settings struct {
 	Metrics  *telemetry.Metrics
 	Version  version.Info
 	Instance string
+
+	// Registered names every service this binary can run, in start order
+	// (the gateway's status lists them).
+	Registered []string
 }
 
 // Service is one component of Phoenix. Start must return once the service is
@@ -44,6 +49,25 @@ type Service interface {
 
 // Factory builds a service.
 type Factory func(s Settings) (Service, error)
+
+// Registration is what a project declares so a runner (pkg/app) can run it:
+// its name, how to build it, its own settings and its migrations. Each
+// project declares its registration next to its code; the composition root
+// lists them once, in start order.
+type Registration struct {
+	// Name is the service's name: its NATS subjects, its status entry, its
+	// --services value and its config section.
+	Name string
+	// New builds the service.
+	New Factory
+	// Config returns the service's own settings holding their defaults,
+	// registered as the config section Name; nil when it has none.
+	Config func() config.Section
+	// Migrations holds the service's SQL migrations in a migrations/ folder
+	// (what `//go:embed migrations` gives); the runner applies them before
+	// the service starts. Nil when the service keeps no tables.
+	Migrations fs.FS
+}
 
 // Health values in status answers.
 const (
@@ -156,27 +180,3 @@ var semverRE = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-
 
 // invalidMeta matches what SemVer build metadata may not contain.
 var invalidMeta = regexp.MustCompile(`[^0-9A-Za-z.-]+|\.\.+`)
-
-// Basic is a service with only a responder: the projects whose features have
-// not landed yet, and the base others embed.
-type Basic struct {
-	name string
-	resp *Responder
-}
-
-// NewBasic builds a service that answers status and the given endpoints.
-func NewBasic(s Settings, name string, endpoints ...messaging.Endpoint) *Basic {
-	return &Basic{name: name, resp: NewResponder(s, name, nil, endpoints...)}
-}
-
-// Name returns the service name.
-func (b *Basic) Name() string { return b.name }
-
-// Start registers the responder.
-func (b *Basic) Start(context.Context) error { return b.resp.Start() }
-
-// Shutdown stops the responder.
-func (b *Basic) Shutdown(context.Context) error { return b.resp.Stop() }
-
-// Responder exposes the responder (tests stop and restart it).
-func (b *Basic) Responder() *Responder { return b.resp }

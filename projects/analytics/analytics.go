@@ -4,9 +4,22 @@
 package analytics
 
 import (
+	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/pkg/service"
+	"github.com/phoenix-platform/phoenix/projects/analytics/internal/rollup"
 	"github.com/phoenix-platform/phoenix/projects/analytics/internal/server"
 )
+
+// Registration is how a runner runs analytics: its settings (the analytics
+// section) and its rollup tables.
+func Registration() service.Registration {
+	return service.Registration{
+		Name:       config.ServiceAnalytics,
+		New:        New,
+		Config:     func() config.Section { c := DefaultConfig(); return &c },
+		Migrations: rollup.Migrations(),
+	}
+}
 
 // New builds the analytics service.
 func New(s service.Settings) (service.Service, error) {

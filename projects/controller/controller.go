@@ -36,6 +36,17 @@ type Controller struct {
 	resp  *service.Responder
 }
 
+// Registration is how a runner runs the controller: its settings (the
+// controller section) and its fleet tables.
+func Registration() service.Registration {
+	return service.Registration{
+		Name:       config.ServiceController,
+		New:        New,
+		Config:     func() config.Section { c := DefaultConfig(); return &c },
+		Migrations: fleet.Migrations(),
+	}
+}
+
 // New builds the controller service.
 func New(s service.Settings) (service.Service, error) {
 	return NewController(s)
@@ -45,9 +56,8 @@ func New(s service.Settings) (service.Service, error) {
 // loop and tests ask it for the OpAMP address).
 func NewController(s service.Settings) (*Controller, error) {
 	c := &Controller{s: s, repo: fleet.NewRepo(s.Store)}
-	cc := s.Config.Controller
 	c.opamp = opampserver.New(opampserver.Settings{
-		Addr: cc.OpAMPAddr, Open: cc.OpAMPOpen || s.Config.Dev, Repo: c.repo,
+		Addr: s.Config.Controller.OpAMPAddr, Open: c.open(), Repo: c.repo,
 		Auth: opampserver.NewNATSAuthenticator(s.Bus), Events: s.Bus, Logger: s.Logger.With("component", "opamp"),
 		Registerer: registerer(s),
 	})
@@ -66,11 +76,12 @@ func registerer(s service.Settings) prometheus.Registerer {
 // Name is controller.
 func (c *Controller) Name() string { return config.ServiceController }
 
-// Start migrates the fleet tables, opens the OpAMP listener and joins the bus.
+// open reports whether agents may connect without a token.
+func (c *Controller) open() bool { return ConfigFrom(c.s.Config).OpAMPOpen || c.s.Config.Dev }
+
+// Start opens the OpAMP listener and joins the bus; the runner has applied
+// the fleet migrations (Registration).
 func (c *Controller) Start(ctx context.Context) error {
-	if err := c.repo.Migrate(ctx); err != nil {
-		return err
-	}
 	if err := c.repo.DisconnectAll(ctx); err != nil {
 		return err
 	}
@@ -82,7 +93,7 @@ func (c *Controller) Start(ctx context.Context) error {
 		return fmt.Errorf("controller endpoints: %w", err)
 	}
 	c.s.Logger.Info("opamp server listening", "addr", c.opamp.Addr().String(), "path", opampserver.Path,
-		"open", c.s.Config.Controller.OpAMPOpen || c.s.Config.Dev)
+		"open", c.open())
 	return nil
 }
 

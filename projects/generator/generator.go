@@ -24,11 +24,22 @@ type Service struct {
 	loaded bool
 }
 
-// New builds the generator service; the store is migrated on Start.
+// Registration is how a runner runs the generator: its settings (the
+// generator section) and its pipeline tables.
+func Registration() service.Registration {
+	return service.Registration{
+		Name:       config.ServiceGenerator,
+		New:        New,
+		Config:     func() config.Section { c := DefaultConfig(); return &c },
+		Migrations: store.Migrations(),
+	}
+}
+
+// New builds the generator service; the store is opened on Start.
 func New(s service.Settings) (service.Service, error) {
 	bin := ""
 	if s.Config != nil {
-		bin = s.Config.Generator.CollectorBin
+		bin = ConfigFrom(s.Config).CollectorBin
 	}
 	v := pipelinegen.NewValidator(bin)
 	// Configs come from API callers: ${env:...} must not expand to this

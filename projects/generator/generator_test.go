@@ -61,7 +61,7 @@ func start(t *testing.T) *harness {
 	}
 	t.Cleanup(func() { db.Close() })
 	cfg := config.DefaultServer()
-	cfg.Generator.CollectorBin = bin
+	ConfigFrom(&cfg).CollectorBin = bin
 	svc, err := New(service.Settings{Config: &cfg, Logger: logger, Bus: bus, Store: db, Metrics: telemetry.NewMetrics(), Instance: "test"})
 	if err != nil {
 		t.Fatal(err)

@@ -32,15 +32,26 @@ type Service struct {
 	once sync.Once
 }
 
+// Registration is how a runner runs loadsim: its settings (the loadsim
+// section); it keeps no tables.
+func Registration() service.Registration {
+	return service.Registration{
+		Name:   config.ServiceLoadsim,
+		New:    New,
+		Config: func() config.Section { c := DefaultConfig(); return &c },
+	}
+}
+
 // New builds the loadsim service.
 func New(s service.Settings) (service.Service, error) {
 	allowed, err := AllowedTargets(s.Config)
 	if err != nil {
 		return nil, err
 	}
+	lc := ConfigFrom(s.Config)
 	ms := manager.Settings{
-		Allowed: allowed, MaxConcurrent: s.Config.Loadsim.MaxConcurrent, MaxDuration: s.Config.Loadsim.MaxDuration,
-		MaxProcesses: s.Config.Loadsim.MaxProcesses, Logger: s.Logger,
+		Allowed: allowed, MaxConcurrent: lc.MaxConcurrent, MaxDuration: lc.MaxDuration,
+		MaxProcesses: lc.MaxProcesses, Logger: s.Logger,
 	}
 	if s.Metrics != nil {
 		ms.Registerer = s.Metrics.Registry
@@ -75,8 +86,8 @@ func AllowedTargets(c *config.Server) ([]string, error) {
 		return nil
 	}
 	var errs []error
-	for _, a := range c.Loadsim.AllowedTargets {
-		if a != config.LoadsimSelf {
+	for _, a := range ConfigFrom(c).AllowedTargets {
+		if a != Self {
 			if err := add(a, ""); err != nil {
 				errs = append(errs, fmt.Errorf("loadsim.allowed_targets: %w", err))
 			}

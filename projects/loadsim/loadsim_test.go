@@ -367,7 +367,7 @@ func TestShutdownStopsSimulations(t *testing.T) {
 
 func TestAllowedTargetsConfig(t *testing.T) {
 	cfg := config.DefaultServer()
-	cfg.Loadsim.AllowedTargets = []string{"self", "https://otel.example.com:4318"}
+	ConfigFrom(&cfg).AllowedTargets = []string{"self", "https://otel.example.com:4318"}
 	keys, err := AllowedTargets(&cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -377,7 +377,7 @@ func TestAllowedTargetsConfig(t *testing.T) {
 			t.Errorf("allowed %v lacks %s", keys, want)
 		}
 	}
-	cfg.Loadsim.AllowedTargets = []string{"grpc://nohost"}
+	ConfigFrom(&cfg).AllowedTargets = []string{"grpc://nohost"}
 	if _, err := AllowedTargets(&cfg); err == nil {
 		t.Error("a gRPC target without a port was accepted")
 	}

@@ -1,6 +1,7 @@
 // Package architecture checks the repository's structural rules: projects
 // never import one another; they share only pkg/ and talk over NATS, OTLP,
-// OpAMP or REST.
+// OpAMP or REST; pkg/ never imports a project (only the composition root,
+// cmd/, knows them all).
 package architecture
 
 import (
@@ -27,20 +28,42 @@ func (v Violation) String() string {
 }
 
 // Check walks root/projects and reports every file under projects/A that
-// imports modulePath/projects/B with B != A. Test files count too: a test
-// that reaches into another project couples them just the same.
+// imports modulePath/projects/B with B != A, then every file under root/pkg
+// that imports a project (reported as project "pkg", path from root). Test
+// files count too: a test that reaches into another project couples them
+// just the same.
 func Check(root, modulePath string) ([]Violation, error) {
-	projectsDir := filepath.Join(root, "projects")
 	prefix := modulePath + "/projects/"
+	out, err := walk(filepath.Join(root, "projects"), prefix, func(rel string) (string, string) {
+		return strings.Split(rel, "/")[0], rel
+	})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(root, "pkg")); err == nil {
+		shared, err := walk(filepath.Join(root, "pkg"), prefix, func(rel string) (string, string) { return "pkg", "pkg/" + rel })
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, shared...)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out, nil
+}
+
+// walk parses every Go file under dir and reports its imports of prefix
+// that owner (given the file's slash path relative to dir) does not own.
+// owner returns the importing file's project and the path to report.
+func walk(dir, prefix string, owner func(rel string) (project, file string)) ([]Violation, error) {
 	var out []Violation
 	fset := token.NewFileSet()
-	err := filepath.WalkDir(projectsDir, func(path string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if d.IsDir() {
 			name := d.Name()
-			if path != projectsDir && (name == "node_modules" || name == "testdata" || strings.HasPrefix(name, ".")) {
+			if path != dir && (name == "node_modules" || name == "testdata" || strings.HasPrefix(name, ".")) {
 				return filepath.SkipDir
 			}
 			return nil
@@ -48,8 +71,8 @@ func Check(root, modulePath string) ([]Violation, error) {
 		if !strings.HasSuffix(path, ".go") {
 			return nil
 		}
-		rel, _ := filepath.Rel(projectsDir, path)
-		project := strings.Split(filepath.ToSlash(rel), "/")[0]
+		rel, _ := filepath.Rel(dir, path)
+		project, file := owner(filepath.ToSlash(rel))
 		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
 		if err != nil {
 			return fmt.Errorf("parse %s: %w", path, err)
@@ -61,12 +84,11 @@ func Check(root, modulePath string) ([]Violation, error) {
 			}
 			target := strings.Split(strings.TrimPrefix(p, prefix), "/")[0]
 			if target != project {
-				out = append(out, Violation{File: filepath.ToSlash(rel), Project: project, Imports: p})
+				out = append(out, Violation{File: file, Project: project, Imports: p})
 			}
 		}
 		return nil
 	})
-	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
 	return out, err
 }
 

@@ -22,7 +22,7 @@ func TestNoCrossProjectImports(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, v := range vs {
-		t.Errorf("cross-project import: %s (share code through pkg/ instead)", v)
+		t.Errorf("forbidden import: %s (projects share code through pkg/; only cmd/ knows every project)", v)
 	}
 }
 
@@ -38,6 +38,7 @@ func TestCheckerOnFixtures(t *testing.T) {
 		{name: "alpha imports beta", dir: "testdata/violation", want: []string{
 			"alpha/internal/x/x.go (project alpha) imports example.com/fixture/projects/beta",
 			"alpha/internal/x/x_test.go (project alpha) imports example.com/fixture/projects/beta/internal/x",
+			"pkg/shared/shared.go (project pkg) imports example.com/fixture/projects/beta",
 		}},
 	}
 	for _, tt := range tests {

@@ -15,6 +15,7 @@ import (
 	"github.com/phoenix-platform/phoenix/pkg/messaging"
 	"github.com/phoenix-platform/phoenix/pkg/problem"
 	"github.com/phoenix-platform/phoenix/pkg/testutil"
+	"github.com/phoenix-platform/phoenix/projects/controller"
 )
 
 // fakePlatform answers the subjects the controller calls: authentication
@@ -113,7 +114,7 @@ func agentEvents(t *testing.T, bus *messaging.Bus, id string) []string {
 func TestFleetAuthAndPipelines(t *testing.T) {
 	bin := fakeCollector(t)
 	cfg := newConfig(t, "controller")
-	cfg.Controller.OpAMPOpen = false
+	controller.ConfigFrom(cfg).OpAMPOpen = false
 	cp := start(t, cfg)
 	bus := cp.app.Settings.Bus
 	healthAddr := testutil.FreeAddr(t)

@@ -53,7 +53,7 @@ func newConfig(t *testing.T, services ...string) *config.Server {
 	cfg.Analytics.OTLPGRPCAddr = testutil.FreeAddr(t)
 	cfg.Analytics.OTLPHTTPAddr = testutil.FreeAddr(t)
 	cfg.Controller.OpAMPAddr = testutil.FreeAddr(t)
-	cfg.Controller.OpAMPOpen = true
+	controller.ConfigFrom(&cfg).OpAMPOpen = true
 	cfg.Shutdown.Timeout = 10 * time.Second
 	return &cfg
 }
@@ -64,9 +64,8 @@ func start(t *testing.T, cfg *config.Server) *controlPlane {
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	a, err := app.Start(context.Background(), cfg, logger, map[string]service.Factory{
-		config.ServiceController: controller.New,
-		config.ServiceAnalytics:  analytics.New,
+	a, err := app.Start(context.Background(), cfg, logger, []service.Registration{
+		analytics.Registration(), controller.Registration(),
 	})
 	if err != nil {
 		t.Fatal(err)

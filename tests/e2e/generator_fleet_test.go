@@ -29,10 +29,10 @@ import (
 func TestGeneratorPipelineDeployedByController(t *testing.T) {
 	bin := realCollector(t)
 	cfg := newConfig(t, config.ServiceAnalytics, config.ServiceController, config.ServiceGenerator)
-	cfg.Generator.CollectorBin = bin
+	generator.ConfigFrom(cfg).CollectorBin = bin
 	cfg.Auth.IngestOpen = true
-	a, err := app.Start(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), map[string]service.Factory{
-		config.ServiceAnalytics: analytics.New, config.ServiceController: controller.New, config.ServiceGenerator: generator.New,
+	a, err := app.Start(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), []service.Registration{
+		analytics.Registration(), generator.Registration(), controller.Registration(),
 	})
 	if err != nil {
 		t.Fatal(err)

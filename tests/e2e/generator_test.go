@@ -91,17 +91,17 @@ func runExperiment(t *testing.T, prof *loadgen.Profile) {
 	ctx := context.Background()
 	cfg := newConfig(t, config.ServiceAnalytics, config.ServiceGenerator)
 	cfg.Auth.IngestOpen = true
-	cfg.Generator.CollectorBin = bin
+	generator.ConfigFrom(cfg).CollectorBin = bin
 	// The top-K estimate replays phoenix_topk over analytics' rank history,
 	// sampled on the rollup tick: sample as often as the feed sends a scrape
 	// (once a second below), as production's 10 s tick does for 10 s scrapes.
-	cfg.Analytics.RollupInterval = time.Second
+	analytics.ConfigFrom(cfg).RollupInterval = time.Second
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	a, err := app.Start(ctx, cfg, logger, map[string]service.Factory{
-		config.ServiceAnalytics: analytics.New, config.ServiceGenerator: generator.New,
+	a, err := app.Start(ctx, cfg, logger, []service.Registration{
+		analytics.Registration(), generator.Registration(),
 	})
 	if err != nil {
 		t.Fatal(err)

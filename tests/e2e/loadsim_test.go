@@ -38,8 +38,8 @@ func TestLoadsimChurnMeasuredInAnalytics(t *testing.T) {
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	a, err := app.Start(context.Background(), cfg, logger, map[string]service.Factory{
-		config.ServiceAnalytics: analytics.New, config.ServiceLoadsim: loadsim.New,
+	a, err := app.Start(context.Background(), cfg, logger, []service.Registration{
+		analytics.Registration(), loadsim.Registration(),
 	})
 	if err != nil {
 		t.Fatal(err)

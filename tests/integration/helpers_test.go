@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phoenix-platform/phoenix/cmd/phoenix/services"
 	"github.com/phoenix-platform/phoenix/pkg/app"
 	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/pkg/testutil"
@@ -50,6 +51,7 @@ func testConfig(t *testing.T) *config.Server {
 	t.Helper()
 	cfg := config.DefaultServer()
 	cfg.DataDir = t.TempDir()
+	cfg.Services = app.Names(services.All())
 	cfg.API.Addr = testutil.FreeAddr(t)
 	cfg.Analytics.OTLPGRPCAddr = testutil.FreeAddr(t)
 	cfg.Analytics.OTLPHTTPAddr = testutil.FreeAddr(t)
@@ -61,7 +63,7 @@ func startApp(t *testing.T, cfg *config.Server) *app.App {
 	t.Helper()
 	t.Setenv("PHOENIX_BOOTSTRAP_ADMIN_PASSWORD", adminPassword)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := app.Start(context.Background(), cfg, logger, factories())
+	a, err := app.Start(context.Background(), cfg, logger, services.All())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,6 +19,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/phoenix-platform/phoenix/cmd/phoenix/services"
+	"github.com/phoenix-platform/phoenix/pkg/app"
 	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/pkg/service"
 	"github.com/phoenix-platform/phoenix/pkg/testutil"
@@ -40,16 +43,34 @@ func TestServiceGoesAwayAndComesBack(t *testing.T) {
 		return code == http.StatusOK
 	}, "readyz never became 200")
 
-	svc, ok := a.Service(config.ServiceAnomalyDetector).(responderOwner)
+	// Status lists exactly the registered services, each answering: no
+	// service that only answers status (the anomaly-detector until issue 16).
+	code, body := get(t, base+"/api/v1/status", tok)
+	var st statusBody
+	if err := json.Unmarshal(body, &st); code != http.StatusOK || err != nil {
+		t.Fatalf("status: %d %s", code, body)
+	}
+	var listed []string
+	for _, s := range st.Services {
+		listed = append(listed, s.Name)
+		if s.Health == service.HealthUnreachable {
+			t.Errorf("%s unreachable at start", s.Name)
+		}
+	}
+	if want := app.Names(services.All()); !slices.Equal(listed, want) {
+		t.Fatalf("status lists %v, want %v", listed, want)
+	}
+
+	svc, ok := a.Service(config.ServiceController).(responderOwner)
 	if !ok {
-		t.Skip("anomaly-detector does not expose its responder")
+		t.Fatal("the controller does not expose its responder")
 	}
 	if err := svc.Responder().Stop(); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, 5*time.Second, func() bool {
-		return health(t, base, tok, config.ServiceAnomalyDetector) == service.HealthUnreachable
-	}, "status never showed anomaly-detector unreachable")
+		return health(t, base, tok, config.ServiceController) == service.HealthUnreachable
+	}, "status never showed the controller unreachable")
 	testutil.Eventually(t, 5*time.Second, func() bool {
 		code, _ := get(t, base+"/readyz", "")
 		return code == http.StatusServiceUnavailable
@@ -59,7 +80,7 @@ func TestServiceGoesAwayAndComesBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, 5*time.Second, func() bool {
-		return health(t, base, tok, config.ServiceAnomalyDetector) == service.HealthOK
+		return health(t, base, tok, config.ServiceController) == service.HealthOK
 	}, "status never recovered")
 	testutil.Eventually(t, 5*time.Second, func() bool {
 		code, _ := get(t, base+"/readyz", "")

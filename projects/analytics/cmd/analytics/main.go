@@ -6,8 +6,7 @@ import (
 	"os"
 
 	"github.com/phoenix-platform/phoenix/pkg/app"
-	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/projects/analytics"
 )
 
-func main() { os.Exit(app.Main(config.ServiceAnalytics, analytics.New)) }
+func main() { os.Exit(app.Main(analytics.Registration())) }

@@ -1,14 +1,8 @@
 package rollup
 
-import (
-	"fmt"
-	"io/fs"
-)
+import "io/fs"
 
-func fsSub() (fs.FS, error) {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return nil, fmt.Errorf("rollup migrations: %w", err)
-	}
-	return sub, nil
-}
+// Migrations are the analytics tables, for the service registry. The
+// rollups table differs per dialect (BLOB/BYTEA, AUTOINCREMENT/BIGSERIAL),
+// so its version lives in sqlite/ and postgres/ (pkg/database's rule).
+func Migrations() fs.FS { return migrations }

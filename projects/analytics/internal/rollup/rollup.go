@@ -30,11 +30,7 @@ type Store struct {
 
 // Open applies the analytics migrations and returns the store.
 func Open(ctx context.Context, db *database.Store) (*Store, error) {
-	sub, err := fsSub()
-	if err != nil {
-		return nil, err
-	}
-	if _, err := db.Migrate(ctx, "analytics", sub); err != nil {
+	if _, err := db.Migrate(ctx, "analytics", migrations); err != nil {
 		return nil, fmt.Errorf("rollup store: %w", err)
 	}
 	return &Store{db: db}, nil

@@ -32,7 +32,7 @@ import (
 // Service is the analytics service.
 type Service struct {
 	set     service.Settings
-	cfg     config.Analytics
+	cfg     Config
 	log     *slog.Logger
 	tracker *cardinality.Tracker
 	ranks   *cardinality.RankHistory // sampled on the rollup tick, for top-K estimates
@@ -57,7 +57,7 @@ type Service struct {
 
 // New builds the service from the shared settings.
 func New(s service.Settings) (*Service, error) {
-	cfg := s.Config.Analytics
+	cfg := *ConfigFrom(s.Config)
 	log := s.Logger
 	if log == nil {
 		log = slog.Default()
@@ -132,14 +132,14 @@ func (s *Service) Start(ctx context.Context) error {
 		mux.Handle("GET /metrics", s.set.Metrics.Handler())
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-	hs, err := httpx.Listen(s.cfg.OTLPHTTPAddr, mux, s.log)
+	hs, err := httpx.Listen(s.set.Config.Analytics.OTLPHTTPAddr, mux, s.log)
 	if err != nil {
 		return fmt.Errorf("analytics otlp http: %w", err)
 	}
-	gl, err := net.Listen("tcp", s.cfg.OTLPGRPCAddr)
+	gl, err := net.Listen("tcp", s.set.Config.Analytics.OTLPGRPCAddr)
 	if err != nil {
 		_ = hs.Shutdown(ctx)
-		return fmt.Errorf("analytics otlp grpc: listen on %s: %w", s.cfg.OTLPGRPCAddr, err)
+		return fmt.Errorf("analytics otlp grpc: listen on %s: %w", s.set.Config.Analytics.OTLPGRPCAddr, err)
 	}
 	s.httpSrv, s.grpcLn = hs, gl
 	s.grpcSrv = s.ingest.GRPCServer()

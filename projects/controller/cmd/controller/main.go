@@ -6,8 +6,7 @@ import (
 	"os"
 
 	"github.com/phoenix-platform/phoenix/pkg/app"
-	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/projects/controller"
 )
 
-func main() { os.Exit(app.Main(config.ServiceController, controller.New)) }
+func main() { os.Exit(app.Main(controller.Registration())) }

@@ -122,13 +122,13 @@ type Repo struct {
 // NewRepo returns a repository over store.
 func NewRepo(store *database.Store) *Repo { return &Repo{store: store} }
 
-// Migrate creates or upgrades the fleet tables.
+// Migrations are the fleet tables (portable SQL), for the service registry.
+func Migrations() fs.FS { return migrations }
+
+// Migrate creates or upgrades the fleet tables (the runner does it before
+// the controller starts; tests of this package call it themselves).
 func (r *Repo) Migrate(ctx context.Context) error {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return fmt.Errorf("fleet migrations: %w", err)
-	}
-	if _, err := r.store.Migrate(ctx, "controller", sub); err != nil {
+	if _, err := r.store.Migrate(ctx, "controller", migrations); err != nil {
 		return fmt.Errorf("fleet migrations: %w", err)
 	}
 	return nil

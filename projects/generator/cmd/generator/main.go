@@ -6,8 +6,7 @@ import (
 	"os"
 
 	"github.com/phoenix-platform/phoenix/pkg/app"
-	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/projects/generator"
 )
 
-func main() { os.Exit(app.Main(config.ServiceGenerator, generator.New)) }
+func main() { os.Exit(app.Main(generator.Registration())) }

@@ -62,7 +62,7 @@ type Store struct {
 
 // New applies the generator's migrations and returns the store.
 func New(ctx context.Context, db *database.Store) (*Store, error) {
-	if _, err := db.Migrate(ctx, "generator", subFS()); err != nil {
+	if _, err := db.Migrate(ctx, "generator", migrations); err != nil {
 		return nil, err
 	}
 	return &Store{db: db, now: time.Now}, nil

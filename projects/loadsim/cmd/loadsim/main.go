@@ -6,8 +6,7 @@ import (
 	"os"
 
 	"github.com/phoenix-platform/phoenix/pkg/app"
-	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/projects/loadsim"
 )
 
-func main() { os.Exit(app.Main(config.ServiceLoadsim, loadsim.New)) }
+func main() { os.Exit(app.Main(loadsim.Registration())) }

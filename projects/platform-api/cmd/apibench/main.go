@@ -80,7 +80,7 @@ func run() int {
 	cfg.API.Addr = "127.0.0.1:0"
 	cfg.Auth.BootstrapAdminPassword = password
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := app.Start(context.Background(), &cfg, logger, map[string]service.Factory{config.ServicePlatformAPI: platformapi.New})
+	a, err := app.Start(context.Background(), &cfg, logger, []service.Registration{platformapi.Registration()})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error: start platform-api:", err)
 		return 1

@@ -6,8 +6,7 @@ import (
 	"os"
 
 	"github.com/phoenix-platform/phoenix/pkg/app"
-	"github.com/phoenix-platform/phoenix/pkg/config"
 	platformapi "github.com/phoenix-platform/phoenix/projects/platform-api"
 )
 
-func main() { os.Exit(app.Main(config.ServicePlatformAPI, platformapi.New)) }
+func main() { os.Exit(app.Main(platformapi.Registration())) }

@@ -53,9 +53,9 @@ func newEnv(t testing.TB, mods ...func(*config.Server)) *testEnv {
 		m(&cfg)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := app.Start(context.Background(), &cfg, logger, map[string]service.Factory{
-		config.ServicePlatformAPI: func(s service.Settings) (service.Service, error) { return New(s) },
-	})
+	a, err := app.Start(context.Background(), &cfg, logger, []service.Registration{{
+		Name: config.ServicePlatformAPI, New: func(s service.Settings) (service.Service, error) { return New(s) },
+	}})
 	if err != nil {
 		t.Fatalf("start platform-api: %v", err)
 	}

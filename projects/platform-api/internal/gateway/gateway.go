@@ -441,9 +441,10 @@ func probe(name string, err error) check {
 	return check{Name: name, OK: true}
 }
 
-// status lists every Phoenix service with its health as answered over NATS.
+// status lists every service registered in this binary with its health as
+// answered over NATS.
 func (g *Gateway) status(w http.ResponseWriter, r *http.Request) {
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"services": g.collect(r.Context(), config.AllServices)})
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"services": g.collect(r.Context(), g.s.Registered)})
 }
 
 // collect asks each named service for its status in parallel.

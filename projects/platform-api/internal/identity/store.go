@@ -204,3 +204,8 @@ func splitList(s string) []string {
 }
 
 func (s *Store) q(query string) string { return s.db.Rebind(query) }
+
+// Migrations are the platform-api's tables (audit_log included), for the
+// service registry: they differ per dialect, so they live in sqlite/ and
+// postgres/ (pkg/database's rule).
+func Migrations() fs.FS { return migrationsFS }

@@ -1,0 +1,17 @@
+package analytics
+
+import (
+	"github.com/phoenix-platform/phoenix/pkg/config"
+	"github.com/phoenix-platform/phoenix/projects/analytics/internal/server"
+)
+
+// Config is the analytics section's own settings; it is declared beside the
+// code that reads it (internal/server).
+type Config = server.Config
+
+// DefaultConfig returns the analytics defaults.
+func DefaultConfig() Config { return server.DefaultConfig() }
+
+// ConfigFrom returns the analytics settings in cfg, registering the
+// defaults on first use (tests set fields before starting the service).
+func ConfigFrom(cfg *config.Server) *Config { return server.ConfigFrom(cfg) }

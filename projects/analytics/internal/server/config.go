@@ -1,0 +1,84 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/phoenix-platform/phoenix/pkg/config"
+)
+
+// Config is the analytics section's own settings (YAML `analytics:`, flags
+// --analytics-*, env PHOENIX_ANALYTICS_*). The ingest listen addresses in the
+// same section are shared (config.Analytics): loadsim and the --dev loop
+// point at them.
+type Config struct {
+	StalenessWindow      time.Duration `yaml:"staleness_window" flag:"staleness-window" usage:"a series not seen for this long stops being active"`
+	ExactSeriesPerStream int           `yaml:"exact_series_per_stream" flag:"exact-series-per-stream" usage:"series counted exactly per stream; past it a HyperLogLog sketch counts them"`
+	MaxSeries            int           `yaml:"max_series" flag:"max-series" usage:"series held exactly over all streams (memory bound); past it they are sketched"`
+	MaxStreams           int           `yaml:"max_streams" flag:"max-streams" usage:"streams tracked; data for more streams is refused and counted"`
+	MaxMetricsPerStream  int           `yaml:"max_metrics_per_stream" flag:"max-metrics-per-stream" usage:"metric names tracked per stream; more are refused and counted"`
+	MaxBodyBytes         int64         `yaml:"max_body_bytes" flag:"max-body-bytes" usage:"largest ingest body, compressed or decompressed (413 beyond)"`
+	MaxInflightBytes     int64         `yaml:"max_inflight_bytes" flag:"max-inflight-bytes" usage:"ingest bodies being processed at once (429 beyond)"`
+	MemoryLimitBytes     int64         `yaml:"memory_limit_bytes" flag:"memory-limit-bytes" usage:"Go heap above which ingest answers 503; 0 disables the check"`
+	RollupInterval       time.Duration `yaml:"rollup_interval" flag:"rollup-interval" usage:"how often each stream's rollup is stored and published"`
+	RollupRetention      time.Duration `yaml:"rollup_retention" flag:"rollup-retention" usage:"how long full-resolution rollups are kept"`
+	DownsampleInterval   time.Duration `yaml:"downsample_interval" flag:"downsample-interval" usage:"resolution of rollups kept past rollup_retention"`
+	DownsampleRetention  time.Duration `yaml:"downsample_retention" flag:"downsample-retention" usage:"how long downsampled rollups are kept"`
+}
+
+// DefaultConfig returns the analytics defaults.
+func DefaultConfig() Config {
+	return Config{
+		StalenessWindow:      5 * time.Minute,
+		ExactSeriesPerStream: 1_000_000, MaxSeries: 4_000_000, MaxStreams: 1000, MaxMetricsPerStream: 10_000,
+		MaxBodyBytes: 16 << 20, MaxInflightBytes: 256 << 20, MemoryLimitBytes: 4 << 30,
+		RollupInterval: 10 * time.Second, RollupRetention: 24 * time.Hour,
+		DownsampleInterval: 5 * time.Minute, DownsampleRetention: 30 * 24 * time.Hour,
+	}
+}
+
+// ConfigFrom returns the analytics settings registered in cfg (the defaults,
+// registered on first use, when the runner did not add them).
+func ConfigFrom(cfg *config.Server) *Config {
+	return config.SectionOf(cfg, config.ServiceAnalytics, DefaultConfig)
+}
+
+// Validate reports every problem at once, naming each YAML key.
+func (a *Config) Validate() error {
+	var errs []error
+	for _, f := range []struct {
+		key string
+		v   int64
+	}{
+		{"analytics.exact_series_per_stream", int64(a.ExactSeriesPerStream)}, {"analytics.max_series", int64(a.MaxSeries)},
+		{"analytics.max_streams", int64(a.MaxStreams)}, {"analytics.max_metrics_per_stream", int64(a.MaxMetricsPerStream)},
+		{"analytics.max_body_bytes", a.MaxBodyBytes}, {"analytics.max_inflight_bytes", a.MaxInflightBytes},
+	} {
+		if f.v <= 0 {
+			errs = append(errs, fmt.Errorf("%s: must be positive", f.key))
+		}
+	}
+	if a.MemoryLimitBytes < 0 {
+		errs = append(errs, errors.New("analytics.memory_limit_bytes: must be 0 (off) or positive"))
+	}
+	if a.MaxInflightBytes > 0 && a.MaxBodyBytes > a.MaxInflightBytes {
+		errs = append(errs, errors.New("analytics.max_body_bytes: must not exceed analytics.max_inflight_bytes"))
+	}
+	if a.StalenessWindow < time.Minute {
+		errs = append(errs, errors.New("analytics.staleness_window: must be at least 1m"))
+	}
+	if a.RollupInterval < time.Second {
+		errs = append(errs, errors.New("analytics.rollup_interval: must be at least 1s"))
+	}
+	if a.RollupRetention < a.RollupInterval {
+		errs = append(errs, errors.New("analytics.rollup_retention: must be at least analytics.rollup_interval"))
+	}
+	if a.DownsampleInterval < a.RollupInterval {
+		errs = append(errs, errors.New("analytics.downsample_interval: must be at least analytics.rollup_interval"))
+	}
+	if a.DownsampleRetention < a.RollupRetention {
+		errs = append(errs, errors.New("analytics.downsample_retention: must be at least analytics.rollup_retention"))
+	}
+	return errors.Join(errs...)
+}

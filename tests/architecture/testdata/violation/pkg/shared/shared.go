@@ -1,0 +1,5 @@
+package shared
+
+import "example.com/fixture/projects/beta"
+
+var _ = beta.V
