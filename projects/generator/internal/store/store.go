@@ -224,6 +224,10 @@ func (s *Store) List(ctx context.Context, teams []string, limit int, cursor stri
 	return out, next, nil
 }
 
+// Cursor is the list cursor that resumes after p (List's next cursor when p
+// ends a page).
+func (p Pipeline) Cursor() string { return encodeCursor(p.CreatedAt, p.ID) }
+
 func encodeCursor(at, id string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(at + "|" + id))
 }
