@@ -182,7 +182,7 @@ func TestPipelineLifecycle(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
 
-	var created server.PipelineDetail
+	var created apiv1.PipelineDetail
 	st, p := h.call(t, apiv1.Subject(config.ServiceGenerator, "createPipeline"), alice, nil, nil, server.CreatePipelineRequest{
 		Name: "web-fleet", Reason: "initial", Generate: ptr(prodRequest("baseline")),
 	}, &created)
@@ -222,7 +222,7 @@ func TestPipelineLifecycle(t *testing.T) {
 	}
 	gen2 := prodRequest("baseline")
 	gen2.TelemetryAddr = "127.0.0.1:28888"
-	var updated server.PipelineDetail
+	var updated apiv1.PipelineDetail
 	st, p = h.call(t, apiv1.Subject(config.ServiceGenerator, "updatePipeline"), alice, map[string]string{"id": id}, nil,
 		server.UpdatePipelineRequest{Generate: &gen2, Reason: "move telemetry", Version: 1}, &updated)
 	if st != 200 || p != nil || updated.Version != 2 || updated.Team != "team-a" || updated.Reason != "move telemetry" {
@@ -243,7 +243,7 @@ func TestPipelineLifecycle(t *testing.T) {
 	if st, _ := h.call(t, apiv1.Subject(config.ServiceGenerator, "listPipelineVersions"), alice, map[string]string{"id": id}, url.Values{"limit": {"1"}}, nil, &versions); st != 200 || len(versions.Items) != 1 || versions.NextCursor == nil {
 		t.Fatalf("versions: %d %+v", st, versions)
 	}
-	var diff server.DiffResponse
+	var diff apiv1.PipelineDiff
 	if st, _ := h.call(t, apiv1.Subject(config.ServiceGenerator, "diffPipelineVersions"), alice, map[string]string{"id": id}, nil, nil, &diff); st != 200 || diff.From != 1 || diff.To != 2 ||
 		!strings.Contains(diff.Diff, "-                port: 18888") || !strings.Contains(diff.Diff, "+                port: 28888") {
 		t.Fatalf("diff: %d %+v", st, diff)

@@ -93,33 +93,16 @@ func (a *API) history(ctx context.Context, req *apiv1.Request, cursor string, n 
 	return a.Repo.History(ctx, ag.ID, cursor, n)
 }
 
-// ConfigRequest is the body of POST /api/v1/agents/{id}/config: exactly one
-// of a pipeline version, a raw config (admins) or a rollback target.
-type ConfigRequest struct {
-	PipelineID string `json:"pipeline_id,omitempty"`
-	Version    int    `json:"version,omitempty"`
-	Config     string `json:"config,omitempty"`
-	RollbackTo string `json:"rollback_to,omitempty"`
-	Reason     string `json:"reason,omitempty"`
-}
-
-// ConfigResponse is the recorded deployment and whether it reached a
-// connected agent now (otherwise it is sent when the agent reconnects).
-type ConfigResponse struct {
-	*fleet.Deployment
-	Delivered bool `json:"delivered"`
-}
-
 func (a *API) config(ctx context.Context, req *apiv1.Request) (any, error) {
 	p := req.Principal
 	if p.Role != "operator" && !p.Admin() {
 		return nil, problem.Forbidden("pushing a config needs the operator role")
 	}
-	var body ConfigRequest
+	var body apiv1.PushConfigRequest
 	if err := req.DecodeBody(&body); err != nil {
 		return nil, err
 	}
-	if err := body.validate(); err != nil {
+	if err := validateConfigRequest(&body); err != nil {
 		return nil, err
 	}
 	ag, err := a.agent(ctx, req)
@@ -179,10 +162,11 @@ func (a *API) config(ctx context.Context, req *apiv1.Request) (any, error) {
 			a.Logger.Warn("deployment recorded but not sent", "deployment_id", d.ID, "agent_id", d.AgentID, "error", err)
 		}
 	}
-	return messaging.StatusReply{Status: http.StatusAccepted, Body: ConfigResponse{Deployment: d, Delivered: delivered}}, nil
+	return messaging.StatusReply{Status: http.StatusAccepted, Body: apiv1.PushConfigResult{Deployment: d, Delivered: delivered}}, nil
 }
 
-func (b *ConfigRequest) validate() error {
+// validateConfigRequest reports every problem of a push body at once.
+func validateConfigRequest(b *apiv1.PushConfigRequest) error {
 	n := 0
 	for _, set := range []bool{b.PipelineID != "", b.Config != "", b.RollbackTo != ""} {
 		if set {

@@ -49,11 +49,11 @@ func TestConfigRequestFiles(t *testing.T) {
 
 func parseConfigRequest(body []byte) error {
 	req := apiv1.Request{Body: body}
-	var b ConfigRequest
+	var b apiv1.PushConfigRequest
 	if err := req.DecodeBody(&b); err != nil {
 		return err
 	}
-	return b.validate()
+	return validateConfigRequest(&b)
 }
 
 func FuzzConfigRequest(f *testing.F) {
@@ -173,7 +173,7 @@ func TestHandlers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rb := out.(messaging.StatusReply).Body.(ConfigResponse)
+	rb := out.(messaging.StatusReply).Body.(apiv1.PushConfigResult)
 	if rb.Kind != fleet.KindRollback || rb.RollbackOf != dep.sent[0].ID || rb.ConfigHash != dep.sent[0].ConfigHash || rb.PipelineID != "pl-pay" {
 		t.Fatalf("rollback: %+v", rb.Deployment)
 	}

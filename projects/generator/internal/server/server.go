@@ -48,7 +48,7 @@ func (s *Server) Operations() apiv1.Operations {
 		"listPipelineTemplates":       s.templates,
 		"generatePipeline":            s.generate,
 		"validatePipeline":            s.validate,
-		"listPipelines":               apiv1.ListOf(s.listPipelines, store.Pipeline.Cursor),
+		"listPipelines":               apiv1.ListOf(s.listPipelines, store.Cursor),
 		"createPipeline":              s.createPipeline,
 		"getPipeline":                 s.getPipeline,
 		"updatePipeline":              s.updatePipeline,
@@ -185,14 +185,6 @@ func refuseProviders(config []byte, path string) error {
 	})
 }
 
-// PipelineDetail is a pipeline with its latest version's config.
-type PipelineDetail struct {
-	store.Pipeline
-	Config     string `json:"config"`
-	ConfigHash string `json:"config_hash"`
-	Reason     string `json:"reason"`
-}
-
 // CreatePipelineRequest is the body of POST /api/v1/pipelines: a config, or
 // a generate request whose output is stored.
 type CreatePipelineRequest struct {
@@ -319,8 +311,8 @@ func (s *Server) createPipeline(ctx context.Context, req *apiv1.Request) (any, e
 	return messaging.StatusReply{Status: http.StatusCreated, Body: detail(p, v)}, nil
 }
 
-func detail(p store.Pipeline, v store.Version) PipelineDetail {
-	return PipelineDetail{Pipeline: p, Config: v.Config, ConfigHash: v.ConfigHash, Reason: v.Reason}
+func detail(p store.Pipeline, v store.Version) apiv1.PipelineDetail {
+	return apiv1.PipelineDetail{Pipeline: p, Config: v.Config, ConfigHash: v.ConfigHash, Reason: v.Reason}
 }
 
 // publish announces a new version; a failure is logged, not returned: the
@@ -473,14 +465,6 @@ func (s *Server) getVersion(ctx context.Context, req *apiv1.Request) (any, error
 	return v, nil
 }
 
-// DiffResponse is a unified line diff between two versions.
-type DiffResponse struct {
-	PipelineID string `json:"pipeline_id"`
-	From       int    `json:"from"`
-	To         int    `json:"to"`
-	Diff       string `json:"diff"`
-}
-
 func (s *Server) diff(ctx context.Context, req *apiv1.Request) (any, error) {
 	p, err := s.visible(ctx, req)
 	if err != nil {
@@ -509,7 +493,7 @@ func (s *Server) diff(ctx context.Context, req *apiv1.Request) (any, error) {
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	return DiffResponse{
+	return apiv1.PipelineDiff{
 		PipelineID: p.ID, From: from, To: to,
 		Diff: pipelinegen.UnifiedDiff(fmt.Sprintf("%s@v%d", p.ID, from), fmt.Sprintf("%s@v%d", p.ID, to), a.Config, b.Config),
 	}, nil
