@@ -4,18 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/url"
 	"os"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/phoenix-platform/phoenix/api"
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
-	"github.com/phoenix-platform/phoenix/pkg/app"
-	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/pkg/messaging"
 	"github.com/phoenix-platform/phoenix/pkg/problem"
 	"github.com/phoenix-platform/phoenix/pkg/service"
@@ -43,7 +38,7 @@ func TestFixtureEndpoint(t *testing.T) {
 	if bytes.Equal(spec, api.OpenAPI) {
 		t.Fatal("the fixture was not spliced into the spec")
 	}
-	e := newEnvWithSpec(t, spec)
+	e := startEnv(t, func(s service.Settings) (*Gateway, error) { return newGateway(s, spec) })
 
 	// The fixture service: seven widgets of team red-team, three of blue-team.
 	var all []widget
@@ -157,29 +152,4 @@ func TestFixtureEndpoint(t *testing.T) {
 	if r := e.must(200, e.do("GET", "/api/v1/openapi.yaml", "", nil)); !bytes.Contains(r.Body, []byte("listFixtureWidgets")) {
 		t.Error("the served openapi.yaml lacks the fixture operation")
 	}
-}
-
-// newEnvWithSpec is newEnv with the gateway built from spec.
-func newEnvWithSpec(t *testing.T, spec []byte) *testEnv {
-	t.Helper()
-	cfg := config.DefaultServer()
-	cfg.DataDir = t.TempDir()
-	cfg.Services = []string{config.ServicePlatformAPI}
-	cfg.API.Addr = "127.0.0.1:0"
-	cfg.Auth.BootstrapAdminPassword = adminPassword
-	cfg.Shutdown.Timeout = 5 * time.Second
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := app.Start(context.Background(), &cfg, logger, map[string]service.Factory{
-		config.ServicePlatformAPI: func(s service.Settings) (service.Service, error) { return newGateway(s, spec) },
-	})
-	if err != nil {
-		t.Fatalf("start platform-api: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := a.Stop(); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-	})
-	gw := a.Service(config.ServicePlatformAPI).(*Gateway)
-	return &testEnv{t: t, app: a, gw: gw, base: "http://" + gw.Addr(), cfg: &cfg}
 }
