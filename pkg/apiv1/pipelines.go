@@ -15,13 +15,16 @@ type PipelineVersionRequest struct {
 	Version    int    `json:"version"`
 }
 
-// PipelineVersion is one immutable, validated collector config.
+// PipelineVersion is one immutable, validated collector config: the answer
+// of SubjectPipelineVersion, of GET /api/v1/pipelines/{id}/versions/{version}
+// and an item of GET /api/v1/pipelines/{id}/versions (where Config is left
+// out).
 type PipelineVersion struct {
 	PipelineID string `json:"pipeline_id"`
 	Name       string `json:"name"`
 	Version    int    `json:"version"`
 	Team       string `json:"team"`
-	Config     string `json:"config"` // complete collector YAML
+	Config     string `json:"config,omitempty"` // complete collector YAML
 	ConfigHash string `json:"config_hash"`
 	CreatedBy  string `json:"created_by"`
 	CreatedAt  string `json:"created_at"`

@@ -355,16 +355,7 @@ func pipelineVersionsCmd(g *Globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := apiCtx(cmd)
 			defer cancel()
-			var page struct {
-				Items []struct {
-					Version    int    `json:"version"`
-					ConfigHash string `json:"config_hash"`
-					CreatedBy  string `json:"created_by"`
-					CreatedAt  string `json:"created_at"`
-					Reason     string `json:"reason"`
-				} `json:"items"`
-				NextCursor *string `json:"next_cursor"`
-			}
+			var page apiv1.List[apiv1.PipelineVersion]
 			if err := g.Client().Do(ctx, "GET", "/api/v1/pipelines/"+url.PathEscape(args[0])+"/versions?limit=500", nil, &page); err != nil {
 				return err
 			}

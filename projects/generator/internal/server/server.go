@@ -53,7 +53,7 @@ func (s *Server) Operations() apiv1.Operations {
 		"getPipeline":                 s.getPipeline,
 		"updatePipeline":              s.updatePipeline,
 		"deletePipeline":              s.deletePipeline,
-		"listPipelineVersions":        apiv1.ListOf(s.listVersions, func(v store.Version) string { return strconv.Itoa(v.Version) }),
+		"listPipelineVersions":        apiv1.ListOf(s.listVersions, func(v apiv1.PipelineVersion) string { return strconv.Itoa(v.Version) }),
 		"getPipelineVersion":          s.getVersion,
 		"diffPipelineVersions":        s.diff,
 		"getRecommendations":          s.recommendations,
@@ -429,16 +429,28 @@ func (s *Server) deletePipeline(ctx context.Context, req *apiv1.Request) (any, e
 	return messaging.StatusReply{Status: http.StatusNoContent}, nil
 }
 
-func (s *Server) listVersions(ctx context.Context, req *apiv1.Request, cursor string, n int) ([]store.Version, error) {
+func (s *Server) listVersions(ctx context.Context, req *apiv1.Request, cursor string, n int) ([]apiv1.PipelineVersion, error) {
 	p, err := s.visible(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	items, _, err := s.Store.Versions(ctx, p.ID, n, cursor)
+	vs, _, err := s.Store.Versions(ctx, p.ID, n, cursor)
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	return items, nil
+	out := make([]apiv1.PipelineVersion, len(vs))
+	for i, v := range vs {
+		out[i] = version(p, v)
+	}
+	return out, nil
+}
+
+// version is a stored version as it crosses the wire.
+func version(p store.Pipeline, v store.Version) apiv1.PipelineVersion {
+	return apiv1.PipelineVersion{
+		PipelineID: p.ID, Name: p.Name, Version: v.Version, Team: p.Team, Config: v.Config, ConfigHash: v.ConfigHash,
+		CreatedBy: v.CreatedBy, CreatedAt: v.CreatedAt, Reason: v.Reason,
+	}
 }
 
 func parseVersion(s, path string) (int, error) {
@@ -462,7 +474,7 @@ func (s *Server) getVersion(ctx context.Context, req *apiv1.Request) (any, error
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	return v, nil
+	return version(p, v), nil
 }
 
 func (s *Server) diff(ctx context.Context, req *apiv1.Request) (any, error) {
@@ -516,10 +528,7 @@ func (s *Server) pipelineVersion(ctx context.Context, data []byte) (any, error) 
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	return apiv1.PipelineVersion{
-		PipelineID: p.ID, Name: p.Name, Version: v.Version, Team: p.Team, Config: v.Config, ConfigHash: v.ConfigHash,
-		CreatedBy: v.CreatedBy, CreatedAt: v.CreatedAt, Reason: v.Reason,
-	}, nil
+	return version(p, v), nil
 }
 
 func storeErr(err error) error {
