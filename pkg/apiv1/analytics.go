@@ -2,10 +2,10 @@ package apiv1
 
 import "time"
 
-// Analytics subjects. The first group is for other services (plain JSON
-// request and reply); the second is what the gateway forwards REST calls to
-// (an apiv1.Request envelope in, the REST body out). Both groups share the
-// handler logic, so a NATS answer equals the REST answer.
+// Analytics subjects for other services (plain JSON request and reply). The
+// REST operations (GET /api/v1/streams, ...) are answered on
+// Subject("analytics", operationId) with the same handler logic, so a NATS
+// answer equals the REST answer.
 const (
 	// SubjectAnalyticsCardinality: request CardinalityRequest, reply CardinalityReport.
 	SubjectAnalyticsCardinality = "phoenix.analytics.cardinality"
@@ -17,13 +17,6 @@ const (
 	SubjectAnalyticsCompare = "phoenix.analytics.compare"
 	// SubjectAnalyticsStreams: request StreamsRequest, reply List[StreamSummary].
 	SubjectAnalyticsStreams = "phoenix.analytics.streams"
-
-	// Gateway routes (apiv1.Request in).
-	SubjectAnalyticsRESTStreams     = "phoenix.analytics.rest.streams"     // GET /api/v1/streams
-	SubjectAnalyticsRESTCardinality = "phoenix.analytics.rest.cardinality" // GET /api/v1/streams/{stream}/cardinality
-	SubjectAnalyticsRESTRollups     = "phoenix.analytics.rest.rollups"     // GET /api/v1/streams/{stream}/rollups
-	SubjectAnalyticsRESTCost        = "phoenix.analytics.rest.cost"        // GET /api/v1/cost
-	SubjectAnalyticsRESTCompare     = "phoenix.analytics.rest.compare"     // GET /api/v1/compare
 )
 
 // DefaultStream receives metrics that name no stream.

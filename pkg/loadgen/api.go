@@ -5,14 +5,6 @@ import "time"
 // The /api/v1/loadsim contract (api/openapi.yaml), shared by the loadsim
 // service and the CLI.
 
-// SubjectStart and friends are the loadsim service's NATS subjects.
-const (
-	SubjectStart = "phoenix.loadsim.start"
-	SubjectList  = "phoenix.loadsim.list"
-	SubjectGet   = "phoenix.loadsim.get"
-	SubjectStop  = "phoenix.loadsim.stop"
-)
-
 // Simulation states.
 const (
 	StateRunning   = "running"

@@ -118,24 +118,24 @@ func TestServiceEndToEnd(t *testing.T) {
 	}
 	// The REST route answers the same, for a caller in the owning team only.
 	var viaREST apiv1.CardinalityReport
-	if err := rest(t, h.bus, apiv1.SubjectAnalyticsRESTCardinality, alice, map[string]string{"stream": "exp1--baseline"}, nil, &viaREST); err != nil {
+	if err := rest(t, h.bus, apiv1.Subject(config.ServiceAnalytics, "getStreamCardinality"), alice, map[string]string{"stream": "exp1--baseline"}, nil, &viaREST); err != nil {
 		t.Fatal(err)
 	}
 	if viaREST.ActiveSeries != rep.ActiveSeries || len(viaREST.Metrics) != len(rep.Metrics) {
 		t.Errorf("REST and NATS answers differ")
 	}
-	err := rest(t, h.bus, apiv1.SubjectAnalyticsRESTCardinality, bob, map[string]string{"stream": "exp1--baseline"}, nil, &viaREST)
+	err := rest(t, h.bus, apiv1.Subject(config.ServiceAnalytics, "getStreamCardinality"), bob, map[string]string{"stream": "exp1--baseline"}, nil, &viaREST)
 	if p := problem.From(err); p == nil || p.Status != 404 {
 		t.Errorf("other team: %v", err)
 	}
 	var list apiv1.List[apiv1.StreamSummary]
-	if err := rest(t, h.bus, apiv1.SubjectAnalyticsRESTStreams, alice, nil, url.Values{"limit": {"1"}}, &list); err != nil {
+	if err := rest(t, h.bus, apiv1.Subject(config.ServiceAnalytics, "listStreams"), alice, nil, url.Values{"limit": {"1"}}, &list); err != nil {
 		t.Fatal(err)
 	}
 	if len(list.Items) != 1 || list.NextCursor == nil || list.Items[0].Stream != "exp1--baseline" {
 		t.Errorf("streams page 1: %+v", list)
 	}
-	if err := rest(t, h.bus, apiv1.SubjectAnalyticsRESTStreams, bob, nil, nil, &list); err != nil || len(list.Items) != 0 {
+	if err := rest(t, h.bus, apiv1.Subject(config.ServiceAnalytics, "listStreams"), bob, nil, nil, &list); err != nil || len(list.Items) != 0 {
 		t.Errorf("bob sees %+v (%v)", list.Items, err)
 	}
 
@@ -151,7 +151,7 @@ func TestServiceEndToEnd(t *testing.T) {
 
 	// Cost: dp/s is unknown right after start, so per-datapoint models say so.
 	var cr apiv1.CostReport
-	if err := rest(t, h.bus, apiv1.SubjectAnalyticsRESTCost, alice, nil, url.Values{"stream": {"exp1--baseline"}}, &cr); err != nil {
+	if err := rest(t, h.bus, apiv1.Subject(config.ServiceAnalytics, "getCost"), alice, nil, url.Values{"stream": {"exp1--baseline"}}, &cr); err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range cr.Models {
@@ -166,13 +166,13 @@ func TestServiceEndToEnd(t *testing.T) {
 			}
 		}
 	}
-	if err := rest(t, h.bus, apiv1.SubjectAnalyticsRESTCost, alice, nil, url.Values{"stream": {"exp1--baseline"}, "model": {"nope"}}, &cr); problem.From(err).Status != 400 {
+	if err := rest(t, h.bus, apiv1.Subject(config.ServiceAnalytics, "getCost"), alice, nil, url.Values{"stream": {"exp1--baseline"}, "model": {"nope"}}, &cr); problem.From(err).Status != 400 {
 		t.Errorf("unknown model: %v", err)
 	}
 
 	// Compare.
 	var cmp apiv1.CompareReport
-	if err := rest(t, h.bus, apiv1.SubjectAnalyticsRESTCompare, alice, nil, url.Values{
+	if err := rest(t, h.bus, apiv1.Subject(config.ServiceAnalytics, "compareStreams"), alice, nil, url.Values{
 		"baseline": {"exp1--baseline"}, "candidate": {"exp1--candidate"},
 		"critical":  {`process.executable.name=~"nginx"`},
 		"aggregate": {`sum({"process.memory.usage"}) by ("host.name")`},
@@ -206,14 +206,14 @@ func TestServiceEndToEnd(t *testing.T) {
 	}
 	var rl apiv1.List[apiv1.Rollup]
 	q := url.Values{"from": {time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)}, "to": {time.Now().Add(time.Minute).UTC().Format(time.RFC3339)}}
-	if err := rest(t, h.bus, apiv1.SubjectAnalyticsRESTRollups, alice, map[string]string{"stream": "exp1--baseline"}, q, &rl); err != nil {
+	if err := rest(t, h.bus, apiv1.Subject(config.ServiceAnalytics, "getStreamRollups"), alice, map[string]string{"stream": "exp1--baseline"}, q, &rl); err != nil {
 		t.Fatal(err)
 	}
 	if len(rl.Items) != 1 || rl.Items[0].Datapoints != 1000 || rl.Items[0].ActiveSeries != 1000 {
 		t.Errorf("rollups: %+v", rl.Items)
 	}
 	q.Set("step", "0s")
-	if err := rest(t, h.bus, apiv1.SubjectAnalyticsRESTRollups, alice, map[string]string{"stream": "exp1--baseline"}, q, &rl); problem.From(err).Status != 400 {
+	if err := rest(t, h.bus, apiv1.Subject(config.ServiceAnalytics, "getStreamRollups"), alice, map[string]string{"stream": "exp1--baseline"}, q, &rl); problem.From(err).Status != 400 {
 		t.Errorf("bad step: %v", err)
 	}
 
@@ -242,7 +242,7 @@ func TestCompareAggregatesPerWindow(t *testing.T) {
 	compare := func(q url.Values) apiv1.AggregateResult {
 		t.Helper()
 		var rep apiv1.CompareReport
-		if err := rest(t, h.bus, apiv1.SubjectAnalyticsRESTCompare, alice, nil, q, &rep); err != nil {
+		if err := rest(t, h.bus, apiv1.Subject(config.ServiceAnalytics, "compareStreams"), alice, nil, q, &rep); err != nil {
 			t.Fatal(err)
 		}
 		if len(rep.Aggregates) != 1 {
@@ -310,7 +310,7 @@ func TestCompareAggregatesOnlyTheirMetrics(t *testing.T) {
 			for _, critical := range [][]string{nil, {`{"host.name"="host-0"}`}} {
 				q := url.Values{"baseline": {"exp3--baseline"}, "candidate": {tt.candidate}, "aggregate": {agg}, "critical": critical}
 				var rep apiv1.CompareReport
-				if err := rest(t, h.bus, apiv1.SubjectAnalyticsRESTCompare, alice, nil, q, &rep); err != nil {
+				if err := rest(t, h.bus, apiv1.Subject(config.ServiceAnalytics, "compareStreams"), alice, nil, q, &rep); err != nil {
 					t.Fatal(err)
 				}
 				if len(rep.Aggregates) != 1 {

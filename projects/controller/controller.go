@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/pkg/service"
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/fleet"
@@ -21,11 +22,12 @@ import (
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/opampserver"
 )
 
-// Fleet API subjects (the gateway's routes_controller.go forwards to them),
-// exported for in-process callers such as the --dev loop.
-const (
-	SubjectAgentGet    = fleetapi.SubjectGet
-	SubjectAgentConfig = fleetapi.SubjectConfig
+// Fleet API subjects (the gateway forwards GET /api/v1/agents/{id} and POST
+// /api/v1/agents/{id}/config to them), exported for in-process callers such
+// as the --dev loop.
+var (
+	SubjectAgentGet    = apiv1.Subject(config.ServiceController, "getAgent")
+	SubjectAgentConfig = apiv1.Subject(config.ServiceController, "pushAgentConfig")
 )
 
 // Controller is the controller service.
@@ -62,7 +64,7 @@ func NewController(s service.Settings) (*Controller, error) {
 		Registerer: registerer(s),
 	})
 	api := &fleetapi.API{Repo: c.repo, Deployer: c.opamp, Pipelines: s.Bus, Now: time.Now, Logger: s.Logger}
-	c.resp = service.NewResponder(s, config.ServiceController, nil, api.Endpoints()...)
+	c.resp = service.NewResponder(s, config.ServiceController, nil, api.Operations().Endpoints(config.ServiceController)...)
 	return c, nil
 }
 

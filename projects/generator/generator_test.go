@@ -120,48 +120,48 @@ func prodRequest(tmpl string) pipelinegen.Request {
 func TestTemplatesGenerateValidate(t *testing.T) {
 	h := start(t)
 	var tl apiv1.List[pipelinegen.Template]
-	if st, p := h.call(t, server.SubjectTemplates, alice, nil, nil, nil, &tl); st != 200 || p != nil || len(tl.Items) != 5 {
+	if st, p := h.call(t, apiv1.Subject(config.ServiceGenerator, "listPipelineTemplates"), alice, nil, nil, nil, &tl); st != 200 || p != nil || len(tl.Items) != 5 {
 		t.Fatalf("templates: %d %v %d items", st, p, len(tl.Items))
 	}
 
 	var gen server.GenerateResponse
-	st, p := h.call(t, server.SubjectGenerate, alice, nil, nil, prodRequest("baseline"), &gen)
+	st, p := h.call(t, apiv1.Subject(config.ServiceGenerator, "generatePipeline"), alice, nil, nil, prodRequest("baseline"), &gen)
 	if st != 200 || p != nil || gen.Validated == nil || !*gen.Validated || !strings.HasPrefix(gen.ConfigHash, "sha256:") {
 		t.Fatalf("generate: %d %v %+v", st, p, gen)
 	}
 
 	// Unknown fields are refused.
-	if st, p := h.call(t, server.SubjectGenerate, alice, nil, nil, `{"template":"baseline","bogus":1}`, nil); st != 400 || p == nil {
+	if st, p := h.call(t, apiv1.Subject(config.ServiceGenerator, "generatePipeline"), alice, nil, nil, `{"template":"baseline","bogus":1}`, nil); st != 400 || p == nil {
 		t.Fatalf("unknown field: %d %v", st, p)
 	}
 	// Field errors carry paths.
-	st, p = h.call(t, server.SubjectGenerate, alice, nil, nil, pipelinegen.Request{Template: "topk", Set: map[string]string{"k": "0"}, Target: prodRequest("").Target}, nil)
+	st, p = h.call(t, apiv1.Subject(config.ServiceGenerator, "generatePipeline"), alice, nil, nil, pipelinegen.Request{Template: "topk", Set: map[string]string{"k": "0"}, Target: prodRequest("").Target}, nil)
 	if st != 400 || p == nil || len(p.Errors) == 0 || p.Errors[0].Path != "set.k" {
 		t.Fatalf("bad k: %d %+v", st, p)
 	}
 
 	// The collector's own verdict, with its YAML path.
 	bad := strings.Replace(gen.Config, "limit_percentage: 80", "limit_percentage: 800", 1)
-	st, p = h.call(t, server.SubjectValidate, alice, nil, nil, server.ValidateRequest{Config: bad}, nil)
+	st, p = h.call(t, apiv1.Subject(config.ServiceGenerator, "validatePipeline"), alice, nil, nil, server.ValidateRequest{Config: bad}, nil)
 	if st != 400 || p == nil || len(p.Errors) == 0 || p.Errors[0].Path != "processors::memory_limiter" {
 		t.Fatalf("validate bad: %d %+v", st, p)
 	}
 	var vr server.ValidateResponse
-	if st, p := h.call(t, server.SubjectValidate, alice, nil, nil, server.ValidateRequest{Config: gen.Config}, &vr); st != 200 || p != nil || !vr.Valid || vr.ConfigHash != gen.ConfigHash {
+	if st, p := h.call(t, apiv1.Subject(config.ServiceGenerator, "validatePipeline"), alice, nil, nil, server.ValidateRequest{Config: gen.Config}, &vr); st != 200 || p != nil || !vr.Valid || vr.ConfigHash != gen.ConfigHash {
 		t.Fatalf("validate good: %d %v %+v", st, p, vr)
 	}
-	if st, _ := h.call(t, server.SubjectValidate, alice, nil, nil, server.ValidateRequest{Config: "a: [unclosed"}, nil); st != 400 {
+	if st, _ := h.call(t, apiv1.Subject(config.ServiceGenerator, "validatePipeline"), alice, nil, nil, server.ValidateRequest{Config: "a: [unclosed"}, nil); st != 400 {
 		t.Fatalf("not YAML: %d", st)
 	}
 	// The server's files, URLs and environment stay out of reach.
 	withFile := strings.Replace(gen.Config, "check_interval: 1s", "check_interval: ${file:/etc/hostname}", 1)
-	st, p = h.call(t, server.SubjectValidate, alice, nil, nil, server.ValidateRequest{Config: withFile}, nil)
+	st, p = h.call(t, apiv1.Subject(config.ServiceGenerator, "validatePipeline"), alice, nil, nil, server.ValidateRequest{Config: withFile}, nil)
 	if st != 400 || p == nil || len(p.Errors) == 0 || !strings.Contains(p.Errors[0].Message, "${file:...}") {
 		t.Fatalf("file provider: %d %+v", st, p)
 	}
 	t.Setenv("PHOENIX_GENERATOR_TEST_SECRET", "s3cr3t-value")
 	withEnv := strings.Replace(gen.Config, "check_interval: 1s", "check_interval: ${env:PHOENIX_GENERATOR_TEST_SECRET}", 1)
-	st, p = h.call(t, server.SubjectValidate, alice, nil, nil, server.ValidateRequest{Config: withEnv}, nil)
+	st, p = h.call(t, apiv1.Subject(config.ServiceGenerator, "validatePipeline"), alice, nil, nil, server.ValidateRequest{Config: withEnv}, nil)
 	if st != 400 || p == nil || strings.Contains(fmt.Sprint(p.Errors), "s3cr3t-value") {
 		t.Fatalf("env provider: %d %+v", st, p)
 	}
@@ -182,8 +182,8 @@ func TestPipelineLifecycle(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
 
-	var created server.PipelineDetail
-	st, p := h.call(t, server.SubjectPipelinesCreate, alice, nil, nil, server.CreatePipelineRequest{
+	var created apiv1.PipelineDetail
+	st, p := h.call(t, apiv1.Subject(config.ServiceGenerator, "createPipeline"), alice, nil, nil, server.CreatePipelineRequest{
 		Name: "web-fleet", Reason: "initial", Generate: ptr(prodRequest("baseline")),
 	}, &created)
 	if st != http.StatusCreated || p != nil || created.Team != "team-a" || created.Version != 1 || created.CreatedBy != "alice" || created.Config == "" {
@@ -200,51 +200,51 @@ func TestPipelineLifecycle(t *testing.T) {
 	}
 
 	// Another team sees nothing.
-	if st, _ := h.call(t, server.SubjectPipelinesGet, bob, map[string]string{"id": id}, nil, nil, nil); st != 404 {
+	if st, _ := h.call(t, apiv1.Subject(config.ServiceGenerator, "getPipeline"), bob, map[string]string{"id": id}, nil, nil, nil); st != 404 {
 		t.Fatalf("bob get: %d", st)
 	}
 	var bobList apiv1.List[json.RawMessage]
-	if h.call(t, server.SubjectPipelinesList, bob, nil, nil, nil, &bobList); len(bobList.Items) != 0 {
+	if h.call(t, apiv1.Subject(config.ServiceGenerator, "listPipelines"), bob, nil, nil, nil, &bobList); len(bobList.Items) != 0 {
 		t.Fatalf("bob sees %d pipelines", len(bobList.Items))
 	}
 	var adminList apiv1.List[json.RawMessage]
-	if h.call(t, server.SubjectPipelinesList, admin, nil, nil, nil, &adminList); len(adminList.Items) != 1 {
+	if h.call(t, apiv1.Subject(config.ServiceGenerator, "listPipelines"), admin, nil, nil, nil, &adminList); len(adminList.Items) != 1 {
 		t.Fatalf("admin sees %d pipelines", len(adminList.Items))
 	}
 	// A team the caller is not in cannot own it.
-	if st, _ := h.call(t, server.SubjectPipelinesCreate, alice, nil, nil, server.CreatePipelineRequest{Name: "x", Team: "team-b", Config: created.Config}, nil); st != 403 {
+	if st, _ := h.call(t, apiv1.Subject(config.ServiceGenerator, "createPipeline"), alice, nil, nil, server.CreatePipelineRequest{Name: "x", Team: "team-b", Config: created.Config}, nil); st != 403 {
 		t.Fatalf("foreign team create: %d", st)
 	}
 
 	// A new version; team is read-only.
-	if st, _ := h.call(t, server.SubjectPipelinesUpdate, alice, map[string]string{"id": id}, nil, `{"team":"team-b","config":"x: 1"}`, nil); st != 400 {
+	if st, _ := h.call(t, apiv1.Subject(config.ServiceGenerator, "updatePipeline"), alice, map[string]string{"id": id}, nil, `{"team":"team-b","config":"x: 1"}`, nil); st != 400 {
 		t.Fatalf("team in update: %d", st)
 	}
 	gen2 := prodRequest("baseline")
 	gen2.TelemetryAddr = "127.0.0.1:28888"
-	var updated server.PipelineDetail
-	st, p = h.call(t, server.SubjectPipelinesUpdate, alice, map[string]string{"id": id}, nil,
+	var updated apiv1.PipelineDetail
+	st, p = h.call(t, apiv1.Subject(config.ServiceGenerator, "updatePipeline"), alice, map[string]string{"id": id}, nil,
 		server.UpdatePipelineRequest{Generate: &gen2, Reason: "move telemetry", Version: 1}, &updated)
 	if st != 200 || p != nil || updated.Version != 2 || updated.Team != "team-a" || updated.Reason != "move telemetry" {
 		t.Fatalf("update: %d %v %+v", st, p, updated)
 	}
 	// A writer that read version 1 loses.
-	if st, _ := h.call(t, server.SubjectPipelinesUpdate, alice, map[string]string{"id": id}, nil,
+	if st, _ := h.call(t, apiv1.Subject(config.ServiceGenerator, "updatePipeline"), alice, map[string]string{"id": id}, nil,
 		server.UpdatePipelineRequest{Config: created.Config, Version: 1}, nil); st != 409 {
 		t.Fatalf("stale update: %d", st)
 	}
 	// An invalid config never becomes a version.
-	if st, p := h.call(t, server.SubjectPipelinesUpdate, alice, map[string]string{"id": id}, nil,
+	if st, p := h.call(t, apiv1.Subject(config.ServiceGenerator, "updatePipeline"), alice, map[string]string{"id": id}, nil,
 		server.UpdatePipelineRequest{Config: strings.Replace(created.Config, "check_interval: 1s", "check_interval: 1s\n    bogus: 2", 1)}, nil); st != 400 || p.Errors[0].Path != "processors::memory_limiter::bogus" {
 		t.Fatalf("invalid update: %d %+v", st, p)
 	}
 
 	var versions apiv1.List[json.RawMessage]
-	if st, _ := h.call(t, server.SubjectVersionsList, alice, map[string]string{"id": id}, url.Values{"limit": {"1"}}, nil, &versions); st != 200 || len(versions.Items) != 1 || versions.NextCursor == nil {
+	if st, _ := h.call(t, apiv1.Subject(config.ServiceGenerator, "listPipelineVersions"), alice, map[string]string{"id": id}, url.Values{"limit": {"1"}}, nil, &versions); st != 200 || len(versions.Items) != 1 || versions.NextCursor == nil {
 		t.Fatalf("versions: %d %+v", st, versions)
 	}
-	var diff server.DiffResponse
-	if st, _ := h.call(t, server.SubjectDiff, alice, map[string]string{"id": id}, nil, nil, &diff); st != 200 || diff.From != 1 || diff.To != 2 ||
+	var diff apiv1.PipelineDiff
+	if st, _ := h.call(t, apiv1.Subject(config.ServiceGenerator, "diffPipelineVersions"), alice, map[string]string{"id": id}, nil, nil, &diff); st != 200 || diff.From != 1 || diff.To != 2 ||
 		!strings.Contains(diff.Diff, "-                port: 18888") || !strings.Contains(diff.Diff, "+                port: 28888") {
 		t.Fatalf("diff: %d %+v", st, diff)
 	}
@@ -265,13 +265,13 @@ func TestPipelineLifecycle(t *testing.T) {
 		t.Fatalf("missing version: %v", err)
 	}
 
-	if st, _ := h.call(t, server.SubjectPipelinesDelete, bob, map[string]string{"id": id}, nil, nil, nil); st != 404 {
+	if st, _ := h.call(t, apiv1.Subject(config.ServiceGenerator, "deletePipeline"), bob, map[string]string{"id": id}, nil, nil, nil); st != 404 {
 		t.Fatalf("bob delete: %d", st)
 	}
-	if st, _ := h.call(t, server.SubjectPipelinesDelete, alice, map[string]string{"id": id}, nil, nil, nil); st != 204 {
+	if st, _ := h.call(t, apiv1.Subject(config.ServiceGenerator, "deletePipeline"), alice, map[string]string{"id": id}, nil, nil, nil); st != 204 {
 		t.Fatalf("delete: %d", st)
 	}
-	if st, _ := h.call(t, server.SubjectPipelinesGet, alice, map[string]string{"id": id}, nil, nil, nil); st != 404 {
+	if st, _ := h.call(t, apiv1.Subject(config.ServiceGenerator, "getPipeline"), alice, map[string]string{"id": id}, nil, nil, nil); st != 404 {
 		t.Fatalf("get after delete: %d", st)
 	}
 }

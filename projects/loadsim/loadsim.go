@@ -8,19 +8,14 @@ package loadsim
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"strconv"
-	"strings"
 	"sync"
 
-	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/pkg/loadgen"
-	"github.com/phoenix-platform/phoenix/pkg/messaging"
-	"github.com/phoenix-platform/phoenix/pkg/problem"
 	"github.com/phoenix-platform/phoenix/pkg/service"
 	"github.com/phoenix-platform/phoenix/projects/loadsim/internal/manager"
 )
@@ -64,12 +59,7 @@ func newService(s service.Settings, ms manager.Settings) *Service {
 	health := func(context.Context) (string, string) {
 		return service.HealthOK, fmt.Sprintf("%d simulations running", svc.m.Running())
 	}
-	svc.resp = service.NewResponder(s, config.ServiceLoadsim, health,
-		messaging.Endpoint{Name: "start", Subject: loadgen.SubjectStart, Handler: svc.start},
-		messaging.Endpoint{Name: "list", Subject: loadgen.SubjectList, Handler: svc.list},
-		messaging.Endpoint{Name: "get", Subject: loadgen.SubjectGet, Handler: svc.get},
-		messaging.Endpoint{Name: "stop", Subject: loadgen.SubjectStop, Handler: svc.stop},
-	)
+	svc.resp = service.NewResponder(s, config.ServiceLoadsim, health, svc.Operations().Endpoints(config.ServiceLoadsim)...)
 	return svc
 }
 
@@ -134,88 +124,4 @@ func (s *Service) Shutdown(ctx context.Context) error {
 		err = errors.Join(s.resp.Stop(), s.m.Shutdown(ctx))
 	})
 	return err
-}
-
-func decode(data []byte) (apiv1.Request, error) {
-	var req apiv1.Request
-	if err := json.Unmarshal(data, &req); err != nil {
-		return req, problem.BadRequest("malformed request: " + err.Error())
-	}
-	return req, nil
-}
-
-func (s *Service) start(_ context.Context, data []byte) (any, error) {
-	req, err := decode(data)
-	if err != nil {
-		return nil, err
-	}
-	var body loadgen.StartRequest
-	if err := req.DecodeBody(&body); err != nil {
-		return nil, err
-	}
-	info, err := s.m.Start(req.Principal, body)
-	if err != nil {
-		return nil, err
-	}
-	return messaging.StatusReply{Status: 201, Body: info}, nil
-}
-
-func (s *Service) list(_ context.Context, data []byte) (any, error) {
-	req, err := decode(data)
-	if err != nil {
-		return nil, err
-	}
-	limit, err := req.Limit()
-	if err != nil {
-		return nil, err
-	}
-	items := s.m.List(req.Principal)
-	// The list is bounded by the history size (64 by default), so a cursor
-	// is the index of the next item.
-	offset := 0
-	if c := req.Query.Get("cursor"); c != "" {
-		n, err := strconv.Atoi(c)
-		if err != nil || n < 0 || n > len(items) {
-			return nil, problem.BadRequest("invalid cursor", problem.FieldError{Path: "cursor", Message: "not a cursor from a previous page"})
-		}
-		offset = n
-	}
-	out := apiv1.List[loadgen.SimulationInfo]{Items: items[offset:min(offset+limit, len(items))]}
-	if next := offset + limit; next < len(items) {
-		c := strconv.Itoa(next)
-		out.NextCursor = &c
-	}
-	return out, nil
-}
-
-func simulationID(req apiv1.Request) (string, error) {
-	id := strings.TrimSpace(req.Params["id"])
-	if id == "" || len(id) > 64 {
-		return "", problem.BadRequest("invalid simulation id", problem.FieldError{Path: "id", Message: "required, at most 64 characters"})
-	}
-	return id, nil
-}
-
-func (s *Service) get(_ context.Context, data []byte) (any, error) {
-	req, err := decode(data)
-	if err != nil {
-		return nil, err
-	}
-	id, err := simulationID(req)
-	if err != nil {
-		return nil, err
-	}
-	return s.m.Get(req.Principal, id)
-}
-
-func (s *Service) stop(ctx context.Context, data []byte) (any, error) {
-	req, err := decode(data)
-	if err != nil {
-		return nil, err
-	}
-	id, err := simulationID(req)
-	if err != nil {
-		return nil, err
-	}
-	return s.m.Stop(ctx, req.Principal, id)
 }

@@ -127,7 +127,7 @@ func statusOf(err error) int {
 
 func (e *env) start(p apiv1.Principal, req loadgen.StartRequest) (loadgen.SimulationInfo, error) {
 	var info loadgen.SimulationInfo
-	status, err := e.call(loadgen.SubjectStart, p, nil, req, &info)
+	status, err := e.call(apiv1.Subject(config.ServiceLoadsim, "startLoadsim"), p, nil, req, &info)
 	if err == nil && status != http.StatusCreated {
 		e.t.Fatalf("start answered %d, want 201", status)
 	}
@@ -136,7 +136,7 @@ func (e *env) start(p apiv1.Principal, req loadgen.StartRequest) (loadgen.Simula
 
 func (e *env) get(p apiv1.Principal, id string) (loadgen.SimulationInfo, error) {
 	var info loadgen.SimulationInfo
-	_, err := e.call(loadgen.SubjectGet, p, map[string]string{"id": id}, nil, &info)
+	_, err := e.call(apiv1.Subject(config.ServiceLoadsim, "getLoadsim"), p, map[string]string{"id": id}, nil, &info)
 	return info, err
 }
 
@@ -159,11 +159,11 @@ func TestStartGetListStop(t *testing.T) {
 		t.Fatal("the sink received nothing")
 	}
 	var list apiv1.List[loadgen.SimulationInfo]
-	if _, err := e.call(loadgen.SubjectList, teamA, nil, nil, &list); err != nil || len(list.Items) != 1 || list.Items[0].ID != info.ID {
+	if _, err := e.call(apiv1.Subject(config.ServiceLoadsim, "listLoadsim"), teamA, nil, nil, &list); err != nil || len(list.Items) != 1 || list.Items[0].ID != info.ID {
 		t.Fatalf("list: %v %+v", err, list)
 	}
 	var stopped loadgen.SimulationInfo
-	if _, err := e.call(loadgen.SubjectStop, teamA, map[string]string{"id": info.ID}, nil, &stopped); err != nil {
+	if _, err := e.call(apiv1.Subject(config.ServiceLoadsim, "stopLoadsim"), teamA, map[string]string{"id": info.ID}, nil, &stopped); err != nil {
 		t.Fatal(err)
 	}
 	if stopped.State != loadgen.StateStopped || stopped.EndedAt == nil || stopped.Stats.DatapointsSent == 0 {
@@ -171,7 +171,7 @@ func TestStartGetListStop(t *testing.T) {
 	}
 	// Stopping again is harmless and answers the same final state.
 	var again loadgen.SimulationInfo
-	if _, err := e.call(loadgen.SubjectStop, teamA, map[string]string{"id": info.ID}, nil, &again); err != nil || again.State != loadgen.StateStopped {
+	if _, err := e.call(apiv1.Subject(config.ServiceLoadsim, "stopLoadsim"), teamA, map[string]string{"id": info.ID}, nil, &again); err != nil || again.State != loadgen.StateStopped {
 		t.Fatalf("second stop: %v %+v", err, again)
 	}
 }
@@ -209,7 +209,7 @@ func TestTargetNotAllowed(t *testing.T) {
 			t.Errorf("target %s refused: %v", target, err)
 			continue
 		}
-		if _, err := e.call(loadgen.SubjectStop, teamA, map[string]string{"id": info.ID}, nil, nil); err != nil {
+		if _, err := e.call(apiv1.Subject(config.ServiceLoadsim, "stopLoadsim"), teamA, map[string]string{"id": info.ID}, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -247,7 +247,7 @@ func TestStartValidation(t *testing.T) {
 		}
 	}
 	// Unknown fields are refused (strict body).
-	_, err := e.call(loadgen.SubjectStart, teamA, nil, map[string]any{"profile": "realistic", "hosts": 1, "target": e.sink.URL, "duration": "1m", "owner": "x"}, nil)
+	_, err := e.call(apiv1.Subject(config.ServiceLoadsim, "startLoadsim"), teamA, nil, map[string]any{"profile": "realistic", "hosts": 1, "target": e.sink.URL, "duration": "1m", "owner": "x"}, nil)
 	if statusOf(err) != http.StatusBadRequest {
 		t.Errorf("unknown field: %v, want 400", err)
 	}
@@ -273,13 +273,13 @@ func TestConcurrencyLimit(t *testing.T) {
 		var list struct {
 			Items []loadgen.SimulationInfo `json:"items"`
 		}
-		_, _ = e.call(loadgen.SubjectList, admin, nil, nil, &list)
+		_, _ = e.call(apiv1.Subject(config.ServiceLoadsim, "listLoadsim"), admin, nil, nil, &list)
 		for _, s := range list.Items {
 			t.Logf("simulation %s: state %s error %q", s.ID, s.State, s.Error)
 		}
 		t.Fatalf("third simulation: %v, want 409", err)
 	}
-	if _, err := e.call(loadgen.SubjectStop, teamA, map[string]string{"id": a.ID}, nil, nil); err != nil {
+	if _, err := e.call(apiv1.Subject(config.ServiceLoadsim, "stopLoadsim"), teamA, map[string]string{"id": a.ID}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.start(teamA, req); err != nil {
@@ -296,17 +296,17 @@ func TestTeamIsolation(t *testing.T) {
 	if _, err := e.get(teamA, b.ID); statusOf(err) != http.StatusNotFound || strings.Contains(err.Error(), "team-b") {
 		t.Errorf("team A GET on team B's simulation: %v, want a 404 that does not name the team", err)
 	}
-	if _, err := e.call(loadgen.SubjectStop, teamA, map[string]string{"id": b.ID}, nil, nil); statusOf(err) != http.StatusNotFound {
+	if _, err := e.call(apiv1.Subject(config.ServiceLoadsim, "stopLoadsim"), teamA, map[string]string{"id": b.ID}, nil, nil); statusOf(err) != http.StatusNotFound {
 		t.Errorf("team A DELETE on team B's simulation: %v, want 404", err)
 	}
 	if got, err := e.get(teamB, b.ID); err != nil || got.State != loadgen.StateRunning {
 		t.Errorf("team B lost its simulation: %v %+v", err, got)
 	}
 	var list apiv1.List[loadgen.SimulationInfo]
-	if _, err := e.call(loadgen.SubjectList, teamA, nil, nil, &list); err != nil || len(list.Items) != 0 {
+	if _, err := e.call(apiv1.Subject(config.ServiceLoadsim, "listLoadsim"), teamA, nil, nil, &list); err != nil || len(list.Items) != 0 {
 		t.Errorf("team A lists %+v (%v), want nothing", list.Items, err)
 	}
-	if _, err := e.call(loadgen.SubjectList, admin, nil, nil, &list); err != nil || len(list.Items) != 1 {
+	if _, err := e.call(apiv1.Subject(config.ServiceLoadsim, "listLoadsim"), admin, nil, nil, &list); err != nil || len(list.Items) != 1 {
 		t.Errorf("admin lists %+v (%v), want team B's", list.Items, err)
 	}
 	if _, err := e.start(teamA, loadgen.StartRequest{Profile: "realistic", Hosts: 1, Target: e.sink.URL, Duration: "1m", Team: "team-b"}); statusOf(err) != http.StatusForbidden {
@@ -329,7 +329,7 @@ func TestListPages(t *testing.T) {
 			req.Query["cursor"] = []string{cursor}
 		}
 		var page apiv1.List[loadgen.SimulationInfo]
-		if err := e.bus.Request(context.Background(), loadgen.SubjectList, req, &page); err != nil {
+		if err := e.bus.Request(context.Background(), apiv1.Subject(config.ServiceLoadsim, "listLoadsim"), req, &page); err != nil {
 			t.Fatal(err)
 		}
 		for _, it := range page.Items {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/projects/phoenix-cli/internal/output"
 )
 
@@ -30,54 +31,6 @@ func agentCmd(g *Globals) *cobra.Command {
 	return c
 }
 
-// agentRow is what the CLI reads from GET /api/v1/agents[/{id}].
-type agentRow struct {
-	ID                  string            `json:"id"`
-	Team                string            `json:"team"`
-	Hostname            string            `json:"hostname"`
-	AgentVersion        string            `json:"agent_version"`
-	Labels              map[string]string `json:"labels"`
-	Connected           bool              `json:"connected"`
-	LastSeen            time.Time         `json:"last_seen"`
-	Healthy             *bool             `json:"healthy"`
-	HealthStatus        string            `json:"health_status"`
-	LastError           string            `json:"last_error"`
-	EffectiveConfig     string            `json:"effective_config,omitempty"`
-	EffectiveConfigHash string            `json:"effective_config_hash"`
-	RemoteConfigStatus  string            `json:"remote_config_status"`
-	RemoteConfigHash    string            `json:"remote_config_hash"`
-	RemoteConfigError   string            `json:"remote_config_error"`
-	DeploymentID        string            `json:"deployment_id"`
-	PipelineID          string            `json:"pipeline_id"`
-	PipelineVersion     int               `json:"pipeline_version"`
-}
-
-type deploymentRow struct {
-	ID              string    `json:"id"`
-	AgentID         string    `json:"agent_id"`
-	Kind            string    `json:"kind"`
-	PipelineID      string    `json:"pipeline_id,omitempty"`
-	PipelineVersion int       `json:"pipeline_version,omitempty"`
-	ConfigHash      string    `json:"config_hash"`
-	RollbackOf      string    `json:"rollback_of,omitempty"`
-	CreatedBy       string    `json:"created_by"`
-	Reason          string    `json:"reason"`
-	CreatedAt       time.Time `json:"created_at"`
-	Status          string    `json:"status"`
-	Error           string    `json:"error"`
-	Delivered       *bool     `json:"delivered,omitempty"`
-}
-
-type agentList struct {
-	Items      []agentRow `json:"items"`
-	NextCursor *string    `json:"next_cursor"`
-}
-
-type deploymentList struct {
-	Items      []deploymentRow `json:"items"`
-	NextCursor *string         `json:"next_cursor"`
-}
-
 func short(h string) string {
 	if len(h) > 12 {
 		return h[:12]
@@ -88,7 +41,7 @@ func short(h string) string {
 	return h
 }
 
-func healthCell(a agentRow) string {
+func healthCell(a apiv1.Agent) string {
 	switch {
 	case a.Healthy == nil:
 		return "unknown"
@@ -125,7 +78,7 @@ func agentListCmd(g *Globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
-			var out agentList
+			var out apiv1.List[apiv1.Agent]
 			if err := g.Client().Do(ctx, "GET", "/api/v1/agents"+pageQuery(limit, cursor), nil, &out); err != nil {
 				return err
 			}
@@ -162,7 +115,7 @@ func agentGetCmd(g *Globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
-			var a agentRow
+			var a apiv1.Agent
 			if err := g.Client().Do(ctx, "GET", "/api/v1/agents/"+url.PathEscape(args[0]), nil, &a); err != nil {
 				return err
 			}
@@ -217,7 +170,7 @@ func agentHistoryCmd(g *Globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
-			var out deploymentList
+			var out apiv1.List[apiv1.Deployment]
 			path := "/api/v1/agents/" + url.PathEscape(args[0]) + "/history" + pageQuery(limit, cursor)
 			if err := g.Client().Do(ctx, "GET", path, nil, &out); err != nil {
 				return err
@@ -261,14 +214,14 @@ func agentPushCmd(g *Globals) *cobra.Command {
 		Short: "Deploy a pipeline version (--pipeline), roll back (--rollback-to) or push a raw config (--config-file, admins)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			body := map[string]any{"reason": reason}
+			body := apiv1.PushConfigRequest{Reason: reason}
 			n := 0
 			if pipeline != "" {
-				body["pipeline_id"], body["version"] = pipeline, version
+				body.PipelineID, body.Version = pipeline, version
 				n++
 			}
 			if rollbackTo != "" {
-				body["rollback_to"] = rollbackTo
+				body.RollbackTo = rollbackTo
 				n++
 			}
 			if configFile != "" {
@@ -276,7 +229,7 @@ func agentPushCmd(g *Globals) *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("--config-file: %w", err)
 				}
-				body["config"] = string(raw)
+				body.Config = string(raw)
 				n++
 			}
 			if n != 1 {
@@ -288,13 +241,16 @@ func agentPushCmd(g *Globals) *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
-			var d deploymentRow
+			var d apiv1.PushConfigResult
 			if err := g.Client().Do(ctx, "POST", "/api/v1/agents/"+url.PathEscape(args[0])+"/config", bytes.NewReader(b), &d); err != nil {
 				return err
 			}
+			if d.Deployment == nil {
+				return errors.New("the API answered the push without a deployment")
+			}
 			return output.Render(cmd.OutOrStdout(), g.Output, d, func(tw *tabwriter.Writer) {
 				delivered := "queued until the agent reconnects"
-				if d.Delivered != nil && *d.Delivered {
+				if d.Delivered {
 					delivered = "sent to the agent"
 				}
 				output.Row(tw, "DEPLOYMENT", d.ID)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/pkg/pipelinegen"
 	"github.com/phoenix-platform/phoenix/projects/phoenix-cli/internal/output"
 )
@@ -224,22 +225,6 @@ func pipelineValidateCmd(g *Globals) *cobra.Command {
 	return c
 }
 
-// pipelineRow is what the CLI reads from /api/v1/pipelines.
-type pipelineRow struct {
-	ID          string `json:"id"`
-	Name        string `json:"name"`
-	Description string `json:"description"`
-	Team        string `json:"team"`
-	Version     int    `json:"version"`
-	CreatedBy   string `json:"created_by"`
-	CreatedAt   string `json:"created_at"`
-	UpdatedBy   string `json:"updated_by"`
-	UpdatedAt   string `json:"updated_at"`
-	Config      string `json:"config,omitempty"`
-	ConfigHash  string `json:"config_hash,omitempty"`
-	Reason      string `json:"reason,omitempty"`
-}
-
 func apiCtx(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(cmd.Context(), 60*time.Second)
 }
@@ -258,10 +243,7 @@ func pipelineListCmd(g *Globals) *cobra.Command {
 			if cursor != "" {
 				q.Set("cursor", cursor)
 			}
-			var page struct {
-				Items      []pipelineRow `json:"items"`
-				NextCursor *string       `json:"next_cursor"`
-			}
+			var page apiv1.List[apiv1.Pipeline]
 			if err := g.Client().Do(ctx, "GET", "/api/v1/pipelines?"+q.Encode(), nil, &page); err != nil {
 				return err
 			}
@@ -373,16 +355,7 @@ func pipelineVersionsCmd(g *Globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := apiCtx(cmd)
 			defer cancel()
-			var page struct {
-				Items []struct {
-					Version    int    `json:"version"`
-					ConfigHash string `json:"config_hash"`
-					CreatedBy  string `json:"created_by"`
-					CreatedAt  string `json:"created_at"`
-					Reason     string `json:"reason"`
-				} `json:"items"`
-				NextCursor *string `json:"next_cursor"`
-			}
+			var page apiv1.List[apiv1.PipelineVersion]
 			if err := g.Client().Do(ctx, "GET", "/api/v1/pipelines/"+url.PathEscape(args[0])+"/versions?limit=500", nil, &page); err != nil {
 				return err
 			}
@@ -412,12 +385,7 @@ func pipelineDiffCmd(g *Globals) *cobra.Command {
 			if to > 0 {
 				q.Set("to", strconv.Itoa(to))
 			}
-			var d struct {
-				PipelineID string `json:"pipeline_id"`
-				From       int    `json:"from"`
-				To         int    `json:"to"`
-				Diff       string `json:"diff"`
-			}
+			var d apiv1.PipelineDiff
 			if err := g.Client().Do(ctx, "GET", "/api/v1/pipelines/"+url.PathEscape(args[0])+"/diff?"+q.Encode(), nil, &d); err != nil {
 				return err
 			}
@@ -467,7 +435,7 @@ func submitPipeline(cmd *cobra.Command, g *Globals, method, path string, body ma
 	}
 	ctx, cancel := apiCtx(cmd)
 	defer cancel()
-	var p pipelineRow
+	var p apiv1.PipelineDetail
 	if err := g.Client().Do(ctx, method, path, bytes.NewReader(raw), &p); err != nil {
 		return err
 	}

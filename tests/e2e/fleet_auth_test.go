@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
+	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/pkg/messaging"
 	"github.com/phoenix-platform/phoenix/pkg/problem"
 	"github.com/phoenix-platform/phoenix/pkg/testutil"
@@ -161,7 +162,7 @@ func TestFleetAuthAndPipelines(t *testing.T) {
 
 	payOp := apiv1.Principal{Subject: "pat", Kind: "user", Role: "operator", Teams: []string{"payments"}}
 	t.Run("pipeline version of the agent's team", func(t *testing.T) {
-		status, b, err := cp.call(t, "phoenix.controller.agents.config", payOp, map[string]string{"id": id},
+		status, b, err := cp.call(t, apiv1.Subject(config.ServiceController, "pushAgentConfig"), payOp, map[string]string{"id": id},
 			map[string]any{"pipeline_id": "pl-pay", "version": 3, "reason": "roll out v3"})
 		if err != nil || status != http.StatusAccepted {
 			t.Fatalf("push pipeline: %d %v", status, err)
@@ -184,13 +185,13 @@ func TestFleetAuthAndPipelines(t *testing.T) {
 	})
 
 	t.Run("another team's pipeline is not found", func(t *testing.T) {
-		_, _, err := cp.call(t, "phoenix.controller.agents.config", payOp, map[string]string{"id": id},
+		_, _, err := cp.call(t, apiv1.Subject(config.ServiceController, "pushAgentConfig"), payOp, map[string]string{"id": id},
 			map[string]any{"pipeline_id": "pl-other"})
 		var p *problem.Error
 		if !errors.As(err, &p) || p.Status != http.StatusNotFound {
 			t.Fatalf("other team's pipeline: %v, want 404", err)
 		}
-		_, _, err = cp.call(t, "phoenix.controller.agents.config", payOp, map[string]string{"id": id},
+		_, _, err = cp.call(t, apiv1.Subject(config.ServiceController, "pushAgentConfig"), payOp, map[string]string{"id": id},
 			map[string]any{"pipeline_id": "pl-pay", "version": 9})
 		if !errors.As(err, &p) || p.Status != http.StatusNotFound {
 			t.Fatalf("missing version: %v, want 404", err)

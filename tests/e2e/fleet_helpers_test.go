@@ -133,7 +133,7 @@ type deploymentView struct {
 
 func (cp *controlPlane) agent(t *testing.T, id string) (agentView, bool) {
 	t.Helper()
-	_, b, err := cp.call(t, "phoenix.controller.agents.get", admin, map[string]string{"id": id}, nil)
+	_, b, err := cp.call(t, apiv1.Subject(config.ServiceController, "getAgent"), admin, map[string]string{"id": id}, nil)
 	if err != nil {
 		return agentView{}, false
 	}
@@ -146,7 +146,7 @@ func (cp *controlPlane) agent(t *testing.T, id string) (agentView, bool) {
 
 func (cp *controlPlane) push(t *testing.T, id string, body map[string]any) deploymentView {
 	t.Helper()
-	status, b, err := cp.call(t, "phoenix.controller.agents.config", admin, map[string]string{"id": id}, body)
+	status, b, err := cp.call(t, apiv1.Subject(config.ServiceController, "pushAgentConfig"), admin, map[string]string{"id": id}, body)
 	if err != nil || status != http.StatusAccepted {
 		t.Fatalf("push config: status %d, %v", status, err)
 	}
@@ -159,7 +159,7 @@ func (cp *controlPlane) push(t *testing.T, id string, body map[string]any) deplo
 
 func (cp *controlPlane) history(t *testing.T, id string) []deploymentView {
 	t.Helper()
-	_, b, err := cp.call(t, "phoenix.controller.agents.history", admin, map[string]string{"id": id}, nil)
+	_, b, err := cp.call(t, apiv1.Subject(config.ServiceController, "getAgentHistory"), admin, map[string]string{"id": id}, nil)
 	if err != nil {
 		t.Fatalf("history: %v", err)
 	}

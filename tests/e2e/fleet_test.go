@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
+	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/pkg/problem"
 	"github.com/phoenix-platform/phoenix/pkg/testutil"
 )
@@ -114,28 +115,28 @@ func TestFleetLifecycle(t *testing.T) {
 
 	t.Run("teams and roles", func(t *testing.T) {
 		other := apiv1.Principal{Subject: "bob", Kind: "user", Role: "operator", Teams: []string{"payments"}}
-		if _, _, err := cp.call(t, "phoenix.controller.agents.get", other, map[string]string{"id": id}, nil); !isStatus(err, http.StatusNotFound) {
+		if _, _, err := cp.call(t, apiv1.Subject(config.ServiceController, "getAgent"), other, map[string]string{"id": id}, nil); !isStatus(err, http.StatusNotFound) {
 			t.Errorf("other team's GET: %v, want 404", err)
 		}
-		_, b, err := cp.call(t, "phoenix.controller.agents.list", other, nil, nil)
+		_, b, err := cp.call(t, apiv1.Subject(config.ServiceController, "listAgents"), other, nil, nil)
 		if err != nil || !strings.Contains(string(b), `"items":[]`) {
 			t.Errorf("other team's list: %s %v", b, err)
 		}
 		viewer := apiv1.Principal{Subject: "vic", Kind: "user", Role: "viewer", Teams: []string{"default"}}
-		if _, _, err := cp.call(t, "phoenix.controller.agents.config", viewer, map[string]string{"id": id},
+		if _, _, err := cp.call(t, apiv1.Subject(config.ServiceController, "pushAgentConfig"), viewer, map[string]string{"id": id},
 			map[string]any{"rollback_to": d1.ID}); !isStatus(err, http.StatusForbidden) {
 			t.Errorf("viewer push: %v, want 403", err)
 		}
 		op := apiv1.Principal{Subject: "olga", Kind: "user", Role: "operator", Teams: []string{"default"}}
-		if _, _, err := cp.call(t, "phoenix.controller.agents.config", op, map[string]string{"id": id},
+		if _, _, err := cp.call(t, apiv1.Subject(config.ServiceController, "pushAgentConfig"), op, map[string]string{"id": id},
 			map[string]any{"config": good}); !isStatus(err, http.StatusForbidden) {
 			t.Errorf("operator raw config: %v, want 403", err)
 		}
-		if _, _, err := cp.call(t, "phoenix.controller.agents.config", op, map[string]string{"id": id},
+		if _, _, err := cp.call(t, apiv1.Subject(config.ServiceController, "pushAgentConfig"), op, map[string]string{"id": id},
 			map[string]any{"config": good, "rollback_to": d1.ID}); !isStatus(err, http.StatusBadRequest) {
 			t.Errorf("two sources: %v, want 400", err)
 		}
-		_, b, err = cp.call(t, "phoenix.controller.agents.list", op, nil, nil)
+		_, b, err = cp.call(t, apiv1.Subject(config.ServiceController, "listAgents"), op, nil, nil)
 		if err != nil || !strings.Contains(string(b), id) {
 			t.Errorf("own team's list: %s %v", b, err)
 		}

@@ -51,7 +51,7 @@ func TestGeneratorPipelineDeployedByController(t *testing.T) {
 		TelemetryAddr: testutil.FreeAddr(t), HealthAddr: testutil.FreeAddr(t),
 		Target: pipelinegen.Target{Exporter: &pipelinegen.Exporter{Type: "otlphttp", Endpoint: "http://" + cfg.Analytics.OTLPHTTPAddr}},
 	}
-	status, body, err := cp.call(t, "phoenix.generator.pipelines.create", admin, nil, map[string]any{
+	status, body, err := cp.call(t, apiv1.Subject(config.ServiceGenerator, "createPipeline"), admin, nil, map[string]any{
 		"name": "host-processes", "reason": "e2e", "generate": gen,
 	})
 	if err != nil || status != http.StatusCreated {

@@ -127,7 +127,7 @@ func runExperiment(t *testing.T, prof *loadgen.Profile) {
 	body, _ := json.Marshal(genReq)
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	_, raw, err := bus.RequestRaw(rctx, "phoenix.generator.generate", apiv1.Request{Principal: admin, Body: body})
+	_, raw, err := bus.RequestRaw(rctx, apiv1.Subject(config.ServiceGenerator, "generatePipeline"), apiv1.Request{Principal: admin, Body: body})
 	if err != nil {
 		t.Fatalf("generate: %v", err)
 	}
@@ -316,7 +316,7 @@ func runExperiment(t *testing.T, prof *loadgen.Profile) {
 	body, _ = json.Marshal(files)
 	rctx2, cancel2 := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel2()
-	_, raw, err = bus.RequestRaw(rctx2, "phoenix.generator.recommendations", apiv1.Request{Principal: admin, Body: body})
+	_, raw, err = bus.RequestRaw(rctx2, apiv1.Subject(config.ServiceGenerator, "getRecommendations"), apiv1.Request{Principal: admin, Body: body})
 	if err != nil {
 		t.Fatalf("recommendations: %v", err)
 	}
@@ -356,7 +356,7 @@ func runExperiment(t *testing.T, prof *loadgen.Profile) {
 	}
 	// Another team's caller learns nothing about the stream.
 	outsider := apiv1.Principal{Subject: "mallory", Kind: "user", Role: "operator", Teams: []string{"team-z"}}
-	_, _, err = bus.RequestRaw(rctx2, "phoenix.generator.recommendations", apiv1.Request{Principal: outsider, Body: body})
+	_, _, err = bus.RequestRaw(rctx2, apiv1.Subject(config.ServiceGenerator, "getRecommendations"), apiv1.Request{Principal: outsider, Body: body})
 	var prob *problem.Error
 	if !errors.As(err, &prob) || prob.Status != http.StatusNotFound {
 		t.Errorf("recommendations for another team's stream: %v, want 404", err)

@@ -53,7 +53,7 @@ func TestLoadsimChurnMeasuredInAnalytics(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	status, raw, err := bus.RequestRaw(ctx, loadgen.SubjectStart, apiv1.Request{Principal: admin, Body: body})
+	status, raw, err := bus.RequestRaw(ctx, apiv1.Subject(config.ServiceLoadsim, "startLoadsim"), apiv1.Request{Principal: admin, Body: body})
 	if err != nil || status != 201 {
 		t.Fatalf("start: %d %v %s", status, err, raw)
 	}
@@ -108,7 +108,7 @@ func TestLoadsimChurnMeasuredInAnalytics(t *testing.T) {
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel2()
 	var stopped loadgen.SimulationInfo
-	if err := bus.Request(ctx2, loadgen.SubjectStop, apiv1.Request{Principal: admin, Params: map[string]string{"id": sim.ID}}, &stopped); err != nil {
+	if err := bus.Request(ctx2, apiv1.Subject(config.ServiceLoadsim, "stopLoadsim"), apiv1.Request{Principal: admin, Params: map[string]string{"id": sim.ID}}, &stopped); err != nil {
 		t.Fatal(err)
 	}
 	if stopped.State != loadgen.StateStopped || stopped.Stats.DatapointsFailed != 0 || stopped.Stats.DatapointsSent == 0 {

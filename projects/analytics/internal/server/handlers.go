@@ -3,7 +3,7 @@ package server
 import (
 	"cmp"
 	"context"
-	"encoding/json"
+	"net/url"
 	"slices"
 	"strconv"
 	"sync"
@@ -27,20 +27,19 @@ func (s *Service) endpoints() []messaging.Endpoint {
 		{Name: "cost", Subject: apiv1.SubjectAnalyticsCost, Handler: s.natsCost},
 		{Name: "compare", Subject: apiv1.SubjectAnalyticsCompare, Handler: s.natsCompare},
 		{Name: "streams", Subject: apiv1.SubjectAnalyticsStreams, Handler: s.natsStreams},
-		{Name: "rest-streams", Subject: apiv1.SubjectAnalyticsRESTStreams, Handler: s.restStreams},
-		{Name: "rest-cardinality", Subject: apiv1.SubjectAnalyticsRESTCardinality, Handler: s.restCardinality},
-		{Name: "rest-rollups", Subject: apiv1.SubjectAnalyticsRESTRollups, Handler: s.restRollups},
-		{Name: "rest-cost", Subject: apiv1.SubjectAnalyticsRESTCost, Handler: s.restCost},
-		{Name: "rest-compare", Subject: apiv1.SubjectAnalyticsRESTCompare, Handler: s.restCompare},
 	}
 }
 
-func decodeREST(data []byte) (apiv1.Request, error) {
-	var req apiv1.Request
-	if err := json.Unmarshal(data, &req); err != nil {
-		return req, problem.BadRequest("malformed forwarded request: " + err.Error())
+// Operations is analytics' REST handler table, keyed by the operationIds of
+// api/openapi.yaml (x-phoenix-service: analytics).
+func (s *Service) Operations() apiv1.Operations {
+	return apiv1.Operations{
+		"listStreams":          apiv1.ListOf(s.restStreams, streamCursor),
+		"getStreamCardinality": s.restCardinality,
+		"getStreamRollups":     s.restRollups,
+		"getCost":              s.restCost,
+		"compareStreams":       s.restCompare,
 	}
-	return req, nil
 }
 
 // visible returns the stream when it exists and the caller may see it;
@@ -147,11 +146,7 @@ func (s *Service) natsCardinality(_ context.Context, data []byte) (any, error) {
 	return s.Cardinality(nil, req.Stream, req.TopValues)
 }
 
-func (s *Service) restCardinality(_ context.Context, data []byte) (any, error) {
-	req, err := decodeREST(data)
-	if err != nil {
-		return nil, err
-	}
+func (s *Service) restCardinality(_ context.Context, req *apiv1.Request) (any, error) {
 	top := 10
 	if v := req.Query.Get("top_values"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -163,43 +158,38 @@ func (s *Service) restCardinality(_ context.Context, data []byte) (any, error) {
 	return s.Cardinality(&req.Principal, req.Params["stream"], top)
 }
 
-// Streams lists the streams p may see (nil = all), sorted by id, after cursor.
-func (s *Service) Streams(p *apiv1.Principal, limit int, cursor string) apiv1.List[apiv1.StreamSummary] {
+// Streams lists up to n streams p may see (nil = all), sorted by id, after
+// cursor (a stream id; it need not exist any more).
+func (s *Service) Streams(p *apiv1.Principal, cursor string, n int) []apiv1.StreamSummary {
 	all := s.tracker.Streams()
 	slices.SortFunc(all, func(a, b *cardinality.Stream) int { return cmp.Compare(a.Name(), b.Name()) })
-	out := apiv1.List[apiv1.StreamSummary]{Items: []apiv1.StreamSummary{}}
+	out := []apiv1.StreamSummary{}
 	for _, st := range all {
+		if len(out) == n {
+			break
+		}
 		if st.Name() <= cursor || p != nil && !p.InTeam(st.Team()) {
 			continue
 		}
-		if len(out.Items) == limit {
-			next := out.Items[len(out.Items)-1].Stream
-			out.NextCursor = &next
-			break
-		}
-		out.Items = append(out.Items, st.Summary())
+		out = append(out, st.Summary())
 	}
 	return out
 }
 
-func (s *Service) natsStreams(_ context.Context, data []byte) (any, error) {
+func (s *Service) natsStreams(ctx context.Context, data []byte) (any, error) {
 	var req apiv1.StreamsRequest
 	if err := messaging.Decode(data, &req); err != nil {
 		return nil, err
 	}
-	return s.Streams(&req.Principal, apiv1.MaxLimit, ""), nil
+	// The first page of GET /api/v1/streams?limit=500, through the same paginator.
+	page := &apiv1.Request{Principal: req.Principal, Query: url.Values{"limit": {strconv.Itoa(apiv1.MaxLimit)}}}
+	return apiv1.Paginate(ctx, page, s.restStreams, streamCursor)
 }
 
-func (s *Service) restStreams(_ context.Context, data []byte) (any, error) {
-	req, err := decodeREST(data)
-	if err != nil {
-		return nil, err
-	}
-	limit, err := req.Limit()
-	if err != nil {
-		return nil, err
-	}
-	return s.Streams(&req.Principal, limit, req.Query.Get("cursor")), nil
+func streamCursor(st apiv1.StreamSummary) string { return st.Stream }
+
+func (s *Service) restStreams(_ context.Context, req *apiv1.Request, cursor string, n int) ([]apiv1.StreamSummary, error) {
+	return s.Streams(&req.Principal, cursor, n), nil
 }
 
 func (s *Service) natsEstimate(_ context.Context, data []byte) (any, error) {
@@ -249,11 +239,7 @@ func (s *Service) natsCost(_ context.Context, data []byte) (any, error) {
 	return s.Cost(nil, req)
 }
 
-func (s *Service) restCost(_ context.Context, data []byte) (any, error) {
-	req, err := decodeREST(data)
-	if err != nil {
-		return nil, err
-	}
+func (s *Service) restCost(_ context.Context, req *apiv1.Request) (any, error) {
 	stream := req.Query.Get("stream")
 	if stream == "" {
 		return nil, problem.BadRequest("stream is required", problem.FieldError{Path: "stream", Message: "required"})
@@ -400,11 +386,7 @@ func parseTime(v, name string) (time.Time, error) {
 	return time.Time{}, problem.BadRequest("invalid "+name, problem.FieldError{Path: name, Message: "must be RFC 3339 or Unix seconds"})
 }
 
-func (s *Service) restCompare(ctx context.Context, data []byte) (any, error) {
-	req, err := decodeREST(data)
-	if err != nil {
-		return nil, err
-	}
+func (s *Service) restCompare(ctx context.Context, req *apiv1.Request) (any, error) {
 	from, err := parseTime(req.Query.Get("from"), "from")
 	if err != nil {
 		return nil, err
@@ -422,11 +404,7 @@ func (s *Service) restCompare(ctx context.Context, data []byte) (any, error) {
 // maxRollupBuckets bounds one rollups answer.
 const maxRollupBuckets = 2000
 
-func (s *Service) restRollups(ctx context.Context, data []byte) (any, error) {
-	req, err := decodeREST(data)
-	if err != nil {
-		return nil, err
-	}
+func (s *Service) restRollups(ctx context.Context, req *apiv1.Request) (any, error) {
 	id := req.Params["stream"]
 	if _, err := s.visible(&req.Principal, id); err != nil {
 		return nil, err

@@ -98,7 +98,7 @@ func New(s service.Settings) (*Service, error) {
 	svc.ingest = ingest.New(ingest.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxInflightBytes: cfg.MaxInflightBytes, MemoryLimitBytes: cfg.MemoryLimitBytes, Auth: auth,
 	}, tr, reg, svc.log)
-	svc.resp = service.NewResponder(s, config.ServiceAnalytics, svc.health, svc.endpoints()...)
+	svc.resp = service.NewResponder(s, config.ServiceAnalytics, svc.health, append(svc.endpoints(), svc.Operations().Endpoints(config.ServiceAnalytics)...)...)
 	return svc, nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/pkg/database"
 )
 
@@ -43,49 +44,12 @@ const (
 	KindRollback = "rollback" // an earlier deployment's config pushed again
 )
 
-// Agent is one supervised collector as the control plane last saw it.
-type Agent struct {
-	ID           string            `json:"id"`
-	Team         string            `json:"team"`
-	Hostname     string            `json:"hostname"`
-	AgentVersion string            `json:"agent_version"`
-	Labels       map[string]string `json:"labels"`
-	Connected    bool              `json:"connected"`
-	FirstSeen    time.Time         `json:"first_seen"`
-	LastSeen     time.Time         `json:"last_seen"`
-	// Healthy is null until the agent reports health.
-	Healthy             *bool  `json:"healthy"`
-	HealthyUnknown      string `json:"healthy_unknown_reason,omitempty"`
-	HealthStatus        string `json:"health_status"`
-	LastError           string `json:"last_error"`
-	EffectiveConfig     string `json:"effective_config,omitempty"`
-	EffectiveConfigHash string `json:"effective_config_hash"`
-	RemoteConfigStatus  string `json:"remote_config_status"`
-	RemoteConfigHash    string `json:"remote_config_hash"`
-	RemoteConfigError   string `json:"remote_config_error"`
-	DeploymentID        string `json:"deployment_id"`
-	PipelineID          string `json:"pipeline_id"`
-	PipelineVersion     int    `json:"pipeline_version"`
-}
-
-// Deployment is one push of a config to one agent: who, when, why, and what
-// the agent answered.
-type Deployment struct {
-	ID              string    `json:"id"`
-	AgentID         string    `json:"agent_id"`
-	Kind            string    `json:"kind"`
-	PipelineID      string    `json:"pipeline_id,omitempty"`
-	PipelineVersion int       `json:"pipeline_version,omitempty"`
-	Config          string    `json:"config,omitempty"`
-	ConfigHash      string    `json:"config_hash"`
-	RollbackOf      string    `json:"rollback_of,omitempty"`
-	CreatedBy       string    `json:"created_by"`
-	Reason          string    `json:"reason"`
-	CreatedAt       time.Time `json:"created_at"`
-	Status          string    `json:"status"`
-	Error           string    `json:"error"`
-	UpdatedAt       time.Time `json:"updated_at"`
-}
+// Agent and Deployment are what crosses the wire (pkg/apiv1); the fleet
+// stores and serves them as they are.
+type (
+	Agent      = apiv1.Agent
+	Deployment = apiv1.Deployment
+)
 
 // Hash is the config hash used everywhere: hex SHA-256 of the YAML bytes.
 func Hash(config []byte) string {

@@ -6,7 +6,6 @@ package fleetapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,14 +18,6 @@ import (
 	"github.com/phoenix-platform/phoenix/pkg/messaging"
 	"github.com/phoenix-platform/phoenix/pkg/problem"
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/fleet"
-)
-
-// Subjects the gateway forwards to (projects/platform-api/internal/gateway/routes_controller.go).
-const (
-	SubjectList    = "phoenix.controller.agents.list"
-	SubjectGet     = "phoenix.controller.agents.get"
-	SubjectConfig  = "phoenix.controller.agents.config"
-	SubjectHistory = "phoenix.controller.agents.history"
 )
 
 // maxConfigBytes bounds a pushed config (the gateway bounds bodies too).
@@ -51,22 +42,15 @@ type API struct {
 	Logger    *slog.Logger // may be nil
 }
 
-// Endpoints lists the NATS endpoints.
-func (a *API) Endpoints() []messaging.Endpoint {
-	return []messaging.Endpoint{
-		{Name: "agents-list", Subject: SubjectList, Handler: a.list},
-		{Name: "agents-get", Subject: SubjectGet, Handler: a.get},
-		{Name: "agents-config", Subject: SubjectConfig, Handler: a.config},
-		{Name: "agents-history", Subject: SubjectHistory, Handler: a.history},
+// Operations is the fleet's REST handler table, keyed by the operationIds
+// of api/openapi.yaml (x-phoenix-service: controller).
+func (a *API) Operations() apiv1.Operations {
+	return apiv1.Operations{
+		"listAgents":      apiv1.ListOf(a.listAgents, func(ag *fleet.Agent) string { return ag.ID }),
+		"getAgent":        a.get,
+		"pushAgentConfig": a.config,
+		"getAgentHistory": apiv1.ListOf(a.history, func(d *fleet.Deployment) string { return d.ID }),
 	}
-}
-
-func decode(data []byte) (*apiv1.Request, error) {
-	var req apiv1.Request
-	if err := json.Unmarshal(data, &req); err != nil {
-		return nil, problem.BadRequest("malformed request envelope: " + err.Error())
-	}
-	return &req, nil
 }
 
 // teams is the team filter for lists: nil (all) for admins.
@@ -80,30 +64,8 @@ func teams(p apiv1.Principal) []string {
 	return p.Teams
 }
 
-func (a *API) list(ctx context.Context, data []byte) (any, error) {
-	req, err := decode(data)
-	if err != nil {
-		return nil, err
-	}
-	limit, err := req.Limit()
-	if err != nil {
-		return nil, err
-	}
-	cursor := req.Query.Get("cursor")
-	agents, err := a.Repo.ListAgents(ctx, teams(req.Principal), cursor, limit+1)
-	if err != nil {
-		return nil, err
-	}
-	out := apiv1.List[*fleet.Agent]{Items: agents}
-	if out.Items == nil {
-		out.Items = []*fleet.Agent{}
-	}
-	if len(agents) > limit {
-		out.Items = agents[:limit]
-		next := agents[limit-1].ID
-		out.NextCursor = &next
-	}
-	return out, nil
+func (a *API) listAgents(ctx context.Context, req *apiv1.Request, cursor string, n int) ([]*fleet.Agent, error) {
+	return a.Repo.ListAgents(ctx, teams(req.Principal), cursor, n)
 }
 
 // agent loads an agent the caller may see; other teams' agents are 404 so
@@ -117,74 +79,30 @@ func (a *API) agent(ctx context.Context, req *apiv1.Request) (*fleet.Agent, erro
 	return ag, err
 }
 
-func (a *API) get(ctx context.Context, data []byte) (any, error) {
-	req, err := decode(data)
-	if err != nil {
-		return nil, err
-	}
+func (a *API) get(ctx context.Context, req *apiv1.Request) (any, error) {
 	return a.agent(ctx, req)
 }
 
-func (a *API) history(ctx context.Context, data []byte) (any, error) {
-	req, err := decode(data)
-	if err != nil {
-		return nil, err
-	}
+// history reads an agent's deployments, newest first; the agent must be
+// visible to the caller (checked on every page).
+func (a *API) history(ctx context.Context, req *apiv1.Request, cursor string, n int) ([]*fleet.Deployment, error) {
 	ag, err := a.agent(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	limit, err := req.Limit()
-	if err != nil {
-		return nil, err
-	}
-	ds, err := a.Repo.History(ctx, ag.ID, req.Query.Get("cursor"), limit+1)
-	if err != nil {
-		return nil, err
-	}
-	out := apiv1.List[*fleet.Deployment]{Items: ds}
-	if out.Items == nil {
-		out.Items = []*fleet.Deployment{}
-	}
-	if len(ds) > limit {
-		out.Items = ds[:limit]
-		next := ds[limit-1].ID
-		out.NextCursor = &next
-	}
-	return out, nil
+	return a.Repo.History(ctx, ag.ID, cursor, n)
 }
 
-// ConfigRequest is the body of POST /api/v1/agents/{id}/config: exactly one
-// of a pipeline version, a raw config (admins) or a rollback target.
-type ConfigRequest struct {
-	PipelineID string `json:"pipeline_id,omitempty"`
-	Version    int    `json:"version,omitempty"`
-	Config     string `json:"config,omitempty"`
-	RollbackTo string `json:"rollback_to,omitempty"`
-	Reason     string `json:"reason,omitempty"`
-}
-
-// ConfigResponse is the recorded deployment and whether it reached a
-// connected agent now (otherwise it is sent when the agent reconnects).
-type ConfigResponse struct {
-	*fleet.Deployment
-	Delivered bool `json:"delivered"`
-}
-
-func (a *API) config(ctx context.Context, data []byte) (any, error) {
-	req, err := decode(data)
-	if err != nil {
-		return nil, err
-	}
+func (a *API) config(ctx context.Context, req *apiv1.Request) (any, error) {
 	p := req.Principal
 	if p.Role != "operator" && !p.Admin() {
 		return nil, problem.Forbidden("pushing a config needs the operator role")
 	}
-	var body ConfigRequest
+	var body apiv1.PushConfigRequest
 	if err := req.DecodeBody(&body); err != nil {
 		return nil, err
 	}
-	if err := body.validate(); err != nil {
+	if err := validateConfigRequest(&body); err != nil {
 		return nil, err
 	}
 	ag, err := a.agent(ctx, req)
@@ -244,10 +162,11 @@ func (a *API) config(ctx context.Context, data []byte) (any, error) {
 			a.Logger.Warn("deployment recorded but not sent", "deployment_id", d.ID, "agent_id", d.AgentID, "error", err)
 		}
 	}
-	return messaging.StatusReply{Status: http.StatusAccepted, Body: ConfigResponse{Deployment: d, Delivered: delivered}}, nil
+	return messaging.StatusReply{Status: http.StatusAccepted, Body: apiv1.PushConfigResult{Deployment: d, Delivered: delivered}}, nil
 }
 
-func (b *ConfigRequest) validate() error {
+// validateConfigRequest reports every problem of a push body at once.
+func validateConfigRequest(b *apiv1.PushConfigRequest) error {
 	n := 0
 	for _, set := range []bool{b.PipelineID != "", b.Config != "", b.RollbackTo != ""} {
 		if set {

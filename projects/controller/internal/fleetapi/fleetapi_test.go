@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phoenix-platform/phoenix/api"
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
+	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/pkg/database"
 	"github.com/phoenix-platform/phoenix/pkg/messaging"
 	"github.com/phoenix-platform/phoenix/pkg/problem"
@@ -47,11 +49,11 @@ func TestConfigRequestFiles(t *testing.T) {
 
 func parseConfigRequest(body []byte) error {
 	req := apiv1.Request{Body: body}
-	var b ConfigRequest
+	var b apiv1.PushConfigRequest
 	if err := req.DecodeBody(&b); err != nil {
 		return err
 	}
-	return b.validate()
+	return validateConfigRequest(&b)
 }
 
 func FuzzConfigRequest(f *testing.F) {
@@ -113,13 +115,15 @@ func TestHandlers(t *testing.T) {
 		"pl-pay":    {PipelineID: "pl-pay", Version: 4, Team: "payments", Config: "a: 1\n"},
 		"pl-search": {PipelineID: "pl-search", Version: 1, Team: "search", Config: "b: 1\n"},
 	}}
-	call := func(h messaging.Handler, p apiv1.Principal, id string, body any) (any, error) {
+	ops := api.Operations()
+	// call goes through the adapter, as the gateway's envelope does.
+	call := func(op string, p apiv1.Principal, id string, body any) (any, error) {
 		req := apiv1.Request{Principal: p, Params: map[string]string{"id": id}}
 		if body != nil {
 			req.Body, _ = json.Marshal(body)
 		}
 		data, _ := json.Marshal(req)
-		return h(ctx, data)
+		return apiv1.Serve(ops[op])(ctx, data)
 	}
 	admin := apiv1.Principal{Subject: "root", Role: "admin"}
 	payOp := apiv1.Principal{Subject: "pat", Role: "operator", Teams: []string{"payments"}}
@@ -127,28 +131,28 @@ func TestHandlers(t *testing.T) {
 
 	tests := []struct {
 		name   string
-		h      messaging.Handler
+		op     string
 		p      apiv1.Principal
 		id     string
 		body   any
 		status int // 0: success
 	}{
-		{"operator gets own team's agent", api.get, payOp, "a-pay", nil, 0},
-		{"operator gets other team's agent: 404", api.get, payOp, "a-search", nil, 404},
-		{"missing agent: 404", api.get, admin, "nope", nil, 404},
-		{"admin gets any agent", api.get, admin, "a-search", nil, 0},
-		{"viewer cannot push", api.config, payViewer, "a-pay", map[string]any{"pipeline_id": "pl-pay"}, 403},
-		{"operator pushes own pipeline", api.config, payOp, "a-pay", map[string]any{"pipeline_id": "pl-pay"}, 0},
-		{"operator pushes other team's pipeline: 404", api.config, payOp, "a-pay", map[string]any{"pipeline_id": "pl-search"}, 404},
-		{"operator to other team's agent: 404", api.config, payOp, "a-search", map[string]any{"pipeline_id": "pl-pay"}, 404},
-		{"operator raw config: 403", api.config, payOp, "a-pay", map[string]any{"config": "a: 1"}, 403},
-		{"admin raw config", api.config, admin, "a-pay", map[string]any{"config": "a: 2\n"}, 0},
-		{"rollback to another agent's deployment: 404", api.config, admin, "a-search", map[string]any{"rollback_to": "dep-x"}, 404},
-		{"history of other team's agent: 404", api.history, payOp, "a-search", nil, 404},
+		{"operator gets own team's agent", "getAgent", payOp, "a-pay", nil, 0},
+		{"operator gets other team's agent: 404", "getAgent", payOp, "a-search", nil, 404},
+		{"missing agent: 404", "getAgent", admin, "nope", nil, 404},
+		{"admin gets any agent", "getAgent", admin, "a-search", nil, 0},
+		{"viewer cannot push", "pushAgentConfig", payViewer, "a-pay", map[string]any{"pipeline_id": "pl-pay"}, 403},
+		{"operator pushes own pipeline", "pushAgentConfig", payOp, "a-pay", map[string]any{"pipeline_id": "pl-pay"}, 0},
+		{"operator pushes other team's pipeline: 404", "pushAgentConfig", payOp, "a-pay", map[string]any{"pipeline_id": "pl-search"}, 404},
+		{"operator to other team's agent: 404", "pushAgentConfig", payOp, "a-search", map[string]any{"pipeline_id": "pl-pay"}, 404},
+		{"operator raw config: 403", "pushAgentConfig", payOp, "a-pay", map[string]any{"config": "a: 1"}, 403},
+		{"admin raw config", "pushAgentConfig", admin, "a-pay", map[string]any{"config": "a: 2\n"}, 0},
+		{"rollback to another agent's deployment: 404", "pushAgentConfig", admin, "a-search", map[string]any{"rollback_to": "dep-x"}, 404},
+		{"history of other team's agent: 404", "getAgentHistory", payOp, "a-search", nil, 404},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := call(tt.h, tt.p, tt.id, tt.body)
+			_, err := call(tt.op, tt.p, tt.id, tt.body)
 			if tt.status == 0 {
 				if err != nil {
 					t.Fatalf("unexpected error: %v", err)
@@ -165,26 +169,34 @@ func TestHandlers(t *testing.T) {
 		dep.sent[1].Kind != fleet.KindRaw || dep.sent[1].CreatedBy != "root" {
 		t.Fatalf("deployments sent: %+v", dep.sent)
 	}
-	out, err := call(api.config, payOp, "a-pay", map[string]any{"rollback_to": dep.sent[0].ID, "reason": "undo"})
+	out, err := call("pushAgentConfig", payOp, "a-pay", map[string]any{"rollback_to": dep.sent[0].ID, "reason": "undo"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rb := out.(messaging.StatusReply).Body.(ConfigResponse)
+	rb := out.(messaging.StatusReply).Body.(apiv1.PushConfigResult)
 	if rb.Kind != fleet.KindRollback || rb.RollbackOf != dep.sent[0].ID || rb.ConfigHash != dep.sent[0].ConfigHash || rb.PipelineID != "pl-pay" {
 		t.Fatalf("rollback: %+v", rb.Deployment)
 	}
-	list, err := call(api.list, payOp, "", nil)
+	list, err := call("listAgents", payOp, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if items := list.(apiv1.List[*fleet.Agent]).Items; len(items) != 1 || items[0].ID != "a-pay" {
 		t.Fatalf("team list: %+v", items)
 	}
-	hist, err := call(api.history, payOp, "a-pay", nil)
+	hist, err := call("getAgentHistory", payOp, "a-pay", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if h := hist.(apiv1.List[*fleet.Deployment]).Items; len(h) != 3 || h[0].Kind != fleet.KindRollback {
 		t.Fatalf("history: %+v", h)
+	}
+}
+
+// TestOperationsMatchSpec: the fleet serves exactly the operations
+// api/openapi.yaml gives the controller.
+func TestOperationsMatchSpec(t *testing.T) {
+	if err := apiv1.CheckServed(api.OpenAPI, config.ServiceController, (&API{}).Operations().IDs()); err != nil {
+		t.Fatal(err)
 	}
 }

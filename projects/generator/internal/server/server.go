@@ -17,28 +17,13 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
+	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/pkg/database"
 	"github.com/phoenix-platform/phoenix/pkg/messaging"
 	"github.com/phoenix-platform/phoenix/pkg/pipelinegen"
 	"github.com/phoenix-platform/phoenix/pkg/problem"
 	"github.com/phoenix-platform/phoenix/projects/generator/internal/recommend"
 	"github.com/phoenix-platform/phoenix/projects/generator/internal/store"
-)
-
-// Subjects the gateway forwards REST calls to (apiv1.Request in).
-const (
-	SubjectTemplates       = "phoenix.generator.templates"
-	SubjectGenerate        = "phoenix.generator.generate"
-	SubjectValidate        = "phoenix.generator.validate"
-	SubjectPipelinesList   = "phoenix.generator.pipelines.list"
-	SubjectPipelinesCreate = "phoenix.generator.pipelines.create"
-	SubjectPipelinesGet    = "phoenix.generator.pipelines.get"
-	SubjectPipelinesUpdate = "phoenix.generator.pipelines.update"
-	SubjectPipelinesDelete = "phoenix.generator.pipelines.delete"
-	SubjectVersionsList    = "phoenix.generator.pipelines.versions"
-	SubjectVersionGet      = "phoenix.generator.pipelines.version"
-	SubjectDiff            = "phoenix.generator.pipelines.diff"
-	SubjectRecommendations = "phoenix.generator.recommendations"
 )
 
 // Validator checks a config with the collector.
@@ -56,34 +41,31 @@ type Server struct {
 	Logger    *slog.Logger
 }
 
-// Endpoints lists the NATS endpoints.
-func (s *Server) Endpoints() []messaging.Endpoint {
-	return []messaging.Endpoint{
-		{Name: "templates", Subject: SubjectTemplates, Handler: rest(s.templates)},
-		{Name: "generate", Subject: SubjectGenerate, Handler: rest(s.generate)},
-		{Name: "validate", Subject: SubjectValidate, Handler: rest(s.validate)},
-		{Name: "pipelines_list", Subject: SubjectPipelinesList, Handler: rest(s.listPipelines)},
-		{Name: "pipelines_create", Subject: SubjectPipelinesCreate, Handler: rest(s.createPipeline)},
-		{Name: "pipelines_get", Subject: SubjectPipelinesGet, Handler: rest(s.getPipeline)},
-		{Name: "pipelines_update", Subject: SubjectPipelinesUpdate, Handler: rest(s.updatePipeline)},
-		{Name: "pipelines_delete", Subject: SubjectPipelinesDelete, Handler: rest(s.deletePipeline)},
-		{Name: "pipelines_versions", Subject: SubjectVersionsList, Handler: rest(s.listVersions)},
-		{Name: "pipelines_version", Subject: SubjectVersionGet, Handler: rest(s.getVersion)},
-		{Name: "pipelines_diff", Subject: SubjectDiff, Handler: rest(s.diff)},
-		{Name: "recommendations", Subject: SubjectRecommendations, Handler: rest(s.recommendations)},
-		{Name: "pipeline_version", Subject: apiv1.SubjectPipelineVersion, Handler: s.pipelineVersion},
+// Operations is the generator's REST handler table, keyed by the
+// operationIds of api/openapi.yaml (x-phoenix-service: generator).
+func (s *Server) Operations() apiv1.Operations {
+	return apiv1.Operations{
+		"listPipelineTemplates":       s.templates,
+		"generatePipeline":            s.generate,
+		"validatePipeline":            s.validate,
+		"listPipelines":               apiv1.ListOf(s.listPipelines, store.Cursor),
+		"createPipeline":              s.createPipeline,
+		"getPipeline":                 s.getPipeline,
+		"updatePipeline":              s.updatePipeline,
+		"deletePipeline":              s.deletePipeline,
+		"listPipelineVersions":        apiv1.ListOf(s.listVersions, func(v apiv1.PipelineVersion) string { return strconv.Itoa(v.Version) }),
+		"getPipelineVersion":          s.getVersion,
+		"diffPipelineVersions":        s.diff,
+		"getRecommendations":          s.recommendations,
+		"getRecommendationsWithUsage": s.recommendations,
 	}
 }
 
-// rest decodes the gateway's envelope.
-func rest(h func(ctx context.Context, req *apiv1.Request) (any, error)) messaging.Handler {
-	return func(ctx context.Context, data []byte) (any, error) {
-		var req apiv1.Request
-		if err := json.Unmarshal(data, &req); err != nil {
-			return nil, problem.BadRequest("malformed request envelope: " + err.Error())
-		}
-		return h(ctx, &req)
-	}
+// Endpoints lists the NATS endpoints: the REST operations and the
+// pipeline-version contract other services call.
+func (s *Server) Endpoints() []messaging.Endpoint {
+	return append(s.Operations().Endpoints(config.ServiceGenerator),
+		messaging.Endpoint{Name: "pipeline_version", Subject: apiv1.SubjectPipelineVersion, Handler: s.pipelineVersion})
 }
 
 func (s *Server) templates(_ context.Context, _ *apiv1.Request) (any, error) {
@@ -201,14 +183,6 @@ func refuseProviders(config []byte, path string) error {
 		Path:    path,
 		Message: fmt.Sprintf("references ${%s:...}: only ${env:...} is allowed (validated with an empty environment)", refs[0]),
 	})
-}
-
-// PipelineDetail is a pipeline with its latest version's config.
-type PipelineDetail struct {
-	store.Pipeline
-	Config     string `json:"config"`
-	ConfigHash string `json:"config_hash"`
-	Reason     string `json:"reason"`
 }
 
 // CreatePipelineRequest is the body of POST /api/v1/pipelines: a config, or
@@ -337,8 +311,8 @@ func (s *Server) createPipeline(ctx context.Context, req *apiv1.Request) (any, e
 	return messaging.StatusReply{Status: http.StatusCreated, Body: detail(p, v)}, nil
 }
 
-func detail(p store.Pipeline, v store.Version) PipelineDetail {
-	return PipelineDetail{Pipeline: p, Config: v.Config, ConfigHash: v.ConfigHash, Reason: v.Reason}
+func detail(p store.Pipeline, v store.Version) apiv1.PipelineDetail {
+	return apiv1.PipelineDetail{Pipeline: p, Config: v.Config, ConfigHash: v.ConfigHash, Reason: v.Reason}
 }
 
 // publish announces a new version; a failure is logged, not returned: the
@@ -382,20 +356,18 @@ func (s *Server) getPipeline(ctx context.Context, req *apiv1.Request) (any, erro
 	return detail(p, v), nil
 }
 
-func (s *Server) listPipelines(ctx context.Context, req *apiv1.Request) (any, error) {
-	limit, err := req.Limit()
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) listPipelines(ctx context.Context, req *apiv1.Request, cursor string, n int) ([]store.Pipeline, error) {
 	var teams []string
 	if !req.Principal.Admin() {
 		teams = append([]string{}, req.Principal.Teams...)
 	}
-	items, next, err := s.Store.List(ctx, teams, limit, req.Query.Get("cursor"))
+	// The store pages too (it reads one row more to set its own next
+	// cursor); Paginate asks for limit+1 and keeps the list contract here.
+	items, _, err := s.Store.List(ctx, teams, n, cursor)
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	return apiv1.List[store.Pipeline]{Items: items, NextCursor: next}, nil
+	return items, nil
 }
 
 func (s *Server) updatePipeline(ctx context.Context, req *apiv1.Request) (any, error) {
@@ -457,20 +429,28 @@ func (s *Server) deletePipeline(ctx context.Context, req *apiv1.Request) (any, e
 	return messaging.StatusReply{Status: http.StatusNoContent}, nil
 }
 
-func (s *Server) listVersions(ctx context.Context, req *apiv1.Request) (any, error) {
-	limit, err := req.Limit()
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) listVersions(ctx context.Context, req *apiv1.Request, cursor string, n int) ([]apiv1.PipelineVersion, error) {
 	p, err := s.visible(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	items, next, err := s.Store.Versions(ctx, p.ID, limit, req.Query.Get("cursor"))
+	vs, _, err := s.Store.Versions(ctx, p.ID, n, cursor)
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	return apiv1.List[store.Version]{Items: items, NextCursor: next}, nil
+	out := make([]apiv1.PipelineVersion, len(vs))
+	for i, v := range vs {
+		out[i] = version(p, v)
+	}
+	return out, nil
+}
+
+// version is a stored version as it crosses the wire.
+func version(p store.Pipeline, v store.Version) apiv1.PipelineVersion {
+	return apiv1.PipelineVersion{
+		PipelineID: p.ID, Name: p.Name, Version: v.Version, Team: p.Team, Config: v.Config, ConfigHash: v.ConfigHash,
+		CreatedBy: v.CreatedBy, CreatedAt: v.CreatedAt, Reason: v.Reason,
+	}
 }
 
 func parseVersion(s, path string) (int, error) {
@@ -494,15 +474,7 @@ func (s *Server) getVersion(ctx context.Context, req *apiv1.Request) (any, error
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	return v, nil
-}
-
-// DiffResponse is a unified line diff between two versions.
-type DiffResponse struct {
-	PipelineID string `json:"pipeline_id"`
-	From       int    `json:"from"`
-	To         int    `json:"to"`
-	Diff       string `json:"diff"`
+	return version(p, v), nil
 }
 
 func (s *Server) diff(ctx context.Context, req *apiv1.Request) (any, error) {
@@ -533,7 +505,7 @@ func (s *Server) diff(ctx context.Context, req *apiv1.Request) (any, error) {
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	return DiffResponse{
+	return apiv1.PipelineDiff{
 		PipelineID: p.ID, From: from, To: to,
 		Diff: pipelinegen.UnifiedDiff(fmt.Sprintf("%s@v%d", p.ID, from), fmt.Sprintf("%s@v%d", p.ID, to), a.Config, b.Config),
 	}, nil
@@ -556,10 +528,7 @@ func (s *Server) pipelineVersion(ctx context.Context, data []byte) (any, error) 
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	return apiv1.PipelineVersion{
-		PipelineID: p.ID, Name: p.Name, Version: v.Version, Team: p.Team, Config: v.Config, ConfigHash: v.ConfigHash,
-		CreatedBy: v.CreatedBy, CreatedAt: v.CreatedAt, Reason: v.Reason,
-	}, nil
+	return version(p, v), nil
 }
 
 func storeErr(err error) error {

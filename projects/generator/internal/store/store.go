@@ -17,6 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/pkg/database"
 )
 
@@ -29,18 +30,9 @@ var ErrDuplicateName = errors.New("a pipeline with this name exists in the team"
 // ErrBadCursor reports a cursor this store did not issue.
 var ErrBadCursor = errors.New("invalid cursor")
 
-// Pipeline is a named, team-owned sequence of versions.
-type Pipeline struct {
-	ID          string `json:"id"`
-	Name        string `json:"name"`
-	Description string `json:"description"`
-	Team        string `json:"team"`
-	Version     int    `json:"version"` // latest
-	CreatedBy   string `json:"created_by"`
-	CreatedAt   string `json:"created_at"`
-	UpdatedBy   string `json:"updated_by"`
-	UpdatedAt   string `json:"updated_at"`
-}
+// Pipeline is a named, team-owned sequence of versions, as it crosses the
+// wire (pkg/apiv1).
+type Pipeline = apiv1.Pipeline
 
 // Version is one immutable config of a pipeline.
 type Version struct {
@@ -223,6 +215,10 @@ func (s *Store) List(ctx context.Context, teams []string, limit int, cursor stri
 	}
 	return out, next, nil
 }
+
+// Cursor is the list cursor that resumes after p (List's next cursor when p
+// ends a page).
+func Cursor(p Pipeline) string { return encodeCursor(p.CreatedAt, p.ID) }
 
 func encodeCursor(at, id string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(at + "|" + id))

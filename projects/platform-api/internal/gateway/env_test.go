@@ -43,6 +43,13 @@ type testEnv struct {
 
 func newEnv(t testing.TB, mods ...func(*config.Server)) *testEnv {
 	t.Helper()
+	return startEnv(t, New, mods...)
+}
+
+// startEnv is newEnv with the gateway that build makes (New, or newGateway
+// with a test spec).
+func startEnv(t testing.TB, build func(service.Settings) (*Gateway, error), mods ...func(*config.Server)) *testEnv {
+	t.Helper()
 	cfg := config.DefaultServer()
 	cfg.DataDir = t.TempDir()
 	cfg.Services = []string{config.ServicePlatformAPI}
@@ -54,7 +61,7 @@ func newEnv(t testing.TB, mods ...func(*config.Server)) *testEnv {
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	a, err := app.Start(context.Background(), &cfg, logger, []service.Registration{{
-		Name: config.ServicePlatformAPI, New: func(s service.Settings) (service.Service, error) { return New(s) },
+		Name: config.ServicePlatformAPI, New: func(s service.Settings) (service.Service, error) { return build(s) },
 	}})
 	if err != nil {
 		t.Fatalf("start platform-api: %v", err)

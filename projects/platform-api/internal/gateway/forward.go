@@ -14,24 +14,18 @@ import (
 
 // Route is one /api/v1 operation answered by a service over NATS: the
 // gateway wraps the HTTP request in an apiv1.Request and sends it to Subject.
-// Each project's routes live in their own routes_<project>.go file.
+// Routes come from api/openapi.yaml (buildRoutes); nobody writes one by
+// hand.
 type Route struct {
 	Method  string // GET, POST, PUT, PATCH, DELETE
 	Pattern string // net/http pattern path, e.g. /api/v1/streams/{stream}/cardinality
-	Subject string // phoenix.<service>.<operation>
+	Subject string // apiv1.Subject(x-phoenix-service, operationId)
 }
 
-// routes collects every forwarded route.
-func routes() []Route {
-	var all []Route
-	for _, f := range routeSets {
-		all = append(all, f()...)
-	}
-	return all
+// forwardedRoute is the route of an operation another service answers.
+func forwardedRoute(op apiv1.Operation) Route {
+	return Route{Method: op.Method, Pattern: op.Path, Subject: op.Subject()}
 }
-
-// routeSets is filled by the routes_<project>.go files' init functions.
-var routeSets []func() []Route
 
 // paramNames extracts {name} segments from a pattern.
 func paramNames(pattern string) []string {

@@ -56,6 +56,7 @@ type Gateway struct {
 	metrics  gwMetrics
 	hashSem  chan struct{}
 	valid    *specValidator
+	spec     []byte // api/openapi.yaml: the route table, served as is
 
 	// Set by Start.
 	store         *identity.Store
@@ -72,7 +73,8 @@ type Gateway struct {
 type registered struct {
 	Method, Pattern string
 	Policy          policy
-	Forward         *Route // nil for the gateway's own handlers
+	Forward         *Route           // nil for the gateway's own handlers
+	Handler         http.HandlerFunc // the gateway's own handler, nil when forwarded
 }
 
 type gwMetrics struct {
@@ -100,15 +102,20 @@ func newGWMetrics(reg *prometheus.Registry) gwMetrics {
 	return m
 }
 
-// New builds the gateway and its router. Every route must be in
-// api/openapi.yaml with an x-phoenix-role, and every operation there must be
-// served: a mismatch fails here, at start-up.
-func New(s service.Settings) (*Gateway, error) {
-	pols, err := specOps(api.OpenAPI)
+// New builds the gateway and its router from api/openapi.yaml: every
+// operation there is routed (to the gateway's own handler or forwarded to
+// its x-phoenix-service) with its x-phoenix-role, and every handler of the
+// gateway's own must be in it: a mismatch fails here, at start-up.
+func New(s service.Settings) (*Gateway, error) { return newGateway(s, api.OpenAPI) }
+
+// newGateway builds the gateway from spec; tests pass a spec with extra
+// operations to show that a new endpoint needs no gateway code.
+func newGateway(s service.Settings, spec []byte) (*Gateway, error) {
+	pols, err := specOps(spec)
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{s: s, logger: s.Logger, policies: pols, hashSem: make(chan struct{}, maxConcurrentHashes)}
+	g := &Gateway{s: s, logger: s.Logger, policies: pols, spec: spec, hashSem: make(chan struct{}, maxConcurrentHashes)}
 	if g.logger == nil {
 		g.logger = slog.Default()
 	}
@@ -117,10 +124,10 @@ func New(s service.Settings) (*Gateway, error) {
 		reg = s.Metrics.Registry
 	}
 	g.metrics = newGWMetrics(reg)
-	if g.docs, err = renderDocs(api.OpenAPI); err != nil {
+	if g.docs, err = renderDocs(spec); err != nil {
 		return nil, err
 	}
-	if g.valid, err = newSpecValidator(api.OpenAPI); err != nil {
+	if g.valid, err = newSpecValidator(spec); err != nil {
 		return nil, err
 	}
 	if err := g.buildRoutes(); err != nil {
@@ -131,46 +138,42 @@ func New(s service.Settings) (*Gateway, error) {
 	return g, nil
 }
 
-// builtin is a route the gateway answers itself.
-type builtin struct {
-	Method, Pattern string
-	Handler         http.HandlerFunc
-}
-
-func (g *Gateway) builtins() []builtin {
-	return []builtin{
-		{"GET", "/healthz", g.healthz},
-		{"GET", "/readyz", g.readyz},
-		{"GET", "/metrics", g.metricsHandler},
-		{"GET", "/api/v1/openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
+// builtins are the operations the gateway answers itself (x-phoenix-service:
+// platform-api), keyed by operationId; method and path come from the spec.
+func (g *Gateway) builtins() map[string]http.HandlerFunc {
+	return map[string]http.HandlerFunc{
+		"healthz": g.healthz,
+		"readyz":  g.readyz,
+		"metrics": g.metricsHandler,
+		"getOpenAPI": func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/yaml")
-			_, _ = w.Write(api.OpenAPI)
-		}},
-		{"GET", "/api/v1/docs", g.serveDocs},
-		{"GET", "/api/v1/status", g.status},
-		{"POST", "/api/v1/auth/login", g.login},
-		{"POST", "/api/v1/auth/refresh", g.refresh},
-		{"POST", "/api/v1/auth/logout", g.logout},
-		{"GET", "/api/v1/auth/me", g.me},
-		{"POST", "/api/v1/auth/password", g.changePassword},
-		{"POST", "/api/v1/auth/keys/rotate", g.rotateKeys},
-		{"GET", "/api/v1/users", g.listUsers},
-		{"POST", "/api/v1/users", g.createUser},
-		{"GET", "/api/v1/users/{user}", g.getUser},
-		{"PATCH", "/api/v1/users/{user}", g.updateUser},
-		{"DELETE", "/api/v1/users/{user}", g.deleteUser},
-		{"GET", "/api/v1/teams", g.listTeams},
-		{"POST", "/api/v1/teams", g.createTeam},
-		{"GET", "/api/v1/teams/{team}", g.getTeam},
-		{"DELETE", "/api/v1/teams/{team}", g.deleteTeam},
-		{"PUT", "/api/v1/teams/{team}/members/{user}", g.addMember},
-		{"DELETE", "/api/v1/teams/{team}/members/{user}", g.removeMember},
-		{"GET", "/api/v1/apikeys", g.listAPIKeys},
-		{"POST", "/api/v1/apikeys", g.createAPIKey},
-		{"GET", "/api/v1/apikeys/{key}", g.getAPIKey},
-		{"DELETE", "/api/v1/apikeys/{key}", g.revokeAPIKey},
-		{"GET", "/api/v1/audit", g.listAudit},
-		{"GET", "/api/v1/ws", g.serveWS},
+			_, _ = w.Write(g.spec)
+		},
+		"getDocs":          g.serveDocs,
+		"getStatus":        g.status,
+		"login":            g.login,
+		"refreshToken":     g.refresh,
+		"logout":           g.logout,
+		"whoAmI":           g.me,
+		"changePassword":   g.changePassword,
+		"rotateSigningKey": g.rotateKeys,
+		"listUsers":        g.listUsers,
+		"createUser":       g.createUser,
+		"getUser":          g.getUser,
+		"updateUser":       g.updateUser,
+		"deleteUser":       g.deleteUser,
+		"listTeams":        g.listTeams,
+		"createTeam":       g.createTeam,
+		"getTeam":          g.getTeam,
+		"deleteTeam":       g.deleteTeam,
+		"addTeamMember":    g.addMember,
+		"removeTeamMember": g.removeMember,
+		"listAPIKeys":      g.listAPIKeys,
+		"createAPIKey":     g.createAPIKey,
+		"getAPIKey":        g.getAPIKey,
+		"revokeAPIKey":     g.revokeAPIKey,
+		"listAudit":        g.listAudit,
+		"events":           g.serveWS,
 	}
 }
 
@@ -182,33 +185,39 @@ func (g *Gateway) metricsHandler(w http.ResponseWriter, r *http.Request) {
 	g.s.Metrics.Handler().ServeHTTP(w, r)
 }
 
-// buildRoutes pairs every route with its OpenAPI operation, both ways.
+// buildRoutes routes every operation of the spec: the gateway's own to its
+// handler, the others forwarded to apiv1.Subject(service, operationId). A
+// gateway operation without a handler, or a handler without an operation,
+// is an error.
 func (g *Gateway) buildRoutes() error {
 	var errs []string
-	seen := map[string]bool{}
-	add := func(method, pattern string, fw *Route) {
-		key := method + " " + specPath(pattern)
-		if seen[key] {
-			errs = append(errs, "route "+key+" registered twice")
-			return
-		}
-		seen[key] = true
-		pol, ok := g.policies[key]
-		if !ok {
-			errs = append(errs, "route "+key+" is not in api/openapi.yaml")
-			return
-		}
-		g.routes = append(g.routes, registered{Method: method, Pattern: pattern, Policy: pol, Forward: fw})
-	}
-	for _, b := range g.builtins() {
-		add(b.Method, b.Pattern, nil)
-	}
-	for _, rt := range routes() {
-		add(rt.Method, rt.Pattern, &rt)
-	}
+	own := g.builtins()
+	used := map[string]bool{}
+	keys := make([]string, 0, len(g.policies))
 	for key := range g.policies {
-		if !seen[key] {
-			errs = append(errs, "operation "+key+" in api/openapi.yaml has no route")
+		keys = append(keys, key)
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		pol := g.policies[key]
+		rt := registered{Method: pol.Method, Pattern: pol.Path, Policy: pol}
+		if pol.Service == apiv1.Gateway {
+			h, ok := own[pol.OperationID]
+			if !ok {
+				errs = append(errs, "operation "+pol.OperationID+" ("+key+") in api/openapi.yaml has no handler in the gateway")
+				continue
+			}
+			used[pol.OperationID] = true
+			rt.Handler = h
+		} else {
+			fw := forwardedRoute(apiv1.Operation{Method: pol.Method, Path: pol.Path, OperationID: pol.OperationID, Service: pol.Service})
+			rt.Forward = &fw
+		}
+		g.routes = append(g.routes, rt)
+	}
+	for id := range own {
+		if !used[id] {
+			errs = append(errs, "gateway handler "+id+" is not an operation of "+apiv1.Gateway+" in api/openapi.yaml")
 		}
 	}
 	if len(errs) > 0 {
@@ -220,16 +229,10 @@ func (g *Gateway) buildRoutes() error {
 
 func (g *Gateway) buildHandler() http.Handler {
 	mux := http.NewServeMux()
-	handlers := map[string]http.HandlerFunc{}
-	for _, b := range g.builtins() {
-		handlers[b.Method+" "+b.Pattern] = b.Handler
-	}
 	for _, rt := range g.routes {
-		var h http.Handler
+		var h http.Handler = rt.Handler
 		if rt.Forward != nil {
 			h = g.forward(*rt.Forward)
-		} else {
-			h = handlers[rt.Method+" "+rt.Pattern]
 		}
 		mux.Handle(rt.Method+" "+rt.Pattern, g.guard(rt.Policy, h))
 	}

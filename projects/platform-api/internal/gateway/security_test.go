@@ -2,7 +2,7 @@ package gateway
 
 // The security suite is generated from the router and api/openapi.yaml: every
 // route the gateway serves, including the forwarded routes other projects add
-// in routes_<project>.go, is checked without anyone listing it here. A route
+// in api/openapi.yaml, is checked without anyone listing it here. A route
 // with a path parameter needs a fixture (security_fixtures_<project>_test.go)
 // that names an object owned by team B; the suite fails without one.
 

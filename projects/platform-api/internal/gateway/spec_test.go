@@ -7,6 +7,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/phoenix-platform/phoenix/api"
+	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/pkg/service"
 )
@@ -45,37 +46,75 @@ func TestRoutesMatchSpec(t *testing.T) {
 	}
 }
 
-func TestRouteMissingFromSpecFailsStart(t *testing.T) {
-	saved := routeSets
-	t.Cleanup(func() { routeSets = saved })
-	routeSets = append(append([]func() []Route(nil), saved...), func() []Route {
-		return []Route{{Method: "GET", Pattern: "/api/v1/not-in-spec/{id}", Subject: "phoenix.nobody.get"}}
-	})
-	_, err := New(settingsForTest())
-	if err == nil || !strings.Contains(err.Error(), "GET /api/v1/not-in-spec/{id} is not in api/openapi.yaml") {
-		t.Fatalf("New accepted a route missing from the spec: %v", err)
+// TestSpecAndHandlersDisagreeFailsStart: a gateway operation in the spec
+// without a handler, a handler without an operation, and an operation with
+// no x-phoenix-service all stop New.
+func TestSpecAndHandlersDisagreeFailsStart(t *testing.T) {
+	extra := "  /api/v1/not-served/{id}:\n    get:\n      operationId: getNotServed\n      x-phoenix-service: platform-api\n" +
+		"      x-phoenix-role: viewer\n      parameters:\n        - {name: id, in: path, required: true, schema: {type: string}}\n" +
+		"      responses:\n        \"200\": {description: x}\n"
+	cases := []struct {
+		name string
+		spec string
+		want string
+	}{
+		{"gateway operation without handler", strings.Replace(string(api.OpenAPI), "\npaths:\n", "\npaths:\n"+extra, 1),
+			"operation getNotServed (GET /api/v1/not-served/{id}) in api/openapi.yaml has no handler in the gateway"},
+		{"handler without operation", strings.Replace(string(api.OpenAPI), "operationId: listAudit", "operationId: listAuditRenamed", 1),
+			"gateway handler listAudit is not an operation of platform-api in api/openapi.yaml"},
+		{"operation without service", strings.Replace(string(api.OpenAPI), "x-phoenix-service: analytics", "x-phoenix-service: ''", 1),
+			"x-phoenix-service \"\" is not a service name"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if c.spec == string(api.OpenAPI) {
+				t.Fatal("the test did not change the spec")
+			}
+			_, err := newGateway(settingsForTest(), []byte(c.spec))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want an error containing %q", err, c.want)
+			}
+		})
 	}
 }
 
-func TestSpecOpsRejectsBadRoles(t *testing.T) {
-	for name, doc := range map[string]string{
-		"missing role": "paths:\n  /a:\n    get:\n      summary: x\n",
-		"bad role":     "paths:\n  /a:\n    get:\n      x-phoenix-role: root\n",
-		"bad scope":    "paths:\n  /a:\n    get:\n      x-phoenix-role: viewer\n      x-phoenix-scope: everything\n",
-	} {
-		if _, err := specOps([]byte(doc)); err == nil {
-			t.Errorf("%s: accepted", name)
+// TestForwardedRoutesFollowTheSubjectRule: every operation another service
+// answers is forwarded to apiv1.Subject(service, operationId), and only those.
+func TestForwardedRoutesFollowTheSubjectRule(t *testing.T) {
+	g, err := New(settingsForTest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, err := apiv1.ParseSpec(api.OpenAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byKey := map[string]registered{}
+	for _, rt := range g.routes {
+		byKey[rt.Method+" "+rt.Pattern] = rt
+	}
+	forwarded := 0
+	for _, op := range ops {
+		rt, ok := byKey[op.Key()]
+		switch {
+		case !ok:
+			t.Errorf("%s (%s) has no route", op.Key(), op.OperationID)
+		case op.Service == apiv1.Gateway && (rt.Forward != nil || rt.Handler == nil):
+			t.Errorf("%s is the gateway's own but is not answered by a gateway handler", op.Key())
+		case op.Service != apiv1.Gateway && (rt.Forward == nil || rt.Forward.Subject != "phoenix."+op.Service+".rest."+op.OperationID):
+			t.Errorf("%s: forwarded to %+v, want phoenix.%s.rest.%s", op.Key(), rt.Forward, op.Service, op.OperationID)
+		case op.Service != apiv1.Gateway:
+			forwarded++
 		}
 	}
-	pols, err := specOps([]byte("paths:\n  /a/{id}:\n    parameters: []\n    delete:\n      x-phoenix-role: admin\n      x-phoenix-scope: admin\n"))
-	if err != nil || pols["DELETE /a/{id}"].Role != "admin" {
-		t.Fatalf("good spec: %v %+v", err, pols)
+	if forwarded < 20 {
+		t.Fatalf("only %d forwarded routes: the spec lost its x-phoenix-service marks?", forwarded)
 	}
 }
 
 func FuzzSpecOps(f *testing.F) {
 	f.Add(api.OpenAPI)
-	f.Add([]byte("paths:\n  /a:\n    get:\n      x-phoenix-role: viewer\n"))
+	f.Add([]byte("paths:\n  /a:\n    get:\n      operationId: getA\n      x-phoenix-service: a\n      x-phoenix-role: viewer\n"))
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		pols, err := specOps(doc)
 		if err != nil {
