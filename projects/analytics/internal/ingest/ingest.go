@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
@@ -255,6 +256,10 @@ func (s *Server) caller(ctx context.Context, authz string) (string, *ingestError
 	return "", nil
 }
 
+// StreamParam is the query parameter that names the stream for clients that
+// cannot set headers (Prometheus 2.42 does not send remote_write headers).
+const StreamParam = "stream"
+
 func streamHeader(h string) (string, *ingestError) {
 	if h == "" {
 		return "", nil
@@ -264,6 +269,36 @@ func streamHeader(h string) (string, *ingestError) {
 			"%s: %q is not a valid stream id (want [A-Za-z0-9_-]{1,64} or <experiment>--<variant>)", apiv1.HeaderStream, h)
 	}
 	return h, nil
+}
+
+// requestStream picks the request's stream: X-Phoenix-Stream, else
+// ?stream=, else "" (the default stream). Both are validated when given,
+// so a typo in either is a 400 rather than data silently landing in the
+// other stream; the header wins when both are valid.
+func requestStream(r *http.Request) (string, *ingestError) {
+	h, e := streamHeader(r.Header.Get(apiv1.HeaderStream))
+	if e != nil {
+		return "", e
+	}
+	if r.URL.RawQuery == "" { // the usual case: no query to parse
+		return h, nil
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return "", refuse(http.StatusBadRequest, "invalid_stream", "query: %v", err)
+	}
+	vs, ok := q[StreamParam]
+	if !ok {
+		return h, nil
+	}
+	if len(vs) != 1 || !cardinality.ValidStream(vs[0]) {
+		return "", refuse(http.StatusBadRequest, "invalid_stream",
+			"?%s=%q is not a valid stream id (want one [A-Za-z0-9_-]{1,64} or <experiment>--<variant>)", StreamParam, strings.Join(vs, ","))
+	}
+	if h != "" {
+		return h, nil
+	}
+	return vs[0], nil
 }
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -398,14 +433,14 @@ func (s *Server) serveOTLP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	team, e := s.caller(r.Context(), r.Header.Get("Authorization"))
+	var stream string
 	if e == nil {
-		_, e = streamHeader(r.Header.Get(apiv1.HeaderStream))
+		stream, e = requestStream(r)
 	}
 	if e != nil {
 		s.fail(w, protocol, e, 0)
 		return
 	}
-	stream := r.Header.Get(apiv1.HeaderStream)
 	reserve := r.ContentLength
 	if reserve <= 0 || r.Header.Get("Content-Encoding") != "" {
 		reserve = s.cfg.MaxBodyBytes // the inflated size is unknown until read
@@ -531,14 +566,14 @@ func (s *Server) serveRemoteWrite(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	team, e := s.caller(r.Context(), r.Header.Get("Authorization"))
+	var stream string
 	if e == nil {
-		_, e = streamHeader(r.Header.Get(apiv1.HeaderStream))
+		stream, e = requestStream(r)
 	}
 	if e != nil {
 		s.fail(w, protocol, e, 0)
 		return
 	}
-	stream := r.Header.Get(apiv1.HeaderStream)
 	reserve := s.cfg.MaxBodyBytes
 	if e := s.admit(reserve); e != nil {
 		s.fail(w, protocol, e, 0)
