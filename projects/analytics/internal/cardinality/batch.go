@@ -1,6 +1,7 @@
 package cardinality
 
 import (
+	"slices"
 	"sync"
 	"unsafe"
 
@@ -19,8 +20,12 @@ import (
 // overflows: discard it, then walk it again (it is known valid) into a
 // Direct batch, which applies as it goes.
 type Batch struct {
-	t        *Tracker
-	team     string // owning team for streams this request creates
+	t    *Tracker
+	team string // owning team for streams this request creates
+	// teams the caller writes for: a stream owned by another team is
+	// refused (RefusedForbidden). nil: unrestricted (open ingest, admins).
+	teams    []string
+	restrict bool
 	headerID []byte // X-Phoenix-Stream or nil
 	sec      uint32
 	direct   bool
@@ -76,7 +81,15 @@ type Result struct {
 	Points   int64  // datapoints taken
 	Rejected int64  // datapoints refused
 	Reason   string // first refusal reason
+	// Forbidden counts the refused datapoints whose stream belongs to a
+	// team the caller does not write for; ForbiddenStreams names those
+	// streams (at most maxForbiddenNames, in request order).
+	Forbidden        int64
+	ForbiddenStreams []string
 }
+
+// maxForbiddenNames bounds the stream names a refusal reports.
+const maxForbiddenNames = 8
 
 // maxRecorded bounds the points a batch holds before applying; chunk is how
 // many points a direct batch applies at once.
@@ -102,6 +115,13 @@ func (t *Tracker) Batch(stream, team string) *Batch {
 	b.sec = t.sec(t.now())
 	return b
 }
+
+// Restrict limits the batch to streams owned by one of teams: points of
+// another team's stream are refused with RefusedForbidden, never applied or
+// counted in that stream. Ownership is decided once per stream switch (a
+// resource, or a whole remote write request), not per datapoint. Without a
+// call the batch is unrestricted (open ingest, admins).
+func (b *Batch) Restrict(teams []string) { b.teams, b.restrict = teams, true }
 
 // SetDirect makes the batch apply as it records (for requests already
 // validated, or too big to hold).
@@ -213,8 +233,18 @@ func (b *Batch) record(attrHash uint64, value float64, dp []byte, n int) {
 	}
 }
 
+// forbid remembers a stream refused for ownership, for the refusal message.
+func (b *Batch) forbid(name string) {
+	if len(b.res.ForbiddenStreams) < maxForbiddenNames && !slices.Contains(b.res.ForbiddenStreams, name) {
+		b.res.ForbiddenStreams = append(b.res.ForbiddenStreams, name)
+	}
+}
+
 func (b *Batch) reject(n int64, reason string) {
 	b.res.Rejected += n
+	if reason == RefusedForbidden {
+		b.res.Forbidden += n
+	}
 	if b.res.Reason == "" {
 		b.res.Reason = reason
 	}
@@ -260,6 +290,10 @@ func (b *Batch) enterResource(i int) string {
 		s := b.t.streamBytes(b.idBuf, b.team)
 		if s == nil {
 			return RefusedStreamLimit
+		}
+		if b.restrict && !slices.Contains(b.teams, s.team) {
+			b.forbid(s.name)
+			return RefusedForbidden
 		}
 		s.mu.Lock()
 		b.cur = s
