@@ -49,7 +49,7 @@ const (
 	RefusedEmptyName     = "empty_metric_name"
 	RefusedInvalidStream = "invalid_stream"
 	RefusedForbidden     = "stream_forbidden" // the stream belongs to a team the caller does not write for
-	SketchedSeriesLimit  = "series_limit" // series counted in the sketch, not exactly
+	SketchedSeriesLimit  = "series_limit"     // series counted in the sketch, not exactly
 	SketchedTotalLimit   = "total_series_limit"
 	SketchedLabelSets    = "label_set_limit" // label sets or label names per stream
 	SketchedMemoryLimit  = "memory_limit"
