@@ -126,6 +126,14 @@ type Analytics struct {
 	RollupRetention      time.Duration `yaml:"rollup_retention" flag:"rollup-retention" usage:"how long full-resolution rollups are kept"`
 	DownsampleInterval   time.Duration `yaml:"downsample_interval" flag:"downsample-interval" usage:"resolution of rollups kept past rollup_retention"`
 	DownsampleRetention  time.Duration `yaml:"downsample_retention" flag:"downsample-retention" usage:"how long downsampled rollups are kept"`
+
+	// Limits on what an ingest caller controls, the same for OTLP and remote
+	// write (issue 14 §3). A datapoint over one is refused: OTLP partial
+	// success, remote write 400 naming the limit.
+	MaxMetricNameBytes int `yaml:"max_metric_name_bytes" flag:"max-metric-name-bytes" usage:"longest metric name ingest accepts"`
+	MaxLabelNameBytes  int `yaml:"max_label_name_bytes" flag:"max-label-name-bytes" usage:"longest label name (attribute key) ingest accepts"`
+	MaxLabelValueBytes int `yaml:"max_label_value_bytes" flag:"max-label-value-bytes" usage:"longest label value (attribute value) ingest accepts"`
+	MaxLabelsPerSeries int `yaml:"max_labels_per_series" flag:"max-labels-per-series" usage:"labels per series ingest accepts (OTLP: resource plus datapoint attributes; remote write: besides __name__)"`
 }
 
 // Controller configures the fleet part of the controller: the OpAMP server
@@ -184,6 +192,7 @@ func DefaultServer() Server {
 			MaxBodyBytes: 16 << 20, MaxInflightBytes: 256 << 20, MemoryLimitBytes: 4 << 30,
 			RollupInterval: 10 * time.Second, RollupRetention: 24 * time.Hour,
 			DownsampleInterval: 5 * time.Minute, DownsampleRetention: 30 * 24 * time.Hour,
+			MaxMetricNameBytes: 256, MaxLabelNameBytes: 256, MaxLabelValueBytes: 4096, MaxLabelsPerSeries: 128,
 		},
 		Auth: Auth{
 			Issuer: "phoenix", Audience: "phoenix-api", AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: 30 * 24 * time.Hour,
@@ -288,6 +297,8 @@ func (a *Analytics) validate() []error {
 		"analytics.exact_series_per_stream": int64(a.ExactSeriesPerStream), "analytics.max_series": int64(a.MaxSeries),
 		"analytics.max_streams": int64(a.MaxStreams), "analytics.max_metrics_per_stream": int64(a.MaxMetricsPerStream),
 		"analytics.max_body_bytes": a.MaxBodyBytes, "analytics.max_inflight_bytes": a.MaxInflightBytes,
+		"analytics.max_metric_name_bytes": int64(a.MaxMetricNameBytes), "analytics.max_label_name_bytes": int64(a.MaxLabelNameBytes),
+		"analytics.max_label_value_bytes": int64(a.MaxLabelValueBytes), "analytics.max_labels_per_series": int64(a.MaxLabelsPerSeries),
 	} {
 		if v <= 0 {
 			errs = append(errs, fmt.Errorf("%s: must be positive", key))

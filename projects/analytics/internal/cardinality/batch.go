@@ -50,6 +50,9 @@ type Batch struct {
 	mcache  [16]mcacheEntry // recent metric lookups of the current stream
 
 	res Result
+	// Datapoints the walker refused for the limits, by reason; counted at
+	// Done, so a request refused whole counts none.
+	refusals [otlpwire.NumRefusals]int64
 }
 
 type recRes struct {
@@ -137,6 +140,11 @@ func (b *Batch) Done() Result {
 		b.apply()
 	}
 	b.unlock()
+	for r, n := range b.refusals {
+		if n > 0 {
+			b.reject(n, otlpwire.Refusal(r).String())
+		}
+	}
 	res := b.res
 	b.release()
 	return res
@@ -202,6 +210,9 @@ func grow[T any](s *[]T) *T {
 func (b *Batch) Point(attrHash uint64, value float64, dp []byte) {
 	b.record(attrHash, value, dp, 1)
 }
+
+// Refuse implements otlpwire.Sink: a datapoint over the limits.
+func (b *Batch) Refuse(r otlpwire.Refusal) { b.refusals[r]++ }
 
 // RemoteWrite starts a remote write request: one stream (the header's or
 // default) for all of it. Remote write batches are always direct.

@@ -43,6 +43,7 @@ type nopSink struct{}
 func (nopSink) Resource(*otlpwire.Resource)        {}
 func (nopSink) Metric([]byte, otlpwire.MetricType) {}
 func (nopSink) Point(uint64, float64, []byte)      {}
+func (nopSink) Refuse(otlpwire.Refusal)            {}
 
 func TestJSONSeed(t *testing.T) {
 	b, err := os.ReadFile("testdata/json/process.json")

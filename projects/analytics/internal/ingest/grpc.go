@@ -108,7 +108,7 @@ func (s *Server) exportGRPC(ctx context.Context, dec func(any) error) (any, erro
 	resp := &colmetrics.ExportMetricsServiceResponse{}
 	if res.Rejected > 0 {
 		resp.PartialSuccess = &colmetrics.ExportMetricsPartialSuccess{
-			RejectedDataPoints: res.Rejected, ErrorMessage: res.message(),
+			RejectedDataPoints: res.Rejected, ErrorMessage: res.message() + s.limitText(res.Reason),
 		}
 	}
 	return resp, nil

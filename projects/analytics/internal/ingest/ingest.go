@@ -56,6 +56,9 @@ type Config struct {
 	MemoryLimitBytes int64         // heap above which requests get 503; 0 = off
 	RetryAfter       time.Duration // suggested to refused clients
 	Auth             Authenticator
+	// Limits on names, values and label counts, the same for OTLP and
+	// remote write; a zero field takes otlpwire.DefaultLimits' value.
+	Limits otlpwire.Limits
 }
 
 // Server is the ingest front end.
@@ -115,6 +118,18 @@ func New(cfg Config, tr *cardinality.Tracker, reg prometheus.Registerer, log *sl
 	}
 	if cfg.RetryAfter <= 0 {
 		cfg.RetryAfter = time.Second
+	}
+	d := otlpwire.DefaultLimits()
+	for _, f := range []struct {
+		v *int
+		d int
+	}{
+		{&cfg.Limits.MaxNameBytes, d.MaxNameBytes}, {&cfg.Limits.MaxLabelNameBytes, d.MaxLabelNameBytes},
+		{&cfg.Limits.MaxLabelValueBytes, d.MaxLabelValueBytes}, {&cfg.Limits.MaxLabels, d.MaxLabels},
+	} {
+		if *f.v <= 0 {
+			*f.v = f.d
+		}
 	}
 	s := &Server{cfg: cfg, tracker: tr, log: log, stop: make(chan struct{})}
 	s.m = NewMetrics(reg, tr, func() float64 { return float64(s.inflight.Load()) })
@@ -540,7 +555,7 @@ func (s *Server) serveOTLP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.m.requests.WithLabelValues(protocol, "200").Inc()
 	s.m.bytes.WithLabelValues(protocol).Add(float64(len(body)))
-	writeOTLPResponse(w, isJSON, res)
+	writeOTLPResponse(w, isJSON, res, s.limitText(res.Reason))
 }
 
 // jsonToProto turns an OTLP/JSON request into protobuf for the walker. JSON
@@ -568,7 +583,7 @@ type Result cardinality.Result
 func (s *Server) ApplyOTLP(body []byte, stream string, wr Writer) (Result, error) {
 	b := s.tracker.Batch(stream, wr.Team)
 	wr.apply(b)
-	if err := otlpwire.Walk(body, b); err != nil {
+	if err := otlpwire.WalkLimited(body, b, s.cfg.Limits); err != nil {
 		b.Discard()
 		return Result{}, err
 	}
@@ -577,7 +592,7 @@ func (s *Server) ApplyOTLP(body []byte, stream string, wr Writer) (Result, error
 		b = s.tracker.Batch(stream, wr.Team)
 		wr.apply(b)
 		b.SetDirect()
-		if err := otlpwire.Walk(body, b); err != nil { // cannot fail: the first pass accepted it
+		if err := otlpwire.WalkLimited(body, b, s.cfg.Limits); err != nil { // cannot fail: the first pass accepted it
 			b.Discard()
 			return Result{}, err
 		}
@@ -590,7 +605,7 @@ func (s *Server) ApplyOTLP(body []byte, stream string, wr Writer) (Result, error
 	return res, nil
 }
 
-func writeOTLPResponse(w http.ResponseWriter, isJSON bool, res Result) {
+func writeOTLPResponse(w http.ResponseWriter, isJSON bool, res Result, limitText string) {
 	if res.Rejected == 0 && !isJSON {
 		// The usual answer: an empty ExportMetricsServiceResponse.
 		w.Header()["Content-Type"] = protobufCT
@@ -601,7 +616,7 @@ func writeOTLPResponse(w http.ResponseWriter, isJSON bool, res Result) {
 	if res.Rejected > 0 {
 		resp.PartialSuccess = &colmetrics.ExportMetricsPartialSuccess{
 			RejectedDataPoints: res.Rejected,
-			ErrorMessage:       res.message(),
+			ErrorMessage:       res.message() + limitText,
 		}
 	}
 	var out []byte
@@ -684,7 +699,12 @@ func (s *Server) serveRemoteWrite(w http.ResponseWriter, r *http.Request) {
 // new stream past the stream limit is refused whole before anything is
 // applied.
 func (s *Server) ApplyRemoteWrite(body []byte, stream string, wr Writer) (Result, error) {
-	if _, _, err := remotewrite.Validate(body); err != nil {
+	if _, _, err := remotewrite.ValidateLimited(body, s.cfg.Limits); err != nil {
+		var le *remotewrite.LimitError
+		if errors.As(err, &le) {
+			s.m.rejected.WithLabelValues(le.Refusal.String()).Inc() // the series; its samples are not counted yet
+			return Result{}, refuse(http.StatusBadRequest, le.Refusal.String(), "%v (%s); nothing was applied", err, limitKeys[le.Refusal])
+		}
 		return Result{}, err
 	}
 	id := stream
@@ -710,6 +730,33 @@ func (s *Server) ApplyRemoteWrite(body []byte, stream string, wr Writer) (Result
 		s.m.rejected.WithLabelValues(res.Reason).Add(float64(res.Rejected))
 	}
 	return res, nil
+}
+
+// limitKeys name the setting behind each limit, for refusal messages.
+var limitKeys = map[otlpwire.Refusal]string{
+	otlpwire.RefusedNameTooLong:       "analytics.max_metric_name_bytes",
+	otlpwire.RefusedLabelNameTooLong:  "analytics.max_label_name_bytes",
+	otlpwire.RefusedLabelValueTooLong: "analytics.max_label_value_bytes",
+	otlpwire.RefusedTooManyLabels:     "analytics.max_labels_per_series",
+	otlpwire.RefusedEmptyLabelName:    "label names must not be empty",
+}
+
+// limitText says which limit a refusal reason is, with its value.
+func (s *Server) limitText(reason string) string {
+	l := s.cfg.Limits
+	switch reason {
+	case otlpwire.RefusedNameTooLong.String():
+		return fmt.Sprintf(" (metric names of at most %d bytes, %s)", l.MaxNameBytes, limitKeys[otlpwire.RefusedNameTooLong])
+	case otlpwire.RefusedLabelNameTooLong.String():
+		return fmt.Sprintf(" (attribute keys of at most %d bytes, %s)", l.MaxLabelNameBytes, limitKeys[otlpwire.RefusedLabelNameTooLong])
+	case otlpwire.RefusedLabelValueTooLong.String():
+		return fmt.Sprintf(" (attribute values of at most %d bytes, %s)", l.MaxLabelValueBytes, limitKeys[otlpwire.RefusedLabelValueTooLong])
+	case otlpwire.RefusedTooManyLabels.String():
+		return fmt.Sprintf(" (at most %d resource and datapoint attributes per series, %s)", l.MaxLabels, limitKeys[otlpwire.RefusedTooManyLabels])
+	case otlpwire.RefusedEmptyLabelName.String():
+		return " (attribute keys must not be empty)"
+	}
+	return ""
 }
 
 // message is the partial-success text: the count, the first reason, and

@@ -26,6 +26,7 @@ import (
 	"github.com/phoenix-platform/phoenix/projects/analytics/internal/cost"
 	"github.com/phoenix-platform/phoenix/projects/analytics/internal/fidelity"
 	"github.com/phoenix-platform/phoenix/projects/analytics/internal/ingest"
+	"github.com/phoenix-platform/phoenix/projects/analytics/internal/otlpwire"
 	"github.com/phoenix-platform/phoenix/projects/analytics/internal/rollup"
 )
 
@@ -97,6 +98,8 @@ func New(s service.Settings) (*Service, error) {
 	}
 	svc.ingest = ingest.New(ingest.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxInflightBytes: cfg.MaxInflightBytes, MemoryLimitBytes: cfg.MemoryLimitBytes, Auth: auth,
+		Limits: otlpwire.Limits{MaxNameBytes: cfg.MaxMetricNameBytes, MaxLabelNameBytes: cfg.MaxLabelNameBytes,
+			MaxLabelValueBytes: cfg.MaxLabelValueBytes, MaxLabels: cfg.MaxLabelsPerSeries},
 	}, tr, reg, svc.log)
 	svc.resp = service.NewResponder(s, config.ServiceAnalytics, svc.health, svc.endpoints()...)
 	return svc, nil
