@@ -189,6 +189,25 @@ remote_write:
 			t.Errorf("metric %s missing from phoenix's breakdown", n)
 		}
 	}
+
+	// Types come from Prometheus's metadata (sent every second here), not
+	// inferred from the names. The breakdown is cached for 2 s.
+	wantTypes := map[string]string{"app_requests_total": "sum", "app_queue_depth": "gauge",
+		"app_latency_seconds_bucket": "histogram", "app_latency_seconds_count": "histogram", "app_latency_seconds_sum": "histogram"}
+	var types map[string]string
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		rep, ok := phoenix()
+		if !ok {
+			return false
+		}
+		types = map[string]string{}
+		for _, m := range rep.Metrics {
+			if _, ok := wantTypes[m.Name]; ok && !m.TypeInferred {
+				types[m.Name] = m.Type
+			}
+		}
+		return fmt.Sprint(types) == fmt.Sprint(wantTypes)
+	}, "metric types from metadata: %v, want %v", lazy(func() string { return fmt.Sprint(types) }), wantTypes)
 }
 
 // lazy renders its text when printed, for failure messages about values

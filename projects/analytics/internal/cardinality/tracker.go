@@ -441,3 +441,31 @@ func (s *Stream) sweepLocked(nowSec uint32) int {
 	s.t.totalSeries.Add(int64(-removed))
 	return removed
 }
+
+// SetFamilyType records a metric type sent as remote write metadata for a
+// metric family: the family's series (family, and the _total, _bucket,
+// _count and _sum series its type implies) that the stream holds take it.
+// Series seen later take it from the next metadata (Prometheus resends it
+// every minute); until then the report infers their type from the name.
+func (s *Stream) SetFamilyType(family []byte, t otlpwire.MetricType) {
+	var suffixes []string
+	switch t {
+	case otlpwire.TypeSum:
+		suffixes = []string{"", "_total"}
+	case otlpwire.TypeHistogram:
+		suffixes = []string{"_bucket", "_count", "_sum", ""}
+	case otlpwire.TypeSummary:
+		suffixes = []string{"", "_count", "_sum"}
+	default:
+		suffixes = []string{""}
+	}
+	buf := make([]byte, 0, len(family)+8)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, suf := range suffixes {
+		buf = append(append(buf[:0], family...), suf...)
+		if id, ok := s.metricIdx[string(buf)]; ok {
+			s.metrics[id].typ = t
+		}
+	}
+}

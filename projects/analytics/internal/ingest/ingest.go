@@ -725,6 +725,15 @@ func (s *Server) ApplyRemoteWrite(body []byte, stream string, wr Writer) (Result
 	b.RemoteWrite(len(body))
 	remotewrite.Walk(body, b)
 	res := Result(b.Done())
+	// Metadata (metric types) applies to a stream the caller may write;
+	// it never creates one.
+	if st := s.tracker.Stream(id); st != nil && (!wr.Restricted || slices.Contains(wr.Teams, st.Team())) {
+		remotewrite.Metadata(body, func(family []byte, t otlpwire.MetricType) {
+			if len(family) <= s.cfg.Limits.MaxNameBytes { // a longer name names no series here
+				st.SetFamilyType(family, t)
+			}
+		})
+	}
 	s.m.received.WithLabelValues("remote_write").Add(float64(res.Points))
 	if res.Rejected > 0 {
 		s.m.rejected.WithLabelValues(res.Reason).Add(float64(res.Rejected))

@@ -18,6 +18,10 @@ import (
 // Field numbers of prompb (remote write 1.0).
 const (
 	fReqTimeseries = 1
+	fReqMetadata   = 3
+
+	fMetaType   = 1
+	fMetaFamily = 2
 
 	fTSLabels     = 1
 	fTSSamples    = 2
@@ -321,4 +325,63 @@ func checkMsg(b []byte) error {
 		b = b[m:]
 	}
 	return nil
+}
+
+// Metadata calls fn for each MetricMetadata of a request (remote write 1.0
+// sends them periodically, often in requests of their own) with the metric
+// family name and its type; entries of unknown type are skipped. Call
+// Validate first.
+func Metadata(req []byte, fn func(family []byte, t otlpwire.MetricType)) {
+	each(req, fReqMetadata, func(md []byte) {
+		var family []byte
+		var typ uint64
+		for b := md; len(b) > 0; {
+			num, wt, n := protowire.ConsumeTag(b)
+			if n < 0 {
+				return
+			}
+			b = b[n:]
+			switch {
+			case num == fMetaType && wt == protowire.VarintType:
+				v, m := protowire.ConsumeVarint(b)
+				if m < 0 {
+					return
+				}
+				typ, b = v, b[m:]
+				continue
+			case num == fMetaFamily && wt == protowire.BytesType:
+				v, m := protowire.ConsumeBytes(b)
+				if m < 0 {
+					return
+				}
+				family, b = v, b[m:]
+				continue
+			}
+			m := protowire.ConsumeFieldValue(num, wt, b)
+			if m < 0 {
+				return
+			}
+			b = b[m:]
+		}
+		if t := metadataType(typ); t != otlpwire.TypeUnknown && len(family) > 0 {
+			fn(family, t)
+		}
+	})
+}
+
+// metadataType maps prompb.MetricMetadata.MetricType to the OTLP kind
+// Phoenix reports: counters are sums; info and stateset are gauges in
+// Prometheus' own terms.
+func metadataType(v uint64) otlpwire.MetricType {
+	switch v {
+	case 1: // COUNTER
+		return otlpwire.TypeSum
+	case 2, 6, 7: // GAUGE, INFO, STATESET
+		return otlpwire.TypeGauge
+	case 3, 4: // HISTOGRAM, GAUGEHISTOGRAM
+		return otlpwire.TypeHistogram
+	case 5: // SUMMARY
+		return otlpwire.TypeSummary
+	}
+	return otlpwire.TypeUnknown
 }
