@@ -134,6 +134,17 @@ type Analytics struct {
 	MaxLabelNameBytes  int `yaml:"max_label_name_bytes" flag:"max-label-name-bytes" usage:"longest label name (attribute key) ingest accepts"`
 	MaxLabelValueBytes int `yaml:"max_label_value_bytes" flag:"max-label-value-bytes" usage:"longest label value (attribute value) ingest accepts"`
 	MaxLabelsPerSeries int `yaml:"max_labels_per_series" flag:"max-labels-per-series" usage:"labels per series ingest accepts (OTLP: resource plus datapoint attributes; remote write: besides __name__)"`
+	// Per-team quotas (issue 14 §2): the global limits protect the process,
+	// these the neighbours. TeamQuotas overrides them per team (YAML only).
+	TeamMaxStreams int                  `yaml:"team_max_streams" flag:"team-max-streams" usage:"streams one team may own; more are refused (quota team_stream_quota)"`
+	TeamMaxSeries  int                  `yaml:"team_max_series" flag:"team-max-series" usage:"series held exactly over one team's streams; more are sketched (quota team_series_quota)"`
+	TeamQuotas     map[string]TeamQuota `yaml:"team_quotas" usage:"per-team overrides of team_max_streams and team_max_series"`
+}
+
+// TeamQuota overrides the team quotas for one team; zero keeps the default.
+type TeamQuota struct {
+	MaxStreams int `yaml:"max_streams"`
+	MaxSeries  int `yaml:"max_series"`
 }
 
 // Controller configures the fleet part of the controller: the OpAMP server
@@ -193,6 +204,7 @@ func DefaultServer() Server {
 			RollupInterval: 10 * time.Second, RollupRetention: 24 * time.Hour,
 			DownsampleInterval: 5 * time.Minute, DownsampleRetention: 30 * 24 * time.Hour,
 			MaxMetricNameBytes: 256, MaxLabelNameBytes: 256, MaxLabelValueBytes: 4096, MaxLabelsPerSeries: 128,
+			TeamMaxStreams: 250, TeamMaxSeries: 1_000_000,
 		},
 		Auth: Auth{
 			Issuer: "phoenix", Audience: "phoenix-api", AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: 30 * 24 * time.Hour,
@@ -299,9 +311,15 @@ func (a *Analytics) validate() []error {
 		"analytics.max_body_bytes": a.MaxBodyBytes, "analytics.max_inflight_bytes": a.MaxInflightBytes,
 		"analytics.max_metric_name_bytes": int64(a.MaxMetricNameBytes), "analytics.max_label_name_bytes": int64(a.MaxLabelNameBytes),
 		"analytics.max_label_value_bytes": int64(a.MaxLabelValueBytes), "analytics.max_labels_per_series": int64(a.MaxLabelsPerSeries),
+		"analytics.team_max_streams": int64(a.TeamMaxStreams), "analytics.team_max_series": int64(a.TeamMaxSeries),
 	} {
 		if v <= 0 {
 			errs = append(errs, fmt.Errorf("%s: must be positive", key))
+		}
+	}
+	for team, q := range a.TeamQuotas {
+		if q.MaxStreams < 0 || q.MaxSeries < 0 {
+			errs = append(errs, fmt.Errorf("analytics.team_quotas.%s: quotas must not be negative", team))
 		}
 	}
 	if a.MemoryLimitBytes < 0 {

@@ -298,9 +298,9 @@ func (b *Batch) enterResource(i int) string {
 	if b.cur == nil || b.cur.name != string(b.idBuf) {
 		b.finish()
 		b.unlock()
-		s := b.t.streamBytes(b.idBuf, b.team)
+		s, why := b.t.streamBytes(b.idBuf, b.team)
 		if s == nil {
-			return RefusedStreamLimit
+			return why
 		}
 		if b.restrict && !slices.Contains(b.teams, s.team) {
 			b.forbid(s.name)
@@ -557,6 +557,9 @@ func (b *Batch) newSeries(m *metric, metID uint32, typ otlpwire.MetricType, res 
 	case b.t.totalSeries.Load() >= int64(l.MaxSeriesTotal):
 		s.addOverflow(h, b.sec, SketchedTotalLimit)
 		return -1
+	case s.usage.series.Load() >= int64(s.usage.quota.MaxSeries):
+		s.addOverflow(h, b.sec, SketchedTeamSeries)
+		return -1
 	case l.MayGrow != nil && s.tab.needsGrow() && !l.MayGrow(s.tab.growBytes()):
 		s.addOverflow(h, b.sec, SketchedMemoryLimit)
 		return -1
@@ -599,6 +602,7 @@ func (b *Batch) newSeries(m *metric, metID uint32, typ otlpwire.MetricType, res 
 	s.total.newSeries++
 	bucketAdd(&s.buckets, b.sec, 0, 0, 1)
 	b.t.totalSeries.Add(1)
+	s.usage.series.Add(1)
 	return pos
 }
 

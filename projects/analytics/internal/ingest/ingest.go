@@ -687,7 +687,7 @@ func (s *Server) serveRemoteWrite(w http.ResponseWriter, r *http.Request) {
 	}
 	if res.Rejected > 0 {
 		// Remote write has no partial success: say what was not taken.
-		s.fail(w, r, protocol, refuse(http.StatusBadRequest, res.Reason, "%d of %d samples refused: %s", res.Rejected, res.Points+res.Rejected, res.Reason), 0)
+		s.fail(w, r, protocol, refuse(http.StatusBadRequest, res.Reason, "%d of %d samples refused: %s%s", res.Rejected, res.Points+res.Rejected, res.Reason, s.limitText(res.Reason)), 0)
 		return
 	}
 	s.m.requests.WithLabelValues(protocol, "204").Inc()
@@ -764,6 +764,8 @@ func (s *Server) limitText(reason string) string {
 		return fmt.Sprintf(" (at most %d resource and datapoint attributes per series, %s)", l.MaxLabels, limitKeys[otlpwire.RefusedTooManyLabels])
 	case otlpwire.RefusedEmptyLabelName.String():
 		return " (attribute keys must not be empty)"
+	case cardinality.RefusedTeamStreams:
+		return " (the team owns its quota of streams: analytics.team_max_streams, or analytics.team_quotas for this team; idle streams are forgotten after an hour)"
 	}
 	return ""
 }

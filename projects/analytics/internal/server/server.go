@@ -70,6 +70,7 @@ func New(s service.Settings) (*Service, error) {
 	tr := cardinality.New(cardinality.Limits{
 		MaxStreams: cfg.MaxStreams, ExactSeriesPerStream: cfg.ExactSeriesPerStream, MaxSeriesTotal: cfg.MaxSeries,
 		MaxMetricsPerStream: cfg.MaxMetricsPerStream, Staleness: cfg.StalenessWindow,
+		TeamQuota: cardinality.TeamQuota{MaxStreams: cfg.TeamMaxStreams, MaxSeries: cfg.TeamMaxSeries}, TeamQuotas: teamQuotas(cfg.TeamQuotas),
 	}, nil)
 	var auth ingest.Authenticator
 	if !s.Config.Auth.IngestOpen && s.Bus != nil {
@@ -265,3 +266,12 @@ func (s *Service) rollupOnce(ctx context.Context, now time.Time) []apiv1.Rollup 
 
 // RollupNow runs one rollup pass (tests).
 func (s *Service) RollupNow(ctx context.Context) []apiv1.Rollup { return s.rollupOnce(ctx, time.Now()) }
+
+// teamQuotas converts the configured per-team overrides.
+func teamQuotas(in map[string]config.TeamQuota) map[string]cardinality.TeamQuota {
+	out := make(map[string]cardinality.TeamQuota, len(in))
+	for team, q := range in {
+		out[team] = cardinality.TeamQuota{MaxStreams: q.MaxStreams, MaxSeries: q.MaxSeries}
+	}
+	return out
+}
