@@ -699,7 +699,8 @@ func (s *Server) serveRemoteWrite(w http.ResponseWriter, r *http.Request) {
 // new stream past the stream limit is refused whole before anything is
 // applied.
 func (s *Server) ApplyRemoteWrite(body []byte, stream string, wr Writer) (Result, error) {
-	if _, _, err := remotewrite.ValidateLimited(body, s.cfg.Limits); err != nil {
+	_, samples, err := remotewrite.ValidateLimited(body, s.cfg.Limits)
+	if err != nil {
 		var le *remotewrite.LimitError
 		if errors.As(err, &le) {
 			s.m.rejected.WithLabelValues(le.Refusal.String()).Inc() // the series; its samples are not counted yet
@@ -718,6 +719,7 @@ func (s *Server) ApplyRemoteWrite(body []byte, stream string, wr Writer) (Result
 	if st != nil && wr.Restricted && !slices.Contains(wr.Teams, st.Team()) {
 		// Refused before the walk; the batch checks again for a stream
 		// another team creates meanwhile.
+		s.m.rejected.WithLabelValues(cardinality.RefusedForbidden).Add(float64(samples))
 		return Result{}, forbidden([]string{id})
 	}
 	b := s.tracker.Batch(stream, wr.Team)
