@@ -86,6 +86,10 @@ type CardinalityReport struct {
 	NewSeriesUnknownReason string              `json:"new_series_per_min_unknown_reason,omitempty"`
 	Metrics                []MetricCardinality `json:"metrics"`
 	Refused                map[string]int64    `json:"refused,omitempty"` // counts of things not tracked, by reason
+	// Truncated marks a reply cut to fit the message bus: Metrics lists the
+	// ones with the most series, TruncatedReason says what was left out.
+	Truncated       bool   `json:"truncated,omitempty"`
+	TruncatedReason string `json:"truncated_reason,omitempty"`
 }
 
 // MetricCardinality is one metric's part of a stream.
@@ -96,6 +100,9 @@ type MetricCardinality struct {
 	DPPerS              *float64           `json:"dp_per_s"`
 	DPPerSUnknownReason string             `json:"dp_per_s_unknown_reason,omitempty"`
 	Labels              []LabelCardinality `json:"labels"`
+	// TypeInferred: Type was derived from the name's suffix (remote write
+	// without metadata), not sent by the client.
+	TypeInferred bool `json:"type_inferred,omitempty"`
 }
 
 // LabelCardinality says how much one label (resource or datapoint attribute)

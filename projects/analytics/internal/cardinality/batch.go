@@ -1,6 +1,7 @@
 package cardinality
 
 import (
+	"slices"
 	"sync"
 	"unsafe"
 
@@ -19,8 +20,12 @@ import (
 // overflows: discard it, then walk it again (it is known valid) into a
 // Direct batch, which applies as it goes.
 type Batch struct {
-	t        *Tracker
-	team     string // owning team for streams this request creates
+	t    *Tracker
+	team string // owning team for streams this request creates
+	// teams the caller writes for: a stream owned by another team is
+	// refused (RefusedForbidden). nil: unrestricted (open ingest, admins).
+	teams    []string
+	restrict bool
 	headerID []byte // X-Phoenix-Stream or nil
 	sec      uint32
 	direct   bool
@@ -45,6 +50,9 @@ type Batch struct {
 	mcache  [16]mcacheEntry // recent metric lookups of the current stream
 
 	res Result
+	// Datapoints the walker refused for the limits, by reason; counted at
+	// Done, so a request refused whole counts none.
+	refusals [otlpwire.NumRefusals]int64
 }
 
 type recRes struct {
@@ -76,7 +84,15 @@ type Result struct {
 	Points   int64  // datapoints taken
 	Rejected int64  // datapoints refused
 	Reason   string // first refusal reason
+	// Forbidden counts the refused datapoints whose stream belongs to a
+	// team the caller does not write for; ForbiddenStreams names those
+	// streams (at most maxForbiddenNames, in request order).
+	Forbidden        int64
+	ForbiddenStreams []string
 }
+
+// maxForbiddenNames bounds the stream names a refusal reports.
+const maxForbiddenNames = 8
 
 // maxRecorded bounds the points a batch holds before applying; chunk is how
 // many points a direct batch applies at once.
@@ -103,6 +119,13 @@ func (t *Tracker) Batch(stream, team string) *Batch {
 	return b
 }
 
+// Restrict limits the batch to streams owned by one of teams: points of
+// another team's stream are refused with RefusedForbidden, never applied or
+// counted in that stream. Ownership is decided once per stream switch (a
+// resource, or a whole remote write request), not per datapoint. Without a
+// call the batch is unrestricted (open ingest, admins).
+func (b *Batch) Restrict(teams []string) { b.teams, b.restrict = teams, true }
+
 // SetDirect makes the batch apply as it records (for requests already
 // validated, or too big to hold).
 func (b *Batch) SetDirect() { b.direct = true }
@@ -117,6 +140,11 @@ func (b *Batch) Done() Result {
 		b.apply()
 	}
 	b.unlock()
+	for r, n := range b.refusals {
+		if n > 0 {
+			b.reject(n, otlpwire.Refusal(r).String())
+		}
+	}
 	res := b.res
 	b.release()
 	return res
@@ -183,6 +211,9 @@ func (b *Batch) Point(attrHash uint64, value float64, dp []byte) {
 	b.record(attrHash, value, dp, 1)
 }
 
+// Refuse implements otlpwire.Sink: a datapoint over the limits.
+func (b *Batch) Refuse(r otlpwire.Refusal) { b.refusals[r]++ }
+
 // RemoteWrite starts a remote write request: one stream (the header's or
 // default) for all of it. Remote write batches are always direct.
 func (b *Batch) RemoteWrite(size int) {
@@ -213,8 +244,18 @@ func (b *Batch) record(attrHash uint64, value float64, dp []byte, n int) {
 	}
 }
 
+// forbid remembers a stream refused for ownership, for the refusal message.
+func (b *Batch) forbid(name string) {
+	if len(b.res.ForbiddenStreams) < maxForbiddenNames && !slices.Contains(b.res.ForbiddenStreams, name) {
+		b.res.ForbiddenStreams = append(b.res.ForbiddenStreams, name)
+	}
+}
+
 func (b *Batch) reject(n int64, reason string) {
 	b.res.Rejected += n
+	if reason == RefusedForbidden {
+		b.res.Forbidden += n
+	}
 	if b.res.Reason == "" {
 		b.res.Reason = reason
 	}
@@ -257,9 +298,13 @@ func (b *Batch) enterResource(i int) string {
 	if b.cur == nil || b.cur.name != string(b.idBuf) {
 		b.finish()
 		b.unlock()
-		s := b.t.streamBytes(b.idBuf, b.team)
+		s, why := b.t.streamBytes(b.idBuf, b.team)
 		if s == nil {
-			return RefusedStreamLimit
+			return why
+		}
+		if b.restrict && !slices.Contains(b.teams, s.team) {
+			b.forbid(s.name)
+			return RefusedForbidden
 		}
 		s.mu.Lock()
 		b.cur = s
@@ -512,6 +557,9 @@ func (b *Batch) newSeries(m *metric, metID uint32, typ otlpwire.MetricType, res 
 	case b.t.totalSeries.Load() >= int64(l.MaxSeriesTotal):
 		s.addOverflow(h, b.sec, SketchedTotalLimit)
 		return -1
+	case s.usage.series.Load() >= int64(s.usage.quota.MaxSeries):
+		s.addOverflow(h, b.sec, SketchedTeamSeries)
+		return -1
 	case l.MayGrow != nil && s.tab.needsGrow() && !l.MayGrow(s.tab.growBytes()):
 		s.addOverflow(h, b.sec, SketchedMemoryLimit)
 		return -1
@@ -554,6 +602,7 @@ func (b *Batch) newSeries(m *metric, metID uint32, typ otlpwire.MetricType, res 
 	s.total.newSeries++
 	bucketAdd(&s.buckets, b.sec, 0, 0, 1)
 	b.t.totalSeries.Add(1)
+	s.usage.series.Add(1)
 	return pos
 }
 

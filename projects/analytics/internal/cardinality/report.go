@@ -3,6 +3,7 @@ package cardinality
 import (
 	"cmp"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -185,9 +186,21 @@ func (sn *Snapshot) Report(topN int) apiv1.CardinalityReport {
 	rep.NewSeriesPerMin = &n
 
 	byMetric := sn.ByMetric()
+	var names map[string]bool // for type inference, built when needed
 	for mi, refs := range byMetric {
 		m := sn.Metrics[mi]
 		mc := apiv1.MetricCardinality{Name: m.Name, Type: m.Type.String(), Series: int64(len(refs)), Labels: sn.labelBreakdown(uint32(mi), refs, topN)}
+		if m.Type == otlpwire.TypeUnknown {
+			if names == nil {
+				names = make(map[string]bool, len(sn.Metrics))
+				for _, o := range sn.Metrics {
+					names[o.Name] = true
+				}
+			}
+			if t := InferType(m.Name, names); t != otlpwire.TypeUnknown {
+				mc.Type, mc.TypeInferred = t.String(), true
+			}
+		}
 		if v, ok := rate(&m.dp, sn.nowSec, sn.created, func(c counts) uint64 { return c.dp }); ok {
 			mc.DPPerS = &v
 		} else {
@@ -470,4 +483,26 @@ func (s *Stream) Figures() Figures {
 		f.BytesPerSUnknownReason = reasonYoung
 	}
 	return f
+}
+
+// InferType derives a remote-write metric's type from its name when no
+// metadata said it, by Prometheus' naming conventions: _total is a counter
+// (a sum), _bucket a histogram part, _count and _sum a histogram's when the
+// family has _bucket series, else a summary's. Other names stay unknown.
+func InferType(name string, names map[string]bool) otlpwire.MetricType {
+	switch {
+	case strings.HasSuffix(name, "_total"):
+		return otlpwire.TypeSum
+	case strings.HasSuffix(name, "_bucket"):
+		return otlpwire.TypeHistogram
+	}
+	for _, suf := range []string{"_count", "_sum"} {
+		if base, ok := strings.CutSuffix(name, suf); ok {
+			if names[base+"_bucket"] {
+				return otlpwire.TypeHistogram
+			}
+			return otlpwire.TypeSummary
+		}
+	}
+	return otlpwire.TypeUnknown
 }

@@ -28,10 +28,21 @@ type Limits struct {
 	MaxLabelSetsPerStream int           // interned label sets per stream; series needing more are sketched
 	MaxLabelKeysPerStream int           // distinct label names per stream; series needing more are sketched
 	Staleness             time.Duration // a series not seen for this long stops being active
+	// TeamQuota is every team's share (zero fields: DefaultLimits');
+	// TeamQuotas overrides it per team (zero fields: TeamQuota's). The
+	// global limits protect the process, team quotas the neighbours.
+	TeamQuota  TeamQuota
+	TeamQuotas map[string]TeamQuota
 	// MayGrow, when set, is asked before the tracker allocates a bigger
 	// series table (extra bytes); false keeps the table and sketches the
 	// new series instead, so a memory limit holds even during a resize.
 	MayGrow func(extra int64) bool
+}
+
+// TeamQuota bounds what one team's streams hold.
+type TeamQuota struct {
+	MaxStreams int // streams the team owns; more are refused (RefusedTeamStreams)
+	MaxSeries  int // series held exactly over the team's streams; more are sketched (SketchedTeamSeries)
 }
 
 // DefaultLimits are the documented defaults.
@@ -39,7 +50,30 @@ func DefaultLimits() Limits {
 	return Limits{
 		MaxStreams: 1000, ExactSeriesPerStream: 1_000_000, MaxSeriesTotal: 4_000_000,
 		MaxMetricsPerStream: 10_000, MaxLabelSetsPerStream: 1_000_000, MaxLabelKeysPerStream: 100_000, Staleness: 5 * time.Minute,
+		TeamQuota: TeamQuota{MaxStreams: 250, MaxSeries: 1_000_000},
 	}
+}
+
+// quotaOf is team's quota: its override, else the default, field by field.
+func (l *Limits) quotaOf(team string) TeamQuota {
+	q := l.TeamQuota
+	if o, ok := l.TeamQuotas[team]; ok {
+		if o.MaxStreams > 0 {
+			q.MaxStreams = o.MaxStreams
+		}
+		if o.MaxSeries > 0 {
+			q.MaxSeries = o.MaxSeries
+		}
+	}
+	return q
+}
+
+// teamUsage is what one team's streams hold. Entries exist while the team
+// owns a stream, so the map is bounded by the stream limit.
+type teamUsage struct {
+	quota   TeamQuota
+	streams int          // under Tracker.mu
+	series  atomic.Int64 // exact series over the team's streams
 }
 
 // Refusal reasons, as counted in reports and self-metrics.
@@ -48,7 +82,10 @@ const (
 	RefusedMetricLimit   = "metric_limit"
 	RefusedEmptyName     = "empty_metric_name"
 	RefusedInvalidStream = "invalid_stream"
-	SketchedSeriesLimit  = "series_limit" // series counted in the sketch, not exactly
+	RefusedForbidden     = "stream_forbidden"  // the stream belongs to a team the caller does not write for
+	RefusedTeamStreams   = "team_stream_quota" // the team owns its quota of streams
+	SketchedTeamSeries   = "team_series_quota" // the team's streams hold its quota of exact series
+	SketchedSeriesLimit  = "series_limit"      // series counted in the sketch, not exactly
 	SketchedTotalLimit   = "total_series_limit"
 	SketchedLabelSets    = "label_set_limit" // label sets or label names per stream
 	SketchedMemoryLimit  = "memory_limit"
@@ -71,6 +108,7 @@ type Tracker struct {
 
 	mu      sync.RWMutex
 	streams map[string]*Stream
+	teams   map[string]*teamUsage
 
 	totalSeries atomic.Int64
 	refusedMu   sync.Mutex
@@ -101,10 +139,16 @@ func New(l Limits, now func() time.Time) *Tracker {
 	if l.Staleness <= 0 {
 		l.Staleness = d.Staleness
 	}
+	if l.TeamQuota.MaxStreams <= 0 {
+		l.TeamQuota.MaxStreams = d.TeamQuota.MaxStreams
+	}
+	if l.TeamQuota.MaxSeries <= 0 {
+		l.TeamQuota.MaxSeries = d.TeamQuota.MaxSeries
+	}
 	if now == nil {
 		now = time.Now
 	}
-	t := &Tracker{limits: l, now: now, streams: map[string]*Stream{}, refused: map[string]int64{}}
+	t := &Tracker{limits: l, now: now, streams: map[string]*Stream{}, teams: map[string]*teamUsage{}, refused: map[string]int64{}}
 	t.epoch = now().Add(-time.Hour) // so that "last seen" 0 is long ago
 	return t
 }
@@ -199,29 +243,51 @@ func (t *Tracker) Streams() []*Stream {
 }
 
 // streamBytes looks a stream up by its id bytes without allocating, and
-// creates it (owned by team) when absent and the limit allows.
-func (t *Tracker) streamBytes(id []byte, team string) *Stream {
+// creates it (owned by team) when absent and the limit and the team's
+// quota allow; otherwise it returns the refusal reason.
+func (t *Tracker) streamBytes(id []byte, team string) (*Stream, string) {
 	t.mu.RLock()
 	s := t.streams[string(id)]
 	t.mu.RUnlock()
 	if s != nil {
-		return s
+		return s, ""
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if s = t.streams[string(id)]; s != nil {
-		return s
+		return s, ""
 	}
 	if len(t.streams) >= t.limits.MaxStreams {
-		return nil
+		return nil, RefusedStreamLimit
 	}
 	if team == "" {
 		team = apiv1.DefaultStream
 	}
+	u := t.teams[team]
+	if u == nil {
+		u = &teamUsage{quota: t.limits.quotaOf(team)}
+	}
+	if u.streams >= u.quota.MaxStreams {
+		return nil, RefusedTeamStreams
+	}
+	u.streams++
+	t.teams[team] = u
 	now := t.now()
 	s = newStream(t, string(id), team, now)
+	s.usage = u
 	t.streams[s.name] = s
-	return s
+	return s, ""
+}
+
+// TeamUsage returns the streams and exact series a team's streams hold,
+// and its quota.
+func (t *Tracker) TeamUsage(team string) (streams int, series int64, q TeamQuota) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if u := t.teams[team]; u != nil {
+		return u.streams, u.series.Load(), u.quota
+	}
+	return 0, 0, t.limits.quotaOf(team)
 }
 
 // Stream is one stream's inventory. Its mutex is held while a request's
@@ -230,6 +296,7 @@ type Stream struct {
 	t       *Tracker
 	name    string
 	team    string
+	usage   *teamUsage // the team's share, shared by its streams
 	created time.Time
 
 	mu        sync.Mutex
@@ -302,10 +369,16 @@ func (t *Tracker) Remove(id string) {
 	t.mu.Lock()
 	s := t.streams[id]
 	delete(t.streams, id)
+	if s != nil {
+		if s.usage.streams--; s.usage.streams == 0 {
+			delete(t.teams, s.team)
+		}
+	}
 	t.mu.Unlock()
 	if s != nil {
 		s.mu.Lock()
 		t.totalSeries.Add(int64(-s.tab.n))
+		s.usage.series.Add(int64(-s.tab.n))
 		s.mu.Unlock()
 	}
 }
@@ -438,5 +511,34 @@ func (s *Stream) sweepLocked(nowSec uint32) int {
 		return true
 	})
 	s.t.totalSeries.Add(int64(-removed))
+	s.usage.series.Add(int64(-removed))
 	return removed
+}
+
+// SetFamilyType records a metric type sent as remote write metadata for a
+// metric family: the family's series (family, and the _total, _bucket,
+// _count and _sum series its type implies) that the stream holds take it.
+// Series seen later take it from the next metadata (Prometheus resends it
+// every minute); until then the report infers their type from the name.
+func (s *Stream) SetFamilyType(family []byte, t otlpwire.MetricType) {
+	var suffixes []string
+	switch t {
+	case otlpwire.TypeSum:
+		suffixes = []string{"", "_total"}
+	case otlpwire.TypeHistogram:
+		suffixes = []string{"_bucket", "_count", "_sum", ""}
+	case otlpwire.TypeSummary:
+		suffixes = []string{"", "_count", "_sum"}
+	default:
+		suffixes = []string{""}
+	}
+	buf := make([]byte, 0, len(family)+8)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, suf := range suffixes {
+		buf = append(append(buf[:0], family...), suf...)
+		if id, ok := s.metricIdx[string(buf)]; ok {
+			s.metrics[id].typ = t
+		}
+	}
 }

@@ -32,7 +32,7 @@ func FuzzOTLPJSON(f *testing.F) {
 		if err := otlpwire.Walk(pb, &nopSink{}); err != nil {
 			t.Fatalf("the upstream encoder's output is refused: %v", err)
 		}
-		if _, err := s.ApplyOTLP(pb, "", ""); err != nil {
+		if _, err := s.ApplyOTLP(pb, "", Writer{}); err != nil {
 			t.Fatalf("apply: %v", err)
 		}
 	})
@@ -43,6 +43,7 @@ type nopSink struct{}
 func (nopSink) Resource(*otlpwire.Resource)        {}
 func (nopSink) Metric([]byte, otlpwire.MetricType) {}
 func (nopSink) Point(uint64, float64, []byte)      {}
+func (nopSink) Refuse(otlpwire.Refusal)            {}
 
 func TestJSONSeed(t *testing.T) {
 	b, err := os.ReadFile("testdata/json/process.json")
@@ -55,7 +56,7 @@ func TestJSONSeed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := s.ApplyOTLP(pb, "", "")
+	res, err := s.ApplyOTLP(pb, "", Writer{})
 	if err != nil || res.Points != 3 {
 		t.Fatalf("%+v %v", res, err)
 	}

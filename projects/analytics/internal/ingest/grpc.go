@@ -74,7 +74,7 @@ func (s *Server) exportGRPC(ctx context.Context, dec func(any) error) (any, erro
 		}
 		return ""
 	}
-	team, e := s.caller(ctx, first("authorization"))
+	wr, e := s.caller(ctx, first("authorization"))
 	if e == nil {
 		_, e = streamHeader(first("x-phoenix-stream"))
 	}
@@ -96,16 +96,19 @@ func (s *Server) exportGRPC(ctx context.Context, dec func(any) error) (any, erro
 		}
 		return nil, s.grpcFail(protocol, refuse(http.StatusBadRequest, "malformed", "decode: %v", err))
 	}
-	res, err := s.ApplyOTLP(msg.b, first("x-phoenix-stream"), team)
+	res, err := s.ApplyOTLP(msg.b, first("x-phoenix-stream"), wr)
 	if err != nil {
 		return nil, s.grpcFail(protocol, refuse(http.StatusBadRequest, "malformed", "%v", err))
+	}
+	if e := allForbidden(res); e != nil {
+		return nil, s.grpcFail(protocol, e)
 	}
 	s.m.requests.WithLabelValues(protocol, "200").Inc()
 	s.m.bytes.WithLabelValues(protocol).Add(float64(len(msg.b)))
 	resp := &colmetrics.ExportMetricsServiceResponse{}
 	if res.Rejected > 0 {
 		resp.PartialSuccess = &colmetrics.ExportMetricsPartialSuccess{
-			RejectedDataPoints: res.Rejected, ErrorMessage: fmt.Sprintf("%d datapoints refused: %s", res.Rejected, res.Reason),
+			RejectedDataPoints: res.Rejected, ErrorMessage: res.message() + s.limitText(res.Reason),
 		}
 	}
 	return resp, nil
@@ -118,6 +121,8 @@ func (s *Server) grpcFail(protocol string, e *ingestError) error {
 	switch e.status {
 	case http.StatusUnauthorized:
 		code = codes.Unauthenticated
+	case http.StatusForbidden:
+		code = codes.PermissionDenied
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
 		// UNAVAILABLE is retryable for every OTLP client; RESOURCE_EXHAUSTED
 		// only with RetryInfo details.

@@ -18,8 +18,10 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"runtime/metrics"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +37,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
+	"github.com/phoenix-platform/phoenix/pkg/problem"
 	"github.com/phoenix-platform/phoenix/projects/analytics/internal/cardinality"
 	"github.com/phoenix-platform/phoenix/projects/analytics/internal/otlpwire"
 	"github.com/phoenix-platform/phoenix/projects/analytics/internal/remotewrite"
@@ -53,6 +56,9 @@ type Config struct {
 	MemoryLimitBytes int64         // heap above which requests get 503; 0 = off
 	RetryAfter       time.Duration // suggested to refused clients
 	Auth             Authenticator
+	// Limits on names, values and label counts, the same for OTLP and
+	// remote write; a zero field takes otlpwire.DefaultLimits' value.
+	Limits otlpwire.Limits
 }
 
 // Server is the ingest front end.
@@ -112,6 +118,18 @@ func New(cfg Config, tr *cardinality.Tracker, reg prometheus.Registerer, log *sl
 	}
 	if cfg.RetryAfter <= 0 {
 		cfg.RetryAfter = time.Second
+	}
+	d := otlpwire.DefaultLimits()
+	for _, f := range []struct {
+		v *int
+		d int
+	}{
+		{&cfg.Limits.MaxNameBytes, d.MaxNameBytes}, {&cfg.Limits.MaxLabelNameBytes, d.MaxLabelNameBytes},
+		{&cfg.Limits.MaxLabelValueBytes, d.MaxLabelValueBytes}, {&cfg.Limits.MaxLabels, d.MaxLabels},
+	} {
+		if *f.v <= 0 {
+			*f.v = f.d
+		}
 	}
 	s := &Server{cfg: cfg, tracker: tr, log: log, stop: make(chan struct{})}
 	s.m = NewMetrics(reg, tr, func() float64 { return float64(s.inflight.Load()) })
@@ -207,6 +225,8 @@ type ingestError struct {
 	msg    string
 	retry  time.Duration
 	reason string // for the rejected counter
+	// challenge is the WWW-Authenticate value of a 401.
+	challenge string
 }
 
 func (e *ingestError) Error() string { return e.msg }
@@ -231,29 +251,82 @@ func (s *Server) admit(n int64) *ingestError {
 
 func (s *Server) release(n int64) { s.inflight.Add(-n) }
 
-// caller authenticates the request and returns the owning team for new
-// streams.
-func (s *Server) caller(ctx context.Context, authz string) (string, *ingestError) {
+// Writer is who a request writes for: Team owns the streams it creates;
+// when Restricted, it may write only into streams owned by one of Teams.
+type Writer struct {
+	Team       string
+	Teams      []string
+	Restricted bool
+}
+
+func (wr Writer) apply(b *cardinality.Batch) {
+	if wr.Restricted {
+		b.Restrict(wr.Teams)
+	}
+}
+
+// bearerToken returns the token of an Authorization value. The scheme is
+// case-insensitive (RFC 9110 §11.1, RFC 6750 §2.1); ok is false when the
+// value is absent, another scheme, or carries no token.
+func bearerToken(authz string) (token string, ok bool) {
+	scheme, rest, found := strings.Cut(authz, " ")
+	if !found || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(rest)
+	return token, token != ""
+}
+
+// Bearer challenges sent with 401 (RFC 6750 §3): without a usable token,
+// and with a token that was refused.
+const (
+	challengeNoToken = `Bearer realm="phoenix-ingest"`
+	challengeInvalid = `Bearer realm="phoenix-ingest", error="invalid_token"`
+)
+
+// caller authenticates the request and says whom it writes for. Any
+// authenticated principal holding the ingest scope may ingest, whatever its
+// role (a viewer-role key with the ingest scope included: the scope, not
+// the role, grants ingest, and ownership below still holds). Non-admins
+// write only into their teams' streams; a non-admin in no team cannot
+// ingest at all (it could own nothing).
+func (s *Server) caller(ctx context.Context, authz string) (Writer, *ingestError) {
 	if s.cfg.Auth == nil {
-		return "", nil
+		return Writer{}, nil
 	}
-	token, ok := strings.CutPrefix(authz, "Bearer ")
-	if !ok || strings.TrimSpace(token) == "" {
-		return "", refuse(http.StatusUnauthorized, "unauthenticated", "missing bearer token")
+	token, ok := bearerToken(authz)
+	if !ok {
+		e := refuse(http.StatusUnauthorized, "unauthenticated", "missing bearer token")
+		e.challenge = challengeNoToken
+		return Writer{}, e
 	}
-	p, err := s.cfg.Auth.Authenticate(ctx, strings.TrimSpace(token))
+	p, err := s.cfg.Auth.Authenticate(ctx, token)
 	if err != nil {
 		var ie *ingestError
-		if errors.As(err, &ie) {
-			return "", ie
+		if !errors.As(err, &ie) {
+			ie = refuse(http.StatusUnauthorized, "unauthenticated", "invalid credentials")
 		}
-		return "", refuse(http.StatusUnauthorized, "unauthenticated", "invalid credentials")
+		if ie.status == http.StatusUnauthorized {
+			c := *ie // cached errors are shared: never modify them
+			c.challenge = challengeInvalid
+			ie = &c
+		}
+		return Writer{}, ie
 	}
+	wr := Writer{Teams: p.Teams, Restricted: !p.Admin()}
 	if len(p.Teams) > 0 {
-		return p.Teams[0], nil
+		wr.Team = p.Teams[0]
 	}
-	return "", nil
+	if wr.Restricted && len(p.Teams) == 0 {
+		return Writer{}, refuse(http.StatusForbidden, cardinality.RefusedForbidden,
+			"%s %q belongs to no team, so it can own no stream: give it a team (phoenix apikey create --team NAME)", p.Kind, p.Subject)
+	}
+	return wr, nil
 }
+
+// StreamParam is the query parameter that names the stream for clients that
+// cannot set headers (Prometheus 2.42 does not send remote_write headers).
+const StreamParam = "stream"
 
 func streamHeader(h string) (string, *ingestError) {
 	if h == "" {
@@ -264,6 +337,36 @@ func streamHeader(h string) (string, *ingestError) {
 			"%s: %q is not a valid stream id (want [A-Za-z0-9_-]{1,64} or <experiment>--<variant>)", apiv1.HeaderStream, h)
 	}
 	return h, nil
+}
+
+// requestStream picks the request's stream: X-Phoenix-Stream, else
+// ?stream=, else "" (the default stream). Both are validated when given,
+// so a typo in either is a 400 rather than data silently landing in the
+// other stream; the header wins when both are valid.
+func requestStream(r *http.Request) (string, *ingestError) {
+	h, e := streamHeader(r.Header.Get(apiv1.HeaderStream))
+	if e != nil {
+		return "", e
+	}
+	if r.URL.RawQuery == "" { // the usual case: no query to parse
+		return h, nil
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return "", refuse(http.StatusBadRequest, "invalid_stream", "query: %v", err)
+	}
+	vs, ok := q[StreamParam]
+	if !ok {
+		return h, nil
+	}
+	if len(vs) != 1 || !cardinality.ValidStream(vs[0]) {
+		return "", refuse(http.StatusBadRequest, "invalid_stream",
+			"?%s=%q is not a valid stream id (want one [A-Za-z0-9_-]{1,64} or <experiment>--<variant>)", StreamParam, strings.Join(vs, ","))
+	}
+	if h != "" {
+		return h, nil
+	}
+	return vs[0], nil
 }
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -369,14 +472,26 @@ func mediaType(ct string) string {
 	return mt
 }
 
-func (s *Server) fail(w http.ResponseWriter, protocol string, e *ingestError, points int) {
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, protocol string, e *ingestError, points int) {
 	if e.retry > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int((e.retry+time.Second-1)/time.Second)))
+	}
+	if e.status == http.StatusUnauthorized {
+		c := e.challenge
+		if c == "" {
+			c = challengeNoToken
+		}
+		w.Header().Set("WWW-Authenticate", c)
 	}
 	if points > 0 {
 		s.m.rejected.WithLabelValues(e.reason).Add(float64(points))
 	}
 	s.m.requests.WithLabelValues(protocol, strconv.Itoa(e.status)).Inc()
+	if e.status == http.StatusForbidden {
+		// Authorization refusals are problem+json like the REST API's.
+		problem.Write(w, r.URL.Path, problem.Forbidden("%s", e.msg))
+		return
+	}
 	http.Error(w, e.msg, e.status)
 }
 
@@ -384,7 +499,7 @@ func (s *Server) serveOTLP(w http.ResponseWriter, r *http.Request) {
 	const protocol = "otlp_http"
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		s.fail(w, protocol, refuse(http.StatusMethodNotAllowed, "method", "use POST"), 0)
+		s.fail(w, r, protocol, refuse(http.StatusMethodNotAllowed, "method", "use POST"), 0)
 		return
 	}
 	isJSON := false
@@ -393,50 +508,54 @@ func (s *Server) serveOTLP(w http.ResponseWriter, r *http.Request) {
 	case "application/json":
 		isJSON = true
 	default:
-		s.fail(w, protocol, refuse(http.StatusUnsupportedMediaType, "unsupported_media_type",
+		s.fail(w, r, protocol, refuse(http.StatusUnsupportedMediaType, "unsupported_media_type",
 			"unsupported Content-Type %q (use application/x-protobuf or application/json)", r.Header.Get("Content-Type")), 0)
 		return
 	}
-	team, e := s.caller(r.Context(), r.Header.Get("Authorization"))
+	wr, e := s.caller(r.Context(), r.Header.Get("Authorization"))
+	var stream string
 	if e == nil {
-		_, e = streamHeader(r.Header.Get(apiv1.HeaderStream))
+		stream, e = requestStream(r)
 	}
 	if e != nil {
-		s.fail(w, protocol, e, 0)
+		s.fail(w, r, protocol, e, 0)
 		return
 	}
-	stream := r.Header.Get(apiv1.HeaderStream)
 	reserve := r.ContentLength
 	if reserve <= 0 || r.Header.Get("Content-Encoding") != "" {
 		reserve = s.cfg.MaxBodyBytes // the inflated size is unknown until read
 	}
 	if e := s.admit(reserve); e != nil {
-		s.fail(w, protocol, e, 0)
+		s.fail(w, r, protocol, e, 0)
 		return
 	}
 	defer s.release(reserve)
 	body, buf, e := s.readBody(r, r.Header.Get("Content-Encoding"))
 	if e != nil {
-		s.fail(w, protocol, e, 0)
+		s.fail(w, r, protocol, e, 0)
 		return
 	}
 	defer bufPool.Put(buf)
 	if isJSON {
 		pb, err := jsonToProto(body)
 		if err != nil {
-			s.fail(w, protocol, refuse(http.StatusBadRequest, "malformed", "%v", err), 0)
+			s.fail(w, r, protocol, refuse(http.StatusBadRequest, "malformed", "%v", err), 0)
 			return
 		}
 		body = pb
 	}
-	res, err := s.ApplyOTLP(body, stream, team)
+	res, err := s.ApplyOTLP(body, stream, wr)
 	if err != nil {
-		s.fail(w, protocol, refuse(http.StatusBadRequest, "malformed", "%v", err), 0)
+		s.fail(w, r, protocol, refuse(http.StatusBadRequest, "malformed", "%v", err), 0)
+		return
+	}
+	if e := allForbidden(res); e != nil {
+		s.fail(w, r, protocol, e, 0)
 		return
 	}
 	s.m.requests.WithLabelValues(protocol, "200").Inc()
 	s.m.bytes.WithLabelValues(protocol).Add(float64(len(body)))
-	writeOTLPResponse(w, isJSON, res)
+	writeOTLPResponse(w, isJSON, res, s.limitText(res.Reason))
 }
 
 // jsonToProto turns an OTLP/JSON request into protobuf for the walker. JSON
@@ -461,17 +580,19 @@ type Result cardinality.Result
 // ApplyOTLP validates an ExportMetricsServiceRequest and applies it, whole
 // or not at all: one pass records it, and only a valid request is applied.
 // A request too big to record is walked a second time, applying as it goes.
-func (s *Server) ApplyOTLP(body []byte, stream, team string) (Result, error) {
-	b := s.tracker.Batch(stream, team)
-	if err := otlpwire.Walk(body, b); err != nil {
+func (s *Server) ApplyOTLP(body []byte, stream string, wr Writer) (Result, error) {
+	b := s.tracker.Batch(stream, wr.Team)
+	wr.apply(b)
+	if err := otlpwire.WalkLimited(body, b, s.cfg.Limits); err != nil {
 		b.Discard()
 		return Result{}, err
 	}
 	if b.Overflowed() {
 		b.Discard()
-		b = s.tracker.Batch(stream, team)
+		b = s.tracker.Batch(stream, wr.Team)
+		wr.apply(b)
 		b.SetDirect()
-		if err := otlpwire.Walk(body, b); err != nil { // cannot fail: the first pass accepted it
+		if err := otlpwire.WalkLimited(body, b, s.cfg.Limits); err != nil { // cannot fail: the first pass accepted it
 			b.Discard()
 			return Result{}, err
 		}
@@ -484,7 +605,7 @@ func (s *Server) ApplyOTLP(body []byte, stream, team string) (Result, error) {
 	return res, nil
 }
 
-func writeOTLPResponse(w http.ResponseWriter, isJSON bool, res Result) {
+func writeOTLPResponse(w http.ResponseWriter, isJSON bool, res Result, limitText string) {
 	if res.Rejected == 0 && !isJSON {
 		// The usual answer: an empty ExportMetricsServiceResponse.
 		w.Header()["Content-Type"] = protobufCT
@@ -495,7 +616,7 @@ func writeOTLPResponse(w http.ResponseWriter, isJSON bool, res Result) {
 	if res.Rejected > 0 {
 		resp.PartialSuccess = &colmetrics.ExportMetricsPartialSuccess{
 			RejectedDataPoints: res.Rejected,
-			ErrorMessage:       fmt.Sprintf("%d datapoints refused: %s", res.Rejected, res.Reason),
+			ErrorMessage:       res.message() + limitText,
 		}
 	}
 	var out []byte
@@ -514,55 +635,59 @@ func (s *Server) serveRemoteWrite(w http.ResponseWriter, r *http.Request) {
 	const protocol = "remote_write"
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		s.fail(w, protocol, refuse(http.StatusMethodNotAllowed, "method", "use POST"), 0)
+		s.fail(w, r, protocol, refuse(http.StatusMethodNotAllowed, "method", "use POST"), 0)
 		return
 	}
 	ct := r.Header.Get("Content-Type")
 	mt, params, _ := mime.ParseMediaType(ct)
 	if ct != "" && (mt != "application/x-protobuf" || params["proto"] != "" && params["proto"] != "prometheus.WriteRequest") {
-		s.fail(w, protocol, refuse(http.StatusUnsupportedMediaType, "unsupported_media_type",
+		s.fail(w, r, protocol, refuse(http.StatusUnsupportedMediaType, "unsupported_media_type",
 			"unsupported Content-Type %q (remote write 1.0: application/x-protobuf)", ct), 0)
 		return
 	}
 	enc := r.Header.Get("Content-Encoding")
 	if enc != "snappy" {
-		s.fail(w, protocol, refuse(http.StatusUnsupportedMediaType, "unsupported_encoding",
+		s.fail(w, r, protocol, refuse(http.StatusUnsupportedMediaType, "unsupported_encoding",
 			"unsupported Content-Encoding %q (remote write requires snappy)", enc), 0)
 		return
 	}
-	team, e := s.caller(r.Context(), r.Header.Get("Authorization"))
+	wr, e := s.caller(r.Context(), r.Header.Get("Authorization"))
+	var stream string
 	if e == nil {
-		_, e = streamHeader(r.Header.Get(apiv1.HeaderStream))
+		stream, e = requestStream(r)
 	}
 	if e != nil {
-		s.fail(w, protocol, e, 0)
+		s.fail(w, r, protocol, e, 0)
 		return
 	}
-	stream := r.Header.Get(apiv1.HeaderStream)
 	reserve := s.cfg.MaxBodyBytes
 	if e := s.admit(reserve); e != nil {
-		s.fail(w, protocol, e, 0)
+		s.fail(w, r, protocol, e, 0)
 		return
 	}
 	defer s.release(reserve)
 	body, buf, e := s.readBody(r, enc)
 	if e != nil {
-		s.fail(w, protocol, e, 0)
+		s.fail(w, r, protocol, e, 0)
 		return
 	}
 	defer bufPool.Put(buf)
-	res, err := s.ApplyRemoteWrite(body, stream, team)
+	res, err := s.ApplyRemoteWrite(body, stream, wr)
 	if err != nil {
 		var ie *ingestError
 		if !errors.As(err, &ie) {
 			ie = refuse(http.StatusBadRequest, "invalid", "%v", err)
 		}
-		s.fail(w, protocol, ie, 0)
+		s.fail(w, r, protocol, ie, 0)
+		return
+	}
+	if e := allForbidden(res); e != nil {
+		s.fail(w, r, protocol, e, 0)
 		return
 	}
 	if res.Rejected > 0 {
 		// Remote write has no partial success: say what was not taken.
-		s.fail(w, protocol, refuse(http.StatusBadRequest, res.Reason, "%d of %d samples refused: %s", res.Rejected, res.Points+res.Rejected, res.Reason), 0)
+		s.fail(w, r, protocol, refuse(http.StatusBadRequest, res.Reason, "%d of %d samples refused: %s%s", res.Rejected, res.Points+res.Rejected, res.Reason, s.limitText(res.Reason)), 0)
 		return
 	}
 	s.m.requests.WithLabelValues(protocol, "204").Inc()
@@ -573,24 +698,103 @@ func (s *Server) serveRemoteWrite(w http.ResponseWriter, r *http.Request) {
 // ApplyRemoteWrite validates a WriteRequest and applies it. A request for a
 // new stream past the stream limit is refused whole before anything is
 // applied.
-func (s *Server) ApplyRemoteWrite(body []byte, stream, team string) (Result, error) {
-	if _, _, err := remotewrite.Validate(body); err != nil {
+func (s *Server) ApplyRemoteWrite(body []byte, stream string, wr Writer) (Result, error) {
+	_, samples, err := remotewrite.ValidateLimited(body, s.cfg.Limits)
+	if err != nil {
+		var le *remotewrite.LimitError
+		if errors.As(err, &le) {
+			s.m.rejected.WithLabelValues(le.Refusal.String()).Inc() // the series; its samples are not counted yet
+			return Result{}, refuse(http.StatusBadRequest, le.Refusal.String(), "%v (%s); nothing was applied", err, limitKeys[le.Refusal])
+		}
 		return Result{}, err
 	}
 	id := stream
 	if id == "" {
 		id = apiv1.DefaultStream
 	}
-	if s.tracker.Stream(id) == nil && s.tracker.StreamCount() >= s.tracker.Limits().MaxStreams {
+	st := s.tracker.Stream(id)
+	if st == nil && s.tracker.StreamCount() >= s.tracker.Limits().MaxStreams {
 		return Result{}, refuse(http.StatusBadRequest, cardinality.RefusedStreamLimit, "stream %q refused: the stream limit (%d) is reached", id, s.tracker.Limits().MaxStreams)
 	}
-	b := s.tracker.Batch(stream, team)
+	if st != nil && wr.Restricted && !slices.Contains(wr.Teams, st.Team()) {
+		// Refused before the walk; the batch checks again for a stream
+		// another team creates meanwhile.
+		s.m.rejected.WithLabelValues(cardinality.RefusedForbidden).Add(float64(samples))
+		return Result{}, forbidden([]string{id})
+	}
+	b := s.tracker.Batch(stream, wr.Team)
+	wr.apply(b)
 	b.RemoteWrite(len(body))
 	remotewrite.Walk(body, b)
 	res := Result(b.Done())
+	// Metadata (metric types) applies to a stream the caller may write;
+	// it never creates one.
+	if st := s.tracker.Stream(id); st != nil && (!wr.Restricted || slices.Contains(wr.Teams, st.Team())) {
+		remotewrite.Metadata(body, func(family []byte, t otlpwire.MetricType) {
+			if len(family) <= s.cfg.Limits.MaxNameBytes { // a longer name names no series here
+				st.SetFamilyType(family, t)
+			}
+		})
+	}
 	s.m.received.WithLabelValues("remote_write").Add(float64(res.Points))
 	if res.Rejected > 0 {
 		s.m.rejected.WithLabelValues(res.Reason).Add(float64(res.Rejected))
 	}
 	return res, nil
+}
+
+// limitKeys name the setting behind each limit, for refusal messages.
+var limitKeys = map[otlpwire.Refusal]string{
+	otlpwire.RefusedNameTooLong:       "analytics.max_metric_name_bytes",
+	otlpwire.RefusedLabelNameTooLong:  "analytics.max_label_name_bytes",
+	otlpwire.RefusedLabelValueTooLong: "analytics.max_label_value_bytes",
+	otlpwire.RefusedTooManyLabels:     "analytics.max_labels_per_series",
+	otlpwire.RefusedEmptyLabelName:    "label names must not be empty",
+}
+
+// limitText says which limit a refusal reason is, with its value.
+func (s *Server) limitText(reason string) string {
+	l := s.cfg.Limits
+	switch reason {
+	case otlpwire.RefusedNameTooLong.String():
+		return fmt.Sprintf(" (metric names of at most %d bytes, %s)", l.MaxNameBytes, limitKeys[otlpwire.RefusedNameTooLong])
+	case otlpwire.RefusedLabelNameTooLong.String():
+		return fmt.Sprintf(" (attribute keys of at most %d bytes, %s)", l.MaxLabelNameBytes, limitKeys[otlpwire.RefusedLabelNameTooLong])
+	case otlpwire.RefusedLabelValueTooLong.String():
+		return fmt.Sprintf(" (attribute values of at most %d bytes, %s)", l.MaxLabelValueBytes, limitKeys[otlpwire.RefusedLabelValueTooLong])
+	case otlpwire.RefusedTooManyLabels.String():
+		return fmt.Sprintf(" (at most %d resource and datapoint attributes per series, %s)", l.MaxLabels, limitKeys[otlpwire.RefusedTooManyLabels])
+	case otlpwire.RefusedEmptyLabelName.String():
+		return " (attribute keys must not be empty)"
+	case cardinality.RefusedTeamStreams:
+		return " (the team owns its quota of streams: analytics.team_max_streams, or analytics.team_quotas for this team; idle streams are forgotten after an hour)"
+	}
+	return ""
+}
+
+// message is the partial-success text: the count, the first reason, and
+// the streams refused for ownership.
+func (r Result) message() string {
+	msg := fmt.Sprintf("%d datapoints refused: %s", r.Rejected, r.Reason)
+	if r.Forbidden > 0 {
+		msg += fmt.Sprintf("; %d of them for streams owned by another team: %s", r.Forbidden, strings.Join(r.ForbiddenStreams, ", "))
+	}
+	return msg
+}
+
+// forbidden is the refusal of a request whose every stream belongs to
+// another team.
+func forbidden(streams []string) *ingestError {
+	return refuse(http.StatusForbidden, cardinality.RefusedForbidden,
+		"stream %s belongs to a team this key does not write for: use a stream of your team (X-Phoenix-Stream or ?stream=)",
+		strings.Join(streams, ", "))
+}
+
+// allForbidden turns a result whose every point was refused for ownership
+// into a 403 (nothing was applied, so there is no partial success to tell).
+func allForbidden(res Result) *ingestError {
+	if res.Forbidden == 0 || res.Points > 0 || res.Forbidden != res.Rejected {
+		return nil
+	}
+	return forbidden(res.ForbiddenStreams)
 }

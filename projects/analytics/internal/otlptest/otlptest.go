@@ -190,3 +190,27 @@ func RemoteWrite(series ...RWSeries) []byte {
 	}
 	return req
 }
+
+// RWMetadata is a remote write 1.0 MetricMetadata: a family name and its
+// prompb type (1 counter, 2 gauge, 3 histogram, 5 summary, ...).
+type RWMetadata struct {
+	Family string
+	Type   uint64
+}
+
+// RemoteWriteWithMetadata is RemoteWrite followed by metadata entries.
+func RemoteWriteWithMetadata(md []RWMetadata, series ...RWSeries) []byte {
+	req := RemoteWrite(series...)
+	for _, m := range md {
+		var mb []byte
+		mb = protowire.AppendTag(mb, 1, protowire.VarintType)
+		mb = protowire.AppendVarint(mb, m.Type)
+		mb = protowire.AppendTag(mb, 2, protowire.BytesType)
+		mb = protowire.AppendString(mb, m.Family)
+		mb = protowire.AppendTag(mb, 4, protowire.BytesType)
+		mb = protowire.AppendString(mb, "help text")
+		req = protowire.AppendTag(req, 3, protowire.BytesType)
+		req = protowire.AppendBytes(req, mb)
+	}
+	return req
+}

@@ -96,7 +96,75 @@ type Sink interface {
 	// (as_double or as_int; sum for histograms and summaries) and the
 	// datapoint message, whose attributes are field AttrField(t).
 	Point(attrHash uint64, value float64, dp []byte)
+	// Refuse gets a datapoint refused by the limits (in place of Point).
+	// The request is still walked to its end: it may yet be malformed.
+	Refuse(r Refusal)
 }
+
+// Limits bound what a caller controls in a series, the same for OTLP and
+// remote write (issue 14 §3). A datapoint over any of them is refused (OTLP
+// partial success; remote write refuses the request). Zero means no limit.
+type Limits struct {
+	MaxNameBytes       int // metric name
+	MaxLabelNameBytes  int // attribute key / label name
+	MaxLabelValueBytes int // attribute value (a string's bytes; other kinds their encoded size)
+	MaxLabels          int // resource + datapoint attributes (phoenix.* aside) / labels besides __name__
+}
+
+// DefaultLimits are the documented defaults.
+func DefaultLimits() Limits {
+	return Limits{MaxNameBytes: 256, MaxLabelNameBytes: 256, MaxLabelValueBytes: 4096, MaxLabels: 128}
+}
+
+// norm replaces "no limit" (zero or less) by a bound nothing reaches.
+func (l Limits) norm() Limits {
+	for _, v := range []*int{&l.MaxNameBytes, &l.MaxLabelNameBytes, &l.MaxLabelValueBytes, &l.MaxLabels} {
+		if *v <= 0 {
+			*v = math.MaxInt32
+		}
+	}
+	return l
+}
+
+// Refusal is why a datapoint was refused though the request is well-formed.
+type Refusal uint8
+
+// Refusals, in the order a datapoint is checked for them.
+const (
+	Accepted Refusal = iota
+	RefusedEmptyLabelName
+	RefusedNameTooLong
+	RefusedLabelNameTooLong
+	RefusedLabelValueTooLong
+	RefusedTooManyLabels
+	NumRefusals
+)
+
+var refusalNames = [NumRefusals]string{"", "empty_label_name", "metric_name_too_long", "label_name_too_long", "label_value_too_long", "too_many_labels"}
+
+// String is the refusal's reason as counted and reported.
+func (r Refusal) String() string {
+	if r < NumRefusals {
+		return refusalNames[r]
+	}
+	return "refused"
+}
+
+// label checks one attribute against the limits.
+func (l *Limits) label(key []byte, valueLen int) Refusal {
+	switch {
+	case len(key) == 0:
+		return RefusedEmptyLabelName
+	case len(key) > l.MaxLabelNameBytes:
+		return RefusedLabelNameTooLong
+	case valueLen > l.MaxLabelValueBytes:
+		return RefusedLabelValueTooLong
+	}
+	return Accepted
+}
+
+// Label is label for callers outside the walk (remote write).
+func (l Limits) Label(key []byte, valueLen int) Refusal { l = l.norm(); return l.label(key, valueLen) }
 
 // ErrMalformed wraps every structural error.
 var ErrMalformed = errors.New("malformed OTLP protobuf")
@@ -109,13 +177,22 @@ func malformed(format string, args ...any) error {
 // pass. On a malformed request it returns an error (wrapping ErrMalformed)
 // after having fed part of it: sinks record and apply only on success (see
 // cardinality.Batch). It accepts exactly what Validate accepts.
-func Walk(req []byte, sink Sink) error {
+func Walk(req []byte, sink Sink) error { return WalkLimited(req, sink, defaultLimits) }
+
+var defaultLimits = DefaultLimits()
+
+// WalkLimited is Walk with the given limits: datapoints over them go to
+// sink.Refuse. Limits are checked once per distinct attribute (through the
+// walk's attribute cache), per metric name and per datapoint's attribute
+// count, so the hot path stays as it was.
+func WalkLimited(req []byte, sink Sink, lim Limits) error {
 	w := walkerPool.Get().(*walker)
 	defer func() {
 		*w = walker{}
 		walkerPool.Put(w)
 	}()
 	w.sink = sink
+	w.lim = lim.norm()
 	res := &w.res
 	for len(req) > 0 {
 		num, typ, n := consumeTag(req)
@@ -146,6 +223,7 @@ func Walk(req []byte, sink Sink) error {
 func (w *walker) walkResourceMetrics(rm []byte, res *Resource) error {
 	sink := w.sink
 	*res = Resource{Size: len(rm)}
+	w.resBad, w.dpLabels = Accepted, w.lim.MaxLabels
 	// The resource may follow its scope metrics on the wire: find it first.
 	b := rm
 	for len(b) > 0 {
@@ -274,22 +352,34 @@ func (w *walker) walkMetric(metric []byte) error {
 		// The last data field is the metric's (a oneof); earlier ones
 		// (rare) must still parse.
 		if data != nil {
-			if err := checkData(data, t); err != nil {
+			if err := w.checkData(data, t); err != nil {
 				return err
 			}
 		}
 		t, data = ft, v
 	}
-	sink.Metric(name, t)
+	// A refused resource or name refuses every point of the metric; the
+	// points are still walked, to validate them.
+	refuse := w.resBad
+	if refuse == Accepted && len(name) > w.lim.MaxNameBytes {
+		refuse = RefusedNameTooLong
+	}
+	if refuse == Accepted {
+		sink.Metric(name, t)
+	}
 	// One pass validates the datapoints and feeds them.
 	for b := data; len(b) > 0; {
 		// Inline fast path: field 1 (data_points) with a one-byte length.
 		if b[0] == 0x0a && len(b) > 1 && b[1] < 0x80 && int(b[1])+2 <= len(b) {
 			dp := b[2 : 2+int(b[1])]
 			b = b[2+int(b[1]):]
-			h, v, err := w.hashPoint(dp, t)
+			h, v, bad, err := w.hashPoint(dp, t)
 			if err != nil {
 				return err
+			}
+			if bad|refuse != Accepted {
+				sink.Refuse(max(bad, refuse))
+				continue
 			}
 			sink.Point(h, v, dp)
 			continue
@@ -305,9 +395,13 @@ func (w *walker) walkMetric(metric []byte) error {
 				return malformed("%s: truncated datapoint", t)
 			}
 			b = b[m:]
-			h, v, err := w.hashPoint(dp, t)
+			h, v, bad, err := w.hashPoint(dp, t)
 			if err != nil {
 				return err
+			}
+			if bad|refuse != Accepted {
+				sink.Refuse(max(bad, refuse))
+				continue
 			}
 			sink.Point(h, v, dp)
 			continue
@@ -322,7 +416,7 @@ func (w *walker) walkMetric(metric []byte) error {
 }
 
 // checkData validates a data message (Gauge, Sum, ...) and its datapoints.
-func checkData(data []byte, t MetricType) error {
+func (w *walker) checkData(data []byte, t MetricType) error {
 	for len(data) > 0 {
 		num, typ, n := consumeTag(data)
 		if n < 0 {
@@ -335,7 +429,7 @@ func checkData(data []byte, t MetricType) error {
 		}
 		if num == fDataPoints && typ == protowire.BytesType {
 			dp, _ := consumeBytes(data)
-			if _, _, err := (&walker{}).hashPoint(dp, t); err != nil {
+			if _, _, _, err := w.hashPoint(dp, t); err != nil {
 				return err
 			}
 		}
@@ -410,17 +504,20 @@ func HashAttrs(msg []byte, field protowire.Number, resource bool) uint64 {
 // also reads its value in the same pass: field 4 (as_double) or 6 (as_int)
 // of a NumberDataPoint, field 5 (sum) of the other datapoint kinds.
 func HashPoint(dp []byte, t MetricType) (sum uint64, value float64) {
-	sum, value, _ = (&walker{}).hashPoint(dp, t)
+	sum, value, _, _ = (&walker{}).hashPoint(dp, t)
 	return
 }
 
 // hashPoint is HashPoint that also validates the datapoint's framing and
 // attributes. The one-byte tag and length cases are decoded inline: this
 // loop runs for every field of every datapoint.
-func (w *walker) hashPoint(dp []byte, t MetricType) (sum uint64, value float64, err error) {
+//
+// bad is the first limit the datapoint's attributes break, or Accepted.
+func (w *walker) hashPoint(dp []byte, t MetricType) (sum uint64, value float64, bad Refusal, err error) {
 	b := dp
 	af := AttrField(t)
 	number := t == TypeGauge || t == TypeSum
+	labels := 0
 	for len(b) > 0 {
 		var num protowire.Number
 		var typ protowire.Type
@@ -430,14 +527,14 @@ func (w *walker) hashPoint(dp []byte, t MetricType) (sum uint64, value float64, 
 		} else {
 			var n int
 			if num, typ, n = consumeTagSlow(b); n < 0 {
-				return 0, 0, malformed("%s datapoint: bad field tag", t)
+				return 0, 0, 0, malformed("%s datapoint: bad field tag", t)
 			}
 			b = b[n:]
 		}
 		switch typ {
 		case protowire.Fixed64Type:
 			if len(b) < 8 {
-				return 0, 0, malformed("%s datapoint: field %d: truncated", t, num)
+				return 0, 0, 0, malformed("%s datapoint: field %d: truncated", t, num)
 			}
 			x := binary.LittleEndian.Uint64(b)
 			b = b[8:]
@@ -456,34 +553,41 @@ func (w *walker) hashPoint(dp []byte, t MetricType) (sum uint64, value float64, 
 			} else {
 				var m int
 				if v, m = consumeBytesSlow(b); m < 0 {
-					return 0, 0, malformed("%s datapoint: field %d: truncated", t, num)
+					return 0, 0, 0, malformed("%s datapoint: field %d: truncated", t, num)
 				}
 				b = b[m:]
 			}
 			if num == af {
-				h, phoenix, err := w.kv(v)
+				h, phoenix, r, err := w.kv(v)
 				if err != nil {
-					return 0, 0, malformed("%s datapoint: %v", t, err)
+					return 0, 0, 0, malformed("%s datapoint: %v", t, err)
 				}
 				if !phoenix {
 					sum += h
+					labels++
+					if r != Accepted && bad == Accepted {
+						bad = r
+					}
 				}
 			}
 		default:
 			m := consumeFieldValue(num, typ, b)
 			if m < 0 {
-				return 0, 0, malformed("%s datapoint: field %d: bad value", t, num)
+				return 0, 0, 0, malformed("%s datapoint: field %d: bad value", t, num)
 			}
 			b = b[m:]
 		}
 	}
-	return sum, value, nil
+	if labels > w.dpLabels && bad == Accepted {
+		bad = RefusedTooManyLabels
+	}
+	return sum, value, bad, nil
 }
 
 // checkKV validates a KeyValue (framing, UTF-8 key, AnyValue framing) and
 // returns its key. The usual encoding (key then value, short lengths) is
 // decoded inline.
-func checkKV(kv []byte) (key []byte, err error) {
+func checkKV(kv []byte) (key []byte, valueLen int, err error) {
 	// Fast path: 0x0a len key 0x12 len value, lengths < 128.
 	if len(kv) >= 2 && kv[0] == 0x0a && kv[1] < 0x80 && int(kv[1])+2 < len(kv) {
 		kl := int(kv[1])
@@ -491,46 +595,58 @@ func checkKV(kv []byte) (key []byte, err error) {
 		if len(rest) >= 2 && rest[0] == 0x12 && rest[1] < 0x80 && int(rest[1])+2 == len(rest) {
 			key = kv[2 : 2+kl]
 			if !utf8.Valid(key) {
-				return nil, errKeyUTF8
+				return nil, 0, errKeyUTF8
 			}
 			if err := checkAnyValue(rest[2:]); err != nil {
-				return nil, err
+				return nil, 0, err
 			}
-			return key, nil
+			return key, len(rest) - 2, nil // under 128 bytes: below any sane value limit
 		}
 	}
 	for len(kv) > 0 {
 		num, typ, n := consumeTag(kv)
 		if n < 0 {
-			return nil, errors.New("attribute: bad field tag")
+			return nil, 0, errors.New("attribute: bad field tag")
 		}
 		kv = kv[n:]
 		if typ != protowire.BytesType {
 			m := consumeFieldValue(num, typ, kv)
 			if m < 0 {
-				return nil, fmt.Errorf("attribute: field %d: bad value", num)
+				return nil, 0, fmt.Errorf("attribute: field %d: bad value", num)
 			}
 			kv = kv[m:]
 			continue
 		}
 		v, m := consumeBytes(kv)
 		if m < 0 {
-			return nil, fmt.Errorf("attribute: field %d: truncated", num)
+			return nil, 0, fmt.Errorf("attribute: field %d: truncated", num)
 		}
 		kv = kv[m:]
 		switch num {
 		case fKVKey:
 			if !utf8.Valid(v) {
-				return nil, errKeyUTF8
+				return nil, 0, errKeyUTF8
 			}
 			key = v
 		case fKVValue:
 			if err := checkAnyValue(v); err != nil {
-				return nil, err
+				return nil, 0, err
 			}
+			valueLen = anyValueLen(v)
 		}
 	}
-	return key, nil
+	return key, valueLen, nil
+}
+
+// anyValueLen is the size a value limit applies to: a string's bytes, the
+// encoded size of any other kind.
+func anyValueLen(av []byte) int {
+	if len(av) > 0 && av[0] == 0x0a {
+		if v, m := consumeBytes(av[1:]); m >= 0 && m+1 == len(av) {
+			return len(v)
+		}
+	}
+	return len(av)
 }
 
 // checkAnyValue checks an AnyValue's framing.
@@ -575,10 +691,15 @@ func resourceMix(h uint64) uint64 { return Mix(h ^ 0x6a09e667f3bcc909) }
 // repeat a lot (state="user" on every process, host.name on every process
 // of a host); a hit costs a short compare instead of a parse and a hash.
 type walker struct {
-	sink  Sink
-	res   Resource
-	cache [kvCacheSize]kvEntry
-	names [16][]byte // metric names already checked (they repeat per resource)
+	sink Sink
+	lim  Limits // normalized: no zero fields
+	res  Resource
+	// The current resource's refusal (its attributes break a limit), and
+	// how many datapoint attributes its series may add.
+	resBad   Refusal
+	dpLabels int
+	cache    [kvCacheSize]kvEntry
+	names    [16][]byte // metric names already checked (they repeat per resource)
 }
 
 // validName checks a metric name's UTF-8 through a small cache.
@@ -603,28 +724,33 @@ type kvEntry struct {
 	kv      []byte // points into the request being walked
 	h       uint64 // xxhash of kv (before any resource mixing)
 	phoenix bool
+	bad     Refusal // the limit the attribute breaks (limits are fixed for a walk)
 }
 
 var walkerPool = sync.Pool{New: func() any { return new(walker) }}
 
 // kv checks and hashes an encoded KeyValue, through the cache.
-func (w *walker) kv(kv []byte) (h uint64, phoenix bool, err error) {
+func (w *walker) kv(kv []byte) (h uint64, phoenix bool, bad Refusal, err error) {
 	if len(kv) == 0 {
-		if _, err := checkKV(kv); err != nil {
-			return 0, false, err
+		// An empty KeyValue: an empty key, refused when limits apply.
+		if w.lim.MaxLabels == 0 {
+			return xxhash.Sum64(kv), false, Accepted, nil
 		}
-		return xxhash.Sum64(kv), false, nil
+		return xxhash.Sum64(kv), false, RefusedEmptyLabelName, nil
 	}
 	e := &w.cache[(uint(len(kv))*0x9e37^uint(kv[len(kv)-1])*31^uint(kv[len(kv)/2]))&(kvCacheSize-1)]
 	if e.kv != nil && string(e.kv) == string(kv) {
-		return e.h, e.phoenix, nil
+		return e.h, e.phoenix, e.bad, nil
 	}
-	key, err := checkKV(kv)
+	key, vlen, err := checkKV(kv)
 	if err != nil {
-		return 0, false, err
+		return 0, false, 0, err
 	}
 	*e = kvEntry{kv: kv, h: xxhash.Sum64(kv), phoenix: hasPhoenixPrefix(key)}
-	return e.h, e.phoenix, nil
+	if w.lim.MaxLabels != 0 && !e.phoenix { // a bare walker (HashPoint) checks no limits
+		e.bad = w.lim.label(key, vlen)
+	}
+	return e.h, e.phoenix, e.bad, nil
 }
 
 // Mix is a 64-bit finalizer (murmur3 fmix64).
@@ -649,6 +775,7 @@ func NameHash(name []byte) uint64 { return xxhash.Sum64(name) }
 // hashResource hashes a Resource's attributes, picks out the stream
 // routing attributes and validates it.
 func (w *walker) hashResource(res []byte) (h uint64, exp, variant []byte, err error) {
+	w.resBad, w.dpLabels = Accepted, w.lim.MaxLabels // the last resource field counts
 	b := res
 	for len(b) > 0 {
 		num, typ, n := consumeTag(b)
@@ -662,9 +789,15 @@ func (w *walker) hashResource(res []byte) (h uint64, exp, variant []byte, err er
 				return 0, nil, nil, malformed("resource: truncated attribute")
 			}
 			b = b[m:]
-			raw, phoenix, err := w.kv(kv)
+			raw, phoenix, bad, err := w.kv(kv)
 			if err != nil {
 				return 0, nil, nil, malformed("resource: %v", err)
+			}
+			if !phoenix {
+				w.dpLabels--
+				if bad != Accepted && w.resBad == Accepted {
+					w.resBad = bad
+				}
 			}
 			if phoenix {
 				key, val := kvParts(kv)
@@ -684,6 +817,9 @@ func (w *walker) hashResource(res []byte) (h uint64, exp, variant []byte, err er
 			return 0, nil, nil, malformed("resource: field %d: bad value", num)
 		}
 		b = b[m:]
+	}
+	if w.dpLabels < 0 && w.resBad == Accepted {
+		w.resBad = RefusedTooManyLabels
 	}
 	return h, exp, variant, nil
 }

@@ -16,6 +16,7 @@ import (
 
 type countSink struct {
 	resources, metrics, points int
+	refused                    map[otlpwire.Refusal]int
 	names                      map[string]otlpwire.MetricType
 	values                     []float64
 	hashes                     []uint64
@@ -28,6 +29,12 @@ func (c *countSink) Metric(name []byte, t otlpwire.MetricType) {
 		c.names = map[string]otlpwire.MetricType{}
 	}
 	c.names[string(name)] = t
+}
+func (c *countSink) Refuse(r otlpwire.Refusal) {
+	if c.refused == nil {
+		c.refused = map[otlpwire.Refusal]int{}
+	}
+	c.refused[r]++
 }
 func (c *countSink) Point(h uint64, v float64, _ []byte) {
 	c.points++

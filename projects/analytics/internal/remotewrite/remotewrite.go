@@ -18,6 +18,10 @@ import (
 // Field numbers of prompb (remote write 1.0).
 const (
 	fReqTimeseries = 1
+	fReqMetadata   = 3
+
+	fMetaType   = 1
+	fMetaFamily = 2
 
 	fTSLabels     = 1
 	fTSSamples    = 2
@@ -28,9 +32,6 @@ const (
 
 	fSampleValue = 1
 )
-
-// MaxLabels bounds the labels of one series.
-const MaxLabels = 256
 
 // ErrInvalid wraps every validation error.
 var ErrInvalid = errors.New("invalid remote write request")
@@ -159,11 +160,54 @@ func Labels(dst []otlpwire.Attr, ts []byte) []otlpwire.Attr {
 	return dst
 }
 
-// Validate checks the request and returns its series and sample counts.
-// Label names must be non-empty, unique within a series and valid UTF-8, as
-// must values; every series needs a __name__ and at least one sample or
-// histogram. Label order is not checked: reordered labels name one series.
+// LimitError is a series over one of the limits (otlpwire.Limits, the same
+// as OTLP's). Remote write has no partial success: the request is refused.
+type LimitError struct {
+	Series  int              // index in the request
+	Metric  string           // clipped for messages
+	Refusal otlpwire.Refusal // which limit
+	Size    int              // what the series has
+	Limit   int              // what the limit allows
+}
+
+func (e *LimitError) Error() string {
+	what := map[otlpwire.Refusal]string{
+		otlpwire.RefusedNameTooLong:       "metric name of %d bytes exceeds the limit of %d",
+		otlpwire.RefusedLabelNameTooLong:  "label name of %d bytes exceeds the limit of %d",
+		otlpwire.RefusedLabelValueTooLong: "label value of %d bytes exceeds the limit of %d",
+		otlpwire.RefusedTooManyLabels:     "%d labels besides __name__ exceed the limit of %d",
+	}[e.Refusal]
+	return fmt.Sprintf("%v: timeseries %d (%s): %s", ErrInvalid, e.Series, e.Metric, fmt.Sprintf(what, e.Size, e.Limit))
+}
+
+// Unwrap makes a LimitError an ErrInvalid.
+func (e *LimitError) Unwrap() error { return ErrInvalid }
+
+// clip shortens caller-controlled text quoted in messages.
+func clip(b []byte) string {
+	const n = 64
+	if len(b) > n {
+		return fmt.Sprintf("%q... (%d bytes)", b[:n], len(b))
+	}
+	return fmt.Sprintf("%q", b)
+}
+
+// Validate is ValidateLimited with otlpwire.DefaultLimits.
 func Validate(req []byte) (series, samples int, err error) {
+	return ValidateLimited(req, otlpwire.DefaultLimits())
+}
+
+// ValidateLimited checks the request and returns its series and sample
+// counts. Label names must be non-empty, unique within a series and valid
+// UTF-8, as must values; every series needs a __name__ and at least one
+// sample or histogram; names, values and the label count stay within lim
+// (zero fields: no limit), else a *LimitError. Label order is not checked:
+// reordered labels name one series.
+func ValidateLimited(req []byte, lim otlpwire.Limits) (series, samples int, err error) {
+	maxLabels := lim.MaxLabels
+	if maxLabels <= 0 {
+		maxLabels = math.MaxInt32
+	}
 	var names [][]byte
 	for b := req; len(b) > 0; {
 		num, typ, n := protowire.ConsumeTag(b)
@@ -217,18 +261,33 @@ func Validate(req []byte) (series, samples int, err error) {
 					return series, samples, invalid("timeseries %d: empty label name", series-1)
 				}
 				if !utf8.Valid(ln) || !utf8.Valid(lv) {
-					return series, samples, invalid("timeseries %d: label %q is not valid UTF-8", series-1, ln)
+					return series, samples, invalid("timeseries %d: label %s is not valid UTF-8", series-1, clip(ln))
+				}
+				isName := string(ln) == "__name__"
+				limitErr := func(r otlpwire.Refusal, size, limit int) error {
+					return &LimitError{Series: series - 1, Metric: clip(metric), Refusal: r, Size: size, Limit: limit}
+				}
+				switch r := lim.Label(ln, len(lv)); {
+				case isName && lim.MaxNameBytes > 0 && len(lv) > lim.MaxNameBytes:
+					metric = lv
+					return series, samples, limitErr(otlpwire.RefusedNameTooLong, len(lv), lim.MaxNameBytes)
+				case isName:
+				case r == otlpwire.RefusedLabelNameTooLong:
+					return series, samples, limitErr(r, len(ln), lim.MaxLabelNameBytes)
+				case r == otlpwire.RefusedLabelValueTooLong:
+					return series, samples, limitErr(r, len(lv), lim.MaxLabelValueBytes)
+				}
+				// The count bounds the duplicate search below, so it comes first.
+				if len(names) > maxLabels {
+					return series, samples, limitErr(otlpwire.RefusedTooManyLabels, len(names), maxLabels)
 				}
 				for _, o := range names {
 					if string(o) == string(ln) {
-						return series, samples, invalid("timeseries %d: duplicate label %q", series-1, ln)
+						return series, samples, invalid("timeseries %d: duplicate label %s", series-1, clip(ln))
 					}
 				}
-				if len(names) >= MaxLabels {
-					return series, samples, invalid("timeseries %d: more than %d labels", series-1, MaxLabels)
-				}
 				names = append(names, ln)
-				if string(ln) == "__name__" {
+				if isName {
 					metric = lv
 				}
 			case fTSSamples, fTSHistograms:
@@ -241,8 +300,11 @@ func Validate(req []byte) (series, samples int, err error) {
 		if len(metric) == 0 {
 			return series, samples, invalid("timeseries %d: missing __name__ label", series-1)
 		}
+		if len(names)-1 > maxLabels { // names holds __name__ too
+			return series, samples, &LimitError{Series: series - 1, Metric: clip(metric), Refusal: otlpwire.RefusedTooManyLabels, Size: len(names) - 1, Limit: maxLabels}
+		}
 		if points == 0 {
-			return series, samples, invalid("timeseries %d (%s): no samples", series-1, metric)
+			return series, samples, invalid("timeseries %d (%s): no samples", series-1, clip(metric))
 		}
 		samples += points
 	}
@@ -263,4 +325,63 @@ func checkMsg(b []byte) error {
 		b = b[m:]
 	}
 	return nil
+}
+
+// Metadata calls fn for each MetricMetadata of a request (remote write 1.0
+// sends them periodically, often in requests of their own) with the metric
+// family name and its type; entries of unknown type are skipped. Call
+// Validate first.
+func Metadata(req []byte, fn func(family []byte, t otlpwire.MetricType)) {
+	each(req, fReqMetadata, func(md []byte) {
+		var family []byte
+		var typ uint64
+		for b := md; len(b) > 0; {
+			num, wt, n := protowire.ConsumeTag(b)
+			if n < 0 {
+				return
+			}
+			b = b[n:]
+			switch {
+			case num == fMetaType && wt == protowire.VarintType:
+				v, m := protowire.ConsumeVarint(b)
+				if m < 0 {
+					return
+				}
+				typ, b = v, b[m:]
+				continue
+			case num == fMetaFamily && wt == protowire.BytesType:
+				v, m := protowire.ConsumeBytes(b)
+				if m < 0 {
+					return
+				}
+				family, b = v, b[m:]
+				continue
+			}
+			m := protowire.ConsumeFieldValue(num, wt, b)
+			if m < 0 {
+				return
+			}
+			b = b[m:]
+		}
+		if t := metadataType(typ); t != otlpwire.TypeUnknown && len(family) > 0 {
+			fn(family, t)
+		}
+	})
+}
+
+// metadataType maps prompb.MetricMetadata.MetricType to the OTLP kind
+// Phoenix reports: counters are sums; info and stateset are gauges in
+// Prometheus' own terms.
+func metadataType(v uint64) otlpwire.MetricType {
+	switch v {
+	case 1: // COUNTER
+		return otlpwire.TypeSum
+	case 2, 6, 7: // GAUGE, INFO, STATESET
+		return otlpwire.TypeGauge
+	case 3, 4: // HISTOGRAM, GAUGEHISTOGRAM
+		return otlpwire.TypeHistogram
+	case 5: // SUMMARY
+		return otlpwire.TypeSummary
+	}
+	return otlpwire.TypeUnknown
 }

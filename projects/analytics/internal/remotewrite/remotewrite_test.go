@@ -1,6 +1,8 @@
 package remotewrite_test
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -44,10 +46,36 @@ func TestValidate(t *testing.T) {
 		{"bad utf8", otlptest.RemoteWrite(rw{Labels: [][2]string{{"__name__", "up"}, {"job", "\xff"}}, Samples: []float64{1}}), "UTF-8"},
 		{"truncated", []byte{0x0a, 0x09, 0x0a}, "timeseries"},
 	}
+	lbl := func(n int) [][2]string {
+		out := [][2]string{{"__name__", "up"}}
+		for i := range n {
+			out = append(out, [2]string{fmt.Sprintf("l%d", i), "v"})
+		}
+		return out
+	}
+	cases = append(cases, []struct {
+		name    string
+		body    []byte
+		wantErr string
+	}{
+		{"name at the limit", otlptest.RemoteWrite(rw{Labels: [][2]string{{"__name__", strings.Repeat("n", 256)}}, Samples: []float64{1}}), ""},
+		{"name over", otlptest.RemoteWrite(rw{Labels: [][2]string{{"job", "a"}, {"__name__", strings.Repeat("n", 257)}}, Samples: []float64{1}}), "metric name of 257 bytes exceeds the limit of 256"},
+		{"name 1 MiB", otlptest.RemoteWrite(rw{Labels: [][2]string{{"__name__", strings.Repeat("n", 1<<20)}}, Samples: []float64{1}}), "metric name of 1048576 bytes"},
+		{"label name over", otlptest.RemoteWrite(rw{Labels: [][2]string{{"__name__", "up"}, {strings.Repeat("k", 257), "a"}}, Samples: []float64{1}}), "label name of 257 bytes"},
+		{"label value at the limit", otlptest.RemoteWrite(rw{Labels: [][2]string{{"__name__", "up"}, {"k", strings.Repeat("v", 4096)}}, Samples: []float64{1}}), ""},
+		{"label value over", otlptest.RemoteWrite(rw{Labels: [][2]string{{"__name__", "up"}, {"k", strings.Repeat("v", 4097)}}, Samples: []float64{1}}), "label value of 4097 bytes exceeds the limit of 4096"},
+		{"labels at the limit", otlptest.RemoteWrite(rw{Labels: lbl(128), Samples: []float64{1}}), ""},
+		{"labels over", otlptest.RemoteWrite(rw{Labels: lbl(129), Samples: []float64{1}}), "129 labels besides __name__ exceed the limit of 128"},
+		{"10000 labels", otlptest.RemoteWrite(rw{Labels: lbl(10_000), Samples: []float64{1}}), "exceed the limit of 128"},
+	}...)
 	for _, c := range cases {
 		_, _, err := remotewrite.Validate(c.body)
 		if c.wantErr == "" && err != nil || c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)) {
 			t.Errorf("%s: err %v, want %q", c.name, err, c.wantErr)
+		}
+		var le *remotewrite.LimitError
+		if strings.Contains(c.wantErr, "limit") && (!errors.As(err, &le) || !errors.Is(err, remotewrite.ErrInvalid) || len(err.Error()) > 400) {
+			t.Errorf("%s: %v is not a short LimitError", c.name, err)
 		}
 	}
 }

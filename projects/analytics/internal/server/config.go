@@ -25,6 +25,25 @@ type Config struct {
 	RollupRetention      time.Duration `yaml:"rollup_retention" flag:"rollup-retention" usage:"how long full-resolution rollups are kept"`
 	DownsampleInterval   time.Duration `yaml:"downsample_interval" flag:"downsample-interval" usage:"resolution of rollups kept past rollup_retention"`
 	DownsampleRetention  time.Duration `yaml:"downsample_retention" flag:"downsample-retention" usage:"how long downsampled rollups are kept"`
+
+	// Limits on what an ingest caller controls, the same for OTLP and remote
+	// write (issue 14 §3). A datapoint over one is refused: OTLP partial
+	// success, remote write 400 naming the limit.
+	MaxMetricNameBytes int `yaml:"max_metric_name_bytes" flag:"max-metric-name-bytes" usage:"longest metric name ingest accepts"`
+	MaxLabelNameBytes  int `yaml:"max_label_name_bytes" flag:"max-label-name-bytes" usage:"longest label name (attribute key) ingest accepts"`
+	MaxLabelValueBytes int `yaml:"max_label_value_bytes" flag:"max-label-value-bytes" usage:"longest label value (attribute value) ingest accepts"`
+	MaxLabelsPerSeries int `yaml:"max_labels_per_series" flag:"max-labels-per-series" usage:"labels per series ingest accepts (OTLP: resource plus datapoint attributes; remote write: besides __name__)"`
+	// Per-team quotas (issue 14 §2): the global limits protect the process,
+	// these the neighbours. TeamQuotas overrides them per team (YAML only).
+	TeamMaxStreams int                  `yaml:"team_max_streams" flag:"team-max-streams" usage:"streams one team may own; more are refused (quota team_stream_quota)"`
+	TeamMaxSeries  int                  `yaml:"team_max_series" flag:"team-max-series" usage:"series held exactly over one team's streams; more are sketched (quota team_series_quota)"`
+	TeamQuotas     map[string]TeamQuota `yaml:"team_quotas" usage:"per-team overrides of team_max_streams and team_max_series"`
+}
+
+// TeamQuota overrides the team quotas for one team; zero keeps the default.
+type TeamQuota struct {
+	MaxStreams int `yaml:"max_streams"`
+	MaxSeries  int `yaml:"max_series"`
 }
 
 // DefaultConfig returns the analytics defaults.
@@ -35,6 +54,8 @@ func DefaultConfig() Config {
 		MaxBodyBytes: 16 << 20, MaxInflightBytes: 256 << 20, MemoryLimitBytes: 4 << 30,
 		RollupInterval: 10 * time.Second, RollupRetention: 24 * time.Hour,
 		DownsampleInterval: 5 * time.Minute, DownsampleRetention: 30 * 24 * time.Hour,
+		MaxMetricNameBytes: 256, MaxLabelNameBytes: 256, MaxLabelValueBytes: 4096, MaxLabelsPerSeries: 128,
+		TeamMaxStreams: 250, TeamMaxSeries: 1_000_000,
 	}
 }
 
@@ -54,9 +75,17 @@ func (a *Config) Validate() error {
 		{"analytics.exact_series_per_stream", int64(a.ExactSeriesPerStream)}, {"analytics.max_series", int64(a.MaxSeries)},
 		{"analytics.max_streams", int64(a.MaxStreams)}, {"analytics.max_metrics_per_stream", int64(a.MaxMetricsPerStream)},
 		{"analytics.max_body_bytes", a.MaxBodyBytes}, {"analytics.max_inflight_bytes", a.MaxInflightBytes},
+		{"analytics.max_metric_name_bytes", int64(a.MaxMetricNameBytes)}, {"analytics.max_label_name_bytes", int64(a.MaxLabelNameBytes)},
+		{"analytics.max_label_value_bytes", int64(a.MaxLabelValueBytes)}, {"analytics.max_labels_per_series", int64(a.MaxLabelsPerSeries)},
+		{"analytics.team_max_streams", int64(a.TeamMaxStreams)}, {"analytics.team_max_series", int64(a.TeamMaxSeries)},
 	} {
 		if f.v <= 0 {
 			errs = append(errs, fmt.Errorf("%s: must be positive", f.key))
+		}
+	}
+	for team, q := range a.TeamQuotas {
+		if q.MaxStreams < 0 || q.MaxSeries < 0 {
+			errs = append(errs, fmt.Errorf("analytics.team_quotas.%s: quotas must not be negative", team))
 		}
 	}
 	if a.MemoryLimitBytes < 0 {

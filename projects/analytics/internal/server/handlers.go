@@ -61,7 +61,21 @@ func (s *Service) Cardinality(p *apiv1.Principal, stream string, top int) (apiv1
 	if top <= 0 {
 		top = 10
 	}
-	return s.reports.get(st, min(top, maxTopValues)), nil
+	return s.fitReply(s.reports.get(st, min(top, maxTopValues))), nil
+}
+
+// fitReply bounds a cardinality reply to the bus's payload limit: NATS
+// drops a bigger reply and the caller would wait for its timeout. The
+// headroom covers the reply's NATS and micro headers.
+func (s *Service) fitReply(rep apiv1.CardinalityReport) apiv1.CardinalityReport {
+	const headroom = 8 << 10
+	limit := int64(1 << 20) // NATS's default max_payload
+	if s.set.Bus != nil && s.set.Bus.Conn != nil {
+		if mp := s.set.Bus.Conn.MaxPayload(); mp > 0 {
+			limit = mp
+		}
+	}
+	return cardinality.FitReport(rep, int(limit-headroom))
 }
 
 // reportTTL is how long a computed breakdown is served again: a breakdown

@@ -26,6 +26,7 @@ import (
 	"github.com/phoenix-platform/phoenix/projects/analytics/internal/cost"
 	"github.com/phoenix-platform/phoenix/projects/analytics/internal/fidelity"
 	"github.com/phoenix-platform/phoenix/projects/analytics/internal/ingest"
+	"github.com/phoenix-platform/phoenix/projects/analytics/internal/otlpwire"
 	"github.com/phoenix-platform/phoenix/projects/analytics/internal/rollup"
 )
 
@@ -69,6 +70,7 @@ func New(s service.Settings) (*Service, error) {
 	tr := cardinality.New(cardinality.Limits{
 		MaxStreams: cfg.MaxStreams, ExactSeriesPerStream: cfg.ExactSeriesPerStream, MaxSeriesTotal: cfg.MaxSeries,
 		MaxMetricsPerStream: cfg.MaxMetricsPerStream, Staleness: cfg.StalenessWindow,
+		TeamQuota: cardinality.TeamQuota{MaxStreams: cfg.TeamMaxStreams, MaxSeries: cfg.TeamMaxSeries}, TeamQuotas: teamQuotas(cfg.TeamQuotas),
 	}, nil)
 	var auth ingest.Authenticator
 	if !s.Config.Auth.IngestOpen && s.Bus != nil {
@@ -97,6 +99,8 @@ func New(s service.Settings) (*Service, error) {
 	}
 	svc.ingest = ingest.New(ingest.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxInflightBytes: cfg.MaxInflightBytes, MemoryLimitBytes: cfg.MemoryLimitBytes, Auth: auth,
+		Limits: otlpwire.Limits{MaxNameBytes: cfg.MaxMetricNameBytes, MaxLabelNameBytes: cfg.MaxLabelNameBytes,
+			MaxLabelValueBytes: cfg.MaxLabelValueBytes, MaxLabels: cfg.MaxLabelsPerSeries},
 	}, tr, reg, svc.log)
 	svc.resp = service.NewResponder(s, config.ServiceAnalytics, svc.health, append(svc.endpoints(), svc.Operations().Endpoints(config.ServiceAnalytics)...)...)
 	return svc, nil
@@ -262,3 +266,12 @@ func (s *Service) rollupOnce(ctx context.Context, now time.Time) []apiv1.Rollup 
 
 // RollupNow runs one rollup pass (tests).
 func (s *Service) RollupNow(ctx context.Context) []apiv1.Rollup { return s.rollupOnce(ctx, time.Now()) }
+
+// teamQuotas converts the configured per-team overrides.
+func teamQuotas(in map[string]TeamQuota) map[string]cardinality.TeamQuota {
+	out := make(map[string]cardinality.TeamQuota, len(in))
+	for team, q := range in {
+		out[team] = cardinality.TeamQuota{MaxStreams: q.MaxStreams, MaxSeries: q.MaxSeries}
+	}
+	return out
+}
