@@ -11,11 +11,14 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
+	"github.com/open-telemetry/opamp-go/client"
+	clienttypes "github.com/open-telemetry/opamp-go/client/types"
 	"github.com/open-telemetry/opamp-go/protobufs"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
@@ -23,6 +26,7 @@ import (
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/pkg/database"
 	"github.com/phoenix-platform/phoenix/pkg/problem"
+	"github.com/phoenix-platform/phoenix/pkg/testutil"
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/fleet"
 )
 
@@ -375,4 +379,75 @@ func TestUnauthenticatedCap(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestOpAMPGoClient: opamp-go's own WebSocket client (what the Phoenix
+// agent runs) works with this server's read loop: it connects, is recorded,
+// receives a pushed config, and with heartbeats off stays connected across
+// several idle timeouts because it answers the server's pings.
+func TestOpAMPGoClient(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	s := startServer(t, Settings{IdleTimeout: idle})
+	uid := uuid.Must(uuid.NewV7())
+	var connects atomic.Int32
+	configs := make(chan *protobufs.AgentRemoteConfig, 1)
+	c := client.NewWebSocket(nil)
+	if err := c.SetAgentDescription(&protobufs.AgentDescription{
+		IdentifyingAttributes: []*protobufs.KeyValue{kv("host.name", "h1")}}); err != nil {
+		t.Fatal(err)
+	}
+	caps := protobufs.AgentCapabilities_AgentCapabilities_ReportsStatus |
+		protobufs.AgentCapabilities_AgentCapabilities_AcceptsRemoteConfig |
+		protobufs.AgentCapabilities_AgentCapabilities_ReportsRemoteConfig
+	if err := c.SetCapabilities(&caps); err != nil {
+		t.Fatal(err)
+	}
+	noHeartbeat := time.Duration(0)
+	err := c.Start(context.Background(), clienttypes.StartSettings{
+		OpAMPServerURL:    "ws://" + s.Addr().String() + Path,
+		Header:            http.Header{"Authorization": {"Bearer good"}},
+		InstanceUid:       clienttypes.InstanceUid(uid),
+		HeartbeatInterval: &noHeartbeat,
+		Callbacks: clienttypes.Callbacks{
+			OnConnect: func(context.Context) { connects.Add(1) },
+			OnMessage: func(_ context.Context, msg *clienttypes.MessageData) {
+				if msg.RemoteConfig != nil {
+					configs <- msg.RemoteConfig
+				}
+			},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			_ = c.Stop(context.Background())
+		}
+	}
+	defer stop()
+	testutil.Eventually(t, 10*time.Second, func() bool { return s.Connected(uid.String()) }, "agent never connected")
+
+	time.Sleep(4 * idle) // nothing but pings for four idle timeouts
+	if !s.Connected(uid.String()) || connects.Load() != 1 {
+		t.Fatalf("connected %v after %d connects: a live agent was cut for idleness", s.Connected(uid.String()), connects.Load())
+	}
+
+	cfg := "receivers: {}\n"
+	sent, err := s.Deploy(context.Background(), &fleet.Deployment{ID: "d1", AgentID: uid.String(), Config: cfg, ConfigHash: fleet.Hash([]byte(cfg))})
+	if err != nil || !sent {
+		t.Fatalf("deploy: sent %v, %v", sent, err)
+	}
+	select {
+	case rc := <-configs:
+		if string(configBody(rc.Config)) != cfg {
+			t.Fatalf("pushed config %q", configBody(rc.Config))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the client never got the pushed config")
+	}
+	stop()
+	testutil.Eventually(t, 10*time.Second, func() bool { return !s.Connected(uid.String()) }, "disconnect not recorded")
 }
