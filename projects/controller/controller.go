@@ -49,7 +49,7 @@ func NewController(s service.Settings) (*Controller, error) {
 	c.opamp = opampserver.New(opampserver.Settings{
 		Addr: cc.OpAMPAddr, Open: cc.OpAMPOpen || s.Config.Dev, Repo: c.repo,
 		Auth: opampserver.NewNATSAuthenticator(s.Bus), Events: s.Bus, Logger: s.Logger.With("component", "opamp"),
-		Registerer: registerer(s),
+		Registerer: registerer(s), MaxMessageBytes: cc.OpAMPMaxMessageBytes, MaxUnauthenticated: cc.OpAMPMaxUnauthenticated,
 	})
 	api := &fleetapi.API{Repo: c.repo, Deployer: c.opamp, Pipelines: s.Bus, Now: time.Now, Logger: s.Logger}
 	c.resp = service.NewResponder(s, config.ServiceController, nil, api.Endpoints()...)
