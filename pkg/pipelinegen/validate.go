@@ -64,7 +64,9 @@ type Validator struct {
 	// cacheSize verdicts by config hash, failures included, so a hostile
 	// config costs one run however often it is sent. A timeout is kept
 	// for timeoutTTL only (it may say more about the load than the config).
-	// Identical configs arriving together share one run (inflight).
+	// Identical configs arriving together share one run (inflight, one
+	// entry per distinct config being validated: bounded by the callers
+	// waiting, each of whom holds a caller slot when marked).
 	mu       sync.Mutex
 	cache    map[string]verdict
 	order    []string
@@ -114,16 +116,20 @@ func (v *Validator) Available() (bool, string) {
 // wrapping ErrNoCollector when the binary could not run. A config past
 // CheckConfig's bounds is refused without running anything.
 func (v *Validator) Validate(ctx context.Context, config []byte) ([]problem.FieldError, error) {
+	key := Hash(config)
+	if c, ok := v.cached(key); ok {
+		return c.errs, c.err
+	}
 	if errs := CheckConfig(config); len(errs) > 0 {
+		v.remember(key, verdict{errs: errs})
 		return errs, nil
 	}
 	if ok, why := v.Available(); !ok {
 		return nil, fmt.Errorf("%w: %s", ErrNoCollector, why)
 	}
-	key := Hash(config)
 	for {
 		v.mu.Lock()
-		if c, ok := v.cache[key]; ok && (c.exp.IsZero() || time.Now().Before(c.exp)) {
+		if c, ok := v.cachedLocked(key); ok {
 			v.mu.Unlock()
 			return c.errs, c.err
 		}
@@ -170,6 +176,17 @@ func (v *Validator) Validate(ctx context.Context, config []byte) ([]problem.Fiel
 		close(f.done)
 		return errs, err
 	}
+}
+
+func (v *Validator) cached(key string) (verdict, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.cachedLocked(key)
+}
+
+func (v *Validator) cachedLocked(key string) (verdict, bool) {
+	c, ok := v.cache[key]
+	return c, ok && (c.exp.IsZero() || time.Now().Before(c.exp))
 }
 
 // cacheable: a verdict, or a timeout; not a caller's cancellation or a
