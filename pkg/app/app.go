@@ -125,7 +125,11 @@ func (a *App) stop(ctx context.Context) error {
 	a.Services = nil
 	if a.Settings.Store != nil {
 		q := a.Settings.Store.Rebind("UPDATE phoenix_instances SET stopped_at = ? WHERE instance = ?")
-		if _, err := a.Settings.Store.DB.ExecContext(ctx, q, time.Now().UTC(), a.Settings.Instance); err != nil {
+		// Its own few seconds: the services may have used all of ctx.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_, err := a.Settings.Store.DB.ExecContext(rctx, q, time.Now().UTC(), a.Settings.Instance)
+		cancel()
+		if err != nil {
 			errs = append(errs, fmt.Errorf("record instance stop: %w", err))
 		}
 	}

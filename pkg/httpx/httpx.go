@@ -72,21 +72,48 @@ func (s *Server) Start() {
 	}()
 }
 
-// Shutdown stops accepting, drains in-flight requests until ctx ends, then
-// closes what is left.
+// maxDrainReserve bounds the part of the caller's shutdown budget that
+// Shutdown leaves unused (a quarter of what remains, at most this).
+const maxDrainReserve = 2 * time.Second
+
+// Shutdown stops accepting and drains in-flight requests. Requests still
+// running shortly before ctx's deadline (a client stalling its request body,
+// say) are cut then by closing their connections: that is how a drain ends,
+// not an error. The reserve leaves the caller's ctx alive for the rest of
+// its shutdown; before it, one stalled client used the whole budget, so
+// everything after it failed with "context deadline exceeded" and
+// `phoenix server` exited 1 without recording its stop.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if !s.started {
 		// Listen succeeded but start-up failed later: release the port.
 		return s.ln.Close()
 	}
-	err := s.srv.Shutdown(ctx)
+	drain, cancel := drainContext(ctx)
+	defer cancel()
+	err := s.srv.Shutdown(drain)
 	if err != nil {
-		_ = s.srv.Close()
+		if drain.Err() != nil {
+			s.logger.Warn("shutdown deadline reached; cutting requests still in flight", "addr", s.Addr())
+			err = nil
+		}
+		if cerr := s.srv.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close connections of %s: %w", s.Addr(), cerr)
+		}
 	}
 	if serr := <-s.done; serr != nil && err == nil {
 		err = serr
 	}
 	return err
+}
+
+// drainContext ends a reserve before ctx's deadline (see Shutdown).
+func drainContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	reserve := max(0, min(time.Until(dl)/4, maxDrainReserve))
+	return context.WithDeadline(ctx, dl.Add(-reserve))
 }
 
 // HTTPServer exposes the underlying server for protocol tweaks (e.g. h2c).

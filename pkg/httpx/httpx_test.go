@@ -3,12 +3,15 @@ package httpx
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -142,4 +145,63 @@ func TestShutdownBeforeStart(t *testing.T) {
 		t.Fatalf("port not released: %v", err)
 	}
 	again.ln.Close()
+}
+
+// TestShutdownCutsStalledRequests: a client that stalls its request (body
+// or headers) against a real listener is cut before the caller's deadline,
+// Shutdown reports no error, and the caller's ctx still has time left for
+// the rest of its shutdown (issue 14: SIGTERM exited 1 after 10 s and the
+// stop was never recorded).
+func TestShutdownCutsStalledRequests(t *testing.T) {
+	tests := []struct {
+		name, send string
+		inHandler  bool
+	}{
+		{"request body stalled", "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nfirst bytes", true},
+		{"headers stalled", "POST /upload HTTP/1.1\r\nHost: x\r\n", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			entered := make(chan struct{})
+			readErr := make(chan error, 1)
+			srv, err := Listen("127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				close(entered)
+				_, err := io.ReadAll(r.Body)
+				readErr <- err
+			}), slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv.Start()
+			c, err := net.Dial("tcp", srv.Addr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := io.WriteString(c, tt.send); err != nil {
+				t.Fatal(err)
+			}
+			if tt.inHandler {
+				<-entered
+			}
+
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			if err := srv.Shutdown(ctx); err != nil {
+				t.Fatalf("shutdown: %v", err)
+			}
+			if ctx.Err() != nil {
+				t.Fatal("shutdown used the caller's whole budget")
+			}
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.Copy(io.Discard, c); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+				t.Fatalf("stalled connection not closed: %v", err)
+			}
+			if tt.inHandler {
+				if err := <-readErr; err == nil {
+					t.Fatal("the stalled body read completed")
+				}
+			}
+		})
+	}
 }

@@ -176,10 +176,25 @@ func (r *Runner) update(f func(*Stats)) Stats {
 // ErrTargetFailing ends a run whose target rejects request after request.
 var ErrTargetFailing = errors.New("target keeps failing")
 
+// ErrNothingDelivered ends a run in which every datapoint failed: a short
+// run against a target answering 401 makes too few requests for
+// ErrTargetFailing, and used to end as if it had succeeded.
+var ErrNothingDelivered = errors.New("no datapoint was delivered")
+
+// FailureSummary says how many datapoints failed and why; "" when none did.
+func (s Stats) FailureSummary() string {
+	if s.DatapointsFailed == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d of %d datapoints failed to deliver, the last error: %s",
+		s.DatapointsFailed, s.DatapointsSent+s.DatapointsFailed, s.LastError)
+}
+
 // Run scrapes every Interval from the simulation's Start until Duration has
 // passed or ctx is done, and returns the totals. A cancelled context ends
 // the run without error; a target failing MaxConsecutiveFailures requests in
-// a row ends it with ErrTargetFailing.
+// a row ends it with ErrTargetFailing, and a run that delivered nothing
+// though it tried returns ErrNothingDelivered.
 func (r *Runner) Run(ctx context.Context) (Stats, error) {
 	clock := r.cfg.Clock
 	start := r.sim.Config().Start
@@ -250,7 +265,11 @@ func (r *Runner) Run(ctx context.Context) (Stats, error) {
 			break
 		}
 	}
-	return r.finish(), nil
+	st := r.finish()
+	if st.DatapointsSent == 0 && st.DatapointsFailed > 0 && ctx.Err() == nil {
+		return st, fmt.Errorf("%w: %s", ErrNothingDelivered, st.FailureSummary())
+	}
+	return st, nil
 }
 
 func (r *Runner) withRate(s Stats) Stats {

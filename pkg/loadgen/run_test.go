@@ -102,8 +102,8 @@ func TestRunBoundedRetries(t *testing.T) {
 	defer srv.Close()
 	r, _ := newRun(t, srv.URL, RunConfig{Duration: 30 * time.Second, MaxRetries: 2, MaxConsecutiveFailures: 100}, 1)
 	st, err := r.Run(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	if !errors.Is(err, ErrNothingDelivered) {
+		t.Fatalf("err = %v, want ErrNothingDelivered", err)
 	}
 	if st.Requests != 9 || st.Retries != 6 || st.DatapointsFailed != 3*30*9 || st.DatapointsSent != 0 {
 		t.Fatalf("stats %+v: want 3 scrapes x (1 + 2 retries) requests, all datapoints failed", st)
@@ -121,8 +121,8 @@ func TestRunRetriesStopAtTheEnd(t *testing.T) {
 	defer srv.Close()
 	r, clock := newRun(t, srv.URL, RunConfig{Duration: 6 * time.Second, Interval: 2 * time.Second, MaxConsecutiveFailures: 100}, 1)
 	st, err := r.Run(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	if !errors.Is(err, ErrNothingDelivered) {
+		t.Fatalf("err = %v, want ErrNothingDelivered", err)
 	}
 	if clock.Now().After(t0.Add(6 * time.Second)) {
 		t.Errorf("the 6s run ended at t+%s", clock.Now().Sub(t0))
@@ -146,6 +146,50 @@ func TestRunDeadTargetEndsRun(t *testing.T) {
 	}
 	if st.Requests != DefaultMaxConsecFail {
 		t.Errorf("stats %+v: want the run to end after %d failed requests", st, DefaultMaxConsecFail)
+	}
+}
+
+// TestRunReportsLostDatapoints (issue 14): a run too short for
+// ErrTargetFailing whose every datapoint got 401 ends with
+// ErrNothingDelivered naming the 401 and the count; a run that lost only
+// some says so in FailureSummary but is not an error.
+func TestRunReportsLostDatapoints(t *testing.T) {
+	tests := []struct {
+		name        string
+		status      func(req int) int
+		wantErr     error
+		wantSummary []string // substrings; none: the summary is empty
+	}{
+		{"every request 401", func(int) int { return http.StatusUnauthorized }, ErrNothingDelivered,
+			[]string{"810 of 810 datapoints", "401 Unauthorized"}},
+		{"first request 401, then accepted", func(n int) int {
+			if n == 1 {
+				return http.StatusUnauthorized
+			}
+			return http.StatusOK
+		}, nil, []string{"270 of 810 datapoints", "401"}},
+		{"all accepted", func(int) int { return http.StatusOK }, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &sink{respond: func(n int) (int, map[string]string) { return tt.status(n), nil }}
+			srv := httptest.NewServer(s)
+			defer srv.Close()
+			r, _ := newRun(t, srv.URL, RunConfig{Duration: 30 * time.Second}, 1) // 3 requests
+			st, err := r.Run(context.Background())
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			sum := st.FailureSummary()
+			if len(tt.wantSummary) == 0 && sum != "" {
+				t.Fatalf("summary %q for a run that lost nothing", sum)
+			}
+			for _, want := range tt.wantSummary {
+				if !strings.Contains(sum, want) || (err != nil && !strings.Contains(err.Error(), want)) {
+					t.Errorf("summary %q / error %v: want %q", sum, err, want)
+				}
+			}
+		})
 	}
 }
 

@@ -355,6 +355,16 @@ func (s Source) check() []problem.FieldError {
 }
 
 func (e *Exporter) check(path string) []problem.FieldError {
+	if e.Config != nil {
+		// Bounded before anything else: encoding a deep block is what costs.
+		name := e.Type
+		if canon, ok := exporterAliases[name]; ok {
+			name = canon
+		}
+		if errs := CheckBlock("exporters::"+name, e.Config); len(errs) > 0 {
+			return errs
+		}
+	}
 	var errs []problem.FieldError
 	if canon, ok := exporterAliases[e.Type]; ok {
 		if e.Endpoint == "" && e.Config == nil {

@@ -38,28 +38,58 @@ func DefaultCollectorBin() string {
 // config could not be validated (as opposed to being invalid).
 var ErrNoCollector = errors.New("phoenix-collector not available")
 
+// ErrValidationTimeout reports that the collector did not finish within
+// Validator.Timeout; it wraps ErrNoCollector too (no verdict).
+var ErrValidationTimeout = errors.New("validation timed out")
+
 // Validator checks configs with the real collector: `<bin> validate
 // --config FILE` in a subprocess, because the collector is its own module
 // and cannot be imported. Each run costs a process start, so at most
 // maxParallel run at once; more callers wait (bounded by their context).
+// A config is first checked against CheckConfig's bounds, and each
+// caller marked with WithCaller has at most CallerLimits validations
+// running (429 past it).
 type Validator struct {
 	Bin     string
 	Timeout time.Duration // per run; default 10s
 	// Env is the collector's environment; nil inherits this process's.
 	// A server sets it empty: `${env:...}` in a config must not expand to
 	// the server's secrets in error messages.
-	Env   []string
-	slots chan struct{}
+	Env     []string
+	Callers CallerLimits
+	slots   chan struct{}
 
 	// The verdict for a config never changes for one binary, and a config
 	// is often validated twice (generate, then store): remember the last
-	// cacheSize verdicts by config hash.
-	mu    sync.Mutex
-	cache map[string][]problem.FieldError
-	order []string
+	// cacheSize verdicts by config hash, failures included, so a hostile
+	// config costs one run however often it is sent. A timeout is kept
+	// for timeoutTTL only (it may say more about the load than the config).
+	// Identical configs arriving together share one run (inflight, one
+	// entry per distinct config being validated: bounded by the callers
+	// waiting, each of whom holds a caller slot when marked).
+	mu       sync.Mutex
+	cache    map[string]verdict
+	order    []string
+	inflight map[string]*flight
+	running  map[string]int // validations in progress by caller id
 }
 
 const cacheSize = 256
+
+// timeoutTTL is how long a timed-out validation is answered from cache.
+const timeoutTTL = time.Minute
+
+type verdict struct {
+	errs []problem.FieldError
+	err  error     // nil or ErrValidationTimeout
+	exp  time.Time // zero: until evicted
+}
+
+// flight is one run of the collector that identical requests wait for.
+type flight struct {
+	done chan struct{}
+	v    verdict
+}
 
 const maxParallel = 4
 
@@ -68,7 +98,8 @@ func NewValidator(bin string) *Validator {
 	if bin == "" {
 		bin = DefaultCollectorBin()
 	}
-	return &Validator{Bin: bin, Timeout: 10 * time.Second, slots: make(chan struct{}, maxParallel), cache: map[string][]problem.FieldError{}}
+	return &Validator{Bin: bin, Timeout: 10 * time.Second, slots: make(chan struct{}, maxParallel),
+		cache: map[string]verdict{}, inflight: map[string]*flight{}, running: map[string]int{}}
 }
 
 // Available reports whether the binary can be found, and why not.
@@ -82,36 +113,102 @@ func (v *Validator) Available() (bool, string) {
 // Validate runs the collector on config. It returns the collector's
 // complaints as field errors in the collector's own path form
 // (`processors::phoenix_topk::k`), nil for a valid config, or an error
-// wrapping ErrNoCollector when the binary could not run.
+// wrapping ErrNoCollector when the binary could not run. A config past
+// CheckConfig's bounds is refused without running anything.
 func (v *Validator) Validate(ctx context.Context, config []byte) ([]problem.FieldError, error) {
+	key := Hash(config)
+	if c, ok := v.cached(key); ok {
+		return c.errs, c.err
+	}
+	if errs := CheckConfig(config); len(errs) > 0 {
+		v.remember(key, verdict{errs: errs})
+		return errs, nil
+	}
 	if ok, why := v.Available(); !ok {
 		return nil, fmt.Errorf("%w: %s", ErrNoCollector, why)
 	}
-	key := Hash(config)
-	v.mu.Lock()
-	cached, hit := v.cache[key]
-	v.mu.Unlock()
-	if hit {
-		return cached, nil
+	for {
+		v.mu.Lock()
+		if c, ok := v.cachedLocked(key); ok {
+			v.mu.Unlock()
+			return c.errs, c.err
+		}
+		if f, ok := v.inflight[key]; ok {
+			v.mu.Unlock()
+			select {
+			case <-f.done:
+			case <-ctx.Done():
+				return nil, fmt.Errorf("wait for the same config's validation: %w", ctx.Err())
+			}
+			if cacheable(f.v.err) {
+				return f.v.errs, f.v.err
+			}
+			continue // that caller gave up; run it for this one
+		}
+		who, limited := callerOf(ctx)
+		if limited {
+			if max := v.Callers.of(who.role); v.running[who.id] >= max {
+				v.mu.Unlock()
+				return nil, errTooManyForCaller(max)
+			}
+			v.running[who.id]++
+		}
+		f := &flight{done: make(chan struct{})}
+		v.inflight[key] = f
+		v.mu.Unlock()
+
+		errs, err := v.run(ctx, config)
+		f.v = verdict{errs: errs, err: err}
+		if errors.Is(err, ErrValidationTimeout) {
+			f.v.exp = time.Now().Add(timeoutTTL)
+		}
+		v.mu.Lock()
+		delete(v.inflight, key)
+		if limited {
+			if v.running[who.id]--; v.running[who.id] <= 0 {
+				delete(v.running, who.id) // the map holds only callers with runs in progress
+			}
+		}
+		if cacheable(err) {
+			v.rememberLocked(key, f.v)
+		}
+		v.mu.Unlock()
+		close(f.done)
+		return errs, err
 	}
-	errs, err := v.run(ctx, config)
-	if err == nil {
-		v.remember(key, errs)
-	}
-	return errs, err
 }
 
-func (v *Validator) remember(key string, errs []problem.FieldError) {
+func (v *Validator) cached(key string) (verdict, bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	return v.cachedLocked(key)
+}
+
+func (v *Validator) cachedLocked(key string) (verdict, bool) {
+	c, ok := v.cache[key]
+	return c, ok && (c.exp.IsZero() || time.Now().Before(c.exp))
+}
+
+// cacheable: a verdict, or a timeout; not a caller's cancellation or a
+// broken binary.
+func cacheable(err error) bool { return err == nil || errors.Is(err, ErrValidationTimeout) }
+
+func (v *Validator) remember(key string, c verdict) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.rememberLocked(key, c)
+}
+
+func (v *Validator) rememberLocked(key string, c verdict) {
 	if _, ok := v.cache[key]; ok {
+		v.cache[key] = c
 		return
 	}
 	if len(v.order) >= cacheSize {
 		delete(v.cache, v.order[0])
 		v.order = v.order[1:]
 	}
-	v.cache[key] = errs
+	v.cache[key] = c
 	v.order = append(v.order, key)
 }
 
@@ -139,6 +236,7 @@ func (v *Validator) run(ctx context.Context, config []byte) ([]problem.FieldErro
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, v.Bin, "validate", "--config", f.Name())
@@ -153,6 +251,9 @@ func (v *Validator) run(ctx context.Context, config []byte) ([]problem.FieldErro
 		return nil, nil
 	}
 	var exit *exec.ExitError
+	if ctx.Err() == context.DeadlineExceeded && parent.Err() == nil {
+		return nil, fmt.Errorf("%w: %w: the collector took over %s", ErrNoCollector, ErrValidationTimeout, timeout)
+	}
 	if !errors.As(err, &exit) || ctx.Err() != nil {
 		return nil, fmt.Errorf("%w: run %s validate: %v", ErrNoCollector, v.Bin, err)
 	}

@@ -199,7 +199,7 @@ func BenchmarkGenerateAndValidate(b *testing.B) {
 func TestValidatorCacheBounded(t *testing.T) {
 	v := NewValidator("unused")
 	for i := range cacheSize + 10 {
-		v.remember(strconv.Itoa(i), nil)
+		v.remember(strconv.Itoa(i), verdict{})
 	}
 	if len(v.cache) != cacheSize || len(v.order) != cacheSize {
 		t.Fatalf("cache holds %d (%d in order), want %d", len(v.cache), len(v.order), cacheSize)

@@ -61,7 +61,7 @@ func NewController(s service.Settings) (*Controller, error) {
 	c.opamp = opampserver.New(opampserver.Settings{
 		Addr: s.Config.Controller.OpAMPAddr, Open: c.open(), Repo: c.repo,
 		Auth: opampserver.NewNATSAuthenticator(s.Bus), Events: s.Bus, Logger: s.Logger.With("component", "opamp"),
-		Registerer: registerer(s),
+		Registerer: registerer(s), MaxMessageBytes: cc.OpAMPMaxMessageBytes, MaxUnauthenticated: cc.OpAMPMaxUnauthenticated,
 	})
 	api := &fleetapi.API{Repo: c.repo, Deployer: c.opamp, Pipelines: s.Bus, Now: time.Now, Logger: s.Logger}
 	c.resp = service.NewResponder(s, config.ServiceController, nil, api.Operations().Endpoints(config.ServiceController)...)

@@ -25,6 +25,7 @@ import (
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/pkg/database"
+	"github.com/phoenix-platform/phoenix/pkg/httpx"
 	"github.com/phoenix-platform/phoenix/pkg/messaging"
 	"github.com/phoenix-platform/phoenix/pkg/problem"
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/fleet"
@@ -59,6 +60,12 @@ type Settings struct {
 	Logger *slog.Logger
 	// Registerer receives the server's metrics; nil skips them.
 	Registerer prometheus.Registerer
+
+	// Listener limits; zero takes the Default* value.
+	MaxMessageBytes    int64         // largest AgentToServer message
+	MaxUnauthenticated int           // connections not authenticated yet; more are closed at accept
+	HeaderTimeout      time.Duration // to send request headers
+	IdleTimeout        time.Duration // WebSocket silence (no message, no pong) before it is closed
 }
 
 // metrics count per-connection and per-message events (never logged per item).
@@ -91,7 +98,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 // Server is a running OpAMP server.
 type Server struct {
 	set     Settings
+	lim     limits
 	srv     server.OpAMPServer
+	http    *httpx.Server // nil until Start
 	m       *metrics
 	mu      sync.Mutex
 	byID    map[string]*session
@@ -113,31 +122,53 @@ type session struct {
 // New prepares a server; Start listens.
 func New(set Settings) *Server {
 	return &Server{
-		set: set, byID: map[string]*session{}, byConn: map[types.Connection]*session{}, m: newMetrics(set.Registerer),
+		set: set, lim: set.limits(), byID: map[string]*session{}, byConn: map[types.Connection]*session{}, m: newMetrics(set.Registerer),
 		srv: server.New(&logAdapter{l: set.Logger}),
 	}
 }
 
-// Start listens on the configured address.
+// Start listens on the configured address. The listener is Phoenix's own
+// (httpx, with its timeouts and the unauthenticated cap); opamp-go serves
+// only plain HTTP requests on it.
 func (s *Server) Start() error {
-	err := s.srv.Start(server.StartSettings{
-		Settings:       server.Settings{Callbacks: types.Callbacks{OnConnecting: s.onConnecting}},
-		ListenEndpoint: s.set.Addr,
-		ListenPath:     Path,
-	})
+	plain, connContext, err := s.srv.Attach(server.Settings{Callbacks: types.Callbacks{OnConnecting: s.onConnecting}})
 	if err != nil {
-		return fmt.Errorf("start opamp server on %s: %w", s.set.Addr, err)
+		return fmt.Errorf("attach opamp server: %w", err)
 	}
+	mux := http.NewServeMux()
+	mux.Handle(Path, s.handler(plain))
+	hs, err := httpx.Listen(s.set.Addr, mux, s.set.Logger)
+	if err != nil {
+		return fmt.Errorf("start opamp server: %w", err)
+	}
+	h := hs.HTTPServer()
+	h.ReadHeaderTimeout = s.lim.headerTimeout
+	h.ConnContext = connContext // opamp-go finds a plain request's connection through it
+	hs.LimitUnauthenticated(s.lim.maxUnauth, func() { s.m.refused.WithLabelValues("too_many_unauthenticated").Inc() })
+	hs.Start()
+	s.http = hs
 	return nil
 }
 
-// Addr is the listening address (tests listen on port 0).
-func (s *Server) Addr() net.Addr { return s.srv.Addr() }
+// Addr is the listening address (tests listen on port 0); nil before Start.
+func (s *Server) Addr() net.Addr {
+	if s.http == nil {
+		return nil
+	}
+	a, err := net.ResolveTCPAddr("tcp", s.http.Addr())
+	if err != nil {
+		return nil
+	}
+	return a
+}
 
-// Stop closes the listener and every connection (opamp-go leaves open
-// WebSockets alone), and waits until each connection's close is recorded.
+// Stop closes the listener and every connection (http.Server leaves
+// hijacked WebSockets alone), and waits until each connection's close is recorded.
 func (s *Server) Stop(ctx context.Context) error {
-	err := s.srv.Stop(ctx)
+	var err error
+	if s.http != nil {
+		err = s.http.Shutdown(ctx)
+	}
 	s.mu.Lock()
 	s.stopped = true
 	conns := make([]types.Connection, 0, len(s.byConn))
@@ -201,6 +232,7 @@ func (s *Server) onConnecting(r *http.Request) types.ConnectionResponse {
 		return types.ConnectionResponse{Accept: false, HTTPStatusCode: http.StatusServiceUnavailable,
 			HTTPResponseHeader: map[string]string{"Retry-After": "30"}}
 	}
+	httpx.Authenticated(r.Context()) // its slot among unauthenticated connections is free again
 	sess := &session{principal: p}
 	return types.ConnectionResponse{Accept: true, ConnectionCallbacks: types.ConnectionCallbacks{
 		OnConnected: func(_ context.Context, conn types.Connection) {

@@ -86,6 +86,7 @@ func (s *Server) generate(ctx context.Context, req *apiv1.Request) (any, error) 
 	if err := req.DecodeBody(&gr); err != nil {
 		return nil, err
 	}
+	ctx = pipelinegen.WithCaller(ctx, req.Principal.Subject, req.Principal.Role) // per-caller validation limit
 	return s.generateAndValidate(ctx, gr)
 }
 
@@ -132,6 +133,7 @@ func (s *Server) validate(ctx context.Context, req *apiv1.Request) (any, error) 
 	if err := req.DecodeBody(&vr); err != nil {
 		return nil, err
 	}
+	ctx = pipelinegen.WithCaller(ctx, req.Principal.Subject, req.Principal.Role) // per-caller validation limit
 	if err := s.checkConfig(ctx, vr.Config, "config"); err != nil {
 		return nil, err
 	}

@@ -272,6 +272,11 @@ func (m *Manager) run(ctx context.Context, s *sim, exp loadgen.Exporter) {
 	default:
 		s.info.State = loadgen.StateCompleted
 	}
+	if s.info.Error == "" {
+		// Completed or stopped with some datapoints lost: say so, rather
+		// than error: null beside a failure count.
+		s.info.Error = st.FailureSummary()
+	}
 	m.s.Logger.Info("simulation ended", "simulation_id", s.info.ID, "state", s.info.State,
 		"datapoints_sent", st.DatapointsSent, "datapoints_failed", st.DatapointsFailed, "error", s.info.Error)
 }
