@@ -90,10 +90,6 @@ type Controller struct {
 	DevOTLPHTTPAddr  string `yaml:"dev_otlp_http_addr" flag:"dev-otlp-http-addr" usage:"--dev collector OTLP HTTP listen address"`
 	DevTelemetryAddr string `yaml:"dev_telemetry_addr" flag:"dev-telemetry-addr" usage:"--dev collector own metrics listen address"`
 	DevHealthAddr    string `yaml:"dev_health_addr" flag:"dev-health-addr" usage:"--dev collector health_check listen address"`
-
-	// OpAMP listener limits (issue 14); 0 takes opampserver's default.
-	OpAMPMaxMessageBytes    int64 `yaml:"opamp_max_message_bytes" flag:"opamp-max-message-bytes" usage:"largest AgentToServer message; a larger one closes the connection"`
-	OpAMPMaxUnauthenticated int   `yaml:"opamp_max_unauthenticated" flag:"opamp-max-unauthenticated" usage:"OpAMP connections not yet authenticated; more are closed at accept"`
 }
 
 // Auth configures authentication, rate limits and outbound URL checks.
@@ -142,7 +138,6 @@ func DefaultServer() Server {
 		Controller: Controller{
 			OpAMPAddr: ":4320", DevOTLPGRPCAddr: "127.0.0.1:14317", DevOTLPHTTPAddr: "127.0.0.1:14318",
 			DevTelemetryAddr: "127.0.0.1:18888", DevHealthAddr: "127.0.0.1:13133",
-			OpAMPMaxMessageBytes: 4 << 20, OpAMPMaxUnauthenticated: 1024,
 		},
 		Shutdown: Shutdown{Timeout: 10 * time.Second},
 	}

@@ -1,6 +1,10 @@
 package controller
 
-import "github.com/phoenix-platform/phoenix/pkg/config"
+import (
+	"errors"
+
+	"github.com/phoenix-platform/phoenix/pkg/config"
+)
 
 // Config is the controller section's own settings (YAML `controller:`,
 // flags --controller-*, env PHOENIX_CONTROLLER_*). The OpAMP listen address
@@ -8,10 +12,16 @@ import "github.com/phoenix-platform/phoenix/pkg/config"
 // (config.Controller): the --dev agent and tests connect to them.
 type Config struct {
 	OpAMPOpen bool `yaml:"opamp_open" flag:"opamp-open" usage:"accept agents without a token (development only; --dev implies it)"`
+
+	// OpAMP listener limits (issue 14 §4).
+	OpAMPMaxMessageBytes    int64 `yaml:"opamp_max_message_bytes" flag:"opamp-max-message-bytes" usage:"largest AgentToServer message; a larger one closes the connection"`
+	OpAMPMaxUnauthenticated int   `yaml:"opamp_max_unauthenticated" flag:"opamp-max-unauthenticated" usage:"OpAMP connections not yet authenticated; more are closed at accept"`
 }
 
 // DefaultConfig returns the controller defaults: agents need a token.
-func DefaultConfig() Config { return Config{} }
+func DefaultConfig() Config {
+	return Config{OpAMPMaxMessageBytes: 4 << 20, OpAMPMaxUnauthenticated: 1024}
+}
 
 // ConfigFrom returns the controller settings in cfg, registering the
 // defaults on first use (tests set fields before starting the service).
@@ -19,5 +29,14 @@ func ConfigFrom(cfg *config.Server) *Config {
 	return config.SectionOf(cfg, config.ServiceController, DefaultConfig)
 }
 
-// Validate has nothing to check: a bool is always valid.
-func (c *Config) Validate() error { return nil }
+// Validate reports every problem at once, naming each YAML key.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.OpAMPMaxMessageBytes <= 0 {
+		errs = append(errs, errors.New("controller.opamp_max_message_bytes: must be positive"))
+	}
+	if c.OpAMPMaxUnauthenticated <= 0 {
+		errs = append(errs, errors.New("controller.opamp_max_unauthenticated: must be positive"))
+	}
+	return errors.Join(errs...)
+}

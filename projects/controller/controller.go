@@ -58,6 +58,7 @@ func New(s service.Settings) (service.Service, error) {
 // loop and tests ask it for the OpAMP address).
 func NewController(s service.Settings) (*Controller, error) {
 	c := &Controller{s: s, repo: fleet.NewRepo(s.Store)}
+	cc := ConfigFrom(s.Config)
 	c.opamp = opampserver.New(opampserver.Settings{
 		Addr: s.Config.Controller.OpAMPAddr, Open: c.open(), Repo: c.repo,
 		Auth: opampserver.NewNATSAuthenticator(s.Bus), Events: s.Bus, Logger: s.Logger.With("component", "opamp"),
