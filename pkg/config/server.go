@@ -71,7 +71,7 @@ type Log struct {
 type API struct {
 	Addr          string        `yaml:"addr" flag:"addr" usage:"HTTP listen address for the API, dashboard and WebSocket"`
 	MaxBodyBytes  int64         `yaml:"max_body_bytes" flag:"max-body-bytes" usage:"largest accepted request body"`
-	ServiceTimout time.Duration `yaml:"service_timeout" flag:"service-timeout" usage:"deadline for a service's answer over NATS"`
+	ServiceTimeout time.Duration `yaml:"service_timeout" flag:"service-timeout" usage:"deadline for a service's answer over NATS"`
 }
 
 // Analytics holds the ingest listen addresses: loadsim's "self" target,
@@ -129,7 +129,7 @@ func DefaultServer() Server {
 	return Server{
 		DataDir:   dataDir,
 		Log:       Log{Format: "text", Level: "info"},
-		API:       API{Addr: ":8080", MaxBodyBytes: 1 << 20, ServiceTimout: 5 * time.Second},
+		API:       API{Addr: ":8080", MaxBodyBytes: 1 << 20, ServiceTimeout: 5 * time.Second},
 		Analytics: Analytics{OTLPGRPCAddr: ":4317", OTLPHTTPAddr: ":4318"},
 		Auth: Auth{
 			Issuer: "phoenix", Audience: "phoenix-api", AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: 30 * 24 * time.Hour,
@@ -204,7 +204,7 @@ func (c *Server) Validate() error {
 	if c.API.MaxBodyBytes <= 0 {
 		errs = append(errs, errors.New("api.max_body_bytes: must be positive"))
 	}
-	if c.API.ServiceTimout <= 0 {
+	if c.API.ServiceTimeout <= 0 {
 		errs = append(errs, errors.New("api.service_timeout: must be positive"))
 	}
 	if c.RedisURL != "" {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/micro"
@@ -49,16 +50,46 @@ type ServiceConfig struct {
 	Description string
 	Metadata    map[string]string
 	Timeout     time.Duration // per-request deadline given to handlers
-	Observer    Observer
-	Endpoints   []Endpoint
+	// MaxConcurrent bounds the requests the service's handlers serve at
+	// once (default DefaultMaxConcurrent). micro delivers each endpoint's
+	// requests on one goroutine, so without this a slow request (a
+	// collector validation, a database write) would hold up every other
+	// request to the same endpoint. When all slots are taken the delivery
+	// goroutine waits, and NATS buffers (bounded by the connection's
+	// pending limits) until a slot frees.
+	MaxConcurrent int
+	Observer      Observer
+	Endpoints     []Endpoint
+}
+
+// DefaultMaxConcurrent is a service's default bound on requests in flight.
+const DefaultMaxConcurrent = 64
+
+// Service is a running micro service whose Stop also waits for the
+// requests in flight, so no handler outlives it.
+type Service struct {
+	micro.Service
+	inflight *sync.WaitGroup
+}
+
+// Stop takes the service off the bus, then waits for its handlers.
+func (s *Service) Stop() error {
+	err := s.Service.Stop()
+	s.inflight.Wait()
+	return err
 }
 
 // AddService registers a micro service (so `$SRV.PING.<name>` answers) with
 // its endpoints. Stop the returned service to take it off the bus.
-func (b *Bus) AddService(cfg ServiceConfig) (micro.Service, error) {
+func (b *Bus) AddService(cfg ServiceConfig) (*Service, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second
 	}
+	if cfg.MaxConcurrent <= 0 {
+		cfg.MaxConcurrent = DefaultMaxConcurrent
+	}
+	slots := make(chan struct{}, cfg.MaxConcurrent)
+	inflight := &sync.WaitGroup{}
 	svc, err := micro.AddService(b.Conn, micro.Config{
 		Name: cfg.Name, Version: cfg.Version, Description: cfg.Description, Metadata: cfg.Metadata,
 	})
@@ -66,12 +97,27 @@ func (b *Bus) AddService(cfg ServiceConfig) (micro.Service, error) {
 		return nil, fmt.Errorf("add nats service %s: %w", cfg.Name, err)
 	}
 	for _, ep := range cfg.Endpoints {
-		if err := svc.AddEndpoint(ep.Name, wrap(ep, cfg), micro.WithEndpointSubject(ep.Subject)); err != nil {
+		h := concurrently(wrap(ep, cfg), slots, inflight)
+		if err := svc.AddEndpoint(ep.Name, h, micro.WithEndpointSubject(ep.Subject)); err != nil {
 			_ = svc.Stop()
 			return nil, fmt.Errorf("add endpoint %s: %w", ep.Subject, err)
 		}
 	}
-	return svc, nil
+	return &Service{Service: svc, inflight: inflight}, nil
+}
+
+// concurrently serves each request on its own goroutine once one of slots
+// is free; the delivery goroutine waits for a slot, which bounds both the
+// goroutines and the work in flight.
+func concurrently(h micro.Handler, slots chan struct{}, inflight *sync.WaitGroup) micro.Handler {
+	return micro.HandlerFunc(func(req micro.Request) {
+		slots <- struct{}{}
+		inflight.Add(1)
+		go func() {
+			defer func() { <-slots; inflight.Done() }()
+			h.Handle(req)
+		}()
+	})
 }
 
 func wrap(ep Endpoint, cfg ServiceConfig) micro.Handler {

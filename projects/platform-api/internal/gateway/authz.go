@@ -93,7 +93,7 @@ func (g *Gateway) authorizeTopic(ctx context.Context, p apiv1.Principal, kind, i
 	names := paramNames(rt.Pattern)
 	path := strings.Replace(rt.Pattern, "{"+names[0]+"}", id, 1)
 	req := apiv1.Request{Method: "GET", Path: path, Params: map[string]string{names[0]: id}, Principal: p}
-	cctx, cancel := context.WithTimeout(ctx, g.s.Config.API.ServiceTimout)
+	cctx, cancel := context.WithTimeout(ctx, g.s.Config.API.ServiceTimeout)
 	defer cancel()
 	if _, _, err := g.s.Bus.RequestRaw(cctx, rt.Subject, req); err != nil {
 		// As when no route exists: with the owning service not running in

@@ -71,7 +71,7 @@ func (g *Gateway) forward(rt Route) http.HandlerFunc {
 				req.Body = body
 			}
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), g.s.Config.API.ServiceTimout)
+		ctx, cancel := context.WithTimeout(r.Context(), g.s.Config.API.ServiceTimeout)
 		defer cancel()
 		status, raw, err := g.s.Bus.RequestRaw(ctx, rt.Subject, req)
 		if err != nil {
