@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/phoenix-platform/phoenix/pkg/problem"
@@ -97,7 +98,7 @@ func (b *Bus) AddService(cfg ServiceConfig) (*Service, error) {
 		return nil, fmt.Errorf("add nats service %s: %w", cfg.Name, err)
 	}
 	for _, ep := range cfg.Endpoints {
-		h := concurrently(wrap(ep, cfg), slots, inflight)
+		h := concurrently(b.Conn, wrap(ep, cfg), slots, inflight)
 		if err := svc.AddEndpoint(ep.Name, h, micro.WithEndpointSubject(ep.Subject)); err != nil {
 			_ = svc.Stop()
 			return nil, fmt.Errorf("add endpoint %s: %w", ep.Subject, err)
@@ -108,17 +109,63 @@ func (b *Bus) AddService(cfg ServiceConfig) (*Service, error) {
 
 // concurrently serves each request on its own goroutine once one of slots
 // is free; the delivery goroutine waits for a slot, which bounds both the
-// goroutines and the work in flight.
-func concurrently(h micro.Handler, slots chan struct{}, inflight *sync.WaitGroup) micro.Handler {
+// goroutines and the work in flight. The handler answers through a
+// detached copy of the request: micro's own request object records the
+// reply's outcome for its statistics after Handle returns, so answering it
+// from another goroutine would race with that bookkeeping.
+func concurrently(conn *nats.Conn, h micro.Handler, slots chan struct{}, inflight *sync.WaitGroup) micro.Handler {
 	return micro.HandlerFunc(func(req micro.Request) {
+		d := &detached{conn: conn, data: req.Data(), headers: req.Headers(), subject: req.Subject(), reply: req.Reply()}
 		slots <- struct{}{}
 		inflight.Add(1)
 		go func() {
 			defer func() { <-slots; inflight.Done() }()
-			h.Handle(req)
+			h.Handle(d)
 		}()
 	})
 }
+
+// detached is a micro.Request answered by publishing to its reply subject
+// directly, the way micro's own request answers.
+type detached struct {
+	conn           *nats.Conn
+	data           []byte
+	headers        micro.Headers
+	subject, reply string
+}
+
+func (d *detached) Respond(data []byte, opts ...micro.RespondOpt) error {
+	return d.publish(&nats.Msg{Data: data}, opts)
+}
+
+func (d *detached) RespondJSON(v any, opts ...micro.RespondOpt) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode reply: %w", err)
+	}
+	return d.Respond(data, opts...)
+}
+
+func (d *detached) Error(code, description string, data []byte, opts ...micro.RespondOpt) error {
+	msg := &nats.Msg{Data: data, Header: nats.Header{micro.ErrorHeader: {description}, micro.ErrorCodeHeader: {code}}}
+	return d.publish(msg, opts)
+}
+
+func (d *detached) publish(msg *nats.Msg, opts []micro.RespondOpt) error {
+	if d.reply == "" {
+		return micro.ErrRespond
+	}
+	msg.Subject = d.reply
+	for _, o := range opts {
+		o(msg)
+	}
+	return d.conn.PublishMsg(msg)
+}
+
+func (d *detached) Data() []byte           { return d.data }
+func (d *detached) Headers() micro.Headers { return d.headers }
+func (d *detached) Subject() string        { return d.subject }
+func (d *detached) Reply() string          { return d.reply }
 
 func wrap(ep Endpoint, cfg ServiceConfig) micro.Handler {
 	return micro.HandlerFunc(func(req micro.Request) {
