@@ -32,12 +32,15 @@ type devConfig struct {
 		Headers  map[string]string `yaml:"headers"`
 	} `yaml:"exporters"`
 	Service struct {
-		Pipelines map[string]struct {
-			Receivers  []string `yaml:"receivers"`
-			Processors []string `yaml:"processors"`
-			Exporters  []string `yaml:"exporters"`
-		} `yaml:"pipelines"`
+		Pipelines map[string]pipelineYAML `yaml:"pipelines"`
 	} `yaml:"service"`
+}
+
+// pipelineYAML is one service.pipelines entry of a generated config.
+type pipelineYAML struct {
+	Receivers  []string `yaml:"receivers"`
+	Processors []string `yaml:"processors"`
+	Exporters  []string `yaml:"exporters"`
 }
 
 // TestGenerateDev checks what makes the --dev collector behave as it did
