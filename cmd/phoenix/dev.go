@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/pkg/loadgen"
 	"github.com/phoenix-platform/phoenix/pkg/messaging"
+	"github.com/phoenix-platform/phoenix/pkg/pipelinegen"
 	"github.com/phoenix-platform/phoenix/projects/agent"
 	"github.com/phoenix-platform/phoenix/projects/controller"
 	"github.com/phoenix-platform/phoenix/projects/generator"
@@ -79,12 +79,12 @@ func devFleet(ctx context.Context, a *app.App) (func(), error) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		collectorCfg := devCollectorConfig(devSettings{
-			OTLPGRPC: cfg.Controller.DevOTLPGRPCAddr, OTLPHTTP: cfg.Controller.DevOTLPHTTPAddr,
-			Telemetry: cfg.Controller.DevTelemetryAddr, Health: cfg.Controller.DevHealthAddr,
-			Ingest: "http://" + loopback(cfg.Analytics.OTLPHTTPAddr), HostMetrics: hostMetricsAllowed(),
-		})
-		hash, err := deployDev(bg, a.Settings.Bus, ag.ID(), collectorCfg, log)
+		collectorCfg, err := pipelinegen.GenerateDev(devPipeline(cfg, hostMetricsAllowed()))
+		if err != nil {
+			log.Error("--dev: could not generate the local collector's config", "error", err)
+			return
+		}
+		hash, err := deployDev(bg, a.Settings.Bus, ag.ID(), string(collectorCfg.Config), log)
 		if err != nil {
 			if bg.Err() == nil {
 				log.Error("--dev: could not deploy the local collector's config", "error", err)
@@ -234,81 +234,16 @@ func hostMetricsAllowed() bool {
 	return err == nil
 }
 
-// devSettings are the local collector's addresses.
-type devSettings struct {
-	OTLPGRPC, OTLPHTTP, Telemetry, Health string
-	Ingest                                string // Phoenix's OTLP/HTTP ingest URL
-	HostMetrics                           bool
-}
-
-// devCollectorConfig is the --dev collector's production pipeline: OTLP
-// intake (loadsim) and, where allowed, this host's processes, exported to
-// Phoenix's own ingest. Host metrics get resourcedetection (host.name);
-// OTLP traffic keeps the host.name its sender set.
-func devCollectorConfig(s devSettings) string {
-	telHost, telPort, _ := net.SplitHostPort(s.Telemetry)
-	var b strings.Builder
-	b.WriteString(`receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: ` + s.OTLPGRPC + `
-      http:
-        endpoint: ` + s.OTLPHTTP + `
-`)
-	if s.HostMetrics {
-		b.WriteString(`  hostmetrics:
-    collection_interval: 10s
-    scrapers:
-      process:
-        mute_process_name_error: true
-        mute_process_exe_error: true
-        mute_process_io_error: true
-        mute_process_user_error: true
-        mute_process_cgroup_error: true
-`)
+// devPipeline is the --dev collector's request to pipelinegen: the
+// DevTemplate preset over the dev source (OTLP intake for loadsim and, where
+// allowed, this host's processes), exported to this server's own ingest.
+func devPipeline(cfg *config.Server, hostProcesses bool) pipelinegen.DevRequest {
+	return pipelinegen.DevRequest{
+		OTLPGRPCEndpoint: cfg.Controller.DevOTLPGRPCAddr,
+		OTLPHTTPEndpoint: cfg.Controller.DevOTLPHTTPAddr,
+		HostProcesses:    hostProcesses,
+		IngestEndpoint:   "http://" + loopback(cfg.Analytics.OTLPHTTPAddr),
+		TelemetryAddr:    cfg.Controller.DevTelemetryAddr,
+		HealthAddr:       cfg.Controller.DevHealthAddr,
 	}
-	b.WriteString(`processors:
-  memory_limiter:
-    check_interval: 1s
-    limit_mib: 512
-    spike_limit_mib: 128
-  batch:
-    timeout: 2s
-`)
-	if s.HostMetrics {
-		b.WriteString(`  resourcedetection:
-    detectors: [system]
-`)
-	}
-	b.WriteString(`exporters:
-  otlphttp/phoenix:
-    endpoint: ` + s.Ingest + `
-extensions:
-  health_check:
-    endpoint: ` + s.Health + `
-service:
-  extensions: [health_check]
-  telemetry:
-    metrics:
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: ` + telHost + `
-                port: ` + telPort + `
-  pipelines:
-    metrics/otlp:
-      receivers: [otlp]
-      processors: [memory_limiter, batch]
-      exporters: [otlphttp/phoenix]
-`)
-	if s.HostMetrics {
-		b.WriteString(`    metrics/host:
-      receivers: [hostmetrics]
-      processors: [memory_limiter, resourcedetection, batch]
-      exporters: [otlphttp/phoenix]
-`)
-	}
-	return b.String()
 }

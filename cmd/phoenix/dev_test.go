@@ -7,31 +7,43 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/phoenix-platform/phoenix/pkg/testutil"
+	"github.com/phoenix-platform/phoenix/pkg/config"
+	"github.com/phoenix-platform/phoenix/pkg/pipelinegen"
+	"github.com/phoenix-platform/phoenix/pkg/pipelinegen/collectortest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
+// TestDevCollectorConfig: the --dev collector's config, from the server's
+// settings through pipelinegen, matches testdata/<name>.yaml (refresh with
+// -update) and the real collector accepts it.
 func TestDevCollectorConfig(t *testing.T) {
+	custom := config.DefaultServer()
+	custom.Analytics.OTLPHTTPAddr = "0.0.0.0:9318"
+	custom.Controller.DevOTLPGRPCAddr = "127.0.0.1:24317"
+	custom.Controller.DevOTLPHTTPAddr = "127.0.0.1:24318"
+	custom.Controller.DevTelemetryAddr = "127.0.0.1:28888"
+	custom.Controller.DevHealthAddr = "127.0.0.1:23133"
+	defaults := config.DefaultServer()
 	tests := []struct {
-		name string
-		s    devSettings
+		name          string
+		cfg           *config.Server
+		hostProcesses bool
 	}{
-		{"dev_linux", devSettings{OTLPGRPC: "127.0.0.1:14317", OTLPHTTP: "127.0.0.1:14318", Telemetry: "127.0.0.1:18888",
-			Health: "127.0.0.1:13133", Ingest: "http://127.0.0.1:4318", HostMetrics: true}},
-		{"dev_no_hostmetrics", devSettings{OTLPGRPC: "127.0.0.1:14317", OTLPHTTP: "127.0.0.1:14318", Telemetry: "127.0.0.1:18888",
-			Health: "127.0.0.1:13133", Ingest: "http://127.0.0.1:4318"}},
+		{"dev_linux", &defaults, true},
+		{"dev_no_hostmetrics", &defaults, false},
+		{"dev_custom_addrs", &custom, true},
 	}
-	bin := filepath.Join("..", "..", "bin", "phoenix-collector")
-	if b := os.Getenv("PHOENIX_COLLECTOR_BIN"); b != "" {
-		bin = b
-	}
+	var validated []string
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := devCollectorConfig(tt.s)
+			res, err := pipelinegen.GenerateDev(devPipeline(tt.cfg, tt.hostProcesses))
+			if err != nil {
+				t.Fatal(err)
+			}
 			golden := filepath.Join("testdata", tt.name+".yaml")
 			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+				if err := os.WriteFile(golden, res.Config, 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -39,21 +51,21 @@ func TestDevCollectorConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got != string(want) {
-				t.Fatalf("config differs from %s (run with -update):\n%s", golden, got)
+			if string(res.Config) != string(want) {
+				t.Fatalf("config differs from %s (run with -update):\n%s", golden, res.Config)
 			}
-			if _, err := os.Stat(bin); err != nil {
-				if testutil.InCI() {
-					t.Fatalf("phoenix-collector is required in CI: %v", err)
-				}
-				t.Skipf("phoenix-collector not built: %v", err)
-			}
-			out, err := exec.Command(bin, "validate", "--config", golden).CombinedOutput()
-			if err != nil {
-				t.Fatalf("phoenix-collector validate %s: %v\n%s", golden, err, out)
-			}
+			validated = append(validated, golden)
 		})
 	}
+	t.Run("collector_validate", func(t *testing.T) {
+		bin := collectortest.Bin(t)
+		for _, golden := range validated {
+			out, err := exec.Command(bin, "validate", "--config", golden).CombinedOutput()
+			if err != nil {
+				t.Errorf("phoenix-collector validate %s: %v\n%s", golden, err, out)
+			}
+		}
+	})
 }
 
 func TestLoopback(t *testing.T) {

@@ -135,14 +135,18 @@ func Generate(r Request) (*Result, error) {
 	if len(errs) > 0 {
 		return nil, problem.BadRequest("invalid pipeline request", errs...)
 	}
-	doc := plan.document()
-	out, err := encode(doc)
+	return plan.result()
+}
+
+// result renders the planned config.
+func (p *plan) result() (*Result, error) {
+	out, err := encode(p.document())
 	if err != nil {
 		return nil, err
 	}
 	sum := sha256.Sum256(out)
 	res := &Result{Config: out, ConfigHash: "sha256:" + hex.EncodeToString(sum[:]), Variants: map[string][]Strategy{}}
-	for _, v := range plan.variants {
+	for _, v := range p.variants {
 		res.Variants[v.pipeline] = v.strategies
 	}
 	return res, nil
@@ -164,6 +168,9 @@ type plannedVariant struct {
 type plan struct {
 	r        Request
 	variants []plannedVariant
+	// hostProcesses adds a second intake, this host's processes, beside
+	// the request's source (GenerateDev only).
+	hostProcesses bool
 }
 
 // plan checks the request and resolves templates into strategies.
@@ -412,7 +419,7 @@ func checkHostPort(s string) string {
 // document assembles the whole config in the collector's section order.
 func (p *plan) document() *yaml.Node {
 	r := p.r
-	receiverID, receiver := p.receiver()
+	intakes := p.intakes()
 
 	processors := mapping("memory_limiter", mapping(
 		"check_interval", "1s",
@@ -421,14 +428,11 @@ func (p *plan) document() *yaml.Node {
 	))
 	// hostmetrics' process scraper does not set host.name: the system
 	// detector does, and topk groups by it.
-	var head []string
-	head = append(head, "memory_limiter")
-	if r.Source.Kind == "" || r.Source.Kind == SourceHostMetrics {
+	if slices.ContainsFunc(intakes, func(in intake) bool { return in.detect }) {
 		add(processors, "resource_detection/system", mapping(
 			"detectors", []string{"system"},
 			"system", mapping("hostname_sources", []string{"os"}),
 		))
-		head = append(head, "resource_detection/system")
 	}
 	for _, v := range p.variants {
 		for _, pr := range v.processors {
@@ -447,19 +451,28 @@ func (p *plan) document() *yaml.Node {
 
 	pipelines := mapping()
 	for _, v := range p.variants {
-		procs := slices.Clone(head)
-		for _, pr := range v.processors {
-			procs = append(procs, pr.id)
+		for _, in := range intakes {
+			procs := []string{"memory_limiter"}
+			if in.detect {
+				procs = append(procs, "resource_detection/system")
+			}
+			for _, pr := range v.processors {
+				procs = append(procs, pr.id)
+			}
+			if v.name != "" {
+				procs = append(procs, "resource/"+v.name)
+			}
+			procs = append(procs, "batch")
+			name := v.pipeline
+			if in.pipeline != "" {
+				name += "/" + in.pipeline
+			}
+			add(pipelines, name, mapping(
+				"receivers", flowSeq([]string{in.id}),
+				"processors", flowSeq(procs),
+				"exporters", flowSeq([]string{exporterID}),
+			))
 		}
-		if v.name != "" {
-			procs = append(procs, "resource/"+v.name)
-		}
-		procs = append(procs, "batch")
-		add(pipelines, v.pipeline, mapping(
-			"receivers", flowSeq([]string{receiverID}),
-			"processors", flowSeq(procs),
-			"exporters", flowSeq([]string{exporterID}),
-		))
 	}
 
 	telemetry := r.TelemetryAddr
@@ -470,8 +483,12 @@ func (p *plan) document() *yaml.Node {
 	portN, _ := strconv.Atoi(port)
 
 	service := mapping()
+	receivers := mapping()
+	for _, in := range intakes {
+		add(receivers, in.id, in.body)
+	}
 	root := mapping(
-		"receivers", mapping(receiverID, receiver),
+		"receivers", receivers,
 		"processors", processors,
 		"exporters", mapping(exporterID, exporter),
 	)
@@ -512,15 +529,20 @@ func (p *plan) receiver() (string, *yaml.Node) {
 			"cpu", emptyMap(),
 			"memory", emptyMap(),
 			"load", emptyMap(),
-			"process", mapping(
-				// Processes vanish between listing and reading; those are
-				// expected, not errors worth a log line per scrape.
-				"mute_process_name_error", true,
-				"mute_process_exe_error", true,
-				"mute_process_io_error", true,
-				"mute_process_user_error", true,
-			),
+			"process", processScraper(),
 		),
+	)
+}
+
+// processScraper is hostmetrics' process scraper. Processes vanish between
+// listing and reading; those are expected, not errors worth a log line per
+// scrape.
+func processScraper() *yaml.Node {
+	return mapping(
+		"mute_process_name_error", true,
+		"mute_process_exe_error", true,
+		"mute_process_io_error", true,
+		"mute_process_user_error", true,
 	)
 }
 

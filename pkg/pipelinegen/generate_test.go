@@ -95,11 +95,7 @@ func TestGenerateStructure(t *testing.T) {
 					} `yaml:"readers"`
 				} `yaml:"metrics"`
 			} `yaml:"telemetry"`
-			Pipelines map[string]struct {
-				Receivers  []string `yaml:"receivers"`
-				Processors []string `yaml:"processors"`
-				Exporters  []string `yaml:"exporters"`
-			} `yaml:"pipelines"`
+			Pipelines map[string]pipelineYAML `yaml:"pipelines"`
 		} `yaml:"service"`
 	}
 	if err := yaml.Unmarshal(res.Config, &cfg); err != nil {

@@ -109,7 +109,7 @@ func TestDevLoop(t *testing.T) {
 		// They came through the local collector: its own telemetry counts
 		// what it received over OTLP and exported to Phoenix.
 		recv = collectorCounter(telemetryAddr, "otelcol_receiver_accepted_metric_points", `receiver="otlp"`)
-		sent = collectorCounter(telemetryAddr, "otelcol_exporter_sent_metric_points", `exporter="otlphttp/phoenix"`)
+		sent = collectorCounter(telemetryAddr, "otelcol_exporter_sent_metric_points", `exporter="otlp_http"`)
 		return (names >= 5 || !served) && recv > 0 && sent > 0
 	})
 	if !ok {
