@@ -4,51 +4,32 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"path/filepath"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
-	"github.com/phoenix-platform/phoenix/pkg/config"
-	"github.com/phoenix-platform/phoenix/pkg/database"
 	"github.com/phoenix-platform/phoenix/pkg/loadgen"
-	"github.com/phoenix-platform/phoenix/pkg/messaging"
-	"github.com/phoenix-platform/phoenix/pkg/service"
-	"github.com/phoenix-platform/phoenix/pkg/telemetry"
 	"github.com/phoenix-platform/phoenix/pkg/testutil"
-	"github.com/phoenix-platform/phoenix/projects/analytics"
 )
 
-// startIngest runs the analytics service (Phoenix's OTLP ingest) with
-// authentication on, as `phoenix server` does; it returns the OTLP/HTTP URL.
+// startIngest runs an OTLP/HTTP endpoint that refuses every request with
+// 401, as Phoenix's ingest does without credentials (a project may not
+// import another, so the real analytics service is not started here; the
+// e2e suite runs the two together).
 func startIngest(t *testing.T) string {
 	t.Helper()
-	ctx := context.Background()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	bus, err := messaging.Connect(ctx, messaging.Settings{DataDir: t.TempDir(), Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bus.Close)
-	db, err := database.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "a.db"), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	cfg := config.DefaultServer()
-	cfg.Analytics.OTLPHTTPAddr = testutil.FreeAddr(t)
-	cfg.Analytics.OTLPGRPCAddr = testutil.FreeAddr(t)
-	cfg.Auth.IngestOpen = false
-	svc, err := analytics.New(service.Settings{Config: &cfg, Logger: logger, Bus: bus, Store: db, Metrics: telemetry.NewMetrics(), Instance: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = svc.Shutdown(context.Background()) })
-	return "http://" + cfg.Analytics.OTLPHTTPAddr
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="phoenix-ingest"`)
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = io.WriteString(w, `{"title":"Unauthorized","status":401,"detail":"missing bearer token"}`)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // TestRunAgainstIngestAnswering401 (issue 14): a server-run simulation
