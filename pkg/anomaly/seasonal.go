@@ -178,8 +178,15 @@ func meanAbsDiff(xs []float64) float64 {
 	return sum / float64(len(xs)-1)
 }
 
-// learnPeriod picks the lag with the highest prominent autocorrelation peak
-// above acfMin that fits minCycles times in xs, or -1 when there is none.
+// learnPeriod picks the season of xs: the shortest lag whose similarity peak
+// is prominent, at least acfMin, and within 10% of the best peak (a season's
+// multiples peak as high as the season itself), fitting minCycles times in
+// xs; -1 when there is none.
+//
+// Similarity at lag L is 1 - mean((x[i]-x[i-L])^2) / (2 var): the
+// autocorrelation, but from differences, so it needs no mean, is not biased
+// towards short lags by the number of pairs, and peaks at exactly the period
+// of a periodic signal even over two cycles.
 func learnPeriod(xs []float64, minCycles int) int {
 	n := len(xs)
 	var mean float64
@@ -191,6 +198,7 @@ func learnPeriod(xs []float64, minCycles int) int {
 	for _, x := range xs {
 		v0 += (x - mean) * (x - mean)
 	}
+	v0 /= float64(n)
 	if v0 == 0 || math.IsInf(v0, 0) || math.IsNaN(v0) {
 		return -1
 	}
@@ -198,22 +206,29 @@ func learnPeriod(xs []float64, minCycles int) int {
 	if hi < minPeriod+1 {
 		return -1
 	}
-	acf := make([]float64, hi+2)
+	sim := make([]float64, hi+2)
 	for lag := 1; lag <= hi+1 && lag < n; lag++ {
-		var c float64
+		var d float64
 		for i := lag; i < n; i++ {
-			c += (xs[i] - mean) * (xs[i-lag] - mean)
+			d += (xs[i] - xs[i-lag]) * (xs[i] - xs[i-lag])
 		}
-		acf[lag] = c / v0
+		sim[lag] = 1 - d/float64(n-lag)/(2*v0)
 	}
-	best, bestACF := -1, acfMin
-	low := acf[1]
+	var peaks []int
+	top := acfMin
+	low := sim[1]
 	for lag := 2; lag <= hi; lag++ {
-		low = math.Min(low, acf[lag])
-		if lag >= minPeriod && acf[lag] > bestACF && acf[lag]-low >= minProminence &&
-			acf[lag] >= acf[lag-1] && acf[lag] >= acf[lag+1] {
-			best, bestACF = lag, acf[lag]
+		low = math.Min(low, sim[lag])
+		if lag >= minPeriod && sim[lag] >= acfMin && sim[lag]-low >= minProminence &&
+			sim[lag] >= sim[lag-1] && sim[lag] >= sim[lag+1] {
+			peaks = append(peaks, lag)
+			top = math.Max(top, sim[lag])
 		}
 	}
-	return best
+	for _, lag := range peaks {
+		if sim[lag] >= 0.9*top {
+			return lag
+		}
+	}
+	return -1
 }
