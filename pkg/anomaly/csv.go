@@ -36,7 +36,7 @@ func ParseTime(s string) (time.Time, error) {
 // DetectCSV reads `timestamp,value` rows (a header line first, as in NAB),
 // runs one Ensemble over them in order, the same code as streaming, and
 // writes `timestamp,value,anomaly_score,label` with the input's timestamp and
-// value text unchanged. An error names the input line it is about; rows
+// value text as given (spaces trimmed). An error names the input line it is about; rows
 // already written stay written.
 func DetectCSV(r io.Reader, w io.Writer, s Settings) error {
 	e, err := New(s)
@@ -84,7 +84,7 @@ func DetectCSV(r io.Reader, w io.Writer, s Settings) error {
 			return fmt.Errorf("read csv: line %d: value %q is not a number", line, rec[1])
 		}
 		res := e.Observe(ts, v)
-		out[0], out[1] = rec[0], rec[1]
+		out[0], out[1] = strings.TrimSpace(rec[0]), strings.TrimSpace(rec[1])
 		out[2] = strconv.FormatFloat(res.Score, 'f', 4, 64)
 		out[3] = "0"
 		if res.Label {

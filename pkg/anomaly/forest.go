@@ -151,7 +151,7 @@ func (f *forest) score(x feature) float64 {
 			}
 			depth++
 		}
-		total += float64(depth) + avgPath(int(tree[i].Size))
+		total += float64(depth) + leafPath[min(int(tree[i].Size), forestSample)]
 	}
 	s := math.Pow(2, -total/float64(len(f.Trees))/avgPath(f.Sample))
 	return clamp01((s - forestLow) / forestSpan)
@@ -163,6 +163,14 @@ const (
 	forestLow  = 0.6
 	forestSpan = 0.2
 )
+
+// leafPath caches avgPath for every leaf size, a log per tree per point otherwise.
+var leafPath = func() (c [forestSample + 1]float64) {
+	for n := range c {
+		c[n] = avgPath(n)
+	}
+	return c
+}()
 
 // avgPath is c(n), the average path length of an unsuccessful binary search
 // tree lookup among n points.
