@@ -28,6 +28,12 @@ type Settings struct {
 	Refractory int
 	// Seed seeds the isolation forest (default 1), so runs are reproducible.
 	Seed uint64
+	// MaxTail is the largest share of the series' recent scores (about the
+	// last 2000 points) that may be at least as high as a point's score for
+	// that point to be labelled (default 0.03). A series whose scores are
+	// often high (bursty, heavy-tailed counts) then needs a rarer score to
+	// raise an anomaly. Set it to 1 to label on the threshold alone.
+	MaxTail float64
 }
 
 // Defaults.
@@ -36,6 +42,7 @@ const (
 	DefaultLearnPoints = 1000
 	DefaultThreshold   = 0.5
 	DefaultRefractory  = 100
+	DefaultMaxTail     = 0.03
 )
 
 // Bounds that keep memory per series fixed.
@@ -64,6 +71,9 @@ func (s Settings) withDefaults() Settings {
 	if s.Seed == 0 {
 		s.Seed = 1
 	}
+	if s.MaxTail == 0 {
+		s.MaxTail = DefaultMaxTail
+	}
 	return s
 }
 
@@ -83,6 +93,9 @@ func (s Settings) Validate() error {
 	}
 	if math.IsNaN(s.Threshold) || s.Threshold < 0 || s.Threshold > 1 {
 		errs = append(errs, fmt.Errorf("threshold: %v not in [0, 1]", s.Threshold))
+	}
+	if math.IsNaN(s.MaxTail) || s.MaxTail < 0 || s.MaxTail > 1 {
+		errs = append(errs, fmt.Errorf("max_tail: %v not in [0, 1]", s.MaxTail))
 	}
 	return errors.Join(errs...)
 }
@@ -123,6 +136,41 @@ type state struct {
 	Prev     float64
 	HasPrev  bool
 	Quiet    int // points left in the refractory period
+	Scores   scoreHist
+}
+
+// scoreHist is a decayed histogram of the ensemble's own past scores: fixed
+// size, forgetting with a half-life of about 1400 points.
+type scoreHist struct {
+	Bins  [scoreBins]float64
+	Total float64
+}
+
+const (
+	scoreBins  = 64
+	scoreDecay = 1 - 1.0/2000
+)
+
+func scoreBin(s float64) int { return min(int(s*scoreBins), scoreBins-1) }
+
+// tail is the decayed share of past scores in s's bin or above.
+func (h *scoreHist) tail(s float64) float64 {
+	if h.Total == 0 {
+		return 0
+	}
+	var n float64
+	for _, c := range h.Bins[scoreBin(s):] {
+		n += c
+	}
+	return n / h.Total
+}
+
+func (h *scoreHist) add(s float64) {
+	for i := range h.Bins {
+		h.Bins[i] *= scoreDecay
+	}
+	h.Bins[scoreBin(s)]++
+	h.Total = h.Total*scoreDecay + 1
 }
 
 // New returns an Ensemble with the settings' defaults filled in.
@@ -201,11 +249,13 @@ func (e *Ensemble) Observe(ts time.Time, v float64) Result {
 	}
 	score := clamp01(math.Max(0.4*c.RobustZ+0.4*c.Seasonal+0.2*c.Forest, c.CUSUM))
 	r := Result{Score: score, Components: c}
+	tail := st.Scores.tail(score)
+	st.Scores.add(score)
 	if st.Quiet > 0 {
 		st.Quiet--
 		return r
 	}
-	if score >= st.Settings.Threshold {
+	if score >= st.Settings.Threshold && tail <= st.Settings.MaxTail {
 		r.Label = true
 		st.Quiet = st.Settings.Refractory
 	}

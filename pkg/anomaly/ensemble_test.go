@@ -151,6 +151,39 @@ func TestRefractory(t *testing.T) {
 	}
 }
 
+// TestMaxTail: when high scores are common in a series (bursts at random,
+// about one point in 10), most stop raising anomalies; on the threshold alone
+// they all go on.
+func TestMaxTail(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	bursts := make([]bool, 4000)
+	for i := range bursts {
+		bursts[i] = rng.IntN(10) == 0
+	}
+	xs := synth(4000, 0, 0, 1, func(i int) float64 {
+		if bursts[i] {
+			return 30
+		}
+		return 0
+	})
+	late := func(ls []int) int {
+		n := 0
+		for _, i := range ls {
+			if i >= 3000 {
+				n++
+			}
+		}
+		return n
+	}
+	tailed := late(labels(t, Settings{Refractory: -1}, xs))
+	plain := late(labels(t, Settings{Refractory: -1, MaxTail: 1}, xs))
+	// About 100 bursts after point 3000 all reach the threshold; only the
+	// few that score in the top 3% of the series' own scores remain.
+	if plain < 80 || tailed > plain/3 {
+		t.Fatalf("labels after point 3000: %d with the default max tail, %d on the threshold alone; want under a third", tailed, plain)
+	}
+}
+
 // TestSnapshotRestore: stopping mid-series, encoding, decoding into a new
 // ensemble and going on gives exactly the scores of an uninterrupted run,
 // before the season is learned, after, and once the forest is built.
@@ -229,6 +262,7 @@ func TestSettingsValidate(t *testing.T) {
 		{Settings{}, nil},
 		{Settings{Window: 64, Season: -1, Threshold: 0.8, Refractory: -1}, nil},
 		{Settings{Window: 8}, []string{"window"}},
+		{Settings{MaxTail: 1.5}, []string{"max_tail"}},
 		{Settings{Window: 1 << 20, Threshold: 2}, []string{"window", "threshold"}},
 		{Settings{Season: 100000, LearnPoints: -1, Threshold: math.NaN()}, []string{"season", "learn_points", "threshold"}},
 	}

@@ -30,6 +30,7 @@ func run() error {
 	var s anomaly.Settings
 	flag.IntVar(&s.Refractory, "refractory", 0, "override Settings.Refractory (experiments only)")
 	flag.Float64Var(&s.Threshold, "threshold", 0, "override Settings.Threshold (experiments only)")
+	flag.Float64Var(&s.MaxTail, "max-tail", 0, "override Settings.MaxTail (experiments only)")
 	flag.Parse()
 	if *data == "" {
 		return fmt.Errorf("-data is required")
