@@ -233,9 +233,28 @@ func TestUnmarshalRejects(t *testing.T) {
 	badWindow := *e
 	badWindow.st.RZ.Win.Buf = badWindow.st.RZ.Win.Buf[:10]
 	shortWin, _ := badWindow.MarshalBinary()
-	badTree := *e
-	badTree.st.IF.Trees = [][]node{{{Left: 5, Right: 6}}}
+	// withTree replaces the first of the 32 trees.
+	withTree := func(tree []node) Ensemble {
+		c := *e
+		c.st.IF.Trees = append([][]node{tree}, e.st.IF.Trees[1:]...)
+		return c
+	}
+	if len(e.st.IF.Trees) != numTrees {
+		t.Fatalf("forest not built: %d trees", len(e.st.IF.Trees))
+	}
+	badTree := withTree([]node{{Left: 5, Right: 6}})
 	tree, _ := badTree.MarshalBinary()
+	badCUSUM := *e
+	badCUSUM.st.CS.H = 0
+	cs, _ := badCUSUM.MarshalBinary()
+	badLeaf := withTree([]node{{Size: -3}})
+	fewTrees := *e
+	fewTrees.st.IF.Trees = fewTrees.st.IF.Trees[:1]
+	few, _ := fewTrees.MarshalBinary()
+	leaf, _ := badLeaf.MarshalBinary()
+	badSeason := *e
+	badSeason.st.HW.Period, badSeason.st.HW.Season = 48, make([]float64, 12)
+	season, _ := badSeason.MarshalBinary()
 	for name, tc := range map[string]struct {
 		data []byte
 		want string
@@ -244,7 +263,11 @@ func TestUnmarshalRejects(t *testing.T) {
 		"garbage":   {[]byte("not a state"), "decode anomaly state"},
 		"truncated": {good[:len(good)/2], "decode anomaly state"},
 		"window":    {shortWin, "robust window"},
-		"tree":      {tree, "forest"},
+		"tree":      {tree, "bad node"},
+		"trees":     {few, "1 trees"},
+		"cusum":     {cs, "cusum"},
+		"leaf":      {leaf, "leaf"},
+		"season":    {season, "season"},
 	} {
 		var d Ensemble
 		err := d.UnmarshalBinary(tc.data)

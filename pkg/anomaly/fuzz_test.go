@@ -54,3 +54,28 @@ func FuzzObserve(f *testing.F) {
 		}
 	})
 }
+
+// FuzzUnmarshal: a stored state that decodes is safe to use; one that is not
+// is refused, never a panic on the next point.
+func FuzzUnmarshal(f *testing.F) {
+	for _, n := range []int{0, 50, 700} {
+		e, _ := New(Settings{})
+		for i := range n {
+			e.Observe(t0.Add(time.Duration(i)*time.Minute), float64(i%13))
+		}
+		b, _ := e.MarshalBinary()
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var e Ensemble
+		if err := e.UnmarshalBinary(data); err != nil {
+			return
+		}
+		for i := range 300 {
+			r := e.Observe(t0.Add(time.Duration(i)*time.Minute), float64(i%7))
+			if !(r.Score >= 0 && r.Score <= 1) {
+				t.Fatalf("score %v", r.Score)
+			}
+		}
+	})
+}

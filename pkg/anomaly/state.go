@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/gob"
 	"fmt"
+	"math"
 )
 
 // stateVersion changes when the encoded state changes incompatibly; a
@@ -53,11 +54,14 @@ func (st *state) check() error {
 		return fmt.Errorf("robust window: %d points, next %d, settings say %d", len(st.RZ.Win.Buf), st.RZ.Win.Next, s.Window)
 	}
 	hw := &st.HW
-	if hw.Period > 0 && hw.Ready && (len(hw.Season) != hw.Period || hw.Pos < 0 || hw.Pos >= hw.Period) {
+	if hw.Period > 0 && (hw.Ready || hw.Season != nil) && (len(hw.Season) != hw.Period || hw.Pos < 0 || hw.Pos >= hw.Period) {
 		return fmt.Errorf("season: %d components at %d for period %d", len(hw.Season), hw.Pos, hw.Period)
 	}
 	if len(hw.Learn) > hw.LearnPoints || hw.Period > maxPeriod || hw.LearnPoints > maxLearnPoints {
 		return fmt.Errorf("season learning: %d of %d points, period %d", len(hw.Learn), hw.LearnPoints, hw.Period)
+	}
+	if !(st.CS.H > 0) || math.IsInf(st.CS.H, 0) || math.IsNaN(st.CS.K) {
+		return fmt.Errorf("cusum: allowance %v, interval %v", st.CS.K, st.CS.H)
 	}
 	f := &st.IF
 	if len(f.Win) != forestWindow || f.Next < 0 || f.Next >= len(f.Win) || f.Sample != forestSample || f.Rebuild <= 0 {
@@ -72,6 +76,9 @@ func (st *state) check() error {
 		}
 		for i, n := range tree {
 			if n.Left == 0 {
+				if n.Size < 0 {
+					return fmt.Errorf("forest: leaf %d holds %d points", i, n.Size)
+				}
 				continue
 			}
 			if n.Left <= int32(i) || n.Right <= int32(i) || int(n.Left) >= len(tree) || int(n.Right) >= len(tree) ||
