@@ -6,10 +6,10 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X github.com/phoenix-platform/phoenix/pkg/version.Version=$(VERSION) -X github.com/phoenix-platform/phoenix/pkg/version.Commit=$(COMMIT)
 # Modules built from their own directory (never in a go.work: see docs/decisions).
-SUBMODULES := projects/collector
+SUBMODULES := projects/collector tools
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all build build-phoenix build-collector run test test-root test-submodules lint bench bench-api bench-ingest generate clean
+.PHONY: all build build-phoenix build-collector run test test-root test-submodules lint bench bench-api bench-ingest nab generate clean
 
 all: build
 
@@ -60,6 +60,11 @@ bench-api:
 # missed.
 bench-ingest: build-collector
 	$(GO) run ./tests/performance/ingestbench
+
+# The anomaly ensemble scored on NAB (standard profile), per category and
+# overall; DATA is a NAB copy (data/<category>/*.csv, combined_windows.json).
+nab:
+	$(MAKE) -C tools nab DATA=$(abspath $(or $(DATA),../shared/datasets/nab))
 
 clean:
 	rm -rf bin
