@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"github.com/phoenix-platform/phoenix/pkg/problem"
 	"github.com/phoenix-platform/phoenix/pkg/service"
 	"github.com/phoenix-platform/phoenix/projects/controller"
+	phoenixcli "github.com/phoenix-platform/phoenix/projects/phoenix-cli"
 	platformapi "github.com/phoenix-platform/phoenix/projects/platform-api"
 )
 
@@ -346,4 +349,46 @@ func TestExperimentAPI(t *testing.T) {
 	if len(all.Items) != 7 {
 		t.Errorf("admin lists %d experiments, want 7 (6 of red, 1 of blue)", len(all.Items))
 	}
+
+	// The CLI decodes what the server answers: create from YAML, then get
+	// and events through the same wire types.
+	t.Setenv("PHOENIX_TOKEN", operator)
+	spec := filepath.Join(t.TempDir(), "spec.yaml")
+	if err := os.WriteFile(spec, []byte(`apiVersion: phoenix.dev/v1alpha1
+kind: Experiment
+metadata: {name: from-yaml}
+spec:
+  target: {selector: {env: nowhere}}
+  baseline: {template: baseline}
+  candidates: [{name: conservative, template: conservative}]
+  duration: 2m
+  criteria: {min_series_reduction_pct: 10}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := cli(t, "experiment", "create", "-f", spec, "--api-url", s.base, "-o", "json")
+	var viaCLI apiv1.Experiment
+	if err := json.Unmarshal([]byte(out), &viaCLI); err != nil || viaCLI.Name != "from-yaml" || viaCLI.State != apiv1.ExperimentDraft {
+		t.Fatalf("create through the CLI: %v\n%s", err, out)
+	}
+	if out := cli(t, "experiment", "events", viaCLI.ID, "--api-url", s.base); !strings.Contains(out, "create") || !strings.Contains(out, "otto") {
+		t.Errorf("events through the CLI:\n%s", out)
+	}
+	if out := cli(t, "experiment", "list", "--state", "draft", "--api-url", s.base); !strings.Contains(out, "from-yaml") {
+		t.Errorf("list through the CLI:\n%s", out)
+	}
+}
+
+// cli runs a phoenix command in process and returns its stdout.
+func cli(t *testing.T, args ...string) string {
+	t.Helper()
+	root := phoenixcli.NewRoot()
+	var out, errOut bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.SetArgs(args)
+	if err := root.Execute(); err != nil {
+		t.Fatalf("phoenix %v: %v\n%s", args, err, errOut.String())
+	}
+	return out.String()
 }
