@@ -377,6 +377,14 @@ spec:
 	if out := cli(t, "experiment", "list", "--state", "draft", "--api-url", s.base); !strings.Contains(out, "from-yaml") {
 		t.Errorf("list through the CLI:\n%s", out)
 	}
+	// The examples docs/experiments.md points to are accepted as written.
+	for _, name := range []string{"topk.yaml", "drops-postgres.yaml"} {
+		out := cli(t, "experiment", "create", "-f", filepath.Join(repoRoot(), "examples", "experiments", name), "--api-url", s.base, "-o", "json")
+		var e apiv1.Experiment
+		if err := json.Unmarshal([]byte(out), &e); err != nil || e.State != apiv1.ExperimentDraft {
+			t.Errorf("create examples/experiments/%s: %v\n%s", name, err, out)
+		}
+	}
 }
 
 // cli runs a phoenix command in process and returns its stdout.
