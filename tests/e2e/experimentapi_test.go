@@ -118,6 +118,15 @@ func (s *apiServer) user(admin, name, role, team string) string {
 	return s.login(name, pw)
 }
 
+// apiKey creates an operator API key of team red with scopes.
+func (s *apiServer) apiKey(admin string, scopes []string) string {
+	s.t.Helper()
+	var k apiv1.APIKey
+	s.must(201, s.do("POST", "/api/v1/apikeys", admin, map[string]any{"name": "ci-" + strings.Join(scopes, "-"),
+		"role": "operator", "scopes": scopes, "teams": []string{"red"}}), &k)
+	return k.Key
+}
+
 // expSpec is a valid spec named name whose selector matches no agent.
 func expSpec(name string) map[string]any {
 	return map[string]any{
@@ -161,6 +170,19 @@ func TestExperimentAPI(t *testing.T) {
 			t.Errorf("%s: %d, want %d: %s", c.name, r.Status, c.want, r.Body)
 		}
 	}
+
+	// API keys: an operator key scoped read lists but cannot create; with
+	// write it creates for its team.
+	readKey := s.apiKey(admin, []string{"read"})
+	writeKey := s.apiKey(admin, []string{"read", "write"})
+	s.must(200, s.do("GET", "/api/v1/experiments", readKey, nil), nil)
+	s.must(403, s.do("POST", "/api/v1/experiments", readKey, expSpec("by-read-key")), nil)
+	var byKey apiv1.Experiment
+	s.must(201, s.do("POST", "/api/v1/experiments", writeKey, expSpec("by-write-key")), &byKey)
+	if byKey.Team != "red" {
+		t.Errorf("the key's experiment belongs to %q, want red", byKey.Team)
+	}
+	s.must(204, s.do("DELETE", "/api/v1/experiments/"+byKey.ID, writeKey, nil), nil)
 
 	// Validation: one 400 lists every problem of the spec with its path.
 	bad := expSpec("Bad--Name")
