@@ -450,6 +450,9 @@ func isTerminal(w io.Writer) bool {
 // failed poll is retried (maxPollErrors in a row end the wait); the
 // timeout and the context end it with an ExitError of code ExitTrouble.
 func wait(ctx context.Context, g *Globals, id string, opt waitOptions, w io.Writer) (apiv1.Experiment, error) {
+	if opt.interval <= 0 {
+		return apiv1.Experiment{}, fmt.Errorf("--interval must be positive, not %s", opt.interval)
+	}
 	if opt.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, opt.timeout)

@@ -264,6 +264,9 @@ func TestExperimentCommands(t *testing.T) {
 	if _, _, err := runCLI(t, "experiment", "get", "exp-404", api); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Errorf("get unknown: %v", err)
 	}
+	if _, _, err := runCLI(t, "experiment", "watch", "exp-1", "--interval", "0s", api); err == nil || !strings.Contains(err.Error(), "--interval") {
+		t.Errorf("watch --interval 0s: %v", err)
+	}
 	// watch settles at succeeded (the spec waits for an approval).
 	out, _, err = runCLI(t, "experiment", "watch", "exp-1", "--interval", "10ms", api)
 	if err != nil || !strings.Contains(out, "exp-1 succeeded") || !strings.Contains(out, "WINNER") {
