@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"time"
 
@@ -17,6 +18,8 @@ import (
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/pkg/service"
+	"github.com/phoenix-platform/phoenix/projects/controller/internal/experiment"
+	"github.com/phoenix-platform/phoenix/projects/controller/internal/experimentapi"
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/fleet"
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/fleetapi"
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/opampserver"
@@ -36,6 +39,7 @@ type Controller struct {
 	repo  *fleet.Repo
 	opamp *opampserver.Server
 	resp  *service.Responder
+	exps  *experiment.Store
 }
 
 // Registration is how a runner runs the controller: its settings (the
@@ -65,8 +69,18 @@ func NewController(s service.Settings) (*Controller, error) {
 		Registerer: registerer(s), MaxMessageBytes: cc.OpAMPMaxMessageBytes, MaxUnauthenticated: cc.OpAMPMaxUnauthenticated,
 	})
 	api := &fleetapi.API{Repo: c.repo, Deployer: c.opamp, Pipelines: s.Bus, Now: time.Now, Logger: s.Logger}
-	c.resp = service.NewResponder(s, config.ServiceController, nil, api.Operations().Endpoints(config.ServiceController)...)
+	c.exps = experiment.NewStore(s.Store)
+	ops := operations(api, &experimentapi.API{Store: c.exps, Logger: s.Logger})
+	c.resp = service.NewResponder(s, config.ServiceController, nil, ops.Endpoints(config.ServiceController)...)
 	return c, nil
+}
+
+// operations is the controller's REST table: the fleet's operations and
+// the experiments'. TestOperationsMatchSpec checks it against the spec.
+func operations(fleetAPI *fleetapi.API, expAPI *experimentapi.API) apiv1.Operations {
+	ops := fleetAPI.Operations()
+	maps.Copy(ops, expAPI.Operations())
+	return ops
 }
 
 func registerer(s service.Settings) prometheus.Registerer {
@@ -86,6 +100,11 @@ func (c *Controller) open() bool { return ConfigFrom(c.s.Config).OpAMPOpen || c.
 // the fleet migrations (Registration).
 func (c *Controller) Start(ctx context.Context) error {
 	if err := c.repo.DisconnectAll(ctx); err != nil {
+		return err
+	}
+	// The experiment API answers from these tables as soon as the
+	// responder starts.
+	if err := c.exps.Migrate(ctx); err != nil {
 		return err
 	}
 	if err := c.opamp.Start(); err != nil {

@@ -3,27 +3,29 @@ package experiment
 import (
 	"errors"
 	"fmt"
+
+	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 )
 
 // State is where an experiment is in its lifecycle.
 type State string
 
-// States, in lifecycle order.
+// States, in lifecycle order; the names are the API's (pkg/apiv1).
 const (
-	Draft        State = "draft"        // created, editable, not started
-	Pending      State = "pending"      // started; waits for its agents to be free
-	Deploying    State = "deploying"    // the fan-out config is being pushed to the agents
-	Warming      State = "warming"      // every agent runs it; data is not measured yet
-	Running      State = "running"      // measured
-	Analyzing    State = "analyzing"    // agents restored; the verdict is being computed
-	Succeeded    State = "succeeded"    // a candidate passed every criterion
-	Failed       State = "failed"       // every candidate failed a criterion
-	Inconclusive State = "inconclusive" // no data or too little: never a success
-	Promoting    State = "promoting"    // the winner is being rolled out
-	Promoted     State = "promoted"     // the winner is the agents' production pipeline
-	RolledBack   State = "rolled_back"  // the promotion was undone
-	Cancelled    State = "cancelled"    // stopped by a user
-	Errored      State = "errored"      // stopped by a fault it cannot recover from
+	Draft        State = apiv1.ExperimentDraft        // created, editable, not started
+	Pending      State = apiv1.ExperimentPending      // started; waits for its agents to be free
+	Deploying    State = apiv1.ExperimentDeploying    // the fan-out config is being pushed to the agents
+	Warming      State = apiv1.ExperimentWarming      // every agent runs it; data is not measured yet
+	Running      State = apiv1.ExperimentRunning      // measured
+	Analyzing    State = apiv1.ExperimentAnalyzing    // agents restored; the verdict is being computed
+	Succeeded    State = apiv1.ExperimentSucceeded    // a candidate passed every criterion
+	Failed       State = apiv1.ExperimentFailed       // every candidate failed a criterion
+	Inconclusive State = apiv1.ExperimentInconclusive // no data or too little: never a success
+	Promoting    State = apiv1.ExperimentPromoting    // the winner is being rolled out
+	Promoted     State = apiv1.ExperimentPromoted     // the winner is the agents' production pipeline
+	RolledBack   State = apiv1.ExperimentRolledBack   // the promotion was undone
+	Cancelled    State = apiv1.ExperimentCancelled    // stopped by a user
+	Errored      State = apiv1.ExperimentErrored      // stopped by a fault it cannot recover from
 )
 
 // States lists every state in lifecycle order.
@@ -74,13 +76,7 @@ var transitions = map[State]map[Event]State{
 // not: it waits for a promotion (or a cancel). A promotion, once complete,
 // is undone by a new rollout of the previous pipeline, not by the
 // experiment.
-func (s State) Terminal() bool {
-	switch s {
-	case Failed, Inconclusive, Promoted, RolledBack, Cancelled, Errored:
-		return true
-	}
-	return false
-}
+func (s State) Terminal() bool { return apiv1.ExperimentTerminal(string(s)) }
 
 // Valid reports whether s is a known state.
 func (s State) Valid() bool {

@@ -6,13 +6,13 @@ import (
 	"math"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 )
 
-// Outcome is a verdict: an experiment's, or one candidate's.
-type Outcome string
+// Outcome is a verdict: an experiment's, or one candidate's. The result
+// types are the API's (pkg/apiv1), so the CLI reads what the store holds.
+type Outcome = apiv1.ExperimentOutcome
 
 // Outcomes. A candidate passes or fails; either may be inconclusive.
 const (
@@ -85,36 +85,14 @@ const DefaultMinWindows = 3
 
 // Results are an analysis: the outcome, the winner, and per candidate each
 // criterion's measured value, threshold and result.
-type Results struct {
-	Outcome    Outcome           `json:"outcome"`
-	Winner     string            `json:"winner,omitempty"`
-	Reasons    []string          `json:"reasons"`
-	From       time.Time         `json:"from,omitzero"`
-	To         time.Time         `json:"to,omitzero"`
-	Candidates []CandidateResult `json:"candidates"`
-}
+type Results = apiv1.ExperimentResults
 
 // CandidateResult is one candidate's verdict.
-type CandidateResult struct {
-	Name     string            `json:"name"`
-	Stream   string            `json:"stream"`
-	Outcome  Outcome           `json:"outcome"` // passed, failed or inconclusive
-	Failed   []string          `json:"failed_criteria,omitempty"`
-	Reasons  []string          `json:"reasons,omitempty"`
-	Windows  int               `json:"windows"`
-	Criteria []CriterionResult `json:"criteria"`
-}
+type CandidateResult = apiv1.ExperimentCandidateResult
 
 // CriterionResult is one criterion of one candidate. Measured and
 // Threshold are percentages; Comparison is ">=" or "<=".
-type CriterionResult struct {
-	Criterion             string   `json:"criterion"`
-	Measured              *float64 `json:"measured"`
-	MeasuredUnknownReason string   `json:"measured_unknown_reason,omitempty"`
-	Comparison            string   `json:"comparison"`
-	Threshold             float64  `json:"threshold"`
-	Result                string   `json:"result"`
-}
+type CriterionResult = apiv1.ExperimentCriterionResult
 
 // FiguresFromCompare copies one compare report (candidate vs baseline over
 // the analysis window) into Figures; windows is counted by the caller
