@@ -1,0 +1,171 @@
+package experimentrun
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/phoenix-platform/phoenix/pkg/apiv1"
+	"github.com/phoenix-platform/phoenix/pkg/pipelinegen"
+	"github.com/phoenix-platform/phoenix/pkg/problem"
+	"github.com/phoenix-platform/phoenix/projects/controller/internal/experiment"
+)
+
+// Generator subjects (projects/generator/internal/server; REST envelopes).
+const (
+	SubjectGenerate        = "phoenix.generator.generate"
+	SubjectPipelinesList   = "phoenix.generator.pipelines.list"
+	SubjectPipelinesGet    = "phoenix.generator.pipelines.get"
+	SubjectPipelinesCreate = "phoenix.generator.pipelines.create"
+)
+
+// maxPipelineScan bounds the pipelines PromotionConfig looks through for
+// an earlier promotion of the same experiment.
+const maxPipelineScan = 5000
+
+// Configs is experiment.Configs over the generator service. The
+// experiment's agents keep their receivers (Source) and the collector's
+// own ports (TelemetryAddr, HealthAddr) in every config the runner
+// deploys, and a promotion exports where production does (Exporter).
+type Configs struct {
+	Bus           Requester
+	Source        pipelinegen.Source
+	Ingest        string                // Phoenix OTLP/HTTP ingest; "" = the generator's default
+	Exporter      *pipelinegen.Exporter // production exporter of a promoted config; nil = the generator's default
+	TelemetryAddr string
+	HealthAddr    string
+}
+
+var _ experiment.Configs = (*Configs)(nil)
+
+// generateResponse is the part of the generator's answer used here.
+type generateResponse struct {
+	Config string `json:"config"`
+}
+
+// pipelineDetail is the part of a stored pipeline used here.
+type pipelineDetail struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Version int    `json:"version"`
+	Config  string `json:"config"`
+}
+
+// ExperimentConfig asks the generator for the fan-out config. The
+// generator is deterministic, so a repeated step gets the same bytes.
+func (c *Configs) ExperimentConfig(ctx context.Context, r *experiment.Record) ([]byte, error) {
+	req, err := r.Spec.GeneratorRequest(c.Source, c.Ingest, storedUnsupported)
+	if err != nil {
+		return nil, problem.BadRequest("experiment " + r.Name() + ": " + err.Error())
+	}
+	req.TelemetryAddr, req.HealthAddr = c.TelemetryAddr, c.HealthAddr
+	var out generateResponse
+	if err := c.Bus.Request(ctx, SubjectGenerate, envelope(teamPrincipal(r.Team), nil, req), &out); err != nil {
+		return nil, fmt.Errorf("generate the config of experiment %s: %w", r.Name(), err)
+	}
+	return []byte(out.Config), nil
+}
+
+// storedUnsupported refuses a variant naming a stored pipeline: the
+// generator does not expose the generate request behind a stored version,
+// so its strategies cannot be fanned out next to the candidates.
+func storedUnsupported(ref string) ([]pipelinegen.Strategy, error) {
+	return nil, fmt.Errorf("stored pipelines as variants are not supported yet (the generator does not serve a version's strategies); "+
+		"write the variant as {template, set} or strategies instead of %q", ref)
+}
+
+// PromotionName is the stored pipeline a promotion creates: one per
+// experiment and winner (the id suffix keeps a later experiment of the
+// same name from reusing it).
+func PromotionName(r *experiment.Record, winner string) string {
+	return r.Name() + "-" + winner + "-" + strings.TrimPrefix(r.ID, "exp-")
+}
+
+// PromotionConfig stores the winner as a production pipeline of the
+// experiment's team, once: a repeated call finds the pipeline it stored
+// before and returns that version's config.
+func (c *Configs) PromotionConfig(ctx context.Context, r *experiment.Record, winner string) ([]byte, error) {
+	name := PromotionName(r, winner)
+	p := teamPrincipal(r.Team)
+	if found, err := c.findPipeline(ctx, p, name); err != nil || found != nil {
+		if err != nil {
+			return nil, err
+		}
+		return []byte(found.Config), nil
+	}
+	var v *experiment.Variant
+	for i := range r.Spec.Spec.Candidates {
+		if r.Spec.Spec.Candidates[i].Name == winner {
+			v = &r.Spec.Spec.Candidates[i]
+		}
+	}
+	if v == nil {
+		return nil, problem.BadRequest(fmt.Sprintf("experiment %s has no candidate %q", r.Name(), winner))
+	}
+	gen := pipelinegen.Request{
+		Template: v.Template, Set: v.Set, Strategies: v.Strategies, Source: c.Source,
+		Target:        pipelinegen.Target{Kind: pipelinegen.TargetProduction, Exporter: c.Exporter},
+		TelemetryAddr: c.TelemetryAddr, HealthAddr: c.HealthAddr,
+	}
+	body := map[string]any{
+		"name": name, "team": r.Team, "generate": gen,
+		"description": fmt.Sprintf("candidate %s of experiment %s (%s)", winner, r.Name(), r.ID),
+		"reason":      "promoted by experiment " + r.Name() + " (" + r.ID + ")",
+	}
+	var out pipelineDetail
+	if err := c.Bus.Request(ctx, SubjectPipelinesCreate, envelope(p, nil, body), &out); err != nil {
+		return nil, fmt.Errorf("store the promoted pipeline %s: %w", name, err)
+	}
+	return []byte(out.Config), nil
+}
+
+// findPipeline returns the team's pipeline named name with its latest
+// config, or nil.
+func (c *Configs) findPipeline(ctx context.Context, p apiv1.Principal, name string) (*pipelineDetail, error) {
+	cursor := ""
+	for seen := 0; seen < maxPipelineScan; {
+		q := url.Values{"limit": {"500"}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		var page apiv1.List[pipelineDetail]
+		if err := c.Bus.Request(ctx, SubjectPipelinesList, apiv1.Request{Principal: p, Query: q}, &page); err != nil {
+			return nil, fmt.Errorf("list pipelines: %w", err)
+		}
+		for _, it := range page.Items {
+			if it.Name != name {
+				continue
+			}
+			var d pipelineDetail
+			if err := c.Bus.Request(ctx, SubjectPipelinesGet, apiv1.Request{Principal: p, Params: map[string]string{"id": it.ID}}, &d); err != nil {
+				return nil, fmt.Errorf("get pipeline %s: %w", it.ID, err)
+			}
+			return &d, nil
+		}
+		seen += len(page.Items)
+		if page.NextCursor == nil || *page.NextCursor == "" {
+			break
+		}
+		cursor = *page.NextCursor
+	}
+	return nil, nil
+}
+
+// teamPrincipal acts for team: it sees and owns only that team's objects.
+func teamPrincipal(team string) apiv1.Principal {
+	return apiv1.Principal{Subject: Actor, Kind: "service", Role: "operator", Teams: []string{team}}
+}
+
+// envelope wraps body as the gateway would forward a REST call.
+func envelope(p apiv1.Principal, params map[string]string, body any) apiv1.Request {
+	req := apiv1.Request{Principal: p, Params: params}
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err == nil {
+			req.Body = b
+		}
+	}
+	return req
+}
