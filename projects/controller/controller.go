@@ -15,7 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/phoenix-platform/phoenix/pkg/config"
+	"github.com/phoenix-platform/phoenix/pkg/pipelinegen"
 	"github.com/phoenix-platform/phoenix/pkg/service"
+	"github.com/phoenix-platform/phoenix/projects/controller/internal/experimentrun"
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/fleet"
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/fleetapi"
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/opampserver"
@@ -34,6 +36,11 @@ type Controller struct {
 	repo  *fleet.Repo
 	opamp *opampserver.Server
 	resp  *service.Responder
+	exp   *experimentrun.Service
+
+	// ExperimentOptions tune the experiment runner (defaults from
+	// NewController; not configuration keys yet). Set them before Start.
+	ExperimentOptions experimentrun.Options
 }
 
 // New builds the controller service.
@@ -53,7 +60,23 @@ func NewController(s service.Settings) (*Controller, error) {
 	})
 	api := &fleetapi.API{Repo: c.repo, Deployer: c.opamp, Pipelines: s.Bus, Now: time.Now, Logger: s.Logger}
 	c.resp = service.NewResponder(s, config.ServiceController, nil, api.Endpoints()...)
+	// Experiment configs send their variants to analytics' OTLP/HTTP
+	// ingest, and a promoted pipeline exports there too.
+	ingest := "http://" + loopbackIfUnspecified(s.Config.Analytics.OTLPHTTPAddr)
+	c.ExperimentOptions = experimentrun.Options{
+		Ingest: ingest, Exporter: &pipelinegen.Exporter{Type: "otlphttp", Endpoint: ingest},
+	}
 	return c, nil
+}
+
+// loopbackIfUnspecified turns a listen address (":4318") into one an agent
+// on this host can dial.
+func loopbackIfUnspecified(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host != "" && host != "0.0.0.0" && host != "::" {
+		return addr
+	}
+	return net.JoinHostPort("127.0.0.1", port)
 }
 
 func registerer(s service.Settings) prometheus.Registerer {
@@ -81,6 +104,14 @@ func (c *Controller) Start(ctx context.Context) error {
 		_ = c.opamp.Stop(ctx)
 		return fmt.Errorf("controller endpoints: %w", err)
 	}
+	exp, err := experimentrun.Start(ctx, experimentrun.Deps{DB: c.s.Store, Repo: c.repo, Pusher: c.opamp, Bus: c.s.Bus,
+		Logger: c.s.Logger}, c.ExperimentOptions)
+	if err != nil {
+		_ = c.resp.Stop()
+		_ = c.opamp.Stop(ctx)
+		return fmt.Errorf("experiments: %w", err)
+	}
+	c.exp = exp
 	c.s.Logger.Info("opamp server listening", "addr", c.opamp.Addr().String(), "path", opampserver.Path,
 		"open", c.s.Config.Controller.OpAMPOpen || c.s.Config.Dev)
 	return nil
@@ -89,8 +120,16 @@ func (c *Controller) Start(ctx context.Context) error {
 // Shutdown leaves the bus and closes agent connections (agents keep their
 // collectors running and reconnect later).
 func (c *Controller) Shutdown(ctx context.Context) error {
-	return errors.Join(c.resp.Stop(), c.opamp.Stop(ctx))
+	var expErr error
+	if c.exp != nil {
+		expErr = c.exp.Stop(ctx) // first: its steps use the bus and the OpAMP server
+	}
+	return errors.Join(expErr, c.resp.Stop(), c.opamp.Stop(ctx))
 }
+
+// Experiments is the experiment service (nil before Start), for
+// in-process callers until the REST surface exists.
+func (c *Controller) Experiments() *experimentrun.Service { return c.exp }
 
 // OpAMPAddr is the address the OpAMP server listens on.
 func (c *Controller) OpAMPAddr() net.Addr { return c.opamp.Addr() }

@@ -241,6 +241,12 @@ func (r *Runner) step(ctx context.Context, rec *Record) (State, error) {
 		return r.schedule(ctx, rec, now)
 
 	case Deploying:
+		if len(rec.Progress.Agents) == 0 {
+			// Nothing to deploy: the config (and the generator) is not
+			// needed to reach the inconclusive verdict.
+			return r.apply(ctx, rec, EvDeployed, "no agent to deploy to",
+				func(x *Record) { x.Progress.PhaseStarted = now })
+		}
 		cfg, err := r.s.Configs.ExperimentConfig(ctx, rec)
 		if err != nil {
 			return r.permanent(ctx, rec, "build the experiment config", err)

@@ -394,6 +394,9 @@ func TestRunnerOutcomes(t *testing.T) {
 		w := newWorld(t, 2)
 		spec := specFor(t, "nobody", OnSuccessPromote, "")
 		spec.Spec.Target.Selector = map[string]string{"env": "staging"}
+		// Without agents no config is built: an unreachable generator
+		// must not hold the verdict.
+		w.configs.err = problem.Unavailable(time.Second, "generator unavailable")
 		rec := w.create(t, spec)
 		start := w.clock.t
 		final := w.drive(t, rec.ID, nil, w.settled)

@@ -33,7 +33,12 @@ func openDB(t *testing.T) *database.Store {
 
 func newRepo(t *testing.T) *fleet.Repo {
 	t.Helper()
-	repo := fleet.NewRepo(openDB(t))
+	return newRepoOn(t, openDB(t))
+}
+
+func newRepoOn(t *testing.T, db *database.Store) *fleet.Repo {
+	t.Helper()
+	repo := fleet.NewRepo(db)
 	if err := repo.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,66 @@
+package experimentrun
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/phoenix-platform/phoenix/pkg/testutil"
+	"github.com/phoenix-platform/phoenix/projects/controller/internal/experiment"
+)
+
+// The service runs the real runner in the background: an experiment whose
+// selector matches no agent ends inconclusive without any other service
+// answering, and Stop ends the runner (twice is fine) leaking nothing.
+func TestServiceRunsAndStops(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) }) // first registered, so it runs after NATS and the db close
+	ctx := context.Background()
+	db := openDB(t)
+	repo := newRepoOn(t, db)
+	bus := connect(t)
+	svc, err := Start(ctx, Deps{DB: db, Repo: repo, Pusher: &recordingPusher{}, Bus: bus}, Options{Interval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Create(ctx, "web", "alice", []byte("kind: Experiment\n"), true); err == nil {
+		t.Fatal("an invalid spec was stored")
+	}
+	rec, err := svc.Create(ctx, "web", "alice", []byte(topkSpec), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got *experiment.Record
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		got, err = svc.Get(ctx, rec.ID)
+		return err == nil && got.State == experiment.Inconclusive
+	}, "experiment never reached inconclusive (last %v)", got)
+	if r := strings.Join(got.Results.Reasons, "; "); !strings.Contains(r, "selector matched none") {
+		t.Fatalf("reasons %q should say no agent matched", r)
+	}
+	stopCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := svc.Stop(stopCtx); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Stop(stopCtx); err != nil {
+		t.Fatalf("second stop: %v", err)
+	}
+	ts, err := svc.Transitions(ctx, rec.ID, 0, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var path []string
+	for _, tr := range ts {
+		path = append(path, string(tr.To))
+	}
+	if p := strings.Join(path, ">"); p != "draft>pending>deploying>warming>running>analyzing>inconclusive" {
+		t.Fatalf("path %s", p)
+	}
+	if un, err := svc.Store().Unpublished(ctx, 10); err != nil || len(un) != 0 {
+		t.Fatalf("%d transitions left unpublished (%v)", len(un), err)
+	}
+}
