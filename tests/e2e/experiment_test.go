@@ -46,10 +46,9 @@ func startExperimentPlane(t *testing.T, bin string) *expPlane {
 		if err != nil {
 			return nil, err
 		}
-		o := &c.ExperimentOptions
-		o.Interval, o.ApplyTimeout = 250*time.Millisecond, 40*time.Second
-		o.Source = pipelinegen.Source{CollectionInterval: "1s"}
-		o.HealthAddr, o.TelemetryAddr = ep.health, ep.telem
+		// The receivers (1 s host metrics) and ports come from the
+		// agent's production config, not from options.
+		c.ExperimentOptions.Interval, c.ExperimentOptions.ApplyTimeout = 250*time.Millisecond, 40*time.Second
 		ep.ctl = c
 		return c, nil
 	}

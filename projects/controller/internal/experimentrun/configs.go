@@ -26,11 +26,16 @@ const (
 const maxPipelineScan = 5000
 
 // Configs is experiment.Configs over the generator service. The
-// experiment's agents keep their receivers (Source) and the collector's
-// own ports (TelemetryAddr, HealthAddr) in every config the runner
-// deploys, and a promotion exports where production does (Exporter).
+// experiment's agents keep their receivers and the collector's own ports
+// in every config the runner deploys: they are read from the production
+// config of the experiment's first agent (Previous), or, when it has none
+// Phoenix knows, taken from Source, TelemetryAddr and HealthAddr. A
+// promotion exports where Exporter says.
 type Configs struct {
-	Bus           Requester
+	Bus Requester
+	// Previous returns the config an agent ran before the experiment (by
+	// its hash); nil uses the fields below.
+	Previous      func(ctx context.Context, agentID, hash string) ([]byte, error)
 	Source        pipelinegen.Source
 	Ingest        string                // Phoenix OTLP/HTTP ingest; "" = the generator's default
 	Exporter      *pipelinegen.Exporter // production exporter of a promoted config; nil = the generator's default
@@ -56,16 +61,48 @@ type pipelineDetail struct {
 // ExperimentConfig asks the generator for the fan-out config. The
 // generator is deterministic, so a repeated step gets the same bytes.
 func (c *Configs) ExperimentConfig(ctx context.Context, r *experiment.Record) ([]byte, error) {
-	req, err := r.Spec.GeneratorRequest(c.Source, c.Ingest, storedUnsupported)
+	st, err := c.setup(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	req, err := r.Spec.GeneratorRequest(st.Source, c.Ingest, storedUnsupported)
 	if err != nil {
 		return nil, problem.BadRequest("experiment " + r.Name() + ": " + err.Error())
 	}
-	req.TelemetryAddr, req.HealthAddr = c.TelemetryAddr, c.HealthAddr
+	req.TelemetryAddr, req.HealthAddr = st.TelemetryAddr, st.HealthAddr
 	var out generateResponse
 	if err := c.Bus.Request(ctx, SubjectGenerate, envelope(teamPrincipal(r.Team), nil, req), &out); err != nil {
 		return nil, fmt.Errorf("generate the config of experiment %s: %w", r.Name(), err)
 	}
 	return []byte(out.Config), nil
+}
+
+// setup is the receiver side and ports of the experiment's configs: the
+// first agent's (by id) production config's, which the record fixes, so
+// every repeat of a step builds the same bytes.
+func (c *Configs) setup(ctx context.Context, r *experiment.Record) (Setup, error) {
+	def := Setup{Source: c.Source, TelemetryAddr: c.TelemetryAddr, HealthAddr: c.HealthAddr}
+	if c.Previous == nil {
+		return def, nil
+	}
+	for _, a := range r.Progress.Agents {
+		if a.PreviousConfigHash == "" {
+			continue
+		}
+		cfg, err := c.Previous(ctx, a.ID, a.PreviousConfigHash)
+		if err != nil {
+			return def, fmt.Errorf("production config of %s: %w", a.ID, err)
+		}
+		st, ok, err := SetupOf(cfg)
+		if err != nil {
+			return def, problem.BadRequest(fmt.Sprintf("agent %s: %v", a.ID, err))
+		}
+		if ok {
+			return st, nil
+		}
+		break // the first agent's config decides; one config serves every agent
+	}
+	return def, nil
 }
 
 // storedUnsupported refuses a variant naming a stored pipeline: the
@@ -104,10 +141,14 @@ func (c *Configs) PromotionConfig(ctx context.Context, r *experiment.Record, win
 	if v == nil {
 		return nil, problem.BadRequest(fmt.Sprintf("experiment %s has no candidate %q", r.Name(), winner))
 	}
+	st, err := c.setup(ctx, r)
+	if err != nil {
+		return nil, err
+	}
 	gen := pipelinegen.Request{
-		Template: v.Template, Set: v.Set, Strategies: v.Strategies, Source: c.Source,
+		Template: v.Template, Set: v.Set, Strategies: v.Strategies, Source: st.Source,
 		Target:        pipelinegen.Target{Kind: pipelinegen.TargetProduction, Exporter: c.Exporter},
-		TelemetryAddr: c.TelemetryAddr, HealthAddr: c.HealthAddr,
+		TelemetryAddr: st.TelemetryAddr, HealthAddr: st.HealthAddr,
 	}
 	body := map[string]any{
 		"name": name, "team": r.Team, "generate": gen,

@@ -130,6 +130,16 @@ func (d *Deployer) Set(ctx context.Context, agentID string, c experiment.Desired
 	return nil
 }
 
+// ConfigByHash returns the newest config the agent was given with hash
+// (Configs.Previous).
+func (d *Deployer) ConfigByHash(ctx context.Context, agentID, hash string) ([]byte, error) {
+	dep, err := d.byHash(ctx, agentID, hash)
+	if err != nil {
+		return nil, err
+	}
+	return []byte(dep.Config), nil
+}
+
 // byHash finds the newest deployment of the agent with hash.
 func (d *Deployer) byHash(ctx context.Context, agentID, hash string) (*fleet.Deployment, error) {
 	cursor := ""

@@ -29,8 +29,9 @@ type Options struct {
 	// MinWindows is the fewest analysis windows a verdict needs (default
 	// experiment.DefaultMinWindows).
 	MinWindows int
-	// Source, Ingest, Exporter, TelemetryAddr and HealthAddr go into every
-	// generated config (see Configs).
+	// Ingest and Exporter go into every generated config; Source,
+	// TelemetryAddr and HealthAddr only when the first agent's production
+	// config is unknown (see Configs).
 	Source        pipelinegen.Source
 	Ingest        string
 	Exporter      *pipelinegen.Exporter
@@ -70,10 +71,11 @@ func Start(ctx context.Context, d Deps, o Options) (*Service, error) {
 	if err := store.Migrate(ctx); err != nil {
 		return nil, err
 	}
+	dep := &Deployer{Repo: d.Repo, Pusher: d.Pusher, Logger: d.Logger}
 	runner, err := experiment.NewRunner(experiment.Settings{
 		Store:    store,
-		Deployer: &Deployer{Repo: d.Repo, Pusher: d.Pusher, Logger: d.Logger},
-		Configs: &Configs{Bus: d.Bus, Source: o.Source, Ingest: o.Ingest, Exporter: o.Exporter,
+		Deployer: dep,
+		Configs: &Configs{Bus: d.Bus, Previous: dep.ConfigByHash, Source: o.Source, Ingest: o.Ingest, Exporter: o.Exporter,
 			TelemetryAddr: o.TelemetryAddr, HealthAddr: o.HealthAddr},
 		Analyzer:     &Analyzer{Bus: d.Bus},
 		Publisher:    &Publisher{JS: d.Bus.JS, Store: store},
