@@ -267,13 +267,28 @@ func TestExperimentTopKPromotedThenRolledBack(t *testing.T) {
 	}
 	ep.waitRunning(t, agentID, fleetHash(pv.Config), "promoted pipeline")
 
-	// History: production, experiment, restore, promotion.
+	// History, newest first: the promoted pipeline version, the return to
+	// production, the experiment, production.
 	var kinds []string
 	for _, d := range ep.history(t, agentID) {
 		kinds = append(kinds, d.Kind+":"+d.CreatedBy)
 	}
-	if got := strings.Join(kinds, ","); got != "raw:experiment-runner,rollback:experiment-runner,raw:experiment-runner,raw:alice" {
+	if got := strings.Join(kinds, ","); got != "pipeline:experiment-runner,rollback:experiment-runner,raw:experiment-runner,raw:alice" {
 		t.Errorf("history (newest first) %s", got)
+	}
+	_, body, err = ep.call(t, "phoenix.controller.agents.get", admin, map[string]string{"id": agentID}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var running struct {
+		PipelineID      string `json:"pipeline_id"`
+		PipelineVersion int    `json:"pipeline_version"`
+	}
+	if err := json.Unmarshal(body, &running); err != nil {
+		t.Fatal(err)
+	}
+	if running.PipelineID != pipelineID || running.PipelineVersion != 1 {
+		t.Errorf("agent runs pipeline %q v%d, want %s v1", running.PipelineID, running.PipelineVersion, pipelineID)
 	}
 
 	// Rolling the fleet back restores the production config.

@@ -24,10 +24,22 @@ type Agent struct {
 
 // DesiredConfig is a config an agent must run: Config with ConfigHash, or,
 // with Config nil, a config the agent ran before (a rollback by hash).
+// PipelineID and PipelineVersion name the stored pipeline version Config
+// is, when it is one (a promotion), so the agent's history shows it.
 type DesiredConfig struct {
-	ConfigHash string
-	Config     []byte
-	Reason     string
+	ConfigHash      string
+	Config          []byte
+	Reason          string
+	PipelineID      string
+	PipelineVersion int
+}
+
+// Promotion is the winner as a production config, and the stored
+// pipeline version it was saved as.
+type Promotion struct {
+	Config          []byte
+	PipelineID      string
+	PipelineVersion int
 }
 
 // Deployer reaches the fleet (the controller's fleet repo and OpAMP
@@ -54,8 +66,9 @@ type Configs interface {
 	// ExperimentConfig is the fan-out config: baseline and candidates fed
 	// by one receiver, each exported as its variant stream.
 	ExperimentConfig(ctx context.Context, r *Record) ([]byte, error)
-	// PromotionConfig is the winner as a production config.
-	PromotionConfig(ctx context.Context, r *Record, winner string) ([]byte, error)
+	// PromotionConfig is the winner as a production config, stored as a
+	// pipeline version.
+	PromotionConfig(ctx context.Context, r *Record, winner string) (Promotion, error)
 }
 
 // Analyzer measures the variants (analytics' compare per candidate over
@@ -414,10 +427,11 @@ func (r *Runner) promote(ctx context.Context, rec *Record, now time.Time) (State
 	if rec.Results == nil || rec.Results.Winner == "" {
 		return r.fail(ctx, rec, "promoting without a winner")
 	}
-	cfg, err := r.s.Configs.PromotionConfig(ctx, rec, rec.Results.Winner)
+	prom, err := r.s.Configs.PromotionConfig(ctx, rec, rec.Results.Winner)
 	if err != nil {
 		return r.permanent(ctx, rec, "build the promotion config", err)
 	}
+	cfg := prom.Config
 	hash := fleet.Hash(cfg)
 	steps := []int{100}
 	if spec.Rollout.Strategy == RolloutStaged {
@@ -462,6 +476,7 @@ func (r *Runner) promote(ctx context.Context, rec *Record, now time.Time) (State
 	}
 	for _, id := range ids[:n] {
 		if err := r.s.Deployer.Set(ctx, id, DesiredConfig{ConfigHash: hash, Config: cfg,
+			PipelineID: prom.PipelineID, PipelineVersion: prom.PipelineVersion,
 			Reason: "promotion of " + rec.Results.Winner + " from experiment " + rec.Name()}); err != nil {
 			return rec.State, fmt.Errorf("promote %s to %s: %w", rec.ID, id, err)
 		}

@@ -120,17 +120,21 @@ func PromotionName(r *experiment.Record, winner string) string {
 	return r.Name() + "-" + winner + "-" + strings.TrimPrefix(r.ID, "exp-")
 }
 
+func (d *pipelineDetail) promotion() experiment.Promotion {
+	return experiment.Promotion{Config: []byte(d.Config), PipelineID: d.ID, PipelineVersion: d.Version}
+}
+
 // PromotionConfig stores the winner as a production pipeline of the
 // experiment's team, once: a repeated call finds the pipeline it stored
 // before and returns that version's config.
-func (c *Configs) PromotionConfig(ctx context.Context, r *experiment.Record, winner string) ([]byte, error) {
+func (c *Configs) PromotionConfig(ctx context.Context, r *experiment.Record, winner string) (experiment.Promotion, error) {
 	name := PromotionName(r, winner)
 	p := teamPrincipal(r.Team)
 	if found, err := c.findPipeline(ctx, p, name); err != nil || found != nil {
 		if err != nil {
-			return nil, err
+			return experiment.Promotion{}, err
 		}
-		return []byte(found.Config), nil
+		return found.promotion(), nil
 	}
 	var v *experiment.Variant
 	for i := range r.Spec.Spec.Candidates {
@@ -139,11 +143,11 @@ func (c *Configs) PromotionConfig(ctx context.Context, r *experiment.Record, win
 		}
 	}
 	if v == nil {
-		return nil, problem.BadRequest(fmt.Sprintf("experiment %s has no candidate %q", r.Name(), winner))
+		return experiment.Promotion{}, problem.BadRequest(fmt.Sprintf("experiment %s has no candidate %q", r.Name(), winner))
 	}
 	st, err := c.setup(ctx, r)
 	if err != nil {
-		return nil, err
+		return experiment.Promotion{}, err
 	}
 	gen := pipelinegen.Request{
 		Template: v.Template, Set: v.Set, Strategies: v.Strategies, Source: st.Source,
@@ -157,9 +161,9 @@ func (c *Configs) PromotionConfig(ctx context.Context, r *experiment.Record, win
 	}
 	var out pipelineDetail
 	if err := c.Bus.Request(ctx, SubjectPipelinesCreate, envelope(p, nil, body), &out); err != nil {
-		return nil, fmt.Errorf("store the promoted pipeline %s: %w", name, err)
+		return experiment.Promotion{}, fmt.Errorf("store the promoted pipeline %s: %w", name, err)
 	}
-	return []byte(out.Config), nil
+	return out.promotion(), nil
 }
 
 // findPipeline returns the team's pipeline named name with its latest

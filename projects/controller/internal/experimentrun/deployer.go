@@ -110,9 +110,13 @@ func (d *Deployer) Set(ctx context.Context, agentID string, c experiment.Desired
 		ID: fleet.NewDeploymentID(now), AgentID: agentID, CreatedBy: Actor, Reason: c.Reason,
 		CreatedAt: now, UpdatedAt: now, Status: fleet.StatusPending, ConfigHash: c.ConfigHash,
 	}
-	if c.Config != nil {
+	switch {
+	case c.Config != nil && c.PipelineID != "":
+		dep.Kind, dep.Config = fleet.KindPipeline, string(c.Config)
+		dep.PipelineID, dep.PipelineVersion = c.PipelineID, c.PipelineVersion
+	case c.Config != nil:
 		dep.Kind, dep.Config = fleet.KindRaw, string(c.Config)
-	} else {
+	default:
 		prev, err := d.byHash(ctx, agentID, c.ConfigHash)
 		if err != nil {
 			return err

@@ -101,7 +101,7 @@ func TestDeployerSetAndRestore(t *testing.T) {
 	push := &recordingPusher{}
 	d := &Deployer{Repo: repo, Pusher: push}
 	saveAgent(t, repo, fleet.Agent{ID: "a1", Team: "web"})
-	prod, exp := []byte("prod: 1\n"), []byte("experiment: 1\n")
+	prod, exp, won := []byte("prod: 1\n"), []byte("experiment: 1\n"), []byte("winner: 1\n")
 	steps := []struct {
 		name     string
 		c        experiment.DesiredConfig
@@ -113,6 +113,8 @@ func TestDeployerSetAndRestore(t *testing.T) {
 		{"experiment again", experiment.DesiredConfig{ConfigHash: fleet.Hash(exp), Config: exp}, "", ""},
 		{"restore by hash", experiment.DesiredConfig{ConfigHash: fleet.Hash(prod), Reason: "end"}, fleet.KindRollback, ""},
 		{"restore again", experiment.DesiredConfig{ConfigHash: fleet.Hash(prod)}, "", ""},
+		{"promotion of a stored version", experiment.DesiredConfig{ConfigHash: fleet.Hash(won), Config: won, PipelineID: "pl-1", PipelineVersion: 3}, fleet.KindPipeline, ""},
+		{"restore production after the promotion", experiment.DesiredConfig{ConfigHash: fleet.Hash(prod)}, fleet.KindRollback, ""},
 		{"unknown hash", experiment.DesiredConfig{ConfigHash: fleet.Hash([]byte("never"))}, "", "no deployment with config hash"},
 		{"bytes not matching the hash", experiment.DesiredConfig{ConfigHash: fleet.Hash(prod), Config: exp}, "", "does not match"},
 	}
@@ -146,11 +148,18 @@ func TestDeployerSetAndRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(hist) != 3 {
-		t.Fatalf("history has %d deployments, want 3 (prod, experiment, restore)", len(hist))
+	// Newest first: restore, promotion, restore, experiment, production.
+	if len(hist) != 5 {
+		t.Fatalf("history has %d deployments, want 5", len(hist))
 	}
-	if r := hist[0]; r.Kind != fleet.KindRollback || r.RollbackOf != hist[2].ID || r.Config != string(prod) {
-		t.Fatalf("restore is %+v, want a rollback of %s with the production bytes", r, hist[2].ID)
+	if r := hist[2]; r.Kind != fleet.KindRollback || r.RollbackOf != hist[4].ID || r.Config != string(prod) {
+		t.Fatalf("restore is %+v, want a rollback of %s with the production bytes", r, hist[4].ID)
+	}
+	if p := hist[1]; p.PipelineID != "pl-1" || p.PipelineVersion != 3 {
+		t.Fatalf("promotion recorded as %s %s v%d, want pipeline pl-1 v3", p.Kind, p.PipelineID, p.PipelineVersion)
+	}
+	if r := hist[0]; r.RollbackOf != hist[2].ID || r.PipelineID != "" {
+		t.Fatalf("second restore %+v should roll back to the newest production deployment, naming no pipeline", r)
 	}
 	des, err := repo.Desired(ctx, "a1")
 	if err != nil || des.ID != hist[0].ID {
