@@ -194,6 +194,24 @@ func (r *Runner) Reconcile(ctx context.Context) (int, error) {
 		}
 		cursor = page[len(page)-1].ID
 	}
+	// Rollouts share the bound: together they are what one pass steps.
+	cursor = ""
+	for n < maxActive {
+		page, err := r.s.Store.LiveRollouts(ctx, cursor, min(100, maxActive-n))
+		if err != nil {
+			return n, err
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, ro := range page {
+			if _, err := r.StepRollout(ctx, ro.ID); err != nil {
+				r.log.Warn("rollout step failed", "rollout_id", ro.ID, "error", err)
+			}
+			n++
+		}
+		cursor = page[len(page)-1].ID
+	}
 	return n, nil
 }
 
@@ -373,11 +391,11 @@ func (r *Runner) schedule(ctx context.Context, rec *Record, now time.Time) (Stat
 	var busy []string
 	for _, a := range agents {
 		if owner, ok := held[a.ID]; ok {
-			busy = append(busy, a.ID+" (experiment "+owner+")")
+			busy = append(busy, a.ID+" ("+owner+")")
 		}
 	}
 	if len(busy) > 0 {
-		note := "waiting for agents held by another experiment: " + strings.Join(capList(busy, 5), ", ")
+		note := "waiting for agents held by another experiment or rollout: " + strings.Join(capList(busy, 5), ", ")
 		if rec.Progress.Note != note {
 			rec.Progress.Note = note
 			if err := r.s.Store.Save(ctx, rec); err != nil {
@@ -399,8 +417,9 @@ func (r *Runner) schedule(ctx context.Context, rec *Record, now time.Time) (Stat
 	})
 }
 
-// heldAgents maps each agent a live experiment (other than self) may have
-// its config on to that experiment's name.
+// heldAgents maps each agent a live experiment or rollout (other than
+// self) may change the config of to its owner ("experiment <name>",
+// "rollout <id>").
 func (r *Runner) heldAgents(ctx context.Context, self string) (map[string]string, error) {
 	live, err := r.s.Store.List(ctx, nil, true, "", maxActive)
 	if err != nil {
@@ -412,7 +431,19 @@ func (r *Runner) heldAgents(ctx context.Context, self string) (map[string]string
 			continue
 		}
 		for _, a := range o.Progress.Agents {
-			held[a.ID] = o.Name()
+			held[a.ID] = "experiment " + o.Name()
+		}
+	}
+	rollouts, err := r.s.Store.LiveRollouts(ctx, "", maxActive)
+	if err != nil {
+		return nil, err
+	}
+	for _, ro := range rollouts {
+		if ro.ID == self || !ro.HoldsAgents() {
+			continue
+		}
+		for _, a := range ro.Progress.Agents {
+			held[a.ID] = "rollout " + ro.ID
 		}
 	}
 	return held, nil
@@ -461,13 +492,13 @@ func (r *Runner) promote(ctx context.Context, rec *Record, now time.Time) (State
 	var busy []string
 	for _, id := range ids[:n] {
 		if owner, ok := held[id]; ok {
-			busy = append(busy, id+" (experiment "+owner+")")
+			busy = append(busy, id+" ("+owner+")")
 		}
 	}
 	if len(busy) > 0 {
 		// Another experiment started on these agents after this one
 		// ended; its restore would overwrite the promotion.
-		note := "promotion waits for agents held by another experiment: " + strings.Join(capList(busy, 5), ", ")
+		note := "promotion waits for agents held by another experiment or rollout: " + strings.Join(capList(busy, 5), ", ")
 		if rec.Progress.Note != note {
 			rec.Progress.Note = note
 			return rec.State, r.s.Store.Save(ctx, rec)
