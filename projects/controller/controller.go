@@ -127,6 +127,9 @@ func (c *Controller) Shutdown(ctx context.Context) error {
 	return errors.Join(expErr, c.resp.Stop(), c.opamp.Stop(ctx))
 }
 
+// RolloutRequest asks Experiments().CreateRollout for a rollout.
+type RolloutRequest = experimentrun.RolloutRequest
+
 // Experiments is the experiment service (nil before Start), for
 // in-process callers until the REST surface exists.
 func (c *Controller) Experiments() *experimentrun.Service { return c.exp }

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -72,10 +74,17 @@ func startExperimentPlane(t *testing.T, bin string) *expPlane {
 // stream), returning the agent id, its team and that deployment.
 func (ep *expPlane) productionAgent(t *testing.T, bin string) (string, string, deploymentView) {
 	t.Helper()
+	return ep.productionAgentOn(t, bin, ep.health, ep.telem)
+}
+
+// productionAgentOn is productionAgent with the collector's health and
+// telemetry ports (two collectors on one host need their own).
+func (ep *expPlane) productionAgentOn(t *testing.T, bin, health, telem string) (string, string, deploymentView) {
+	t.Helper()
 	ag := startAgent(t, ep.opampURL(), bin, t.TempDir(), "")
 	res, err := pipelinegen.Generate(pipelinegen.Request{
 		Template: "baseline", Source: pipelinegen.Source{CollectionInterval: "1s"},
-		TelemetryAddr: ep.telem, HealthAddr: ep.health,
+		TelemetryAddr: telem, HealthAddr: health,
 		Target: pipelinegen.Target{Exporter: &pipelinegen.Exporter{Type: "otlphttp", Endpoint: "http://" + ep.cfg.Analytics.OTLPHTTPAddr}},
 	})
 	if err != nil {
@@ -333,5 +342,90 @@ func TestExperimentNoAgentInconclusive(t *testing.T) {
 	v := ep.waitState(t, id, 20*time.Second, "succeeded", "failed", "inconclusive", "errored", "promoted")
 	if v.State != "inconclusive" || !strings.Contains(strings.Join(v.Results.Reasons, ";"), "selector matched none") {
 		t.Fatalf("experiment ended %s: %+v", v.State, v.Results)
+	}
+}
+
+// oldCollector wraps the real collector as one that lacks a component a
+// config uses: it refuses (at validation, as the agent checks every
+// config) any config containing marker, and runs every other one.
+func oldCollector(t *testing.T, real, marker string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "old-collector")
+	script := fmt.Sprintf(`#!/bin/sh
+for a in "$@"; do
+  if [ -f "$a" ] && grep -q %q "$a"; then
+    echo "error: this collector lacks a component the config uses" >&2
+    exit 1
+  fi
+done
+exec %q "$@"
+`, marker, real)
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// TestRolloutSecondStepFailsRollsBackEveryAgent: a staged rollout (50 %,
+// then 100 %) of a stored pipeline to two real agents. The second agent's
+// collector is an older one that refuses the pipeline, so step 2 fails,
+// and both agents, the first included, get their production configs back.
+func TestRolloutSecondStepFailsRollsBackEveryAgent(t *testing.T) {
+	bin := realCollector(t)
+	ep := startExperimentPlane(t, bin)
+	rolloutHealth := testutil.FreeAddr(t) // appears only in the rolled-out pipeline
+	a1, team, prod1 := ep.productionAgentOn(t, bin, testutil.FreeAddr(t), testutil.FreeAddr(t))
+	a2, _, prod2 := ep.productionAgentOn(t, oldCollector(t, bin, rolloutHealth), testutil.FreeAddr(t), testutil.FreeAddr(t))
+	if a2 < a1 {
+		t.Fatalf("agent ids %s, %s: the runner orders agents by id and the older collector must come second", a1, a2)
+	}
+
+	gen := pipelinegen.Request{
+		Template: "conservative", Source: pipelinegen.Source{CollectionInterval: "1s"},
+		TelemetryAddr: testutil.FreeAddr(t), HealthAddr: rolloutHealth,
+		Target: pipelinegen.Target{Exporter: &pipelinegen.Exporter{Type: "otlphttp", Endpoint: "http://" + ep.cfg.Analytics.OTLPHTTPAddr}},
+	}
+	status, body, err := ep.call(t, "phoenix.generator.pipelines.create", admin, nil, map[string]any{
+		"name": "conservative-fleet", "team": team, "reason": "e2e rollout", "generate": gen,
+	})
+	if err != nil || status != http.StatusCreated {
+		t.Fatalf("create pipeline: %d %v %s", status, err, body)
+	}
+	var p struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil {
+		t.Fatal(err)
+	}
+
+	ro, err := ep.ctl.Experiments().CreateRollout(context.Background(), "alice", controller.RolloutRequest{
+		Team: team, PipelineID: p.ID, Selector: map[string]string{"env": "e2e"},
+		Strategy: "staged", Steps: []int{50, 100}, Pause: 2 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var state, reason string
+	testutil.Eventually(t, 60*time.Second, func() bool {
+		cur, err := ep.ctl.Experiments().GetRollout(context.Background(), ro.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		state, reason = string(cur.State), cur.Reason
+		return state == "succeeded" || state != "rolling" && cur.Progress.Restored
+	}, "rollout never finished")
+	if state != "rolled_back" || !strings.HasPrefix(reason, "step 2 (100%)") {
+		t.Fatalf("rollout %s: %s; want rolled_back at step 2", state, reason)
+	}
+	t.Logf("rolled back: %s", reason)
+	ep.waitRunning(t, a1, prod1.ConfigHash, "first agent's production config after the rollback")
+	ep.waitRunning(t, a2, prod2.ConfigHash, "second agent's production config after the rollback")
+	// The first agent did run the rollout's pipeline before the rollback.
+	var kinds []string
+	for _, d := range ep.history(t, a1) {
+		kinds = append(kinds, d.Kind)
+	}
+	if !slices.Contains(kinds, "pipeline") || kinds[0] != "rollback" {
+		t.Fatalf("first agent's history %v: want the rollout's pipeline, then a rollback", kinds)
 	}
 }

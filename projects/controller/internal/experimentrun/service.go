@@ -51,6 +51,7 @@ type Deps struct {
 // Service is the experiment store and its runner, running in the
 // background until Stop.
 type Service struct {
+	bus    Requester
 	store  *experiment.Store
 	runner *experiment.Runner
 	cancel context.CancelFunc
@@ -88,7 +89,7 @@ func Start(ctx context.Context, d Deps, o Options) (*Service, error) {
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(context.Background())
-	s := &Service{store: store, runner: runner, cancel: cancel, done: make(chan struct{})}
+	s := &Service{bus: d.Bus, store: store, runner: runner, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		runner.Run(rctx, o.Interval)
