@@ -109,9 +109,11 @@ func (c *Configs) setup(ctx context.Context, r *experiment.Record) (Setup, error
 // generator does not expose the generate request behind a stored version,
 // so its strategies cannot be fanned out next to the candidates.
 func storedUnsupported(ref string) ([]pipelinegen.Strategy, error) {
-	return nil, fmt.Errorf("stored pipelines as variants are not supported yet (the generator does not serve a version's strategies); "+
-		"write the variant as {template, set} or strategies instead of %q", ref)
+	return nil, fmt.Errorf("%s (%s)", storedMessage, ref)
 }
+
+const storedMessage = "stored pipelines as variants are not supported yet (the generator does not serve a version's strategies); " +
+	"write the variant as {template, set} or strategies"
 
 // PromotionName is the stored pipeline a promotion creates: one per
 // experiment and winner (the id suffix keeps a later experiment of the

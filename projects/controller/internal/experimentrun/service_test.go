@@ -26,8 +26,14 @@ func TestServiceRunsAndStops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.Create(ctx, "web", "alice", []byte("kind: Experiment\n"), true); err == nil {
-		t.Fatal("an invalid spec was stored")
+	stored := strings.Replace(topkSpec, "{template: baseline}", "{pipeline: prod-hosts}", 1)
+	if _, err := experiment.Parse([]byte(stored)); err != nil {
+		t.Fatalf("the spec itself is valid: %v", err) // refused by the service, not the parser
+	}
+	for _, bad := range []string{"kind: Experiment\n", stored} {
+		if _, err := svc.Create(ctx, "web", "alice", []byte(bad), true); err == nil {
+			t.Fatalf("stored an experiment it cannot run:\n%s", bad)
+		}
 	}
 	rec, err := svc.Create(ctx, "web", "alice", []byte(topkSpec), true)
 	if err != nil {
