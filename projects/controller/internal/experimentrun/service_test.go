@@ -6,18 +6,15 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/phoenix-platform/phoenix/pkg/testutil"
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/experiment"
 )
 
 // The service runs the real runner in the background: an experiment whose
 // selector matches no agent ends inconclusive without any other service
-// answering, and Stop ends the runner (twice is fine) leaking nothing.
+// answering, and Stop ends the runner (twice is fine; TestMain checks that
+// nothing leaks).
 func TestServiceRunsAndStops(t *testing.T) {
-	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, ignore) }) // first registered, so it runs after NATS and the db close
 	ctx := context.Background()
 	db := openDB(t)
 	repo := newRepoOn(t, db)

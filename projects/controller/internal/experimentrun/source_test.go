@@ -56,3 +56,29 @@ service:
 		t.Fatal("a config that is not YAML was read")
 	}
 }
+
+// FuzzSetupOf: any bytes are read or refused, never a panic, and a setup
+// read back is one the generator accepts as a source kind.
+func FuzzSetupOf(f *testing.F) {
+	for _, r := range []pipelinegen.Request{
+		{Template: "baseline", Source: pipelinegen.Source{CollectionInterval: "1s"}, HealthAddr: "127.0.0.1:19002"},
+		{Template: "topk", Source: pipelinegen.Source{Kind: "otlp"}},
+	} {
+		r.Target.Exporter = &pipelinegen.Exporter{Type: "otlphttp", Endpoint: "http://127.0.0.1:4318"}
+		res, err := pipelinegen.Generate(r)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(res.Config)
+	}
+	f.Add([]byte("receivers: {otlp/x: {protocols: {grpc: 7}}}\nservice: {telemetry: {metrics: {readers: [{}]}}}\n"))
+	f.Fuzz(func(t *testing.T, config []byte) {
+		st, ok, err := SetupOf(config)
+		if err != nil || !ok {
+			return
+		}
+		if k := st.Source.Kind; k != pipelinegen.SourceHostMetrics && k != pipelinegen.SourceOTLP {
+			t.Fatalf("source kind %q", k)
+		}
+	})
+}
