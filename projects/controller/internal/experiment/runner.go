@@ -103,6 +103,10 @@ type Settings struct {
 	ApplyTimeout time.Duration
 	// Policy is the verdict's data requirement.
 	Policy Policy
+	// Held, when set, maps the agents other owners (rollouts) may change
+	// the config of to the owner's name, leaving out self; experiments
+	// neither start nor promote on them.
+	Held func(ctx context.Context, self string) (map[string]string, error)
 	// crash, in tests, is called at every step boundary; a non-nil error
 	// stops the step there as a killed process would.
 	crash func(point string) error
@@ -189,24 +193,6 @@ func (r *Runner) Reconcile(ctx context.Context) (int, error) {
 		for _, rec := range page {
 			if _, err := r.Step(ctx, rec.ID); err != nil {
 				r.log.Warn("experiment step failed", "experiment_id", rec.ID, "state", string(rec.State), "error", err)
-			}
-			n++
-		}
-		cursor = page[len(page)-1].ID
-	}
-	// Rollouts share the bound: together they are what one pass steps.
-	cursor = ""
-	for n < maxActive {
-		page, err := r.s.Store.LiveRollouts(ctx, cursor, min(100, maxActive-n))
-		if err != nil {
-			return n, err
-		}
-		if len(page) == 0 {
-			break
-		}
-		for _, ro := range page {
-			if _, err := r.StepRollout(ctx, ro.ID); err != nil {
-				r.log.Warn("rollout step failed", "rollout_id", ro.ID, "error", err)
 			}
 			n++
 		}
@@ -417,9 +403,13 @@ func (r *Runner) schedule(ctx context.Context, rec *Record, now time.Time) (Stat
 	})
 }
 
-// heldAgents maps each agent a live experiment or rollout (other than
-// self) may change the config of to its owner ("experiment <name>",
-// "rollout <id>").
+// HeldAgents maps each agent a live experiment or another owner (other
+// than self) may change the config of to its owner ("experiment <name>",
+// "rollout <id>"): a rollout must not start on them either.
+func (r *Runner) HeldAgents(ctx context.Context, self string) (map[string]string, error) {
+	return r.heldAgents(ctx, self)
+}
+
 func (r *Runner) heldAgents(ctx context.Context, self string) (map[string]string, error) {
 	live, err := r.s.Store.List(ctx, nil, true, "", maxActive)
 	if err != nil {
@@ -434,16 +424,13 @@ func (r *Runner) heldAgents(ctx context.Context, self string) (map[string]string
 			held[a.ID] = "experiment " + o.Name()
 		}
 	}
-	rollouts, err := r.s.Store.LiveRollouts(ctx, "", maxActive)
-	if err != nil {
-		return nil, err
-	}
-	for _, ro := range rollouts {
-		if ro.ID == self || !ro.HoldsAgents() {
-			continue
+	if r.s.Held != nil {
+		others, err := r.s.Held(ctx, self)
+		if err != nil {
+			return nil, fmt.Errorf("agents held by rollouts: %w", err)
 		}
-		for _, a := range ro.Progress.Agents {
-			held[a.ID] = "rollout " + ro.ID
+		for id, owner := range others {
+			held[id] = owner
 		}
 	}
 	return held, nil

@@ -10,6 +10,7 @@ import (
 	"github.com/phoenix-platform/phoenix/pkg/problem"
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/experiment"
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/fleet"
+	"github.com/phoenix-platform/phoenix/projects/controller/internal/rollout"
 )
 
 // RolloutRequest asks for one stored pipeline version (Version 0: the
@@ -28,7 +29,7 @@ type RolloutRequest struct {
 // CreateRollout fetches the pipeline version from the generator (it must
 // belong to the team) and stores a rolling rollout; the runner takes it
 // from there.
-func (s *Service) CreateRollout(ctx context.Context, actor string, req RolloutRequest) (*experiment.RolloutRecord, error) {
+func (s *Service) CreateRollout(ctx context.Context, actor string, req RolloutRequest) (*rollout.Record, error) {
 	var errs []problem.FieldError
 	if req.Team == "" {
 		errs = append(errs, problem.FieldError{Path: "team", Message: "is required"})
@@ -52,21 +53,21 @@ func (s *Service) CreateRollout(ctx context.Context, actor string, req RolloutRe
 	if err != nil {
 		return nil, fmt.Errorf("fetch pipeline %s version %d: %w", req.PipelineID, req.Version, err)
 	}
-	ro := &experiment.RolloutRecord{Team: req.Team, Selector: req.Selector, PipelineID: pv.PipelineID, PipelineVersion: pv.Version,
+	ro := &rollout.Record{Team: req.Team, Selector: req.Selector, PipelineID: pv.PipelineID, PipelineVersion: pv.Version,
 		Config: pv.Config, ConfigHash: fleet.Hash([]byte(pv.Config)), Plan: plan}
-	if err := s.store.CreateRollout(ctx, ro, actor); err != nil {
+	if err := s.rollouts.Create(ctx, ro, actor); err != nil {
 		return nil, err
 	}
 	return ro, nil
 }
 
 // GetRollout returns one rollout.
-func (s *Service) GetRollout(ctx context.Context, id string) (*experiment.RolloutRecord, error) {
-	return s.store.GetRollout(ctx, id)
+func (s *Service) GetRollout(ctx context.Context, id string) (*rollout.Record, error) {
+	return s.rollouts.Get(ctx, id)
 }
 
 // AbortRollout stops a rolling rollout read at version; the runner gives
 // its agents their previous configs back.
-func (s *Service) AbortRollout(ctx context.Context, id string, version int64, reason string) (*experiment.RolloutRecord, error) {
-	return s.store.AbortRollout(ctx, id, version, reason)
+func (s *Service) AbortRollout(ctx context.Context, id string, version int64, reason string) (*rollout.Record, error) {
+	return s.rollouts.Abort(ctx, id, version, reason)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/phoenix-platform/phoenix/pkg/problem"
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/experiment"
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/fleet"
+	"github.com/phoenix-platform/phoenix/projects/controller/internal/rollout"
 )
 
 // DefaultInterval is how often the runner steps every live experiment.
@@ -48,15 +49,15 @@ type Deps struct {
 	Logger *slog.Logger
 }
 
-// Service is the experiment store and its runner, running in the
-// background until Stop.
+// Service is the experiment and rollout stores and their runners,
+// running in the background until Stop.
 type Service struct {
-	bus    Requester
-	store  *experiment.Store
-	runner *experiment.Runner
-	cancel context.CancelFunc
-	done   chan struct{}
-	stop   sync.Once
+	bus      Requester
+	store    *experiment.Store
+	rollouts *rollout.Store
+	cancel   context.CancelFunc
+	done     sync.WaitGroup
+	stop     sync.Once
 }
 
 // Start migrates the experiment tables and starts the runner on its own
@@ -68,11 +69,16 @@ func Start(ctx context.Context, d Deps, o Options) (*Service, error) {
 	if o.Interval <= 0 {
 		o.Interval = DefaultInterval
 	}
-	store := experiment.NewStore(d.DB)
+	store, rollouts := experiment.NewStore(d.DB), rollout.NewStore(d.DB)
 	if err := store.Migrate(ctx); err != nil {
 		return nil, err
 	}
+	if err := rollouts.Migrate(ctx); err != nil {
+		return nil, err
+	}
 	dep := &Deployer{Repo: d.Repo, Pusher: d.Pusher, Logger: d.Logger}
+	// Each runner leaves alone the agents the other holds.
+	var ro *rollout.Runner
 	runner, err := experiment.NewRunner(experiment.Settings{
 		Store:    store,
 		Deployer: dep,
@@ -84,15 +90,26 @@ func Start(ctx context.Context, d Deps, o Options) (*Service, error) {
 		Logger:       d.Logger,
 		ApplyTimeout: o.ApplyTimeout,
 		Policy:       experiment.Policy{MinWindows: o.MinWindows},
+		Held:         func(ctx context.Context, self string) (map[string]string, error) { return ro.Holding(ctx, self) },
 	})
 	if err != nil {
 		return nil, err
 	}
+	ro, err = rollout.NewRunner(rollout.Settings{Store: rollouts, Deployer: dep, Clock: wallClock{}, Logger: d.Logger,
+		ApplyTimeout: o.ApplyTimeout, Held: runner.HeldAgents})
+	if err != nil {
+		return nil, err
+	}
 	rctx, cancel := context.WithCancel(context.Background())
-	s := &Service{bus: d.Bus, store: store, runner: runner, cancel: cancel, done: make(chan struct{})}
+	s := &Service{bus: d.Bus, store: store, rollouts: rollouts, cancel: cancel}
+	s.done.Add(2)
 	go func() {
-		defer close(s.done)
+		defer s.done.Done()
 		runner.Run(rctx, o.Interval)
+	}()
+	go func() {
+		defer s.done.Done()
+		ro.Run(rctx, o.Interval)
 	}()
 	return s, nil
 }
@@ -101,8 +118,13 @@ func Start(ctx context.Context, d Deps, o Options) (*Service, error) {
 // more than once.
 func (s *Service) Stop(ctx context.Context) error {
 	s.stop.Do(s.cancel)
+	done := make(chan struct{})
+	go func() {
+		s.done.Wait()
+		close(done)
+	}()
 	select {
-	case <-s.done:
+	case <-done:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("experiment runner did not stop: %w", ctx.Err())
