@@ -1,8 +1,8 @@
-// Package controller is the controller project's entry point. Today it runs
-// the fleet: the OpAMP server agents connect to (internal/opampserver), the
-// fleet store (internal/fleet) and its API over NATS (internal/fleetapi).
-// The experiment lifecycle joins it as another internal package started
-// beside these.
+// Package controller is the controller project's entry point. It runs the
+// fleet (the OpAMP server agents connect to, internal/opampserver; the fleet
+// store, internal/fleet; its API over NATS, internal/fleetapi) and the
+// experiment lifecycle (internal/experiment, run by internal/experimentrun,
+// served by internal/experimentapi) with its rollouts (internal/rollout).
 package controller
 
 import (
@@ -17,9 +17,11 @@ import (
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/pkg/config"
+	"github.com/phoenix-platform/phoenix/pkg/pipelinegen"
 	"github.com/phoenix-platform/phoenix/pkg/service"
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/experiment"
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/experimentapi"
+	"github.com/phoenix-platform/phoenix/projects/controller/internal/experimentrun"
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/fleet"
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/fleetapi"
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/opampserver"
@@ -40,6 +42,11 @@ type Controller struct {
 	opamp *opampserver.Server
 	resp  *service.Responder
 	exps  *experiment.Store
+	exp   *experimentrun.Service
+
+	// ExperimentOptions tune the experiment runner (defaults from
+	// NewController; not configuration keys yet). Set them before Start.
+	ExperimentOptions experimentrun.Options
 }
 
 // Registration is how a runner runs the controller: its settings (the
@@ -72,6 +79,12 @@ func NewController(s service.Settings) (*Controller, error) {
 	c.exps = experiment.NewStore(s.Store)
 	ops := operations(api, &experimentapi.API{Store: c.exps, Logger: s.Logger})
 	c.resp = service.NewResponder(s, config.ServiceController, nil, ops.Endpoints(config.ServiceController)...)
+	// Experiment configs send their variants to analytics' OTLP/HTTP
+	// ingest, and a promoted pipeline exports there too.
+	ingest := "http://" + loopbackIfUnspecified(s.Config.Analytics.OTLPHTTPAddr)
+	c.ExperimentOptions = experimentrun.Options{
+		Ingest: ingest, Exporter: &pipelinegen.Exporter{Type: "otlphttp", Endpoint: ingest},
+	}
 	return c, nil
 }
 
@@ -81,6 +94,16 @@ func operations(fleetAPI *fleetapi.API, expAPI *experimentapi.API) apiv1.Operati
 	ops := fleetAPI.Operations()
 	maps.Copy(ops, expAPI.Operations())
 	return ops
+}
+
+// loopbackIfUnspecified turns a listen address (":4318") into one an agent
+// on this host can dial.
+func loopbackIfUnspecified(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host != "" && host != "0.0.0.0" && host != "::" {
+		return addr
+	}
+	return net.JoinHostPort("127.0.0.1", port)
 }
 
 func registerer(s service.Settings) prometheus.Registerer {
@@ -114,6 +137,14 @@ func (c *Controller) Start(ctx context.Context) error {
 		_ = c.opamp.Stop(ctx)
 		return fmt.Errorf("controller endpoints: %w", err)
 	}
+	exp, err := experimentrun.Start(ctx, experimentrun.Deps{DB: c.s.Store, Repo: c.repo, Pusher: c.opamp, Bus: c.s.Bus,
+		Logger: c.s.Logger}, c.ExperimentOptions)
+	if err != nil {
+		_ = c.resp.Stop()
+		_ = c.opamp.Stop(ctx)
+		return fmt.Errorf("experiments: %w", err)
+	}
+	c.exp = exp
 	c.s.Logger.Info("opamp server listening", "addr", c.opamp.Addr().String(), "path", opampserver.Path,
 		"open", c.open())
 	return nil
@@ -122,8 +153,19 @@ func (c *Controller) Start(ctx context.Context) error {
 // Shutdown leaves the bus and closes agent connections (agents keep their
 // collectors running and reconnect later).
 func (c *Controller) Shutdown(ctx context.Context) error {
-	return errors.Join(c.resp.Stop(), c.opamp.Stop(ctx))
+	var expErr error
+	if c.exp != nil {
+		expErr = c.exp.Stop(ctx) // first: its steps use the bus and the OpAMP server
+	}
+	return errors.Join(expErr, c.resp.Stop(), c.opamp.Stop(ctx))
 }
+
+// RolloutRequest asks Experiments().CreateRollout for a rollout.
+type RolloutRequest = experimentrun.RolloutRequest
+
+// Experiments is the experiment service (nil before Start), for
+// in-process callers (the REST surface reads and writes the same store).
+func (c *Controller) Experiments() *experimentrun.Service { return c.exp }
 
 // OpAMPAddr is the address the OpAMP server listens on.
 func (c *Controller) OpAMPAddr() net.Addr { return c.opamp.Addr() }

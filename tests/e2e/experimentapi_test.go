@@ -127,8 +127,8 @@ func (s *apiServer) apiKey(admin string, scopes []string) string {
 	return k.Key
 }
 
-// expSpec is a valid spec named name whose selector matches no agent.
-func expSpec(name string) map[string]any {
+// idleSpec is a valid spec named name whose selector matches no agent.
+func idleSpec(name string) map[string]any {
 	return map[string]any{
 		"apiVersion": "phoenix.dev/v1alpha1", "kind": "Experiment", "metadata": map[string]any{"name": name},
 		"spec": map[string]any{
@@ -160,7 +160,7 @@ func TestExperimentAPI(t *testing.T) {
 		want                      int
 	}{
 		{"no credentials", "GET", "/api/v1/experiments", "", nil, 401},
-		{"viewer creates", "POST", "/api/v1/experiments", viewer, expSpec("by-viewer"), 403},
+		{"viewer creates", "POST", "/api/v1/experiments", viewer, idleSpec("by-viewer"), 403},
 		{"viewer starts", "POST", "/api/v1/experiments/exp-0000000000000001/start", viewer, nil, 403},
 		{"viewer deletes", "DELETE", "/api/v1/experiments/exp-0000000000000001", viewer, nil, 403},
 		{"unknown state filter", "GET", "/api/v1/experiments?state=sleeping", viewer, nil, 400},
@@ -176,16 +176,16 @@ func TestExperimentAPI(t *testing.T) {
 	readKey := s.apiKey(admin, []string{"read"})
 	writeKey := s.apiKey(admin, []string{"read", "write"})
 	s.must(200, s.do("GET", "/api/v1/experiments", readKey, nil), nil)
-	s.must(403, s.do("POST", "/api/v1/experiments", readKey, expSpec("by-read-key")), nil)
+	s.must(403, s.do("POST", "/api/v1/experiments", readKey, idleSpec("by-read-key")), nil)
 	var byKey apiv1.Experiment
-	s.must(201, s.do("POST", "/api/v1/experiments", writeKey, expSpec("by-write-key")), &byKey)
+	s.must(201, s.do("POST", "/api/v1/experiments", writeKey, idleSpec("by-write-key")), &byKey)
 	if byKey.Team != "red" {
 		t.Errorf("the key's experiment belongs to %q, want red", byKey.Team)
 	}
 	s.must(204, s.do("DELETE", "/api/v1/experiments/"+byKey.ID, writeKey, nil), nil)
 
 	// Validation: one 400 lists every problem of the spec with its path.
-	bad := expSpec("Bad--Name")
+	bad := idleSpec("Bad--Name")
 	sp := bad["spec"].(map[string]any)
 	sp["duration"] = "1s"
 	sp["on_success"] = "celebrate"
@@ -205,7 +205,7 @@ func TestExperimentAPI(t *testing.T) {
 
 	// Create: a draft of the caller's team, with its creation logged.
 	var draft apiv1.Experiment
-	s.must(201, s.do("POST", "/api/v1/experiments", operator, expSpec("topk-vs-baseline")), &draft)
+	s.must(201, s.do("POST", "/api/v1/experiments", operator, idleSpec("topk-vs-baseline")), &draft)
 	if draft.State != apiv1.ExperimentDraft || draft.Team != "red" || draft.Name != "topk-vs-baseline" || draft.Version != 1 ||
 		draft.CreatedBy != "otto" || draft.Results != nil {
 		t.Fatalf("created: %+v", draft)
@@ -216,7 +216,7 @@ func TestExperimentAPI(t *testing.T) {
 	}
 	id := "/api/v1/experiments/" + draft.ID
 	// A live experiment keeps its name (and streams) to itself.
-	s.must(409, s.do("POST", "/api/v1/experiments", operator, expSpec("topk-vs-baseline")), nil)
+	s.must(409, s.do("POST", "/api/v1/experiments", operator, idleSpec("topk-vs-baseline")), nil)
 
 	// Other teams see nothing: 404 for every operation on the id, and the
 	// list leaves it out.
@@ -318,7 +318,7 @@ func TestExperimentAPI(t *testing.T) {
 
 	// A draft is deleted with its log.
 	var gone apiv1.Experiment
-	s.must(201, s.do("POST", "/api/v1/experiments", operator, expSpec("short-lived")), &gone)
+	s.must(201, s.do("POST", "/api/v1/experiments", operator, idleSpec("short-lived")), &gone)
 	s.must(204, s.do("DELETE", "/api/v1/experiments/"+gone.ID, operator, nil), nil)
 	s.must(404, s.do("GET", "/api/v1/experiments/"+gone.ID, operator, nil), nil)
 
@@ -327,15 +327,15 @@ func TestExperimentAPI(t *testing.T) {
 	var drafts []string
 	for i := range 5 {
 		var e apiv1.Experiment
-		s.must(201, s.do("POST", "/api/v1/experiments", operator, expSpec(fmt.Sprintf("draft-%d", i))), &e)
+		s.must(201, s.do("POST", "/api/v1/experiments", operator, idleSpec(fmt.Sprintf("draft-%d", i))), &e)
 		drafts = append(drafts, e.ID)
 	}
 	var blueOne apiv1.Experiment
-	s.must(201, s.do("POST", "/api/v1/experiments?team=blue", admin, expSpec("blue-draft")), &blueOne)
+	s.must(201, s.do("POST", "/api/v1/experiments?team=blue", admin, idleSpec("blue-draft")), &blueOne)
 	if blueOne.Team != "blue" {
 		t.Errorf("admin's ?team=blue created for %s", blueOne.Team)
 	}
-	s.must(403, s.do("POST", "/api/v1/experiments?team=blue", operator, expSpec("not-mine")), nil)
+	s.must(403, s.do("POST", "/api/v1/experiments?team=blue", operator, idleSpec("not-mine")), nil)
 	var listed []string
 	cursor = ""
 	for pages := 0; ; pages++ {

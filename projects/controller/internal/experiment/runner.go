@@ -24,10 +24,22 @@ type Agent struct {
 
 // DesiredConfig is a config an agent must run: Config with ConfigHash, or,
 // with Config nil, a config the agent ran before (a rollback by hash).
+// PipelineID and PipelineVersion name the stored pipeline version Config
+// is, when it is one (a promotion), so the agent's history shows it.
 type DesiredConfig struct {
-	ConfigHash string
-	Config     []byte
-	Reason     string
+	ConfigHash      string
+	Config          []byte
+	Reason          string
+	PipelineID      string
+	PipelineVersion int
+}
+
+// Promotion is the winner as a production config, and the stored
+// pipeline version it was saved as.
+type Promotion struct {
+	Config          []byte
+	PipelineID      string
+	PipelineVersion int
 }
 
 // Deployer reaches the fleet (the controller's fleet repo and OpAMP
@@ -54,8 +66,9 @@ type Configs interface {
 	// ExperimentConfig is the fan-out config: baseline and candidates fed
 	// by one receiver, each exported as its variant stream.
 	ExperimentConfig(ctx context.Context, r *Record) ([]byte, error)
-	// PromotionConfig is the winner as a production config.
-	PromotionConfig(ctx context.Context, r *Record, winner string) ([]byte, error)
+	// PromotionConfig is the winner as a production config, stored as a
+	// pipeline version.
+	PromotionConfig(ctx context.Context, r *Record, winner string) (Promotion, error)
 }
 
 // Analyzer measures the variants (analytics' compare per candidate over
@@ -90,6 +103,10 @@ type Settings struct {
 	ApplyTimeout time.Duration
 	// Policy is the verdict's data requirement.
 	Policy Policy
+	// Held, when set, maps the agents other owners (rollouts) may change
+	// the config of to the owner's name, leaving out self; experiments
+	// neither start nor promote on them.
+	Held func(ctx context.Context, self string) (map[string]string, error)
 	// crash, in tests, is called at every step boundary; a non-nil error
 	// stops the step there as a killed process would.
 	crash func(point string) error
@@ -241,6 +258,12 @@ func (r *Runner) step(ctx context.Context, rec *Record) (State, error) {
 		return r.schedule(ctx, rec, now)
 
 	case Deploying:
+		if len(rec.Progress.Agents) == 0 {
+			// Nothing to deploy: the config (and the generator) is not
+			// needed to reach the inconclusive verdict.
+			return r.apply(ctx, rec, EvDeployed, "no agent to deploy to",
+				func(x *Record) { x.Progress.PhaseStarted = now })
+		}
 		cfg, err := r.s.Configs.ExperimentConfig(ctx, rec)
 		if err != nil {
 			return r.permanent(ctx, rec, "build the experiment config", err)
@@ -354,11 +377,11 @@ func (r *Runner) schedule(ctx context.Context, rec *Record, now time.Time) (Stat
 	var busy []string
 	for _, a := range agents {
 		if owner, ok := held[a.ID]; ok {
-			busy = append(busy, a.ID+" (experiment "+owner+")")
+			busy = append(busy, a.ID+" ("+owner+")")
 		}
 	}
 	if len(busy) > 0 {
-		note := "waiting for agents held by another experiment: " + strings.Join(capList(busy, 5), ", ")
+		note := "waiting for agents held by another experiment or rollout: " + strings.Join(capList(busy, 5), ", ")
 		if rec.Progress.Note != note {
 			rec.Progress.Note = note
 			if err := r.s.Store.Save(ctx, rec); err != nil {
@@ -380,8 +403,13 @@ func (r *Runner) schedule(ctx context.Context, rec *Record, now time.Time) (Stat
 	})
 }
 
-// heldAgents maps each agent a live experiment (other than self) may have
-// its config on to that experiment's name.
+// HeldAgents maps each agent a live experiment or another owner (other
+// than self) may change the config of to its owner ("experiment <name>",
+// "rollout <id>"): a rollout must not start on them either.
+func (r *Runner) HeldAgents(ctx context.Context, self string) (map[string]string, error) {
+	return r.heldAgents(ctx, self)
+}
+
 func (r *Runner) heldAgents(ctx context.Context, self string) (map[string]string, error) {
 	live, err := r.s.Store.List(ctx, nil, true, "", maxActive)
 	if err != nil {
@@ -393,7 +421,16 @@ func (r *Runner) heldAgents(ctx context.Context, self string) (map[string]string
 			continue
 		}
 		for _, a := range o.Progress.Agents {
-			held[a.ID] = o.Name()
+			held[a.ID] = "experiment " + o.Name()
+		}
+	}
+	if r.s.Held != nil {
+		others, err := r.s.Held(ctx, self)
+		if err != nil {
+			return nil, fmt.Errorf("agents held by rollouts: %w", err)
+		}
+		for id, owner := range others {
+			held[id] = owner
 		}
 	}
 	return held, nil
@@ -408,10 +445,11 @@ func (r *Runner) promote(ctx context.Context, rec *Record, now time.Time) (State
 	if rec.Results == nil || rec.Results.Winner == "" {
 		return r.fail(ctx, rec, "promoting without a winner")
 	}
-	cfg, err := r.s.Configs.PromotionConfig(ctx, rec, rec.Results.Winner)
+	prom, err := r.s.Configs.PromotionConfig(ctx, rec, rec.Results.Winner)
 	if err != nil {
 		return r.permanent(ctx, rec, "build the promotion config", err)
 	}
+	cfg := prom.Config
 	hash := fleet.Hash(cfg)
 	steps := []int{100}
 	if spec.Rollout.Strategy == RolloutStaged {
@@ -441,13 +479,13 @@ func (r *Runner) promote(ctx context.Context, rec *Record, now time.Time) (State
 	var busy []string
 	for _, id := range ids[:n] {
 		if owner, ok := held[id]; ok {
-			busy = append(busy, id+" (experiment "+owner+")")
+			busy = append(busy, id+" ("+owner+")")
 		}
 	}
 	if len(busy) > 0 {
 		// Another experiment started on these agents after this one
 		// ended; its restore would overwrite the promotion.
-		note := "promotion waits for agents held by another experiment: " + strings.Join(capList(busy, 5), ", ")
+		note := "promotion waits for agents held by another experiment or rollout: " + strings.Join(capList(busy, 5), ", ")
 		if rec.Progress.Note != note {
 			rec.Progress.Note = note
 			return rec.State, r.s.Store.Save(ctx, rec)
@@ -456,6 +494,7 @@ func (r *Runner) promote(ctx context.Context, rec *Record, now time.Time) (State
 	}
 	for _, id := range ids[:n] {
 		if err := r.s.Deployer.Set(ctx, id, DesiredConfig{ConfigHash: hash, Config: cfg,
+			PipelineID: prom.PipelineID, PipelineVersion: prom.PipelineVersion,
 			Reason: "promotion of " + rec.Results.Winner + " from experiment " + rec.Name()}); err != nil {
 			return rec.State, fmt.Errorf("promote %s to %s: %w", rec.ID, id, err)
 		}

@@ -109,14 +109,14 @@ func (c *fakeConfigs) ExperimentConfig(_ context.Context, r *Record) ([]byte, er
 	return []byte("experiment " + r.Name() + "\n"), nil
 }
 
-func (c *fakeConfigs) PromotionConfig(_ context.Context, r *Record, winner string) ([]byte, error) {
+func (c *fakeConfigs) PromotionConfig(_ context.Context, r *Record, winner string) (Promotion, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.promoted == nil {
 		c.promoted = map[string]int{}
 	}
 	c.promoted[r.ID+"/"+winner] = 1
-	return []byte("production " + winner + " of " + r.Name() + "\n"), nil
+	return Promotion{Config: []byte("production " + winner + " of " + r.Name() + "\n"), PipelineID: "pl-" + r.ID, PipelineVersion: 1}, nil
 }
 
 // fakeAnalyzer answers figures per candidate name.
@@ -394,6 +394,9 @@ func TestRunnerOutcomes(t *testing.T) {
 		w := newWorld(t, 2)
 		spec := specFor(t, "nobody", OnSuccessPromote, "")
 		spec.Spec.Target.Selector = map[string]string{"env": "staging"}
+		// Without agents no config is built: an unreachable generator
+		// must not hold the verdict.
+		w.configs.err = problem.Unavailable(time.Second, "generator unavailable")
 		rec := w.create(t, spec)
 		start := w.clock.t
 		final := w.drive(t, rec.ID, nil, w.settled)

@@ -447,6 +447,16 @@ func (s *Spec) checkCriteria() []problem.FieldError {
 	return errs
 }
 
+// CheckPlan reports what is wrong with a rollout plan used on its own (a
+// rollout resource), defaulting an empty strategy to all. Paths start
+// with spec.rollout, as in an experiment.
+func CheckPlan(p *Rollout) []problem.FieldError {
+	if p.Strategy == "" {
+		p.Strategy = RolloutAll
+	}
+	return p.check()
+}
+
 func (r *Rollout) check() []problem.FieldError {
 	var errs []problem.FieldError
 	bad := func(path, format string, args ...any) {

@@ -29,7 +29,10 @@ func TestPublishedKinds(t *testing.T) {
 		"KindRollup": messaging.KindRollup, "KindExperiment": messaging.KindExperiment, "KindAlert": messaging.KindAlert,
 		"KindAgent": messaging.KindAgent, "KindPipeline": messaging.KindPipeline,
 	}
-	call := regexp.MustCompile(`PublishEvent\(\s*\w+,\s*messaging\.(Kind\w+)`)
+	// PublishEvent(ctx, messaging.KindX, ...), or a message built on
+	// messaging.EventSubject(messaging.KindX, ...) (the experiment runner
+	// publishes with a deduplication id).
+	call := regexp.MustCompile(`(?:PublishEvent\(\s*\w+,\s*|EventSubject\()messaging\.(Kind\w+)`)
 	found := map[string]bool{}
 	err = filepath.WalkDir(filepath.Join(root, "projects"), func(path string, d os.DirEntry, err error) error {
 		if err != nil {
@@ -87,10 +90,11 @@ func TestAuthorizeTopics(t *testing.T) {
 		{topic: "stream:s1", wantAsked: "stream/s1"},
 		{topic: "stream:exp-1--candidate", wantAsked: "stream/exp-1--candidate"},
 		{topic: "stream:hidden", wantErr: "topic not found", wantAsked: "stream/hidden"},
-		{topic: "experiments", wantErr: "topic experiments is not offered: nothing publishes experiment events yet (offered: stream:<id>, agents)"},
-		{topic: "experiment:e1", wantErr: "topic experiment:<id> is not offered"},
-		{topic: "alerts", wantErr: "topic alerts is not offered: nothing publishes alert events yet"},
-		{topic: "everything", wantErr: "unknown topic: want one of stream:<id>, agents"},
+		{topic: "experiments"},
+		{topic: "experiment:e1", wantAsked: "experiment/e1"},
+		{topic: "experiment:hidden", wantErr: "topic not found", wantAsked: "experiment/hidden"},
+		{topic: "alerts", wantErr: "topic alerts is not offered: nothing publishes alert events yet (offered: experiments, experiment:<id>, stream:<id>, agents)"},
+		{topic: "everything", wantErr: "unknown topic: want one of experiments, experiment:<id>, stream:<id>, agents"},
 		{topic: "stream:a.b", wantErr: "unknown topic"},
 		{topic: "stream:", wantErr: "unknown topic"},
 		{topic: "agents:x", wantErr: "unknown topic"},

@@ -1,0 +1,73 @@
+package experimentrun
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/phoenix-platform/phoenix/pkg/apiv1"
+	"github.com/phoenix-platform/phoenix/pkg/problem"
+	"github.com/phoenix-platform/phoenix/projects/controller/internal/experiment"
+	"github.com/phoenix-platform/phoenix/projects/controller/internal/fleet"
+	"github.com/phoenix-platform/phoenix/projects/controller/internal/rollout"
+)
+
+// RolloutRequest asks for one stored pipeline version (Version 0: the
+// latest) on every agent of Team matching Selector: all at once, or
+// staged in percent Steps with a Pause after each.
+type RolloutRequest struct {
+	Team       string
+	PipelineID string
+	Version    int
+	Selector   map[string]string
+	Strategy   string // all (default) or staged
+	Steps      []int
+	Pause      time.Duration
+}
+
+// CreateRollout fetches the pipeline version from the generator (it must
+// belong to the team) and stores a rolling rollout; the runner takes it
+// from there.
+func (s *Service) CreateRollout(ctx context.Context, actor string, req RolloutRequest) (*rollout.Record, error) {
+	var errs []problem.FieldError
+	if req.Team == "" {
+		errs = append(errs, problem.FieldError{Path: "team", Message: "is required"})
+	}
+	if req.PipelineID == "" {
+		errs = append(errs, problem.FieldError{Path: "pipeline_id", Message: "is required"})
+	}
+	if len(req.Selector) == 0 {
+		errs = append(errs, problem.FieldError{Path: "selector", Message: "must name at least one label"})
+	}
+	plan := experiment.Rollout{Strategy: req.Strategy, Steps: req.Steps, Pause: experiment.Duration(req.Pause)}
+	errs = append(errs, experiment.CheckPlan(&plan)...)
+	if len(errs) > 0 {
+		return nil, problem.BadRequest("invalid rollout", errs...)
+	}
+	var pv apiv1.PipelineVersion
+	err := s.bus.Request(ctx, apiv1.SubjectPipelineVersion, apiv1.PipelineVersionRequest{PipelineID: req.PipelineID, Version: req.Version}, &pv)
+	if pe := problem.From(err); err != nil && pe.Status == http.StatusNotFound || err == nil && pv.Team != req.Team {
+		return nil, problem.NotFound("pipeline %s version %d not found", req.PipelineID, req.Version)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fetch pipeline %s version %d: %w", req.PipelineID, req.Version, err)
+	}
+	ro := &rollout.Record{Team: req.Team, Selector: req.Selector, PipelineID: pv.PipelineID, PipelineVersion: pv.Version,
+		Config: pv.Config, ConfigHash: fleet.Hash([]byte(pv.Config)), Plan: plan}
+	if err := s.rollouts.Create(ctx, ro, actor); err != nil {
+		return nil, err
+	}
+	return ro, nil
+}
+
+// GetRollout returns one rollout.
+func (s *Service) GetRollout(ctx context.Context, id string) (*rollout.Record, error) {
+	return s.rollouts.Get(ctx, id)
+}
+
+// AbortRollout stops a rolling rollout read at version; the runner gives
+// its agents their previous configs back.
+func (s *Service) AbortRollout(ctx context.Context, id string, version int64, reason string) (*rollout.Record, error) {
+	return s.rollouts.Abort(ctx, id, version, reason)
+}
