@@ -138,8 +138,12 @@ func costTable(tw *tabwriter.Writer, rep apiv1.CostReport) {
 	if currency == "" {
 		currency = "(currency not given by the catalog)"
 	}
+	series := num(rep.ActiveSeries, "not measured")
+	if rep.ActiveSeries != nil {
+		series = strconv.FormatFloat(*rep.ActiveSeries, 'f', 0, 64)
+	}
 	fmt.Fprintf(tw, "stream %s: %s active series, %s datapoints/s, %s bytes/s\n", rep.Stream,
-		num(rep.ActiveSeries, "not measured"), num(rep.DPPerS, "not measured"), num(rep.BytesPerS, "not measured"))
+		series, num(rep.DPPerS, "not measured yet"), num(rep.BytesPerS, "not measured yet"))
 	fmt.Fprintf(tw, "prices: %s, %s, in %s\n\n", rep.Catalog.Source, rep.Catalog.Date, currency)
 	output.Row(tw, "MODEL", "BILLED BY", "MONTHLY COST")
 	for _, m := range rep.Models {

@@ -89,8 +89,8 @@ func TestCostTable(t *testing.T) {
 			name: "known cost carries currency and period",
 			rep: apiv1.CostReport{Stream: "default", ActiveSeries: &series, Catalog: apiv1.CatalogInfo{Source: "list prices", Date: "2025-06-01", Currency: "USD"},
 				Models: []apiv1.ModelCost{{Model: "datadog", Unit: "per_series_month", MonthlyCost: &cost}}},
-			want: []string{"9480.0 active series", "in USD", "datadog", "active series per month", "47.40 USD/month",
-				"unknown (not measured) datapoints/s"},
+			want: []string{"9480 active series", "in USD", "datadog", "active series per month", "47.40 USD/month",
+				"unknown (not measured yet) datapoints/s"},
 		},
 		{
 			name: "null cost says unknown and why",
