@@ -88,8 +88,8 @@ func TestReplyOverMaxPayload(t *testing.T) {
 				t.Fatalf("want a problem, got %v", err)
 			}
 			if p.Status != http.StatusInternalServerError || !strings.Contains(p.Detail, "reply too large") ||
-				!strings.Contains(p.Detail, "bus limit 8192") || !strings.Contains(p.Detail, "page or narrow the request") {
-				t.Fatalf("problem %d %q, want 500 reply too large ... bus limit 8192", p.Status, p.Detail)
+				!strings.Contains(p.Detail, "bus limit of 8192") || !strings.Contains(p.Detail, "page or narrow the request") {
+				t.Fatalf("problem %d %q, want 500 reply too large ... bus limit of 8192", p.Status, p.Detail)
 			}
 		})
 	}

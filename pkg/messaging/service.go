@@ -181,12 +181,13 @@ const replyHeaderRoom = 1024
 // own timeout (a gateway 503) and nobody learns why.
 func tooLarge(size int, maxPayload int64) *problem.Error {
 	return problem.New(http.StatusInternalServerError,
-		"reply too large: %d bytes over the bus limit %d; page or narrow the request", size, maxPayload)
+		"reply too large: %d bytes (plus headers) for a bus limit of %d; page or narrow the request", size, maxPayload)
 }
 
 // wrap turns a Handler into a micro handler: it applies the deadline,
 // encodes the result or the problem, and answers a reply larger than
-// maxPayload (the connection's limit, read per reply: a reconnect may change it) with a problem instead of nothing.
+// maxPayload (the connection's limit, read per reply: a reconnect may
+// change it) with a problem instead of nothing.
 func wrap(ep Endpoint, cfg ServiceConfig, maxPayload func() int64) micro.Handler {
 	return micro.HandlerFunc(func(req micro.Request) {
 		start := time.Now()
