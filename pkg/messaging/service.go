@@ -3,6 +3,7 @@ package messaging
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -98,7 +99,7 @@ func (b *Bus) AddService(cfg ServiceConfig) (*Service, error) {
 		return nil, fmt.Errorf("add nats service %s: %w", cfg.Name, err)
 	}
 	for _, ep := range cfg.Endpoints {
-		h := concurrently(b.Conn, wrap(ep, cfg), slots, inflight)
+		h := concurrently(b.Conn, wrap(ep, cfg, b.Conn.MaxPayload), slots, inflight)
 		if err := svc.AddEndpoint(ep.Name, h, micro.WithEndpointSubject(ep.Subject)); err != nil {
 			_ = svc.Stop()
 			return nil, fmt.Errorf("add endpoint %s: %w", ep.Subject, err)
@@ -109,13 +110,12 @@ func (b *Bus) AddService(cfg ServiceConfig) (*Service, error) {
 
 // concurrently serves each request on its own goroutine once one of slots
 // is free; the delivery goroutine waits for a slot, which bounds both the
-// goroutines and the work in flight. The handler answers through a
-// detached copy of the request: micro's own request object records the
-// reply's outcome for its statistics after Handle returns, so answering it
-// from another goroutine would race with that bookkeeping.
-func concurrently(conn *nats.Conn, h micro.Handler, slots chan struct{}, inflight *sync.WaitGroup) micro.Handler {
+// goroutines and the work in flight. The goroutine answers through a
+// detached copy of the request: micro reads its own request's error state
+// once Handle returns, which is before the goroutine answers.
+func concurrently(nc *nats.Conn, h micro.Handler, slots chan struct{}, inflight *sync.WaitGroup) micro.Handler {
 	return micro.HandlerFunc(func(req micro.Request) {
-		d := &detached{conn: conn, data: req.Data(), headers: req.Headers(), subject: req.Subject(), reply: req.Reply()}
+		d := &detached{nc: nc, data: req.Data(), headers: req.Headers(), subject: req.Subject(), reply: req.Reply()}
 		slots <- struct{}{}
 		inflight.Add(1)
 		go func() {
@@ -125,14 +125,20 @@ func concurrently(conn *nats.Conn, h micro.Handler, slots chan struct{}, infligh
 	})
 }
 
-// detached is a micro.Request answered by publishing to its reply subject
-// directly, the way micro's own request answers.
+// detached is a micro.Request answered by publishing to its reply subject,
+// with the same headers micro's own Respond and Error set.
 type detached struct {
-	conn           *nats.Conn
-	data           []byte
-	headers        micro.Headers
-	subject, reply string
+	nc      *nats.Conn
+	data    []byte
+	headers micro.Headers
+	subject string
+	reply   string
 }
+
+func (d *detached) Data() []byte           { return d.data }
+func (d *detached) Headers() micro.Headers { return d.headers }
+func (d *detached) Subject() string        { return d.subject }
+func (d *detached) Reply() string          { return d.reply }
 
 func (d *detached) Respond(data []byte, opts ...micro.RespondOpt) error {
 	return d.publish(&nats.Msg{Data: data}, opts)
@@ -141,7 +147,7 @@ func (d *detached) Respond(data []byte, opts ...micro.RespondOpt) error {
 func (d *detached) RespondJSON(v any, opts ...micro.RespondOpt) error {
 	data, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("encode reply: %w", err)
+		return micro.ErrMarshalResponse
 	}
 	return d.Respond(data, opts...)
 }
@@ -153,21 +159,36 @@ func (d *detached) Error(code, description string, data []byte, opts ...micro.Re
 
 func (d *detached) publish(msg *nats.Msg, opts []micro.RespondOpt) error {
 	if d.reply == "" {
-		return micro.ErrRespond
+		return nil // a publish, not a request: nobody waits for an answer
+	}
+	for _, opt := range opts {
+		opt(msg)
 	}
 	msg.Subject = d.reply
-	for _, o := range opts {
-		o(msg)
+	if err := d.nc.PublishMsg(msg); err != nil {
+		return fmt.Errorf("reply to %s: %w", d.subject, err)
 	}
-	return d.conn.PublishMsg(msg)
+	return nil
 }
 
-func (d *detached) Data() []byte           { return d.data }
-func (d *detached) Headers() micro.Headers { return d.headers }
-func (d *detached) Subject() string        { return d.subject }
-func (d *detached) Reply() string          { return d.reply }
+// replyHeaderRoom is what wrap keeps free of a reply's payload for the
+// headers micro and Phoenix add (status, error code and description): NATS
+// counts headers and data together against the connection's max payload.
+const replyHeaderRoom = 1024
 
-func wrap(ep Endpoint, cfg ServiceConfig) micro.Handler {
+// tooLarge is the problem answered instead of a reply the bus would refuse:
+// NATS drops an oversized publish, so without it the caller only sees its
+// own timeout (a gateway 503) and nobody learns why.
+func tooLarge(size int, maxPayload int64) *problem.Error {
+	return problem.New(http.StatusInternalServerError,
+		"reply too large: %d bytes (plus headers) for a bus limit of %d; page or narrow the request", size, maxPayload)
+}
+
+// wrap turns a Handler into a micro handler: it applies the deadline,
+// encodes the result or the problem, and answers a reply larger than
+// maxPayload (the connection's limit, read per reply: a reconnect may
+// change it) with a problem instead of nothing.
+func wrap(ep Endpoint, cfg ServiceConfig, maxPayload func() int64) micro.Handler {
 	return micro.HandlerFunc(func(req micro.Request) {
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
@@ -189,12 +210,22 @@ func wrap(ep Endpoint, cfg ServiceConfig) micro.Handler {
 			if out != nil {
 				data, merr = json.Marshal(out)
 			}
-			if merr != nil {
+			limit := maxPayload()
+			switch {
+			case merr != nil:
 				outcome = "error"
 				p := problem.New(http.StatusInternalServerError, "encode reply").Wrap(merr)
 				_ = req.Error("500", p.Title, problem.MarshalWire(p))
-			} else {
-				_ = req.Respond(data, micro.WithHeaders(hdr))
+			case limit > 0 && int64(len(data))+replyHeaderRoom > limit:
+				outcome = "error"
+				p := tooLarge(len(data), limit)
+				_ = req.Error(strconv.Itoa(p.Status), p.Title, problem.MarshalWire(p))
+			default:
+				if rerr := req.Respond(data, micro.WithHeaders(hdr)); errors.Is(rerr, nats.ErrMaxPayload) {
+					outcome = "error"
+					p := tooLarge(len(data), limit)
+					_ = req.Error(strconv.Itoa(p.Status), p.Title, problem.MarshalWire(p))
+				}
 			}
 		}
 		if cfg.Observer != nil {

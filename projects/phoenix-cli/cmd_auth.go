@@ -221,6 +221,19 @@ var apikeyFlags = map[string]string{
 // userFlags is apikeyFlags for user create and update.
 var userFlags = map[string]string{"role": "--role", "teams": "--team"}
 
+// pipelineFlags is apikeyFlags for pipeline create and update.
+var pipelineFlags = map[string]string{
+	"name": "--name", "description": "--description", "team": "--team", "reason": "--reason",
+	"version": "--version", "config": "--file",
+}
+
+// loadsimFlags is apikeyFlags for loadsim start.
+var loadsimFlags = map[string]string{
+	"profile": "--profile", "profile_yaml": "--profile-file", "hosts": "--hosts", "target": "--target",
+	"protocol": "--protocol", "duration": "--duration", "seed": "--seed", "interval": "--interval",
+	"max_datapoints_per_second": "--max-dps", "team": "--team",
+}
+
 // asFlags renames the field paths of a validation problem to the CLI flags
 // that set them (teams[1] -> --team); other errors pass unchanged.
 func asFlags(err error, flags map[string]string) error {
@@ -229,7 +242,10 @@ func asFlags(err error, flags map[string]string) error {
 		return err
 	}
 	for i, e := range p.Errors {
-		field, _, _ := strings.Cut(e.Path, "[")
+		field := e.Path // teams[1], target.exporter: the top-level field
+		if j := strings.IndexAny(field, ".["); j >= 0 {
+			field = field[:j]
+		}
 		if flag, ok := flags[field]; ok {
 			p.Errors[i].Path = flag
 		}

@@ -3,12 +3,15 @@ package phoenixcli
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/phoenix-platform/phoenix/projects/phoenix-cli/internal/client"
 )
 
 func TestCredentialsFileAndRefresh(t *testing.T) {
@@ -160,5 +163,43 @@ func TestPrintable(t *testing.T) {
 		if got := printable(in); got != want {
 			t.Errorf("printable(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestAsFlags: a validation problem names the flag the user typed, for
+// list indexes and nested paths alike; other paths and errors pass as
+// they are.
+func TestAsFlags(t *testing.T) {
+	tests := []struct {
+		name  string
+		path  string
+		flags map[string]string
+		want  string
+	}{
+		{"list index", "teams[1]", apikeyFlags, "--team"},
+		{"plain field", "rate_limit_per_minute", apikeyFlags, "--rate-limit"},
+		{"nested field", "target.protocol", loadsimFlags, "--target"},
+		{"loadsim rate", "max_datapoints_per_second", loadsimFlags, "--max-dps"},
+		{"pipeline team", "team", pipelineFlags, "--team"},
+		{"pipeline config", "config", pipelineFlags, "--file"},
+		{"unmapped stays", "generate.template", pipelineFlags, "generate.template"},
+		{"root stays", "", pipelineFlags, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := &client.Problem{}
+			path, _ := json.Marshal(tt.path)
+			if err := json.Unmarshal([]byte(`{"status":400,"errors":[{"path":`+string(path)+`,"message":"bad"}]}`), p); err != nil {
+				t.Fatal(err)
+			}
+			var got *client.Problem
+			if !errors.As(asFlags(p, tt.flags), &got) || got.Errors[0].Path != tt.want {
+				t.Fatalf("asFlags(%q) = %+v, want path %q", tt.path, got, tt.want)
+			}
+		})
+	}
+	plain := errors.New("cannot reach the API")
+	if err := asFlags(plain, apikeyFlags); err != plain {
+		t.Fatalf("a non-problem error changed: %v", err)
 	}
 }

@@ -113,18 +113,50 @@ func costCmd(g *Globals) *cobra.Command {
 			if err := g.Client().Do(ctx, "GET", "/api/v1/cost?"+q.Encode(), nil, &rep); err != nil {
 				return err
 			}
-			return output.Render(cmd.OutOrStdout(), g.Output, rep, func(tw *tabwriter.Writer) {
-				fmt.Fprintf(tw, "prices: %s, %s (%s)\n\n", rep.Catalog.Source, rep.Catalog.Date, rep.Catalog.Currency)
-				output.Row(tw, "MODEL", "UNIT", "MONTHLY COST")
-				for _, m := range rep.Models {
-					output.Row(tw, m.Model, m.Unit, num(m.MonthlyCost, m.MonthlyCostUnknownReason))
-				}
-			})
+			return output.Render(cmd.OutOrStdout(), g.Output, rep, func(tw *tabwriter.Writer) { costTable(tw, rep) })
 		},
 	}
 	c.Flags().StringVar(&stream, "stream", apiv1.DefaultStream, "stream to price")
 	c.Flags().StringVar(&model, "model", "", "one price model (default: all)")
 	return c
+}
+
+// costUnits says in words what each price catalog unit bills by
+// (configs/pricing.yaml), so a figure never reads as a bare number.
+var costUnits = map[string]string{
+	"per_series_month":       "active series per month",
+	"per_gb_ingested":        "GB ingested",
+	"per_million_datapoints": "million datapoints ingested",
+	"self_hosted":            "GB-month of memory (self-hosted)",
+}
+
+// costTable prints the measured inputs with their units, then each model's
+// monthly cost in the catalog's currency; a null figure reads "unknown" and
+// why.
+func costTable(tw *tabwriter.Writer, rep apiv1.CostReport) {
+	currency := rep.Catalog.Currency
+	if currency == "" {
+		currency = "(currency not given by the catalog)"
+	}
+	series := num(rep.ActiveSeries, "not measured")
+	if rep.ActiveSeries != nil {
+		series = strconv.FormatFloat(*rep.ActiveSeries, 'f', 0, 64)
+	}
+	fmt.Fprintf(tw, "stream %s: %s active series, %s datapoints/s, %s bytes/s\n", rep.Stream,
+		series, num(rep.DPPerS, "not measured yet"), num(rep.BytesPerS, "not measured yet"))
+	fmt.Fprintf(tw, "prices: %s, %s, in %s\n\n", rep.Catalog.Source, rep.Catalog.Date, currency)
+	output.Row(tw, "MODEL", "BILLED BY", "MONTHLY COST")
+	for _, m := range rep.Models {
+		unit, ok := costUnits[m.Unit]
+		if !ok {
+			unit = m.Unit
+		}
+		cost := num(m.MonthlyCost, m.MonthlyCostUnknownReason)
+		if m.MonthlyCost != nil {
+			cost = strconv.FormatFloat(*m.MonthlyCost, 'f', 2, 64) + " " + currency + "/month"
+		}
+		output.Row(tw, m.Model, unit, cost)
+	}
 }
 
 // compareCmd is `phoenix compare --baseline B --candidate C`.

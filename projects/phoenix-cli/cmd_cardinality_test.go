@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"text/tabwriter"
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 )
@@ -72,6 +73,47 @@ func TestAggregateBasis(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := aggregateBasis(tt.in); got != tt.want {
 				t.Fatalf("aggregateBasis = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCostTable(t *testing.T) {
+	series, cost := 9480.0, 47.4
+	tests := []struct {
+		name string
+		rep  apiv1.CostReport
+		want []string
+	}{
+		{
+			name: "known cost carries currency and period",
+			rep: apiv1.CostReport{Stream: "default", ActiveSeries: &series, Catalog: apiv1.CatalogInfo{Source: "list prices", Date: "2025-06-01", Currency: "USD"},
+				Models: []apiv1.ModelCost{{Model: "datadog", Unit: "per_series_month", MonthlyCost: &cost}}},
+			want: []string{"9480 active series", "in USD", "datadog", "active series per month", "47.40 USD/month",
+				"unknown (not measured yet) datapoints/s"},
+		},
+		{
+			name: "null cost says unknown and why",
+			rep: apiv1.CostReport{Stream: "s", Catalog: apiv1.CatalogInfo{Currency: "EUR"},
+				Models: []apiv1.ModelCost{{Model: "newrelic", Unit: "per_gb_ingested", MonthlyCostUnknownReason: "bytes/s not measured yet"}}},
+			want: []string{"GB ingested", "unknown (bytes/s not measured yet)", "in EUR"},
+		},
+		{
+			name: "unknown unit is printed as given",
+			rep:  apiv1.CostReport{Models: []apiv1.ModelCost{{Model: "m", Unit: "per_widget", MonthlyCost: &cost}}},
+			want: []string{"per_widget", "47.40 (currency not given by the catalog)/month"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b strings.Builder
+			tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+			costTable(tw, tt.rep)
+			_ = tw.Flush()
+			for _, w := range tt.want {
+				if !strings.Contains(b.String(), w) {
+					t.Errorf("cost table lacks %q:\n%s", w, b.String())
+				}
 			}
 		})
 	}

@@ -294,7 +294,7 @@ func loadsimStartCmd(g *Globals) *cobra.Command {
 			defer cancel()
 			var info loadgen.SimulationInfo
 			if err := g.Client().Do(ctx, "POST", "/api/v1/loadsim", bytes.NewReader(body), &info); err != nil {
-				return err
+				return asFlags(err, loadsimFlags)
 			}
 			return renderSimulations(cmd.OutOrStdout(), g.Output, info, []loadgen.SimulationInfo{info})
 		},

@@ -437,7 +437,7 @@ func submitPipeline(cmd *cobra.Command, g *Globals, method, path string, body ma
 	defer cancel()
 	var p apiv1.PipelineDetail
 	if err := g.Client().Do(ctx, method, path, bytes.NewReader(raw), &p); err != nil {
-		return err
+		return asFlags(err, pipelineFlags)
 	}
 	return output.Render(cmd.OutOrStdout(), g.Output, p, func(tw *tabwriter.Writer) {
 		output.Row(tw, "ID", "NAME", "TEAM", "VERSION", "CONFIG HASH")

@@ -364,17 +364,32 @@ func (s *Service) windowVolume(ctx context.Context, id string, from, to time.Tim
 	if len(rs) == 0 {
 		return fidelity.Volume{Reason: "no rollups for " + strconv.Quote(id) + " in the window"}
 	}
+	// A quiet stream stops writing rollups after one all-zero row
+	// (rollupOnce): the time after such a row, up to the next row or the
+	// window's end, counts as zero series and zero datapoints.
 	var series, dp, bytes, secs float64
-	for _, r := range rs {
-		series += float64(r.ActiveSeries)
+	for i, r := range rs {
+		span := r.End.Sub(r.Start).Seconds()
+		series += float64(r.ActiveSeries) * span
 		dp += float64(r.Datapoints)
 		bytes += float64(r.Bytes)
-		secs += r.End.Sub(r.Start).Seconds()
+		secs += span
+		if r.ActiveSeries == 0 && r.Datapoints == 0 {
+			end := to
+			if i+1 < len(rs) {
+				end = rs[i+1].Start
+			} else if now := time.Now(); end.After(now) {
+				end = now
+			}
+			if gap := end.Sub(r.End).Seconds(); gap > 0 {
+				secs += gap
+			}
+		}
 	}
 	if secs <= 0 {
 		return fidelity.Volume{Reason: "rollups in the window cover no time"}
 	}
-	series /= float64(len(rs))
+	series /= secs // time-weighted: a 5-minute downsampled row weighs 30 ten-second rows
 	dps, bps := dp/secs, bytes/secs
 	return fidelity.Volume{ActiveSeries: &series, DPPerS: &dps, BytesPerS: &bps}
 }
