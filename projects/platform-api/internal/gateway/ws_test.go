@@ -74,16 +74,26 @@ func TestWebSocket(t *testing.T) {
 	if f := readFrame(t, c); f.Event != "subscribed" || f.Topic != "agents" {
 		t.Fatalf("ack: %+v", f)
 	}
-	// Nothing publishes experiment or alert events yet: those topics are
-	// refused, saying what is offered.
-	for _, topic := range []string{"experiments", "experiment:exp-1", "alerts"} {
-		send(t, c, "subscribe", topic)
-		f := readFrame(t, c)
-		var msg struct{ Message string }
-		_ = json.Unmarshal(f.Data, &msg)
-		if f.Event != "error" || !strings.Contains(msg.Message, "is not offered") || !strings.Contains(msg.Message, "offered: stream:<id>, agents") {
-			t.Fatalf("subscription to %s: %+v %q", topic, f, msg.Message)
-		}
+	// The experiment runner publishes experiment events: the collection topic
+	// is offered. Nothing publishes alert events yet: that topic is refused,
+	// saying what is offered.
+	send(t, c, "subscribe", "experiments")
+	if f := readFrame(t, c); f.Event != "subscribed" || f.Topic != "experiments" {
+		t.Fatalf("subscription to experiments: %+v", f)
+	}
+	send(t, c, "subscribe", "alerts")
+	f := readFrame(t, c)
+	var msg struct{ Message string }
+	_ = json.Unmarshal(f.Data, &msg)
+	if f.Event != "error" || !strings.Contains(msg.Message, "is not offered") ||
+		!strings.Contains(msg.Message, "offered: experiments, experiment:<id>, stream:<id>, agents") {
+		t.Fatalf("subscription to alerts: %+v %q", f, msg.Message)
+	}
+	// No controller answers experiment objects in this test: a per-id topic
+	// is refused without saying whether the experiment exists.
+	send(t, c, "subscribe", "experiment:exp-1")
+	if f := readFrame(t, c); f.Event != "error" || !strings.Contains(string(f.Data), "not found") {
+		t.Fatalf("per-id experiment subscription without an owner check: %+v", f)
 	}
 	// No analytics answers stream objects in this test: a non-admin may not
 	// subscribe to an id, and the refusal does not say whether it exists.
@@ -98,12 +108,12 @@ func TestWebSocket(t *testing.T) {
 
 	ctx := context.Background()
 	bus := e.app.Settings.Bus
-	// An experiment event reaches nobody (its topics are not offered).
-	if err := bus.PublishEvent(ctx, messaging.KindExperiment, "exp-a", "created", map[string]string{"team": "team-a"}); err != nil {
+	// Another team's experiment event is filtered out.
+	if err := bus.PublishEvent(ctx, messaging.KindExperiment, "exp-b", "transition", map[string]string{"team": "team-b"}); err != nil {
 		t.Fatal(err)
 	}
 	// Agents belong to teams: team B's agent is filtered out, team A's
-	// arrives (and is the first frame: the experiment event was not relayed).
+	// arrives (and is the first frame: team B's experiment event was not relayed).
 	if err := bus.PublishEvent(ctx, messaging.KindAgent, "host-2", "connected", map[string]string{"agent": "host-2", "team": "team-b"}); err != nil {
 		t.Fatal(err)
 	}
@@ -112,6 +122,12 @@ func TestWebSocket(t *testing.T) {
 	}
 	if f := readFrame(t, c); f.Topic != "agents" || f.Event != "connected" || !strings.Contains(string(f.Data), "host-1") {
 		t.Fatalf("agent event: %+v", f)
+	}
+	if err := bus.PublishEvent(ctx, messaging.KindExperiment, "exp-a", "transition", map[string]string{"team": "team-a"}); err != nil {
+		t.Fatal(err)
+	}
+	if f := readFrame(t, c); f.Topic != "experiments" || f.Event != "transition" || !strings.Contains(string(f.Data), "team-a") {
+		t.Fatalf("experiment event: %+v", f)
 	}
 	send(t, c, "unsubscribe", "agents")
 	if f := readFrame(t, c); f.Event != "unsubscribed" {
