@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/pkg/app"
 	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/pkg/pipelinegen"
@@ -241,7 +242,7 @@ func TestExperimentTopKPromotedThenRolledBack(t *testing.T) {
 	t.Logf("topk: series reduction %.1f%%, critical retention %.0f%% over %d windows", red, ret, v.Results.Candidates[0].Windows)
 
 	// The winner is a stored pipeline, and the agent runs exactly it.
-	status, body, err := ep.call(t, "phoenix.generator.pipelines.list", admin, nil, nil)
+	status, body, err := ep.call(t, apiv1.Subject("generator", "listPipelines"), admin, nil, nil)
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("list pipelines: %d %v", status, err)
 	}
@@ -266,7 +267,7 @@ func TestExperimentTopKPromotedThenRolledBack(t *testing.T) {
 	if pipelineID == "" {
 		t.Fatalf("no stored pipeline %s among %+v", want, list.Items)
 	}
-	_, body, err = ep.call(t, "phoenix.generator.pipelines.get", admin, map[string]string{"id": pipelineID}, nil)
+	_, body, err = ep.call(t, apiv1.Subject("generator", "getPipeline"), admin, map[string]string{"id": pipelineID}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +288,7 @@ func TestExperimentTopKPromotedThenRolledBack(t *testing.T) {
 	if got := strings.Join(kinds, ","); got != "pipeline:experiment-runner,rollback:experiment-runner,raw:experiment-runner,raw:alice" {
 		t.Errorf("history (newest first) %s", got)
 	}
-	_, body, err = ep.call(t, "phoenix.controller.agents.get", admin, map[string]string{"id": agentID}, nil)
+	_, body, err = ep.call(t, apiv1.Subject("controller", "getAgent"), admin, map[string]string{"id": agentID}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +388,7 @@ func TestRolloutSecondStepFailsRollsBackEveryAgent(t *testing.T) {
 		TelemetryAddr: testutil.FreeAddr(t), HealthAddr: rolloutHealth,
 		Target: pipelinegen.Target{Exporter: &pipelinegen.Exporter{Type: "otlphttp", Endpoint: "http://" + ep.cfg.Analytics.OTLPHTTPAddr}},
 	}
-	status, body, err := ep.call(t, "phoenix.generator.pipelines.create", admin, nil, map[string]any{
+	status, body, err := ep.call(t, apiv1.Subject("generator", "createPipeline"), admin, nil, map[string]any{
 		"name": "conservative-fleet", "team": team, "reason": "e2e rollout", "generate": gen,
 	})
 	if err != nil || status != http.StatusCreated {
