@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -62,6 +63,8 @@ type Service struct {
 
 	// Owned by the consumer's callback, which JetStream calls serially.
 	streams map[string]*streamState
+	// handled counts rollup events fully handled (tests wait on it).
+	handled atomic.Int64
 
 	mu   sync.Mutex
 	open map[string]*openAlert // dedup key -> open alert (firing or acknowledged)

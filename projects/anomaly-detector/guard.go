@@ -58,6 +58,7 @@ func (s *Service) handle(ctx context.Context, m jetstream.Msg) {
 	if err := json.Unmarshal(m.Data(), &ev); err == nil {
 		err = json.Unmarshal(ev.Data, &r)
 	}
+	defer s.handled.Add(1)
 	if r.Stream == "" {
 		s.metrics.bad.Inc()
 		_ = m.Term()
