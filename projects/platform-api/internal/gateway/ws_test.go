@@ -74,14 +74,19 @@ func TestWebSocket(t *testing.T) {
 	if f := readFrame(t, c); f.Event != "subscribed" || f.Topic != "agents" {
 		t.Fatalf("ack: %+v", f)
 	}
-	// Nothing publishes experiment or alert events yet: those topics are
-	// refused, saying what is offered.
-	for _, topic := range []string{"experiments", "experiment:exp-1", "alerts"} {
+	// The anomaly detector publishes alerts.
+	send(t, c, "subscribe", "alerts")
+	if f := readFrame(t, c); f.Event != "subscribed" || f.Topic != "alerts" {
+		t.Fatalf("alerts ack: %+v", f)
+	}
+	// Nothing publishes experiment events yet: those topics are refused,
+	// saying what is offered.
+	for _, topic := range []string{"experiments", "experiment:exp-1"} {
 		send(t, c, "subscribe", topic)
 		f := readFrame(t, c)
 		var msg struct{ Message string }
 		_ = json.Unmarshal(f.Data, &msg)
-		if f.Event != "error" || !strings.Contains(msg.Message, "is not offered") || !strings.Contains(msg.Message, "offered: stream:<id>, agents") {
+		if f.Event != "error" || !strings.Contains(msg.Message, "is not offered") || !strings.Contains(msg.Message, "offered: alerts, stream:<id>, agents") {
 			t.Fatalf("subscription to %s: %+v %q", topic, f, msg.Message)
 		}
 	}
@@ -102,8 +107,17 @@ func TestWebSocket(t *testing.T) {
 	if err := bus.PublishEvent(ctx, messaging.KindExperiment, "exp-a", "created", map[string]string{"team": "team-a"}); err != nil {
 		t.Fatal(err)
 	}
-	// Agents belong to teams: team B's agent is filtered out, team A's
-	// arrives (and is the first frame: the experiment event was not relayed).
+	// Alerts belong to teams: team B's is filtered out, team A's arrives
+	// (and is the first frame: the experiment event was not relayed).
+	for _, team := range []string{"team-b", "team-a"} {
+		if err := bus.PublishEvent(ctx, messaging.KindAlert, "al-"+team, "fired", map[string]string{"id": "al-" + team, "team": team}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f := readFrame(t, c); f.Topic != "alerts" || f.Event != "fired" || !strings.Contains(string(f.Data), "al-team-a") {
+		t.Fatalf("alert event: %+v", f)
+	}
+	// Agents likewise: team B's agent is filtered out, team A's arrives.
 	if err := bus.PublishEvent(ctx, messaging.KindAgent, "host-2", "connected", map[string]string{"agent": "host-2", "team": "team-b"}); err != nil {
 		t.Fatal(err)
 	}
