@@ -88,8 +88,8 @@ func newService(s service.Settings) (*Service, error) {
 	}
 	det, err := detect.New(detect.Settings{
 		Signals: cfg.Signals, MaxSeries: cfg.MaxSeries, Anomaly: anomaly.Settings{Threshold: cfg.Threshold},
-		WarmupPoints: cfg.WarmupPoints,
-		Rule:         detect.Rule{Pct: cfg.ExplosionPct, Series: cfg.ExplosionSeries, Windows: cfg.ExplosionWindows},
+		WarmupPoints: cfg.WarmupPoints, IdleAfter: cfg.IdleAfter,
+		Rule: detect.Rule{Pct: cfg.ExplosionPct, Series: cfg.ExplosionSeries, Windows: cfg.ExplosionWindows},
 	})
 	if err != nil {
 		return nil, err
@@ -181,7 +181,9 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	var err error
 	s.once.Do(func() {
 		if s.cc != nil {
-			s.cc.Stop()
+			// Drain lets the rollup being handled finish before the
+			// checkpoint below.
+			s.cc.Drain()
 			select {
 			case <-s.cc.Closed():
 			case <-ctx.Done():

@@ -30,6 +30,10 @@ type Config struct {
 	// (about 40 KB each once warm); a stream that does not fit is refused
 	// and counted.
 	MaxSeries int `yaml:"max_series" flag:"max-series" usage:"most (stream, signal) detector series tracked; streams beyond are refused and counted"`
+	// IdleAfter: a stream without rollups this long gives its room to a
+	// new stream when max_series is reached (analytics drops streams idle
+	// for an hour; experiments leave variant streams behind).
+	IdleAfter time.Duration `yaml:"idle_after" flag:"idle-after" usage:"a stream without rollups this long makes room for a new one when max_series is reached"`
 	// DetectorAlerts raises an `anomaly` alert when an ensemble labels a
 	// point; the explosion rule fires regardless.
 	DetectorAlerts bool `yaml:"detector_alerts" flag:"detector-alerts" usage:"raise an anomaly alert when a detector ensemble labels a signal's point"`
@@ -60,7 +64,7 @@ type Config struct {
 // explosion is +50 % and +1,000 series within two rollups.
 func DefaultConfig() Config {
 	return Config{
-		Signals: slices.Clone(AllSignals), MaxSeries: 4000, DetectorAlerts: true, WarmupPoints: 60,
+		Signals: slices.Clone(AllSignals), MaxSeries: 4000, IdleAfter: time.Hour, DetectorAlerts: true, WarmupPoints: 60,
 		ExplosionPct: 50, ExplosionSeries: 1000, ExplosionWindows: 2, ResolveWindows: 3,
 		BreakdownEvery: 5, CheckpointInterval: 5 * time.Minute,
 	}
@@ -85,6 +89,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxSeries < 1 {
 		errs = append(errs, errors.New("anomaly-detector.max_series: must be at least 1"))
+	}
+	if c.IdleAfter < 0 {
+		errs = append(errs, errors.New("anomaly-detector.idle_after: must not be negative"))
 	}
 	if c.WarmupPoints < 0 {
 		errs = append(errs, errors.New("anomaly-detector.warmup_points: must not be negative"))

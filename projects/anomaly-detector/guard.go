@@ -53,14 +53,11 @@ type openAlert struct {
 // rollup is observed once: a failure after observing (database, analytics)
 // is logged, not redelivered, which would teach the ensembles the point twice.
 func (s *Service) handle(ctx context.Context, m jetstream.Msg) {
-	var ev messaging.Event
-	var r apiv1.Rollup
-	if err := json.Unmarshal(m.Data(), &ev); err == nil {
-		err = json.Unmarshal(ev.Data, &r)
-	}
 	defer s.handled.Add(1)
-	if r.Stream == "" {
+	r, err := decodeRollup(m.Data())
+	if err != nil {
 		s.metrics.bad.Inc()
+		s.log.Debug("malformed rollup event", "subject", m.Subject(), "error", err)
 		_ = m.Term()
 		return
 	}
@@ -72,6 +69,22 @@ func (s *Service) handle(ctx context.Context, m jetstream.Msg) {
 	_ = m.Ack()
 }
 
+// decodeRollup reads a rollup event's envelope and data.
+func decodeRollup(data []byte) (apiv1.Rollup, error) {
+	var ev messaging.Event
+	var r apiv1.Rollup
+	if err := json.Unmarshal(data, &ev); err != nil {
+		return r, fmt.Errorf("decode event: %w", err)
+	}
+	if err := json.Unmarshal(ev.Data, &r); err != nil {
+		return r, fmt.Errorf("decode rollup: %w", err)
+	}
+	if r.Stream == "" {
+		return r, errors.New("decode rollup: no stream")
+	}
+	return r, nil
+}
+
 // process observes one rollup and acts on what it showed.
 func (s *Service) process(ctx context.Context, r apiv1.Rollup) error {
 	obs, ok := s.det.Observe(r)
@@ -80,13 +93,18 @@ func (s *Service) process(ctx context.Context, r apiv1.Rollup) error {
 		return nil
 	}
 	s.metrics.rollups.Inc()
+	var errs []error
+	if obs.Evicted != "" {
+		delete(s.streams, obs.Evicted)
+		errs = append(errs, s.store.DeleteSeries(ctx, obs.Evicted))
+		s.log.Info("idle stream forgotten", "stream", obs.Evicted, "for_stream", r.Stream)
+	}
 	st := s.streams[r.Stream]
 	if st == nil {
 		st = &streamState{}
 		s.streams[r.Stream] = st
 	}
 	st.rollups++
-	var errs []error
 	switch {
 	case obs.Explosion != nil:
 		errs = append(errs, s.explode(ctx, r.Stream, st, *obs.Explosion))

@@ -31,6 +31,11 @@ type Settings struct {
 	// WarmupPoints: labels before this many points are not reported.
 	WarmupPoints int
 	Rule         Rule
+	// IdleAfter: when MaxSeries is reached, a stream without a rollup for
+	// this long (in rollup time) makes room for a new one; 0 never evicts.
+	// Experiments create variant streams that analytics drops after an
+	// hour idle: without eviction they would hold their room for ever.
+	IdleAfter time.Duration
 }
 
 // Rule is the explosion rule: active series grew by at least Pct percent
@@ -57,6 +62,8 @@ type Observation struct {
 	Labelled []string
 	// Explosion is set when the explosion rule holds on active series.
 	Explosion *Growth
+	// Evicted names an idle stream forgotten to make room for this one.
+	Evicted string
 }
 
 // Growth is an explosion: active series went from Baseline to Current.
@@ -113,11 +120,11 @@ func (d *Detector) Observe(r apiv1.Rollup) (Observation, bool) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	st, ok := d.admit(r.Stream)
+	st, evicted, ok := d.admit(r.Stream, r.End)
 	if !ok {
 		return Observation{}, false
 	}
-	obs := Observation{Stream: r.Stream, Time: r.End, Values: map[string]float64{}, Scores: map[string]float64{}}
+	obs := Observation{Stream: r.Stream, Time: r.End, Values: map[string]float64{}, Scores: map[string]float64{}, Evicted: evicted}
 	for _, sig := range d.s.Signals {
 		se := st[sig]
 		v := vals[sig]
@@ -142,15 +149,21 @@ func (d *Detector) Observe(r apiv1.Rollup) (Observation, bool) {
 	return obs, true
 }
 
-// admit returns the stream's series, creating them when they fit. Caller
-// holds d.mu.
-func (d *Detector) admit(stream string) (map[string]*series, bool) {
+// admit returns the stream's series, creating them when they fit (evicting
+// the longest idle stream if it has been idle for IdleAfter at time at).
+// Caller holds d.mu.
+func (d *Detector) admit(stream string, at time.Time) (map[string]*series, string, bool) {
 	if st, ok := d.streams[stream]; ok {
-		return st, true
+		return st, "", true
 	}
+	evicted := ""
 	if (len(d.streams)+1)*len(d.s.Signals) > d.s.MaxSeries {
-		d.refused++
-		return nil, false
+		evicted = d.idlest(at)
+		if evicted == "" {
+			d.refused++
+			return nil, "", false
+		}
+		delete(d.streams, evicted)
 	}
 	st := make(map[string]*series, len(d.s.Signals))
 	for _, sig := range d.s.Signals {
@@ -161,7 +174,30 @@ func (d *Detector) admit(stream string) (map[string]*series, bool) {
 		st[sig] = &series{e: e}
 	}
 	d.streams[stream] = st
-	return st, true
+	return st, evicted, true
+}
+
+// idlest returns the stream seen longest ago if it has been idle for
+// IdleAfter at time at, else "". O(streams), only when the detector is full.
+func (d *Detector) idlest(at time.Time) string {
+	if d.s.IdleAfter <= 0 {
+		return ""
+	}
+	name, last := "", at
+	for n, st := range d.streams {
+		var seen time.Time
+		for _, se := range st {
+			seen = se.at
+			break // a stream's signals are observed together
+		}
+		if seen.Before(last) {
+			name, last = n, seen
+		}
+	}
+	if name == "" || at.Sub(last) < d.s.IdleAfter {
+		return ""
+	}
+	return name
 }
 
 // Stats are the detector's counts.
@@ -236,7 +272,12 @@ func (d *Detector) Restore(saved []store.Series) error {
 		bySig[s.Stream][s.Signal] = s
 	}
 	for name, sigs := range bySig {
-		st, ok := d.admit(name)
+		var at time.Time
+		for _, s := range sigs {
+			at = s.UpdatedAt
+			break
+		}
+		st, _, ok := d.admit(name, at)
 		if !ok {
 			continue
 		}

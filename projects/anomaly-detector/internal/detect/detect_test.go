@@ -191,3 +191,22 @@ func TestThousands(t *testing.T) {
 		}
 	}
 }
+
+// TestIdleStreamMakesRoom: when full, a stream idle for IdleAfter gives its
+// room to a new one; a recently seen one does not.
+func TestIdleStreamMakesRoom(t *testing.T) {
+	d, _ := New(Settings{Signals: []string{ActiveSeries}, MaxSeries: 2, IdleAfter: time.Hour, Rule: Rule{Pct: 50, Series: 1000, Windows: 2}})
+	t0 := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	d.Observe(rollup("old", t0, 1))
+	d.Observe(rollup("busy", t0.Add(50*time.Minute), 1))
+	if _, ok := d.Observe(rollup("new", t0.Add(30*time.Minute), 1)); ok {
+		t.Fatal("admitted while every stream was seen within the hour")
+	}
+	obs, ok := d.Observe(rollup("new", t0.Add(90*time.Minute), 1))
+	if !ok || obs.Evicted != "old" {
+		t.Fatalf("admitted %v, evicted %q; want old evicted", ok, obs.Evicted)
+	}
+	if d.Points("old", ActiveSeries) != 0 || d.Points("new", ActiveSeries) != 1 || d.Stats().Refused != 1 {
+		t.Errorf("after eviction: old %d points, new %d, stats %+v", d.Points("old", ActiveSeries), d.Points("new", ActiveSeries), d.Stats())
+	}
+}

@@ -95,6 +95,14 @@ func (s *Store) SaveSeries(ctx context.Context, series []Series) error {
 	})
 }
 
+// DeleteSeries forgets a stream's detector states.
+func (s *Store) DeleteSeries(ctx context.Context, stream string) error {
+	if _, err := s.db.DB.ExecContext(ctx, s.db.Rebind(`DELETE FROM anomaly_series WHERE stream = ?`), stream); err != nil {
+		return fmt.Errorf("delete detector states of %s: %w", stream, err)
+	}
+	return nil
+}
+
 // DedupKey is the identity of an alert's condition.
 func DedupKey(a apiv1.Alert) string {
 	return strings.Join([]string{a.Rule, a.Stream, a.Metric, a.Label, a.Signal}, "|")
