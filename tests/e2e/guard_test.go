@@ -1,11 +1,13 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"testing"
@@ -23,6 +25,8 @@ import (
 	"github.com/phoenix-platform/phoenix/pkg/service"
 	"github.com/phoenix-platform/phoenix/projects/analytics"
 	anomalydetector "github.com/phoenix-platform/phoenix/projects/anomaly-detector"
+	phoenixcli "github.com/phoenix-platform/phoenix/projects/phoenix-cli"
+	platformapi "github.com/phoenix-platform/phoenix/projects/platform-api"
 )
 
 func strKV(k, v string) *commonpb.KeyValue {
@@ -65,7 +69,9 @@ func TestGuardNamesTheExplodingLabel(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs about 30 s of real time")
 	}
-	cfg := newConfig(t, config.ServiceAnalytics, config.ServiceAnomalyDetector)
+	const password = "guard-e2e-password-1"
+	t.Setenv("PHOENIX_BOOTSTRAP_ADMIN_PASSWORD", password)
+	cfg := newConfig(t, config.ServiceAnalytics, config.ServiceAnomalyDetector, config.ServicePlatformAPI)
 	cfg.Auth.IngestOpen = true
 	// Above analytics' 2 s breakdown cache, so each rollup's breakdown is
 	// fresh (production rollups are 10 s apart).
@@ -76,7 +82,9 @@ func TestGuardNamesTheExplodingLabel(t *testing.T) {
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	a, err := app.Start(context.Background(), cfg, logger, []service.Registration{analytics.Registration(), anomalydetector.Registration()})
+	a, err := app.Start(context.Background(), cfg, logger, []service.Registration{
+		analytics.Registration(), anomalydetector.Registration(), platformapi.Registration(),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,4 +159,51 @@ func TestGuardNamesTheExplodingLabel(t *testing.T) {
 	if a0.Attribution == nil || a0.Attribution.NewValues < 1000 || a0.Attribution.ShareOfNew < 0.9 {
 		t.Errorf("attribution %+v", a0.Attribution)
 	}
+
+	// Acknowledge and resolve from the CLI, through the gateway.
+	base := "http://" + cfg.API.Addr
+	t.Setenv("PHOENIX_TOKEN", loginToken(t, base, password))
+	for _, c := range []struct{ verb, state string }{{"ack", apiv1.AlertAcknowledged}, {"resolve", apiv1.AlertResolved}} {
+		out := runPhoenix(t, "alert", c.verb, a0.ID, "--api-url", base, "-o", "json")
+		var got apiv1.Alert
+		if err := json.Unmarshal(out, &got); err != nil || got.State != c.state || got.ID != a0.ID {
+			t.Fatalf("phoenix alert %s: %v %s", c.verb, err, out)
+		}
+	}
+	out := runPhoenix(t, "alert", "list", "--state", "resolved", "--api-url", base)
+	if !bytes.Contains(out, []byte(a0.ID)) || !bytes.Contains(out, []byte("label request_id on http.server.request_count")) {
+		t.Errorf("phoenix alert list --state resolved:\n%s", out)
+	}
+}
+
+// loginToken logs in as the bootstrap admin.
+func loginToken(t *testing.T, base, password string) string {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"username": "admin", "password": password})
+	resp, err := http.Post(base+"/api/v1/auth/login", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&tok) != nil {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	return tok.AccessToken
+}
+
+// runPhoenix runs the phoenix CLI's client commands in process.
+func runPhoenix(t *testing.T, args ...string) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	root := phoenixcli.NewRoot()
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	if err := root.Execute(); err != nil {
+		t.Fatalf("phoenix %v: %v\n%s", args, err, out.String())
+	}
+	return out.Bytes()
 }
