@@ -291,19 +291,27 @@ func (s *Store) Resolve(ctx context.Context, id, by string, now time.Time) (apiv
 }
 
 // transition applies the update step chooses for the alert's current state
-// and returns the alert after it, and whether anything changed.
+// and returns the alert after it, and whether anything changed. An alert
+// resolved meanwhile (the detector and a user at once) is read again and
+// stepped once more, so the loser sees the new state instead of an error.
 func (s *Store) transition(ctx context.Context, id string, step func(apiv1.Alert) (string, []any, error)) (apiv1.Alert, bool, error) {
-	a, err := s.Get(ctx, id)
-	if err != nil {
-		return a, false, err
+	for attempt := 0; ; attempt++ {
+		a, err := s.Get(ctx, id)
+		if err != nil {
+			return a, false, err
+		}
+		q, args, err := step(a)
+		if err != nil || q == "" {
+			return a, false, err
+		}
+		err = database.ExpectOne(s.db.DB.ExecContext(ctx, s.db.Rebind(q), args...))
+		if errors.Is(err, database.ErrConflict) && attempt == 0 {
+			continue
+		}
+		if err != nil {
+			return a, false, fmt.Errorf("update alert %s: %w", id, err)
+		}
+		a, err = s.Get(ctx, id)
+		return a, err == nil, err
 	}
-	q, args, err := step(a)
-	if err != nil || q == "" {
-		return a, false, err
-	}
-	if err := database.ExpectOne(s.db.DB.ExecContext(ctx, s.db.Rebind(q), args...)); err != nil {
-		return a, false, fmt.Errorf("update alert %s: %w", id, err)
-	}
-	a, err = s.Get(ctx, id)
-	return a, err == nil, err
 }
