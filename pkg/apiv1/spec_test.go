@@ -88,7 +88,7 @@ func TestParseSpec(t *testing.T) {
 func TestSpecNamesKnownServices(t *testing.T) {
 	known := map[string]bool{
 		config.ServicePlatformAPI: true, config.ServiceController: true, config.ServiceGenerator: true,
-		config.ServiceAnalytics: true, config.ServiceLoadsim: true,
+		config.ServiceAnalytics: true, config.ServiceLoadsim: true, config.ServiceAnomalyDetector: true,
 	}
 	ops, err := SpecOperations()
 	if err != nil {

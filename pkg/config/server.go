@@ -25,6 +25,9 @@ const (
 	ServiceLoadsim     = "loadsim"
 )
 
+// ServiceAnomalyDetector is the guard (issue 16): detectors over rollups, alerts.
+const ServiceAnomalyDetector = "anomaly-detector"
+
 // Server is the configuration shared by every service of `phoenix server`
 // and of each service binary: stores, bus, logs, telemetry, shutdown, the
 // gateway's api and auth sections, and every listen address (other services,

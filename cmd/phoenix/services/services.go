@@ -6,6 +6,7 @@ package services
 import (
 	"github.com/phoenix-platform/phoenix/pkg/service"
 	"github.com/phoenix-platform/phoenix/projects/analytics"
+	anomalydetector "github.com/phoenix-platform/phoenix/projects/anomaly-detector"
 	"github.com/phoenix-platform/phoenix/projects/controller"
 	"github.com/phoenix-platform/phoenix/projects/generator"
 	"github.com/phoenix-platform/phoenix/projects/loadsim"
@@ -13,11 +14,11 @@ import (
 )
 
 // All returns every service in start order: the services the gateway routes
-// to come up before it. The anomaly detector joins when it does something
-// (issue 16).
+// to come up before it; the anomaly detector asks analytics for breakdowns.
 func All() []service.Registration {
 	return []service.Registration{
 		analytics.Registration(),
+		anomalydetector.Registration(),
 		generator.Registration(),
 		controller.Registration(),
 		loadsim.Registration(),

@@ -23,7 +23,7 @@ func TestRegistry(t *testing.T) {
 	regs := All()
 	names := app.Names(regs)
 	// Dependencies first: the gateway routes to every other service.
-	if want := []string{"analytics", "generator", "controller", "loadsim", "platform-api"}; !slices.Equal(names, want) {
+	if want := []string{"analytics", "anomaly-detector", "generator", "controller", "loadsim", "platform-api"}; !slices.Equal(names, want) {
 		t.Fatalf("services %v, want %v", names, want)
 	}
 	for _, r := range regs {

@@ -74,20 +74,13 @@ func TestWebSocket(t *testing.T) {
 	if f := readFrame(t, c); f.Event != "subscribed" || f.Topic != "agents" {
 		t.Fatalf("ack: %+v", f)
 	}
-	// The experiment runner publishes experiment events: the collection topic
-	// is offered. Nothing publishes alert events yet: that topic is refused,
-	// saying what is offered.
-	send(t, c, "subscribe", "experiments")
-	if f := readFrame(t, c); f.Event != "subscribed" || f.Topic != "experiments" {
-		t.Fatalf("subscription to experiments: %+v", f)
-	}
-	send(t, c, "subscribe", "alerts")
-	f := readFrame(t, c)
-	var msg struct{ Message string }
-	_ = json.Unmarshal(f.Data, &msg)
-	if f.Event != "error" || !strings.Contains(msg.Message, "is not offered") ||
-		!strings.Contains(msg.Message, "offered: experiments, experiment:<id>, stream:<id>, agents") {
-		t.Fatalf("subscription to alerts: %+v %q", f, msg.Message)
+	// The experiment runner publishes experiment events and the anomaly
+	// detector alerts: both collection topics are offered.
+	for _, topic := range []string{"experiments", "alerts"} {
+		send(t, c, "subscribe", topic)
+		if f := readFrame(t, c); f.Event != "subscribed" || f.Topic != topic {
+			t.Fatalf("subscription to %s: %+v", topic, f)
+		}
 	}
 	// No controller answers experiment objects in this test: a per-id topic
 	// is refused without saying whether the experiment exists.
@@ -112,8 +105,17 @@ func TestWebSocket(t *testing.T) {
 	if err := bus.PublishEvent(ctx, messaging.KindExperiment, "exp-b", "transition", map[string]string{"team": "team-b"}); err != nil {
 		t.Fatal(err)
 	}
-	// Agents belong to teams: team B's agent is filtered out, team A's
-	// arrives (and is the first frame: team B's experiment event was not relayed).
+	// Alerts belong to teams: team B's is filtered out, team A's arrives
+	// (and is the first frame: team B's experiment event was not relayed).
+	for _, team := range []string{"team-b", "team-a"} {
+		if err := bus.PublishEvent(ctx, messaging.KindAlert, "al-"+team, "fired", map[string]string{"id": "al-" + team, "team": team}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f := readFrame(t, c); f.Topic != "alerts" || f.Event != "fired" || !strings.Contains(string(f.Data), "al-team-a") {
+		t.Fatalf("alert event: %+v", f)
+	}
+	// Agents likewise: team B's agent is filtered out, team A's arrives.
 	if err := bus.PublishEvent(ctx, messaging.KindAgent, "host-2", "connected", map[string]string{"agent": "host-2", "team": "team-b"}); err != nil {
 		t.Fatal(err)
 	}
