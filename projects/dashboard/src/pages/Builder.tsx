@@ -154,7 +154,7 @@ export default function Builder() {
                 <>
                   <label>
                     Template
-                    <select value={form.template} onChange={(e) => update({ template: e.target.value, set: {} })}>
+                    <select name="template" value={form.template} onChange={(e) => update({ template: e.target.value, set: {} })}>
                       {d.items.map((t) => (
                         <option key={t.name} value={t.name}>
                           {t.name}

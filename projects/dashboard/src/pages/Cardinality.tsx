@@ -170,7 +170,7 @@ function MetricDetail({ report, name }: { report: Report; name: string }) {
                     <ul className="values">
                       {l.top_values.map((v, i) => (
                         <li key={i}>
-                          <code>{v.value || "(empty)"}</code> <span className="muted">{num(v.series)}</span>
+                          <code title={v.value}>{v.value || "(empty)"}</code> <span className="muted">{num(v.series)}</span>
                         </li>
                       ))}
                     </ul>
