@@ -60,7 +60,7 @@ test-submodules:
 # bin/phoenix built above, with the bundle-size budget.
 test-dashboard: build-phoenix
 	cd $(DASHBOARD) && npm run --silent check:api && npm run --silent typecheck && npm test --silent && \
-		PHOENIX_BIN=$(CURDIR)/bin/phoenix PHOENIX_COLLECTOR_BIN=$(CURDIR)/bin/phoenix-collector npm run --silent e2e
+		PHOENIX_BIN=$(CURDIR)/bin/phoenix PHOENIX_COLLECTOR_BIN=$${PHOENIX_COLLECTOR_BIN:-$(CURDIR)/bin/phoenix-collector} npm run --silent e2e
 
 lint:
 	$(GO) vet ./...

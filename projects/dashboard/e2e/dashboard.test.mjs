@@ -26,6 +26,7 @@ const BUNDLE_BUDGET = 300 * 1024; // gzipped bytes of the main JS bundle
 const missing = [
   [BIN, "phoenix binary (make build-phoenix)"],
   [CHROMIUM, "chromium (apt-get install chromium)"],
+  [COLLECTOR, "phoenix-collector (make build-collector; the --dev loop's data)"],
   [join(root, "dist/ui/index.html"), "the UI build (npm run build)"],
 ].filter(([p]) => !existsSync(p));
 if (missing.length && CI) {
@@ -237,6 +238,9 @@ describe("dashboard against phoenix server --dev", { skip }, () => {
     await page.getByRole("link", { name: /Recommend a rule/ }).click();
     await page.getByRole("heading", { name: "Recommendations" }).waitFor();
     await page.waitForSelector("table, .state.empty");
+    await shot(page, "recommendations-process-cpu-time");
+    await page.getByLabel("Metric").fill("");
+    await page.waitForSelector("table, .state.empty");
     await shot(page, "recommendations");
     assert.deepEqual(page.errors, []);
     await page.close();
@@ -293,6 +297,8 @@ describe("dashboard against phoenix server --dev", { skip }, () => {
     const agents = page.getByTestId("agents");
     await agents.waitFor();
     assert.ok((await agents.locator("tbody tr").count()) >= 1, "the --dev agent is missing");
+    // The fleet listens on the agents topic over the same socket.
+    await page.locator(".live.on").waitFor({ timeout: 10_000 });
     await shot(page, "fleet");
     await agents.locator("tbody tr th a").first().click();
     await page.getByRole("heading", { name: "History" }).waitFor();

@@ -50,9 +50,11 @@ function Shell() {
           <span className="sr-only">Menu</span>
         </button>
         <strong className="brand">Phoenix</strong>
-        <span className={`live ${live ? "on" : ""}`} title={live ? "Live updates connected" : "Live updates not connected"}>
-          {live ? "live" : "offline"}
-        </span>
+        {live !== "idle" && (
+          <span className={`live ${live === "live" ? "on" : ""}`} role="status" title={live === "live" ? "Live updates connected" : "Connecting for live updates"}>
+            {live === "live" ? "live" : "connecting…"}
+          </span>
+        )}
         <span className="who">
           {me.subject} <span className="muted">({me.role})</span>
         </span>

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from "react";
 import { useQueryClient, type QueryKey } from "@tanstack/react-query";
-import { subscribe, onLiveStatus, type LiveEvent } from "./live";
+import { subscribe, onLiveStatus, type LiveEvent, type LiveStatus } from "./live";
 
 /**
  * useLive invalidates the given queries whenever topic has an event, and
@@ -21,8 +21,13 @@ export function useLive(topic: string | undefined, keys: QueryKey[], onEvent?: (
   }, [topic, keyStr, qc]);
 }
 
-export function useLiveStatus(): boolean {
-  const [open, setOpen] = useState(false);
-  useEffect(() => onLiveStatus(setOpen), []);
-  return open;
+export function useLiveStatus(): LiveStatus {
+  const [s, setS] = useState<LiveStatus>("idle");
+  useEffect(() => {
+    const off = onLiveStatus(setS);
+    return () => {
+      off();
+    };
+  }, []);
+  return s;
 }

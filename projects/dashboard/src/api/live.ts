@@ -11,14 +11,29 @@ const listeners = new Map<string, Set<Listener>>();
 let ws: WebSocket | null = null;
 let backoff = 500;
 let timer: ReturnType<typeof setTimeout> | undefined;
-const statusListeners = new Set<(open: boolean) => void>();
+let lingerTimer: ReturnType<typeof setTimeout> | undefined;
+/** LINGER keeps the socket open after the last listener leaves, so moving between pages does not reconnect. */
+const LINGER = 5_000;
+
+/** idle: nothing subscribed; live: the socket is open; connecting: wanted but not open. */
+export type LiveStatus = "idle" | "live" | "connecting";
+const statusListeners = new Set<(s: LiveStatus) => void>();
 
 function send(op: "subscribe" | "unsubscribe", topic: string) {
   if (ws?.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ op, topic }));
 }
 
-function setStatus(open: boolean) {
-  statusListeners.forEach((f) => f(open));
+function status(): LiveStatus {
+  if (ws?.readyState === WebSocket.OPEN) return "live";
+  return listeners.size > 0 ? "connecting" : "idle";
+}
+
+let lastStatus: LiveStatus = "idle";
+function setStatus() {
+  const s = status();
+  if (s === lastStatus) return;
+  lastStatus = s;
+  statusListeners.forEach((f) => f(s));
 }
 
 function connect() {
@@ -26,9 +41,10 @@ function connect() {
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
   const sock = new WebSocket(`${proto}//${location.host}/api/v1/ws?access_token=${encodeURIComponent(session.access)}`);
   ws = sock;
+  setStatus();
   sock.onopen = () => {
     backoff = 500;
-    setStatus(true);
+    setStatus();
     listeners.forEach((_, topic) => send("subscribe", topic));
   };
   sock.onmessage = (m) => {
@@ -41,8 +57,9 @@ function connect() {
     listeners.get(e.topic)?.forEach((f) => f(e));
   };
   sock.onclose = async () => {
+    if (ws !== sock) return; // a socket closed on purpose, already replaced
     ws = null;
-    setStatus(false);
+    setStatus();
     if (listeners.size === 0) return;
     // The access token may have expired: refresh before reconnecting.
     await refresh();
@@ -60,6 +77,7 @@ export function subscribe(topic: string, f: Listener): () => void {
     send("subscribe", topic);
   }
   set.add(f);
+  clearTimeout(lingerTimer);
   connect();
   return () => {
     set!.delete(f);
@@ -69,16 +87,25 @@ export function subscribe(topic: string, f: Listener): () => void {
     }
     if (listeners.size === 0) {
       clearTimeout(timer);
-      ws?.close();
-      ws = null;
+      clearTimeout(lingerTimer);
+      lingerTimer = setTimeout(drop, LINGER);
+      setStatus();
     }
   };
 }
 
-/** onLiveStatus reports whether the socket is open. */
-export function onLiveStatus(f: (open: boolean) => void): () => void {
+function drop() {
+  if (listeners.size > 0) return;
+  const sock = ws;
+  ws = null;
+  sock?.close();
+  setStatus();
+}
+
+/** onLiveStatus reports the socket's state now and on every change. */
+export function onLiveStatus(f: (s: LiveStatus) => void): () => void {
   statusListeners.add(f);
-  f(ws?.readyState === WebSocket.OPEN);
+  f(status());
   return () => statusListeners.delete(f);
 }
 
@@ -86,6 +113,5 @@ export function onLiveStatus(f: (open: boolean) => void): () => void {
 export function closeLive() {
   listeners.clear();
   clearTimeout(timer);
-  ws?.close();
-  ws = null;
+  drop();
 }

@@ -7,7 +7,7 @@ import { Query } from "../components/States";
 import { TimeChart } from "../components/Chart";
 import { compact, money, num } from "../format";
 
-export const PRICE_MODELS = ["self-hosted", "datadog", "grafana-cloud", "newrelic"] as const;
+import { PRICE_MODELS } from "../models";
 
 export default function Overview() {
   const [model, setModel] = useState<string>(() => localStorage.getItem("phoenix.model") || "self-hosted");

@@ -4,7 +4,12 @@ import { api, unwrap } from "../api/client";
 import { useLive } from "../api/hooks";
 import { Query } from "../components/States";
 import { money, num } from "../format";
-import { PRICE_MODELS } from "./Overview";
+import { PRICE_MODELS } from "../models";
+
+/** matches: a rule without a metric applies to every metric of the stream. */
+export function matches(ruleMetric: string, filter: string): boolean {
+  return !filter || !ruleMetric || ruleMetric.includes(filter);
+}
 
 export default function Recommendations() {
   const [params, setParams] = useSearchParams();
@@ -54,10 +59,10 @@ export default function Recommendations() {
       <Query
         q={recs}
         what="recommendations"
-        empty={(r) => r.items.filter((i) => i.metric.includes(metric)).length === 0 && `No rule to recommend for ${metric || stream} right now.`}
+        empty={(r) => r.items.filter((i) => matches(i.metric, metric)).length === 0 && `No rule to recommend for ${metric || stream} right now.`}
       >
         {(r) => {
-          const items = r.items.filter((i) => i.metric.includes(metric)).sort((a, b) => (b.monthly_saving_estimate ?? 0) - (a.monthly_saving_estimate ?? 0));
+          const items = r.items.filter((i) => matches(i.metric, metric)).sort((a, b) => (b.monthly_saving_estimate ?? 0) - (a.monthly_saving_estimate ?? 0));
           return (
             <>
               <p className="muted">
@@ -91,7 +96,7 @@ export default function Recommendations() {
                           <div className="muted small">{i.reason}</div>
                         </th>
                         <td>
-                          <code>{i.metric}</code>
+                          {i.metric ? <code>{i.metric}</code> : <span className="muted">every metric</span>}
                         </td>
                         <td className="num" title={i.series_after_estimate_unknown_reason}>
                           {num(i.series_before)} → {num(i.series_after_estimate)}
