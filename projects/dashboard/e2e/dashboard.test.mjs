@@ -11,7 +11,10 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
+import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, "..");
@@ -141,6 +144,7 @@ describe("dashboard against phoenix server --dev", { skip }, () => {
     }
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
     writeFileSync(join(artifacts, "timings.json"), JSON.stringify(timings, null, 2));
+    writeFileSync(join(artifacts, "accessibility.json"), JSON.stringify(accessibility, null, 2));
   });
 
   async function apiLogin() {
@@ -172,6 +176,23 @@ describe("dashboard against phoenix server --dev", { skip }, () => {
 
   const goNav = (page, name) => page.getByRole("navigation", { name: "Main" }).getByRole("link", { name, exact: true }).click();
 
+  // axe: no serious or critical WCAG violation. The script is evaluated over
+  // the DevTools protocol, so the page's CSP (no inline scripts) stays on.
+  const accessibility = {};
+  async function checkA11y(page, name) {
+    await page.evaluate(axeSource);
+    const res = await page.evaluate(() =>
+      window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] }, resultTypes: ["violations"] }),
+    );
+    const bad = res.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+    accessibility[name] = res.violations.map((v) => `${v.impact} ${v.id} (${v.nodes.length})`);
+    assert.deepEqual(
+      bad.map((v) => `${v.id}: ${v.help} at ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`),
+      [],
+      `${name}: serious accessibility violations`,
+    );
+  }
+
   const shot = (page, name) => page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
 
   it("rejects a wrong password with the API's detail", async () => {
@@ -183,6 +204,7 @@ describe("dashboard against phoenix server --dev", { skip }, () => {
     await alert.waitFor();
     assert.match(await alert.textContent(), /Unauthorized \(401\)/);
     await shot(page, "login-error");
+    await checkA11y(page, "login");
     await page.close();
   });
 
@@ -217,6 +239,7 @@ describe("dashboard against phoenix server --dev", { skip }, () => {
     await card.locator(".chart canvas").waitFor({ timeout: 45_000 });
     await page.getByTestId("fleet-summary").waitFor();
     await shot(page, "overview");
+    await checkA11y(page, "overview");
     assert.deepEqual(page.errors, []);
     await page.close();
   });
@@ -225,7 +248,8 @@ describe("dashboard against phoenix server --dev", { skip }, () => {
     const page = await newPage();
     await login(page);
     await goNav(page, "Cardinality");
-    await page.getByLabel("Stream").selectOption("default");
+    await page.getByRole("heading", { name: "Cardinality", exact: true }).waitFor();
+    await page.getByRole("combobox", { name: /^Stream/ }).selectOption("default");
     await page.getByRole("link", { name: "process.cpu.time", exact: true }).click();
     await page.getByRole("heading", { name: "process.cpu.time" }).waitFor();
     const labels = page.getByTestId("labels");
@@ -234,6 +258,7 @@ describe("dashboard against phoenix server --dev", { skip }, () => {
     assert.match(text, /process\.pid|state|process\.executable\.name/, "no process label in the table");
     assert.ok((await labels.locator("tbody tr").count()) > 0);
     await shot(page, "cardinality-process-cpu-time");
+    await checkA11y(page, "cardinality");
     // The way back to recommendations for this metric.
     await page.getByRole("link", { name: /Recommend a rule/ }).click();
     await page.getByRole("heading", { name: "Recommendations" }).waitFor();
@@ -242,6 +267,7 @@ describe("dashboard against phoenix server --dev", { skip }, () => {
     await page.getByLabel("Metric").fill("");
     await page.waitForSelector("table, .state.empty");
     await shot(page, "recommendations");
+    await checkA11y(page, "recommendations");
     assert.deepEqual(page.errors, []);
     await page.close();
   });
@@ -269,6 +295,7 @@ describe("dashboard against phoenix server --dev", { skip }, () => {
     await page.getByRole("button", { name: "Validate YAML" }).click();
     await page.getByRole("alert").filter({ hasText: "bogus" }).waitFor({ timeout: 20_000 });
     await shot(page, "builder-validation-error");
+    await checkA11y(page, "builder");
     // Save v1, then a second version, and see the diff.
     await yaml.fill(good);
     await page.getByLabel("Name", { exact: true }).fill("e2e-topk");
@@ -286,6 +313,7 @@ describe("dashboard against phoenix server --dev", { skip }, () => {
     await diff.waitFor({ timeout: 20_000 });
     assert.match(await diff.textContent(), /^\+.*7/m);
     await shot(page, "pipeline-diff");
+    await checkA11y(page, "pipeline");
     assert.deepEqual(page.errors.filter((e) => !/status of 400/.test(e)), []);
     await page.close();
   });
@@ -300,6 +328,7 @@ describe("dashboard against phoenix server --dev", { skip }, () => {
     // The fleet listens on the agents topic over the same socket.
     await page.locator(".live.on").waitFor({ timeout: 10_000 });
     await shot(page, "fleet");
+    await checkA11y(page, "fleet");
     await agents.locator("tbody tr th a").first().click();
     await page.getByRole("heading", { name: "History" }).waitFor();
     await shot(page, "agent");
@@ -309,6 +338,7 @@ describe("dashboard against phoenix server --dev", { skip }, () => {
     await page.getByRole("button", { name: "Create key" }).click();
     await page.getByText(/Copy it now/).waitFor();
     await shot(page, "settings");
+    await checkA11y(page, "settings");
     assert.deepEqual(page.errors, []);
     await page.close();
   });
@@ -326,6 +356,7 @@ describe("dashboard against phoenix server --dev", { skip }, () => {
     await page.keyboard.press("Enter");
     assert.equal(await menu.getAttribute("aria-expanded"), "true");
     await shot(page, "phone-menu");
+    await checkA11y(page, "phone");
     await goNav(page, "Fleet");
     await page.getByTestId("agents").waitFor();
     await shot(page, "phone-fleet");

@@ -76,7 +76,7 @@ function MetricList({ report }: { report: Report }) {
       {rows.length === 0 ? (
         <Empty>No metric matches “{filter}”.</Empty>
       ) : (
-        <div className="table-wrap">
+        <div className="table-wrap" tabIndex={0}>
           <table>
             <thead>
               <tr>
@@ -118,7 +118,7 @@ function MetricList({ report }: { report: Report }) {
 
 function Bar({ share }: { share: number }) {
   return (
-    <span className="bar" aria-label={pct(share)}>
+    <span className="bar" role="img" aria-label={pct(share)}>
       <span style={{ width: `${Math.max(1, Math.min(100, share * 100))}%` }} />
     </span>
   );
@@ -144,7 +144,7 @@ function MetricDetail({ report, name }: { report: Report; name: string }) {
       {labels.length === 0 ? (
         <Empty>This metric has no labels.</Empty>
       ) : (
-        <div className="table-wrap">
+        <div className="table-wrap" tabIndex={0}>
           <table data-testid="labels">
             <thead>
               <tr>

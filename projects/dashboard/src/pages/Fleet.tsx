@@ -25,7 +25,7 @@ export default function Fleet() {
       </header>
       <Query q={agents} what="agents" empty={(d) => d.items.length === 0 && "No agent has connected. Start one with `phoenix agent`."}>
         {(d) => (
-          <div className="table-wrap">
+          <div className="table-wrap" tabIndex={0}>
             <table data-testid="agents">
               <thead>
                 <tr>
@@ -122,7 +122,7 @@ export function AgentDetail() {
           <h2>History</h2>
           <Query q={history} what="deployments" empty={(h) => h.items.length === 0 && "No config was pushed to this agent."}>
             {(h) => (
-              <div className="table-wrap">
+              <div className="table-wrap" tabIndex={0}>
                 <table>
                   <thead>
                     <tr>
@@ -161,7 +161,7 @@ export function AgentDetail() {
           {a.effective_config && (
             <>
               <h2>Effective config</h2>
-              <pre className="code">{a.effective_config}</pre>
+              <pre className="code" tabIndex={0}>{a.effective_config}</pre>
             </>
           )}
         </>

@@ -83,6 +83,7 @@ function FleetSummary({ agents }: { agents: Schemas["Agent"][] }) {
   const healthy = agents.filter((a) => a.healthy === true).length;
   const failed = agents.filter((a) => a.remote_config_status === "failed").length;
   return (
+    <>
     <dl className="stats" data-testid="fleet-summary">
       <div>
         <dt>Agents</dt>
@@ -100,8 +101,9 @@ function FleetSummary({ agents }: { agents: Schemas["Agent"][] }) {
         <dt>Config failed</dt>
         <dd className={failed ? "bad" : ""}>{failed}</dd>
       </div>
-      <Link to="/fleet">Open fleet →</Link>
     </dl>
+    <Link to="/fleet">Open fleet →</Link>
+    </>
   );
 }
 

@@ -19,7 +19,7 @@ export default function Pipelines() {
       </header>
       <Query q={list} what="pipelines" empty={(d) => d.items.length === 0 && "No pipeline saved yet. Build one from a template."}>
         {(d) => (
-          <div className="table-wrap">
+          <div className="table-wrap" tabIndex={0}>
             <table>
               <thead>
                 <tr>
@@ -123,7 +123,7 @@ export function PipelineDetail() {
             </section>
           </div>
           <h2>Config (v{pl.version})</h2>
-          <pre className="code">{pl.config}</pre>
+          <pre className="code" tabIndex={0}>{pl.config}</pre>
         </>
       )}
     </Query>
@@ -144,7 +144,7 @@ function VersionSelect({ max, value, onChange }: { max: number; value: number; o
 
 function Diff({ text }: { text: string }) {
   return (
-    <pre className="code diff" data-testid="diff">
+    <pre className="code diff" data-testid="diff" tabIndex={0}>
       {text.split("\n").map((l, i) => (
         <span key={i} className={l.startsWith("+") ? "add" : l.startsWith("-") ? "del" : l.startsWith("@@") ? "hunk" : ""}>
           {l}

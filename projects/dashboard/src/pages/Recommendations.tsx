@@ -69,7 +69,7 @@ export default function Recommendations() {
                 {num(r.active_series)} active series in {r.stream}; savings under {r.model}.
                 {r.unused_metrics.length > 0 && ` ${r.unused_metrics.length} metrics are used by no dashboard or alert.`}
               </p>
-              <div className="table-wrap">
+              <div className="table-wrap" tabIndex={0}>
                 <table>
                   <thead>
                     <tr>

@@ -54,7 +54,7 @@ function Users() {
       <h2 id="users-h">Users</h2>
       <Query q={users} what="users">
         {(d) => (
-          <div className="table-wrap">
+          <div className="table-wrap" tabIndex={0}>
             <table>
               <thead>
                 <tr>
@@ -195,7 +195,7 @@ function APIKeys() {
       <h2 id="keys-h">API keys</h2>
       <Query q={keys} what="API keys" empty={(d) => d.items.length === 0 && "No API key yet."}>
         {(d) => (
-          <div className="table-wrap">
+          <div className="table-wrap" tabIndex={0}>
             <table>
               <thead>
                 <tr>
