@@ -201,3 +201,37 @@ func uiSettings() service.Settings {
 	s.Metrics = telemetry.NewMetrics()
 	return s
 }
+
+// TestUIDoesNotShadowTheAPI: with the UI mounted, the spec's routes and
+// unknown /api/ paths answer as before on a running gateway; only other
+// paths get the app.
+func TestUIDoesNotShadowTheAPI(t *testing.T) {
+	e := startEnv(t, func(s service.Settings) (*Gateway, error) {
+		return NewWith(s, WithUI(testUIFS(), true, "placeholder.html"))
+	})
+	cases := []struct {
+		method, path string
+		status       int
+		ctype        string
+	}{
+		{"GET", "/healthz", 200, "application/json"},
+		{"GET", "/api/v1/openapi.yaml", 200, "application/yaml"},
+		{"GET", "/api/v1/status", 401, "application/problem+json"},
+		{"GET", "/api/v1/no-such-route", 401, "application/problem+json"},
+		{"GET", "/api/v1/no-such-route.js", 401, "application/problem+json"},
+		{"POST", "/api/v1/auth/login", 400, "application/problem+json"},
+		{"GET", "/fleet/agent-1", 200, "text/html; charset=utf-8"},
+		{"GET", "/assets/index-abc123.js", 200, "text/javascript; charset=utf-8"},
+	}
+	for _, c := range cases {
+		r := e.do(c.method, c.path, "", nil)
+		if r.Status != c.status || !strings.HasPrefix(r.Header.Get("Content-Type"), c.ctype) {
+			t.Errorf("%s %s: %d %q, want %d %q", c.method, c.path, r.Status, r.Header.Get("Content-Type"), c.status, c.ctype)
+		}
+	}
+	// A logged-in API call is untouched by the fallback.
+	tok, _ := e.login("admin", adminPassword)
+	if r := e.do("GET", "/api/v1/status", tok, nil); r.Status != 200 || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		t.Fatalf("status with a token: %d %q", r.Status, r.Header.Get("Content-Type"))
+	}
+}
