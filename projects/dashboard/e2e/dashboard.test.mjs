@@ -213,6 +213,20 @@ describe("dashboard against phoenix server --dev", { skip }, () => {
     await login(page);
     const card = page.getByTestId("stream-default");
     await card.waitFor();
+    // A rollup event for the default stream over /api/v1/ws, within two rollup intervals.
+    const rollupFrame = new Promise((ok, fail) => {
+      const t = setTimeout(() => fail(new Error("no rollup event over the WebSocket within 30 s")), 30_000);
+      page.on("websocket", (ws) => {
+        if (!ws.url().includes("/api/v1/ws")) return;
+        ws.on("framereceived", ({ payload }) => {
+          if (String(payload).includes('"topic":"stream:default"') && String(payload).includes('"event":"rollup"')) {
+            clearTimeout(t);
+            ok();
+          }
+        });
+      });
+    });
+    rollupFrame.catch(() => {}); // awaited below; a failure before then must not crash the runner
     // A reload keeps the session (refresh token) and measures a warm first load:
     // navigation start to the stream's numbers rendered.
     await page.reload();
@@ -234,8 +248,10 @@ describe("dashboard against phoenix server --dev", { skip }, () => {
     assert.match(await card.getByTestId("cost").textContent(), /\$/);
     const services = await page.getByTestId("services").textContent();
     for (const s of ["analytics", "generator", "controller", "platform-api"]) assert.match(services, new RegExp(s));
-    // Live: the socket connects and rollup events draw the trend.
+    // Live: the socket connects, a rollup event arrives over it (no polling),
+    // and the trend is drawn.
     await page.locator(".live.on").waitFor({ timeout: 15_000 });
+    await rollupFrame;
     await card.locator(".chart canvas").waitFor({ timeout: 45_000 });
     await page.getByTestId("fleet-summary").waitFor();
     await shot(page, "overview");
