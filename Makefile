@@ -9,14 +9,28 @@ LDFLAGS := -X github.com/phoenix-platform/phoenix/pkg/version.Version=$(VERSION)
 SUBMODULES := projects/collector tools
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all build build-phoenix build-collector run test test-root test-submodules lint bench bench-api bench-ingest nab generate clean
+.PHONY: all build build-phoenix build-collector build-dashboard run test test-root test-submodules test-dashboard lint bench bench-api bench-ingest nab generate clean
 
 all: build
 
 build: build-phoenix build-collector
 
-build-phoenix:
+build-phoenix: build-dashboard
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/phoenix ./cmd/phoenix
+
+# The dashboard is built into projects/dashboard/dist/ui (embedded by go
+# build) when npm exists; without it bin/phoenix serves a page saying so.
+# CI=true requires it. npm ci runs when the lockfile changed.
+DASHBOARD := projects/dashboard
+build-dashboard:
+	@if ! command -v npm >/dev/null; then \
+		if [ "$$CI" = true ]; then echo "npm is required with CI=true (Node.js 20.19+)" >&2; exit 1; fi; \
+		echo "npm not found: bin/phoenix will serve a page saying the UI was not built"; exit 0; \
+	fi; \
+	cd $(DASHBOARD) && \
+	if [ ! -f node_modules/.ci-stamp ] || [ package-lock.json -nt node_modules/.ci-stamp ]; then \
+		npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.ci-stamp; fi && \
+	npm run --silent build
 
 build-collector:
 	@if [ -f projects/collector/Makefile ]; then $(MAKE) -C projects/collector build; fi
@@ -28,7 +42,7 @@ run: build
 
 # Tests run the real binaries (phoenix-collector under an agent, the dev loop),
 # so build them first; PHOENIX_COLLECTOR_BIN points tests at the collector.
-test: build test-root test-submodules
+test: build test-root test-submodules test-dashboard
 
 test-root:
 	PHOENIX_COLLECTOR_BIN=$(CURDIR)/bin/phoenix-collector $(GO) test $(GOTEST_FLAGS) ./...
@@ -40,6 +54,13 @@ test-submodules:
 	@for m in $(SUBMODULES); do \
 		if [ -f $$m/Makefile ]; then $(MAKE) -C $$m test || exit 1; fi; \
 	done
+
+# The dashboard: the generated API types match api/openapi.yaml, type
+# check, Vitest, then the browser suite (Debian's chromium) against the
+# bin/phoenix built above, with the bundle-size budget.
+test-dashboard: build-phoenix
+	cd $(DASHBOARD) && npm run --silent check:api && npm run --silent typecheck && npm test --silent && \
+		PHOENIX_BIN=$(CURDIR)/bin/phoenix PHOENIX_COLLECTOR_BIN=$${PHOENIX_COLLECTOR_BIN:-$(CURDIR)/bin/phoenix-collector} npm run --silent e2e
 
 lint:
 	$(GO) vet ./...

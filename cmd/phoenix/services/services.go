@@ -8,6 +8,7 @@ import (
 	"github.com/phoenix-platform/phoenix/projects/analytics"
 	anomalydetector "github.com/phoenix-platform/phoenix/projects/anomaly-detector"
 	"github.com/phoenix-platform/phoenix/projects/controller"
+	"github.com/phoenix-platform/phoenix/projects/dashboard"
 	"github.com/phoenix-platform/phoenix/projects/generator"
 	"github.com/phoenix-platform/phoenix/projects/loadsim"
 	platformapi "github.com/phoenix-platform/phoenix/projects/platform-api"
@@ -22,6 +23,12 @@ func All() []service.Registration {
 		generator.Registration(),
 		controller.Registration(),
 		loadsim.Registration(),
-		platformapi.Registration(),
+		platformAPI(),
 	}
+}
+
+// platformAPI is the gateway serving the embedded dashboard.
+func platformAPI() service.Registration {
+	ui, built := dashboard.Files()
+	return platformapi.RegistrationWithUI(ui, built, dashboard.Placeholder)
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -57,6 +58,12 @@ type Gateway struct {
 	hashSem  chan struct{}
 	valid    *specValidator
 	spec     []byte // api/openapi.yaml: the route table, served as is
+
+	// The dashboard (WithUI); nil serves none.
+	uiFS          fs.FS
+	uiBuilt       bool
+	uiPlaceholder string
+	ui            *uiHandler
 
 	// Set by Start.
 	store         *identity.Store
@@ -108,9 +115,14 @@ func newGWMetrics(reg *prometheus.Registry) gwMetrics {
 // gateway's own must be in it: a mismatch fails here, at start-up.
 func New(s service.Settings) (*Gateway, error) { return newGateway(s, api.OpenAPI) }
 
+// NewWith is New with options (WithUI).
+func NewWith(s service.Settings, opts ...Option) (*Gateway, error) {
+	return newGateway(s, api.OpenAPI, opts...)
+}
+
 // newGateway builds the gateway from spec; tests pass a spec with extra
 // operations to show that a new endpoint needs no gateway code.
-func newGateway(s service.Settings, spec []byte) (*Gateway, error) {
+func newGateway(s service.Settings, spec []byte, opts ...Option) (*Gateway, error) {
 	pols, err := specOps(spec)
 	if err != nil {
 		return nil, err
@@ -124,6 +136,14 @@ func newGateway(s service.Settings, spec []byte) (*Gateway, error) {
 		reg = s.Metrics.Registry
 	}
 	g.metrics = newGWMetrics(reg)
+	for _, o := range opts {
+		o(g)
+	}
+	if g.uiFS != nil {
+		if g.ui, err = newUIHandler(g.uiFS, g.uiBuilt, g.uiPlaceholder); err != nil {
+			return nil, err
+		}
+	}
 	if g.docs, err = renderDocs(spec); err != nil {
 		return nil, err
 	}
@@ -242,6 +262,11 @@ func (g *Gateway) buildHandler() http.Handler {
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			httpx.WriteError(w, r, problem.NotFound("no route %s %s", r.Method, r.URL.Path))
 		})))
+	if g.ui != nil {
+		// The dashboard is the fallback for every other path: the spec's
+		// routes and /api/ are more specific patterns, so they win.
+		mux.Handle("/", g.ui)
+	}
 	return httpx.Wrap(securityHeaders(cors(g.s.Config.Auth.AllowedOrigins, mux)), httpx.Options{
 		Logger: g.logger, Metrics: g.s.Metrics, MaxBodyBytes: g.s.Config.API.MaxBodyBytes,
 		SkipLog: func(r *http.Request) bool {

@@ -1,0 +1,395 @@
+// End-to-end: a real `phoenix server --dev` (the built binary, free ports,
+// its own data dir) driven through Debian's Chromium with playwright-core.
+// Screenshots land in e2e-artifacts/ (gitignored), with timings.json.
+// With CI=true a missing binary or browser fails instead of skipping.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
+import { createRequire } from "node:module";
+import { chromium } from "playwright-core";
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, "..");
+const artifacts = join(root, "e2e-artifacts");
+const BIN = process.env.PHOENIX_BIN || resolve(root, "../../bin/phoenix");
+const COLLECTOR = process.env.PHOENIX_COLLECTOR_BIN || resolve(root, "../../bin/phoenix-collector");
+const CHROMIUM = process.env.CHROMIUM_BIN || "/usr/bin/chromium";
+const PASSWORD = "e2e-dashboard-password";
+const CI = process.env.CI === "true";
+const BUNDLE_BUDGET = 300 * 1024; // gzipped bytes of the main JS bundle
+
+const missing = [
+  [BIN, "phoenix binary (make build-phoenix)"],
+  [CHROMIUM, "chromium (apt-get install chromium)"],
+  [COLLECTOR, "phoenix-collector (make build-collector; the --dev loop's data)"],
+  [join(root, "dist/ui/index.html"), "the UI build (npm run build)"],
+].filter(([p]) => !existsSync(p));
+if (missing.length && CI) {
+  throw new Error(`e2e needs ${missing.map((m) => m[1]).join(", ")}; CI=true does not skip`);
+}
+const skip = missing.length ? `missing ${missing.map((m) => m[1]).join(", ")}` : false;
+
+function freePort() {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => ok(port));
+    });
+    s.on("error", fail);
+  });
+}
+
+async function waitFor(what, fn, ms) {
+  const end = Date.now() + ms;
+  let last;
+  while (Date.now() < end) {
+    try {
+      if (await fn()) return;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ""}`);
+}
+
+describe("bundle", () => {
+  it(`keeps the main JS bundle under ${BUNDLE_BUDGET / 1024} KB gzipped`, { skip: existsSync(join(root, "dist/ui/index.html")) ? false : "no build" }, () => {
+    const html = readFileSync(join(root, "dist/ui/index.html"), "utf8");
+    const src = html.match(/<script type="module"[^>]*src="\/(assets\/[^"]+\.js)"/)?.[1];
+    assert.ok(src, "index.html loads no module script");
+    const size = gzipSync(readFileSync(join(root, "dist/ui", src)), { level: 9 }).length;
+    console.log(`main bundle ${src}: ${(size / 1024).toFixed(1)} KB gzipped`);
+    assert.ok(size < BUNDLE_BUDGET, `main bundle is ${size} bytes gzipped, over ${BUNDLE_BUDGET}`);
+    // The CSP forbids inline scripts: the page must have none.
+    assert.doesNotMatch(html, /<script(?![^>]*\bsrc=)[^>]*>/, "index.html has an inline script");
+  });
+});
+
+describe("dashboard against phoenix server --dev", { skip }, () => {
+  let server, base, browser, dataDir, logs = "";
+  const timings = {};
+
+  before(async () => {
+    mkdirSync(artifacts, { recursive: true });
+    dataDir = mkdtempSync(join(tmpdir(), "phoenix-e2e-"));
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    const env = {
+      ...process.env,
+      PHOENIX_DATA_DIR: dataDir,
+      PHOENIX_BOOTSTRAP_ADMIN_PASSWORD: PASSWORD,
+      PHOENIX_API_ADDR: `127.0.0.1:${port}`,
+      PHOENIX_COLLECTOR_BIN: COLLECTOR,
+    };
+    for (const k of [
+      "ANALYTICS_OTLP_GRPC_ADDR",
+      "ANALYTICS_OTLP_HTTP_ADDR",
+      "CONTROLLER_OPAMP_ADDR",
+      "CONTROLLER_DEV_OTLP_GRPC_ADDR",
+      "CONTROLLER_DEV_OTLP_HTTP_ADDR",
+      "CONTROLLER_DEV_TELEMETRY_ADDR",
+      "CONTROLLER_DEV_HEALTH_ADDR",
+    ]) {
+      env[`PHOENIX_${k}`] = `127.0.0.1:${await freePort()}`;
+    }
+    server = spawn(BIN, ["server", "--dev"], { env, stdio: ["ignore", "pipe", "pipe"] });
+    const keep = (b) => {
+      logs = (logs + b.toString()).slice(-20000); // bounded: the tail is what a failure needs
+    };
+    server.stdout.on("data", keep);
+    server.stderr.on("data", keep);
+    await waitFor("the gateway", async () => (await fetch(`${base}/healthz`)).ok, 60_000);
+    // Data: the --dev collector's hostmetrics reach the default stream.
+    await waitFor(
+      "series in the default stream",
+      async () => {
+        const tok = await apiLogin();
+        const r = await fetch(`${base}/api/v1/streams`, { headers: { Authorization: `Bearer ${tok}` } });
+        const d = await r.json();
+        return d.items?.some((s) => s.stream === "default" && s.active_series > 0);
+      },
+      90_000,
+    );
+    browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "phoenix-chromium-")), {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+      viewport: { width: 1280, height: 860 },
+    });
+  });
+
+  after(async () => {
+    await browser?.close();
+    if (server && server.exitCode === null) {
+      server.kill("SIGTERM");
+      await new Promise((r) => server.once("exit", r));
+    }
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    writeFileSync(join(artifacts, "timings.json"), JSON.stringify(timings, null, 2));
+    writeFileSync(join(artifacts, "accessibility.json"), JSON.stringify(accessibility, null, 2));
+  });
+
+  async function apiLogin() {
+    const r = await fetch(`${base}/api/v1/auth/login`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ username: "admin", password: PASSWORD }),
+    });
+    return (await r.json()).access_token;
+  }
+
+  async function newPage(viewport) {
+    const page = await browser.newPage();
+    if (viewport) await page.setViewportSize(viewport);
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+    page.errors = errors;
+    return page;
+  }
+
+  async function login(page) {
+    await page.goto(base + "/");
+    await page.getByLabel("Username").fill("admin");
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("heading", { name: "Overview" }).waitFor();
+  }
+
+  const goNav = (page, name) => page.getByRole("navigation", { name: "Main" }).getByRole("link", { name, exact: true }).click();
+
+  // axe: no serious or critical WCAG violation. The script is evaluated over
+  // the DevTools protocol, so the page's CSP (no inline scripts) stays on.
+  const accessibility = {};
+  async function checkA11y(page, name) {
+    await page.evaluate(axeSource);
+    const res = await page.evaluate(() =>
+      window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] }, resultTypes: ["violations"] }),
+    );
+    const bad = res.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+    accessibility[name] = res.violations.map((v) => `${v.impact} ${v.id} (${v.nodes.length})`);
+    assert.deepEqual(
+      bad.map((v) => `${v.id}: ${v.help} at ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`),
+      [],
+      `${name}: serious accessibility violations`,
+    );
+  }
+
+  const shot = (page, name) => page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
+
+  it("rejects a wrong password with the API's detail", async () => {
+    const page = await newPage();
+    await page.goto(base + "/");
+    await page.getByLabel("Password").fill("not-the-password");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    const alert = page.getByRole("alert");
+    await alert.waitFor();
+    assert.match(await alert.textContent(), /Unauthorized \(401\)/);
+    await shot(page, "login-error");
+    await checkA11y(page, "login");
+    await page.close();
+  });
+
+  it("logs in; the overview fills with live data; measures its first load", async () => {
+    const page = await newPage();
+    await login(page);
+    const card = page.getByTestId("stream-default");
+    await card.waitFor();
+    // A rollup event for the default stream over /api/v1/ws, within two rollup intervals.
+    const rollupFrame = new Promise((ok, fail) => {
+      const t = setTimeout(() => fail(new Error("no rollup event over the WebSocket within 30 s")), 30_000);
+      page.on("websocket", (ws) => {
+        if (!ws.url().includes("/api/v1/ws")) return;
+        ws.on("framereceived", ({ payload }) => {
+          if (String(payload).includes('"topic":"stream:default"') && String(payload).includes('"event":"rollup"')) {
+            clearTimeout(t);
+            ok();
+          }
+        });
+      });
+    });
+    rollupFrame.catch(() => {}); // awaited below; a failure before then must not crash the runner
+    // A reload keeps the session (refresh token) and measures a warm first load:
+    // navigation start to the stream's numbers rendered.
+    await page.reload();
+    const rendered = await page.waitForFunction(
+      () => {
+        const dps = document.querySelector('[data-testid="stream-default"] [data-testid="dps"]');
+        const cost = document.querySelector('[data-testid="stream-default"] [data-testid="cost"]');
+        const series = document.querySelector('[data-testid="stream-default"] [data-testid="active-series"]');
+        const ok = dps && cost && series && dps.textContent !== "…" && cost.textContent !== "…" && /\d/.test(series.textContent);
+        return ok ? performance.now() : false;
+      },
+      null,
+      { timeout: 15_000, polling: 10 },
+    );
+    timings.overview_first_load_ms = Math.round(await rendered.jsonValue());
+    console.log(`overview first load (navigation start to data rendered): ${timings.overview_first_load_ms} ms`);
+    const series = Number((await card.getByTestId("active-series").textContent()).replace(/,/g, ""));
+    assert.ok(series > 0, `active series ${series}`);
+    assert.match(await card.getByTestId("cost").textContent(), /\$/);
+    const services = await page.getByTestId("services").textContent();
+    for (const s of ["analytics", "generator", "controller", "platform-api"]) assert.match(services, new RegExp(s));
+    // Live: the socket connects, a rollup event arrives over it (no polling),
+    // and the trend is drawn.
+    await page.locator(".live.on").waitFor({ timeout: 15_000 });
+    await rollupFrame;
+    await card.locator(".chart canvas").waitFor({ timeout: 45_000 });
+    await page.getByTestId("fleet-summary").waitFor();
+    await shot(page, "overview");
+    await checkA11y(page, "overview");
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  });
+
+  it("drills into process.cpu.time in the cardinality explorer", async () => {
+    const page = await newPage();
+    await login(page);
+    await goNav(page, "Cardinality");
+    await page.getByRole("heading", { name: "Cardinality", exact: true }).waitFor();
+    await page.getByRole("combobox", { name: /^Stream/ }).selectOption("default");
+    await page.getByRole("link", { name: "process.cpu.time", exact: true }).click();
+    await page.getByRole("heading", { name: "process.cpu.time" }).waitFor();
+    const labels = page.getByTestId("labels");
+    await labels.waitFor();
+    const text = await labels.textContent();
+    assert.match(text, /process\.pid|state|process\.executable\.name/, "no process label in the table");
+    assert.ok((await labels.locator("tbody tr").count()) > 0);
+    await shot(page, "cardinality-process-cpu-time");
+    await checkA11y(page, "cardinality");
+    // The way back to recommendations for this metric.
+    await page.getByRole("link", { name: /Recommend a rule/ }).click();
+    await page.getByRole("heading", { name: "Recommendations" }).waitFor();
+    await page.waitForSelector("table, .state.empty");
+    await shot(page, "recommendations-process-cpu-time");
+    await page.getByLabel("Metric").fill("");
+    await page.waitForSelector("table, .state.empty");
+    await shot(page, "recommendations");
+    await checkA11y(page, "recommendations");
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  });
+
+  it("builds a pipeline, shows validation errors inline, saves and diffs versions", async () => {
+    const page = await newPage();
+    await login(page);
+    await goNav(page, "Pipelines");
+    await page.getByRole("link", { name: "New pipeline" }).click();
+    await page.locator('select[name="template"]').selectOption("topk");
+    // The generator refuses a bad parameter, and names it.
+    await page.locator('input[name="set.k"]').fill("0");
+    await page.getByRole("button", { name: "Generate and validate" }).click();
+    const err = page.getByRole("alert");
+    await err.waitFor();
+    assert.match(await err.textContent(), /set\.k/);
+    await page.locator('input[name="set.k"]').fill("5");
+    await page.getByRole("button", { name: "Generate and validate" }).click();
+    await page.getByTestId("validated").waitFor();
+    const yaml = page.getByLabel("Collector YAML");
+    assert.match(await yaml.inputValue(), /phoenix_topk/);
+    // The real collector rejects a bad key, with its own path.
+    const good = await yaml.inputValue();
+    await yaml.fill(good.replace(/^processors:\n/m, "processors:\n  memory_limiter/bogus:\n    bogus_key: 1\n"));
+    await page.getByRole("button", { name: "Validate YAML" }).click();
+    await page.getByRole("alert").filter({ hasText: "bogus" }).waitFor({ timeout: 20_000 });
+    await shot(page, "builder-validation-error");
+    await checkA11y(page, "builder");
+    // Save v1, then a second version, and see the diff.
+    await yaml.fill(good);
+    await page.getByLabel("Name", { exact: true }).fill("e2e-topk");
+    await page.getByLabel("Reason", { exact: true }).fill("first");
+    await page.getByRole("button", { name: "Save" }).click();
+    await page.getByRole("heading", { name: "e2e-topk" }).waitFor({ timeout: 20_000 });
+    await page.getByRole("link", { name: "New version" }).click();
+    await page.locator('select[name="template"]').selectOption("topk");
+    await page.locator('input[name="set.k"]').fill("7");
+    await page.getByRole("button", { name: "Generate and validate" }).click();
+    await page.getByTestId("validated").waitFor();
+    await page.getByLabel("Reason", { exact: true }).fill("k=7");
+    await page.getByRole("button", { name: "Save" }).click();
+    const diff = page.getByTestId("diff");
+    await diff.waitFor({ timeout: 20_000 });
+    assert.match(await diff.textContent(), /^\+.*7/m);
+    await shot(page, "pipeline-diff");
+    await checkA11y(page, "pipeline");
+    assert.deepEqual(page.errors.filter((e) => !/status of 400/.test(e)), []);
+    await page.close();
+  });
+
+  it("shows the fleet and settings", async () => {
+    const page = await newPage();
+    await login(page);
+    await goNav(page, "Fleet");
+    const agents = page.getByTestId("agents");
+    await agents.waitFor();
+    assert.ok((await agents.locator("tbody tr").count()) >= 1, "the --dev agent is missing");
+    // The fleet listens on the agents topic over the same socket.
+    await page.locator(".live.on").waitFor({ timeout: 10_000 });
+    await shot(page, "fleet");
+    await checkA11y(page, "fleet");
+    await agents.locator("tbody tr th a").first().click();
+    await page.getByRole("heading", { name: "History" }).waitFor();
+    await shot(page, "agent");
+    await goNav(page, "Settings");
+    await page.getByRole("heading", { name: "API keys" }).waitFor();
+    await page.getByLabel("Key name").fill("e2e-key");
+    await page.getByRole("button", { name: "Create key" }).click();
+    await page.getByText(/Copy it now/).waitFor();
+    await shot(page, "settings");
+    await checkA11y(page, "settings");
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  });
+
+  it("works on a phone-sized viewport", async () => {
+    const page = await newPage({ width: 390, height: 844 });
+    await login(page);
+    await page.getByTestId("stream-default").waitFor();
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px`);
+    // The menu is behind a button, reachable by keyboard.
+    const menu = page.getByRole("button", { name: "Menu" });
+    assert.equal(await menu.getAttribute("aria-expanded"), "false");
+    await menu.focus();
+    await page.keyboard.press("Enter");
+    assert.equal(await menu.getAttribute("aria-expanded"), "true");
+    await shot(page, "phone-menu");
+    await checkA11y(page, "phone");
+    await goNav(page, "Fleet");
+    await page.getByTestId("agents").waitFor();
+    await shot(page, "phone-fleet");
+    await page.close();
+  });
+
+  it("signs out", async () => {
+    const page = await newPage();
+    await login(page);
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByRole("button", { name: "Sign in" }).waitFor();
+    await page.reload();
+    await page.getByRole("button", { name: "Sign in" }).waitFor();
+    await page.close();
+  });
+
+  after(() => {
+    if (process.exitCode) console.error("phoenix output (tail):\n" + logs.slice(-6000));
+  });
+});
