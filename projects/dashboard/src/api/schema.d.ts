@@ -434,6 +434,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Alerts of the caller's teams (admins see all), newest first
+         * @description Alerts the anomaly detector raised over analytics' rollups: `explosion` (active series jumped; `metric` and
+         *     `label` name the label whose distinct values grew most) and `anomaly` (a detector ensemble labelled one of
+         *     the stream's signals). An alert is deduplicated by rule, stream, metric, label and signal while open, and
+         *     resolves itself when its condition has been clear for `anomaly-detector.resolve_windows` rollups.
+         */
+        get: operations["listAlerts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alerts/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** One alert (404 for another team's) */
+        get: operations["getAlert"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alerts/{id}/ack": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Acknowledge a firing alert (idempotent; 409 when resolved, 404 for another team's) */
+        post: operations["acknowledgeAlert"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alerts/{id}/resolve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Resolve an alert (idempotent; 404 for another team's) */
+        post: operations["resolveAlert"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/agents": {
         parameters: {
             query?: never;
@@ -680,6 +760,198 @@ export interface paths {
         };
         /** Unified line diff between two versions (default from = to - 1, to = latest) */
         get: operations["diffPipelineVersions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/experiments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Experiments of the caller's teams (all for admins), by id */
+        get: operations["listExperiments"];
+        put?: never;
+        /**
+         * Store an experiment spec as a draft
+         * @description The body is the spec (api/schemas/experiment.yaml, docs/experiments.md) as JSON; `phoenix experiment
+         *     create -f` converts YAML. Every problem of the spec is listed at once in `errors[{path, message}]`
+         *     (400). The owning team is `?team=` (the caller must belong to it) or the caller's first team; it never
+         *     changes. A live experiment of the same name is 409 (the name names its streams).
+         */
+        post: operations["createExperiment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/experiments/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** One experiment with its state, progress and results (404 for another team's) */
+        get: operations["getExperiment"];
+        put?: never;
+        post?: never;
+        /** Delete a draft with its log (409 once started; stop it instead) */
+        delete: operations["deleteExperiment"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/experiments/{id}/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a draft (draft -> pending; the runner deploys it once its agents are free)
+         * @description An action the current state does not take is 409 naming the state and the action, and changes nothing.
+         */
+        post: operations["startExperiment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/experiments/{id}/stop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel an experiment in any non-final state; the runner gives the agents their previous configs back
+         * @description An action the current state does not take is 409 naming the state and the action, and changes nothing.
+         */
+        post: operations["stopExperiment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/experiments/{id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve the promotion of a succeeded experiment (on_success wait): succeeded -> promoting
+         * @description An action the current state does not take is 409 naming the state and the action, and changes nothing.
+         */
+        post: operations["approveExperiment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/experiments/{id}/promote": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Promote the winner of a succeeded experiment: succeeded -> promoting
+         * @description An action the current state does not take is 409 naming the state and the action, and changes nothing.
+         */
+        post: operations["promoteExperiment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/experiments/{id}/rollback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Abort a promotion in progress: promoting -> rolled_back, the agents get their previous configs
+         * @description An action the current state does not take is 409 naming the state and the action, and changes nothing.
+         */
+        post: operations["rollbackExperiment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/experiments/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** The experiment's transition log, oldest first (who or what moved it, when, why) */
+        get: operations["listExperimentEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/experiments/{id}/results": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** The verdict, per candidate per criterion (409 until the experiment is analyzed) */
+        get: operations["getExperimentResults"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1099,6 +1371,50 @@ export interface components {
                 last_error_time?: string;
             };
         };
+        Alert: {
+            id: string;
+            /** @enum {string} */
+            rule: "explosion" | "anomaly";
+            /** @enum {string} */
+            severity: "critical" | "high" | "medium" | "low";
+            /** @enum {string} */
+            state: "firing" | "acknowledged" | "resolved";
+            stream: string;
+            team: string;
+            /** @description the metric that exploded (explosion), empty otherwise */
+            metric: string;
+            /** @description the label whose distinct values grew most (explosion), empty otherwise */
+            label: string;
+            /** @enum {string} */
+            signal?: "active_series" | "new_series_per_min" | "dp_per_s" | "bytes_per_s";
+            summary: string;
+            /** @description the signal's value when the alert last fired */
+            value: number;
+            /** @description the signal's value before the condition began */
+            baseline: number;
+            attribution?: {
+                /** Format: int64 */
+                new_values?: number;
+                /** Format: int64 */
+                metric_new_series?: number;
+                /** Format: int64 */
+                new_series?: number;
+                share_of_new?: number;
+                window_seconds?: number;
+                baseline?: boolean;
+            };
+            /** Format: date-time */
+            started_at: string;
+            /** Format: date-time */
+            updated_at: string;
+            /** Format: date-time */
+            acknowledged_at: string | null;
+            acknowledged_by?: string;
+            /** Format: date-time */
+            resolved_at: string | null;
+            /** @description the user, or auto when the condition cleared */
+            resolved_by?: string;
+        };
         Problem: {
             type?: string;
             title: string;
@@ -1315,6 +1631,84 @@ export interface components {
             created_by: string;
             created_at: string;
             reason: string;
+        };
+        /** @enum {string} */
+        ExperimentState: "draft" | "pending" | "deploying" | "warming" | "running" | "analyzing" | "succeeded" | "failed" | "inconclusive" | "promoting" | "promoted" | "rolled_back" | "cancelled" | "errored";
+        Experiment: {
+            id: string;
+            /** @description metadata.name of the spec; names the variant streams. */
+            name: string;
+            team: string;
+            state: components["schemas"]["ExperimentState"];
+            /** @description Bumped by every write (optimistic concurrency). */
+            version: number;
+            /** @description The stored spec with its defaults (api/schemas/experiment.yaml). */
+            spec: Record<string, never>;
+            progress: {
+                /** @description The selected agents, fixed when it leaves pending. */
+                agents: string[];
+                /** Format: date-time */
+                phase_started?: string;
+                /** Format: date-time */
+                window_from?: string;
+                /** Format: date-time */
+                window_to?: string;
+                restored: boolean;
+                rollout_step: number;
+                rollout_pausing: boolean;
+                /** @description Why the experiment waits. */
+                note?: string;
+            };
+            results: components["schemas"]["ExperimentResults"] | null;
+            created_by: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        ExperimentTransition: {
+            experiment_id: string;
+            seq: number;
+            /** @description Empty for the first entry (event create). */
+            from: string;
+            to: components["schemas"]["ExperimentState"];
+            event: string;
+            actor: string;
+            reason: string;
+            /** Format: date-time */
+            at: string;
+        };
+        ExperimentResults: {
+            /** @enum {string} */
+            outcome: "succeeded" | "failed" | "inconclusive";
+            /** @description The cheapest candidate that passed every criterion. */
+            winner?: string;
+            reasons: string[];
+            /** Format: date-time */
+            from?: string;
+            /** Format: date-time */
+            to?: string;
+            candidates: {
+                name: string;
+                stream: string;
+                /** @enum {string} */
+                outcome: "passed" | "failed" | "inconclusive";
+                failed_criteria?: string[];
+                reasons?: string[];
+                /** @description Analysis windows with data of both streams. */
+                windows: number;
+                criteria: {
+                    criterion: string;
+                    /** @description Percent; null when not measured. */
+                    measured: number | null;
+                    measured_unknown_reason?: string;
+                    /** @enum {string} */
+                    comparison: ">=" | "<=";
+                    threshold: number;
+                    /** @enum {string} */
+                    result: "pass" | "fail" | "unknown";
+                }[];
+            }[];
         };
         UploadedFile: {
             name: string;
@@ -2185,6 +2579,104 @@ export interface operations {
             default: components["responses"]["Problem"];
         };
     };
+    listAlerts: {
+        parameters: {
+            query?: {
+                state?: "firing" | "acknowledged" | "resolved";
+                stream?: string;
+                limit?: components["parameters"]["Limit"];
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Alerts. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Alert"][];
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    getAlert: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The alert. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Alert"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    acknowledgeAlert: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The acknowledged alert. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Alert"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    resolveAlert: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The resolved alert. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Alert"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
     listAgents: {
         parameters: {
             query?: {
@@ -2590,6 +3082,278 @@ export interface operations {
                         to: number;
                         diff: string;
                     };
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    listExperiments: {
+        parameters: {
+            query?: {
+                limit?: components["parameters"]["Limit"];
+                cursor?: components["parameters"]["Cursor"];
+                /** @description Only experiments in this state. */
+                state?: components["schemas"]["ExperimentState"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Experiments. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Experiment"][];
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    createExperiment: {
+        parameters: {
+            query?: {
+                team?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    apiVersion?: string;
+                    kind?: string;
+                    metadata?: Record<string, never>;
+                    spec?: Record<string, never>;
+                };
+            };
+        };
+        responses: {
+            /** @description Created, in state draft. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Experiment"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    getExperiment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The experiment. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Experiment"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    deleteExperiment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    startExperiment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The experiment after the transition. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Experiment"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    stopExperiment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The experiment after the transition. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Experiment"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    approveExperiment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The experiment after the transition. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Experiment"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    promoteExperiment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The experiment after the transition. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Experiment"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    rollbackExperiment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The experiment after the transition. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Experiment"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    listExperimentEvents: {
+        parameters: {
+            query?: {
+                limit?: components["parameters"]["Limit"];
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Transitions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["ExperimentTransition"][];
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    getExperimentResults: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The results. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentResults"];
                 };
             };
             default: components["responses"]["Problem"];
