@@ -77,3 +77,17 @@ type CreateAPIKeyRequest struct {
 	// CI system or the API benchmark; 0 keeps the configured default.
 	RateLimit int `json:"rate_limit_per_minute,omitempty"`
 }
+
+// LoginRequest is the body of POST /api/v1/auth/login.
+type LoginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// Tokens is the answer of login and refresh.
+type Tokens struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	ExpiresIn    int    `json:"expires_in"`
+	TokenType    string `json:"token_type"`
+}

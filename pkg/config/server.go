@@ -72,8 +72,8 @@ type Log struct {
 
 // API configures the platform-api gateway.
 type API struct {
-	Addr          string        `yaml:"addr" flag:"addr" usage:"HTTP listen address for the API, dashboard and WebSocket"`
-	MaxBodyBytes  int64         `yaml:"max_body_bytes" flag:"max-body-bytes" usage:"largest accepted request body"`
+	Addr           string        `yaml:"addr" flag:"addr" usage:"HTTP listen address for the API, dashboard and WebSocket"`
+	MaxBodyBytes   int64         `yaml:"max_body_bytes" flag:"max-body-bytes" usage:"largest accepted request body"`
 	ServiceTimeout time.Duration `yaml:"service_timeout" flag:"service-timeout" usage:"deadline for a service's answer over NATS"`
 }
 

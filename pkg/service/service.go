@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go/micro"
 
+	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/pkg/database"
 	"github.com/phoenix-platform/phoenix/pkg/messaging"
@@ -77,13 +78,7 @@ const (
 )
 
 // Status is a service's answer to phoenix.<service>.status.
-type Status struct {
-	Name     string `json:"name"`
-	Version  string `json:"version"`
-	Instance string `json:"instance"`
-	Health   string `json:"health"`
-	Detail   string `json:"detail,omitempty"`
-}
+type Status = apiv1.ServiceStatus
 
 // StatusSubject is where a service answers status requests.
 func StatusSubject(name string) string { return "phoenix." + name + ".status" }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/pkg/version"
 	"github.com/phoenix-platform/phoenix/projects/phoenix-cli/internal/client"
 	"github.com/phoenix-platform/phoenix/projects/phoenix-cli/internal/output"
@@ -79,15 +80,6 @@ func versionCmd(g *Globals) *cobra.Command {
 	}
 }
 
-type statusResponse struct {
-	Services []struct {
-		Name     string `json:"name"`
-		Version  string `json:"version"`
-		Instance string `json:"instance"`
-		Health   string `json:"health"`
-	} `json:"services"`
-}
-
 func statusCmd(g *Globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "status",
@@ -96,7 +88,7 @@ func statusCmd(g *Globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 15*time.Second)
 			defer cancel()
-			var st statusResponse
+			var st apiv1.StatusReport
 			if err := g.Client().Do(ctx, "GET", "/api/v1/status", nil, &st); err != nil {
 				return err
 			}

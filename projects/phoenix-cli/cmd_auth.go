@@ -39,12 +39,6 @@ type credentials struct {
 	ExpiresAt    time.Time `json:"expires_at"`
 }
 
-type tokens struct {
-	AccessToken  string `json:"access_token"`
-	RefreshToken string `json:"refresh_token"`
-	ExpiresIn    int    `json:"expires_in"`
-}
-
 // credentialsPath honours XDG_CONFIG_HOME, else ~/.config.
 func credentialsPath() (string, error) {
 	dir := os.Getenv("XDG_CONFIG_HOME")
@@ -108,7 +102,7 @@ func storedToken(apiURL string) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var t tokens
+	var t apiv1.Tokens
 	body, _ := json.Marshal(map[string]string{"refresh_token": c.RefreshToken})
 	if err := client.New(apiURL, "").Do(ctx, "POST", "/api/v1/auth/refresh", bytes.NewReader(body), &t); err != nil {
 		return c.AccessToken
@@ -164,7 +158,7 @@ func loginCmd(g *Globals) *cobra.Command {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
 			body, _ := json.Marshal(map[string]string{"username": username, "password": pw})
-			var t tokens
+			var t apiv1.Tokens
 			if err := client.New(g.APIURL, "").Do(ctx, "POST", "/api/v1/auth/login", bytes.NewReader(body), &t); err != nil {
 				return err
 			}

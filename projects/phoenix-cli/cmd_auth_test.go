@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/projects/phoenix-cli/internal/client"
 )
 
@@ -29,7 +30,7 @@ func TestCredentialsFileAndRefresh(t *testing.T) {
 			return
 		}
 		refreshed++
-		_ = json.NewEncoder(w).Encode(tokens{AccessToken: "a2", RefreshToken: "r2", ExpiresIn: 900})
+		_ = json.NewEncoder(w).Encode(apiv1.Tokens{AccessToken: "a2", RefreshToken: "r2", ExpiresIn: 900})
 	}))
 	defer srv.Close()
 

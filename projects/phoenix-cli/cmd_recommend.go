@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/projects/phoenix-cli/internal/output"
 )
 
@@ -27,20 +28,6 @@ const (
 type uploadedFile struct {
 	Name    string `json:"name"`
 	Content string `json:"content"`
-}
-
-// recommendation is one item of GET /api/v1/recommendations.
-type recommendation struct {
-	ID                    string   `json:"id"`
-	Kind                  string   `json:"kind"`
-	Metric                string   `json:"metric"`
-	Labels                []string `json:"labels"`
-	SeriesBefore          int64    `json:"series_before"`
-	SeriesAfterEstimate   *int64   `json:"series_after_estimate"`
-	MonthlySavingEstimate *float64 `json:"monthly_saving_estimate"`
-	Model                 string   `json:"model"`
-	Risk                  string   `json:"risk"`
-	Reason                string   `json:"reason"`
 }
 
 func recommendCmd(g *Globals) *cobra.Command {
@@ -79,13 +66,7 @@ func recommendCmd(g *Globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var rep struct {
-				Stream                     string           `json:"stream"`
-				Model                      string           `json:"model"`
-				Items                      []recommendation `json:"items"`
-				UnusedMetrics              []string         `json:"unused_metrics"`
-				UnusedMetricsUnknownReason string           `json:"unused_metrics_unknown_reason"`
-			}
+			var rep apiv1.Recommendations
 			if err := json.Unmarshal(raw, &rep); err != nil {
 				return fmt.Errorf("decode recommendations: %w", err)
 			}

@@ -58,36 +58,12 @@ var TopKs = []int{10, 50}
 // EntityKeys identify a process for phoenix_topk.
 var EntityKeys = []string{"process.executable.name", "process.pid"}
 
-// Item is one recommendation.
-type Item struct {
-	ID                         string                `json:"id"`
-	Kind                       string                `json:"kind"`
-	Metric                     string                `json:"metric"` // "" = every metric of the stream
-	Labels                     []string              `json:"labels"`
-	SeriesBefore               int64                 `json:"series_before"`
-	SeriesAfterEstimate        *int64                `json:"series_after_estimate"`
-	SeriesAfterUnknownReason   string                `json:"series_after_estimate_unknown_reason,omitempty"`
-	ErrorBound                 float64               `json:"error_bound"`
-	MonthlySavingEstimate      *float64              `json:"monthly_saving_estimate"`
-	MonthlySavingUnknownReason string                `json:"monthly_saving_estimate_unknown_reason,omitempty"`
-	Model                      string                `json:"model"`
-	Risk                       string                `json:"risk"`
-	Reason                     string                `json:"reason"`
-	Strategy                   *pipelinegen.Strategy `json:"strategy,omitempty"` // how to apply it
-}
+// Item is one recommendation (the wire type lives in pkg/apiv1, shared with
+// the CLI).
+type Item = apiv1.Recommendation
 
 // Report is the answer of GET /api/v1/recommendations.
-type Report struct {
-	Stream                     string              `json:"stream"`
-	Model                      string              `json:"model"`
-	ActiveSeries               int64               `json:"active_series"`
-	Items                      []Item              `json:"items"`
-	UnusedMetrics              []string            `json:"unused_metrics"`
-	UnusedMetricsUnknownReason string              `json:"unused_metrics_unknown_reason,omitempty"`
-	Used                       map[string][]string `json:"used"`
-	UsageIssues                []usage.Issue       `json:"usage_issues,omitempty"`
-	UsageExprs                 int                 `json:"usage_exprs"`
-}
+type Report = apiv1.Recommendations
 
 // Input is one recommendation request.
 type Input struct {

@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 )
 
 // Bounds: every input is untrusted.
@@ -45,11 +47,7 @@ func (m *MetricUse) Uses(label string) bool {
 }
 
 // Issue is an expression that could not be parsed.
-type Issue struct {
-	Source  string `json:"source"` // file and panel/rule
-	Expr    string `json:"expr"`
-	Message string `json:"message"`
-}
+type Issue = apiv1.UsageIssue
 
 // Set accumulates usage over many files.
 type Set struct {

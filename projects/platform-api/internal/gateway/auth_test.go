@@ -31,7 +31,7 @@ func TestLoginRefreshLogout(t *testing.T) {
 
 	// Refresh rotates. (Reusing the old refresh token now would revoke the
 	// whole session: TestRefreshReuseRevokesChain; it is tried after logout.)
-	var tok tokenResponse
+	var tok apiv1.Tokens
 	e.must(200, e.do("POST", "/api/v1/auth/refresh", "", map[string]string{"refresh_token": refresh})).decode(t, &tok)
 	e.must(200, e.do("GET", "/api/v1/auth/me", tok.AccessToken, nil))
 

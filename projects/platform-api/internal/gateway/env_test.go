@@ -141,7 +141,7 @@ func (e *testEnv) must(want int, r resp) resp {
 // login returns an access and a refresh token.
 func (e *testEnv) login(username, password string) (string, string) {
 	e.t.Helper()
-	var tok tokenResponse
+	var tok apiv1.Tokens
 	e.must(200, e.do("POST", "/api/v1/auth/login", "", map[string]string{"username": username, "password": password})).decode(e.t, &tok)
 	return tok.AccessToken, tok.RefreshToken
 }

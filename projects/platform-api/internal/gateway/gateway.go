@@ -472,7 +472,7 @@ func probe(name string, err error) check {
 // status lists every service registered in this binary with its health as
 // answered over NATS.
 func (g *Gateway) status(w http.ResponseWriter, r *http.Request) {
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"services": g.collect(r.Context(), g.s.Registered)})
+	httpx.WriteJSON(w, http.StatusOK, apiv1.StatusReport{Services: g.collect(r.Context(), g.s.Registered)})
 }
 
 // collect asks each named service for its status in parallel.

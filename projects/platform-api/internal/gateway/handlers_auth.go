@@ -21,18 +21,6 @@ import (
 // (~285 bits).
 const refreshTokenLen = 48
 
-type loginRequest struct {
-	Username string `json:"username"`
-	Password string `json:"password"`
-}
-
-type tokenResponse struct {
-	AccessToken  string `json:"access_token"`
-	RefreshToken string `json:"refresh_token"`
-	ExpiresIn    int    `json:"expires_in"`
-	TokenType    string `json:"token_type"`
-}
-
 // dummyHash is verified when the user does not exist, so a login for an
 // unknown name costs as much as one for a known name (no user enumeration
 // by timing).
@@ -56,7 +44,7 @@ func (g *Gateway) verifyPassword(ctx context.Context, hash, password string) (bo
 }
 
 func (g *Gateway) login(w http.ResponseWriter, r *http.Request) {
-	var req loginRequest
+	var req apiv1.LoginRequest
 	if err := httpx.DecodeJSON(r, &req); err != nil {
 		httpx.WriteError(w, r, err)
 		return
@@ -114,24 +102,24 @@ func (g *Gateway) auditLogin(r *http.Request, username string, status int) {
 	g.audit.Record(r, apiv1.Principal{Subject: username, Kind: "user"}, "POST /api/v1/auth/login", clientIP(r), status)
 }
 
-func (g *Gateway) newSession(ctx context.Context, username, remote string) (tokenResponse, error) {
+func (g *Gateway) newSession(ctx context.Context, username, remote string) (apiv1.Tokens, error) {
 	sid, err := auth.RandomToken(22)
 	if err != nil {
-		return tokenResponse{}, err
+		return apiv1.Tokens{}, err
 	}
 	refresh, err := auth.RandomToken(refreshTokenLen)
 	if err != nil {
-		return tokenResponse{}, err
+		return apiv1.Tokens{}, err
 	}
 	cfg := g.s.Config.Auth
 	if err := g.store.CreateSession(ctx, sid, username, auth.HashAPIKey(refresh), remote, time.Now().Add(cfg.RefreshTokenTTL)); err != nil {
-		return tokenResponse{}, err
+		return apiv1.Tokens{}, err
 	}
 	access, err := g.authn.IssueAccess(ctx, username, sid)
 	if err != nil {
-		return tokenResponse{}, err
+		return apiv1.Tokens{}, err
 	}
-	return tokenResponse{AccessToken: access, RefreshToken: refresh, ExpiresIn: int(cfg.AccessTokenTTL / time.Second), TokenType: "Bearer"}, nil
+	return apiv1.Tokens{AccessToken: access, RefreshToken: refresh, ExpiresIn: int(cfg.AccessTokenTTL / time.Second), TokenType: "Bearer"}, nil
 }
 
 type refreshRequest struct {
@@ -191,7 +179,7 @@ func (g *Gateway) refresh(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, tokenResponse{AccessToken: access, RefreshToken: next,
+	httpx.WriteJSON(w, http.StatusOK, apiv1.Tokens{AccessToken: access, RefreshToken: next,
 		ExpiresIn: int(g.s.Config.Auth.AccessTokenTTL / time.Second), TokenType: "Bearer"})
 }
 

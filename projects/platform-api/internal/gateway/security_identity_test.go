@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/pkg/config"
 )
 
@@ -53,7 +54,7 @@ func TestLoginThrottlePerClient(t *testing.T) {
 func TestRefreshReuseRevokesChain(t *testing.T) {
 	e := newEnv(t)
 	_, refresh1 := e.login("admin", adminPassword)
-	var tok tokenResponse
+	var tok apiv1.Tokens
 	e.must(200, e.do("POST", "/api/v1/auth/refresh", "", map[string]string{"refresh_token": refresh1})).decode(t, &tok)
 	e.must(200, e.do("GET", "/api/v1/auth/me", tok.AccessToken, nil))
 
