@@ -77,6 +77,14 @@ type Analyzer interface {
 	Analyze(ctx context.Context, r *Record, from, to time.Time) (DataFacts, []Figures, error)
 }
 
+// Watcher is an Analyzer that must be told, when measurement starts, what
+// it will be asked later: analytics records an aggregate's per-window values
+// only from the first comparison that names it, so an analysis that asked
+// only at the end would find no window. Optional.
+type Watcher interface {
+	Watch(ctx context.Context, r *Record) error
+}
+
 // Publisher announces transitions (PHOENIX_EVENTS, subject
 // phoenix.events.experiment.<id>). Delivery is at least once: a crash
 // between publishing and marking it published repeats it, so consumers
@@ -296,6 +304,13 @@ func (r *Runner) step(ctx context.Context, rec *Record) (State, error) {
 		// inconclusive, and a CI job should learn it at once.
 		if len(rec.Progress.Agents) > 0 && now.Sub(rec.Progress.PhaseStarted) < spec.Warmup.Std() {
 			return rec.State, nil
+		}
+		if w, ok := r.s.Analyzer.(Watcher); ok && len(rec.Progress.Agents) > 0 {
+			// Not fatal: an aggregate that was never watched is reported
+			// as not measured, and the verdict says so.
+			if err := w.Watch(ctx, rec); err != nil {
+				r.log.Warn("experiment watch failed", "experiment_id", rec.ID, "error", err)
+			}
 		}
 		return r.apply(ctx, rec, EvWarmedUp, "warm-up over", func(x *Record) {
 			x.Progress.PhaseStarted, x.Progress.WindowFrom = now, now

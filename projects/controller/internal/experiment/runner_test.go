@@ -124,6 +124,13 @@ type fakeAnalyzer struct {
 	figs  map[string]Figures
 	facts DataFacts
 	calls int
+	// watchedIn records the state of the experiment at each Watch.
+	watchedIn []State
+}
+
+func (a *fakeAnalyzer) Watch(_ context.Context, r *Record) error {
+	a.watchedIn = append(a.watchedIn, r.State)
+	return nil
 }
 
 func (a *fakeAnalyzer) Analyze(_ context.Context, r *Record, from, to time.Time) (DataFacts, []Figures, error) {
@@ -555,4 +562,24 @@ func TestRunnerOutcomes(t *testing.T) {
 			t.Fatalf("%s, %+v, pushes %v", final.State, log[len(log)-1], w.fleet.pushLog())
 		}
 	})
+}
+
+// TestRunnerWatchesBeforeMeasuring: analytics records an aggregate's
+// per-window values only once a comparison has named it, so the runner asks
+// (Watcher) as warm-up ends, before the measured window opens; asking only
+// at analysis found no window (an inconclusive verdict in --dev).
+func TestRunnerWatchesBeforeMeasuring(t *testing.T) {
+	w := newWorld(t, 1)
+	rec := w.create(t, specFor(t, "watched", "wait", ""))
+	w.drive(t, rec.ID, nil, until(Running))
+	if got := w.analyzer.watchedIn; len(got) != 1 || got[0] != Warming {
+		t.Fatalf("watched in states %v, want once, in warming", got)
+	}
+	if w.analyzer.calls != 0 {
+		t.Fatalf("analyzed %d times before the window closed", w.analyzer.calls)
+	}
+	w.drive(t, rec.ID, nil, until(Succeeded)) // on_success: wait
+	if len(w.analyzer.watchedIn) != 1 || w.analyzer.calls != 1 {
+		t.Fatalf("watched %d times, analyzed %d times; want 1 and 1", len(w.analyzer.watchedIn), w.analyzer.calls)
+	}
 }

@@ -20,7 +20,33 @@ type Analyzer struct {
 	Bus Requester
 }
 
-var _ experiment.Analyzer = (*Analyzer)(nil)
+var (
+	_ experiment.Analyzer = (*Analyzer)(nil)
+	_ experiment.Watcher  = (*Analyzer)(nil)
+)
+
+// Watch asks analytics to compare each candidate with the baseline once,
+// naming the spec's aggregates, as measurement starts: analytics then
+// records their values at every rollup until the analysis reads them.
+func (a *Analyzer) Watch(ctx context.Context, r *experiment.Record) error {
+	spec := &r.Spec.Spec
+	if len(spec.Aggregates) == 0 {
+		return nil
+	}
+	base := experiment.StreamID(r.Name(), experiment.BaselineVariant)
+	var errs []error
+	for _, c := range spec.Candidates {
+		stream := experiment.StreamID(r.Name(), c.Name)
+		var rep apiv1.CompareReport
+		err := a.Bus.Request(ctx, apiv1.SubjectAnalyticsCompare, apiv1.CompareRequest{
+			Baseline: base, Candidate: stream, Aggregates: spec.Aggregates, Model: spec.Criteria.PriceModel,
+		}, &rep)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("watch %s against %s: %w", stream, base, err))
+		}
+	}
+	return errors.Join(errs...)
+}
 
 // Analyze measures every candidate of r over [from, to]. A variant stream
 // analytics does not know, or whose rollups carry no datapoints in the
