@@ -2,18 +2,14 @@ package apiv1
 
 import "time"
 
-// Rollout states, as the API and the CLI spell them (the controller's
-// internal/rollout names the same values).
+// Rollout states, as the API and the CLI spell them. The controller's
+// internal/rollout types its State constants from these.
 const (
 	RolloutRolling    = "rolling"
 	RolloutSucceeded  = "succeeded"
 	RolloutRolledBack = "rolled_back"
 	RolloutAborted    = "aborted"
 )
-
-// RolloutTerminal reports whether state is final: the runner no longer
-// advances it.
-func RolloutTerminal(state string) bool { return state != "" && state != RolloutRolling }
 
 // CreateRolloutRequest is the body of POST /api/v1/rollouts: one stored
 // pipeline version (Version 0: the latest) for every agent of the team
