@@ -25,6 +25,8 @@ import (
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/fleet"
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/fleetapi"
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/opampserver"
+	"github.com/phoenix-platform/phoenix/projects/controller/internal/rollout"
+	"github.com/phoenix-platform/phoenix/projects/controller/internal/rolloutapi"
 )
 
 // Fleet API subjects (the gateway forwards GET /api/v1/agents/{id} and POST
@@ -42,7 +44,10 @@ type Controller struct {
 	opamp *opampserver.Server
 	resp  *service.Responder
 	exps  *experiment.Store
-	exp   *experimentrun.Service
+	// rollouts is the store the rollout API answers from (the runner in
+	// exp uses its own over the same tables).
+	rollouts *rollout.Store
+	exp      *experimentrun.Service
 
 	// ExperimentOptions tune the experiment runner (defaults from
 	// NewController; not configuration keys yet). Set them before Start.
@@ -77,7 +82,9 @@ func NewController(s service.Settings) (*Controller, error) {
 	})
 	api := &fleetapi.API{Repo: c.repo, Deployer: c.opamp, Pipelines: s.Bus, Now: time.Now, Logger: s.Logger}
 	c.exps = experiment.NewStore(s.Store)
-	ops := operations(api, &experimentapi.API{Store: c.exps, Logger: s.Logger})
+	c.rollouts = rollout.NewStore(s.Store)
+	ops := operations(api, &experimentapi.API{Store: c.exps, Logger: s.Logger},
+		&rolloutapi.API{Store: c.rollouts, Bus: s.Bus, Logger: s.Logger})
 	c.resp = service.NewResponder(s, config.ServiceController, nil, ops.Endpoints(config.ServiceController)...)
 	// Experiment configs send their variants to analytics' OTLP/HTTP
 	// ingest, and a promoted pipeline exports there too.
@@ -88,11 +95,13 @@ func NewController(s service.Settings) (*Controller, error) {
 	return c, nil
 }
 
-// operations is the controller's REST table: the fleet's operations and
-// the experiments'. TestOperationsMatchSpec checks it against the spec.
-func operations(fleetAPI *fleetapi.API, expAPI *experimentapi.API) apiv1.Operations {
+// operations is the controller's REST table: the fleet's operations, the
+// experiments' and the rollouts'. TestOperationsMatchSpec checks it against
+// the spec.
+func operations(fleetAPI *fleetapi.API, expAPI *experimentapi.API, roAPI *rolloutapi.API) apiv1.Operations {
 	ops := fleetAPI.Operations()
 	maps.Copy(ops, expAPI.Operations())
+	maps.Copy(ops, roAPI.Operations())
 	return ops
 }
 
@@ -128,6 +137,9 @@ func (c *Controller) Start(ctx context.Context) error {
 	// The experiment API answers from these tables as soon as the
 	// responder starts.
 	if err := c.exps.Migrate(ctx); err != nil {
+		return err
+	}
+	if err := c.rollouts.Migrate(ctx); err != nil {
 		return err
 	}
 	if err := c.opamp.Start(); err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/experimentapi"
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/fleetapi"
+	"github.com/phoenix-platform/phoenix/projects/controller/internal/rolloutapi"
 )
 
 // TestOperationsMatchSpec: the controller serves exactly the operations
@@ -15,10 +16,11 @@ import (
 // one (operations merges two tables).
 func TestOperationsMatchSpec(t *testing.T) {
 	fleetOps, expOps := (&fleetapi.API{}).Operations(), (&experimentapi.API{}).Operations()
-	ops := operations(&fleetapi.API{}, &experimentapi.API{})
-	if len(ops) != len(fleetOps)+len(expOps) {
-		t.Fatalf("the merged table has %d operations, the fleet %d and experiments %d: a key is served twice",
-			len(ops), len(fleetOps), len(expOps))
+	roOps := (&rolloutapi.API{}).Operations()
+	ops := operations(&fleetapi.API{}, &experimentapi.API{}, &rolloutapi.API{})
+	if len(ops) != len(fleetOps)+len(expOps)+len(roOps) {
+		t.Fatalf("the merged table has %d operations, the fleet %d, experiments %d and rollouts %d: a key is served twice",
+			len(ops), len(fleetOps), len(expOps), len(roOps))
 	}
 	if err := apiv1.CheckServed(api.OpenAPI, config.ServiceController, ops.IDs()); err != nil {
 		t.Fatal(err)

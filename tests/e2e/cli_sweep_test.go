@@ -96,13 +96,19 @@ var sweepSteps = map[string]sweepStep{
 	"experiment watch":    {args: []string{"{experiment}", "--timeout", "2s"}},
 	"experiment delete":   {args: []string{"{experiment}"}},
 	"anomaly detect":      {args: []string{"--input", "../../projects/phoenix-cli/testdata/anomaly/spike.csv"}},
+	// Rollouts: a staged rollout of the swept pipeline to a selector that
+	// matches no agent, read and aborted by the others.
+	"rollout create": {args: []string{"--pipeline", "{pipeline}", "--selector", "env=sweep", "--strategy", "staged",
+		"--steps", "50,100", "--pause", "1s"}, defines: "rollout"},
+	"rollout get":   {args: []string{"{rollout}"}},
+	"rollout abort": {args: []string{"{rollout}"}},
 }
 
 // sweepFirst run before the others, in this order (they create what the
 // others name); sweepLast run after them (they delete it or end the
 // session).
 var (
-	sweepFirst = []string{"login", "team create", "user create", "team add-member", "apikey create", "loadsim run", "pipeline create", "pipeline update", "loadsim start", "experiment create"}
+	sweepFirst = []string{"login", "team create", "user create", "team add-member", "apikey create", "loadsim run", "pipeline create", "pipeline update", "loadsim start", "experiment create", "rollout create"}
 	sweepLast  = []string{"loadsim stop", "experiment delete", "pipeline delete", "team remove-member", "user delete", "apikey revoke", "passwd", "logout"}
 )
 

@@ -30,6 +30,12 @@ type RolloutRequest struct {
 // belong to the team) and stores a rolling rollout; the runner takes it
 // from there.
 func (s *Service) CreateRollout(ctx context.Context, actor string, req RolloutRequest) (*rollout.Record, error) {
+	return CreateRollout(ctx, s.bus, s.rollouts, actor, req)
+}
+
+// CreateRollout is Service.CreateRollout on a given bus and store, for the
+// REST surface, which answers before the service starts.
+func CreateRollout(ctx context.Context, bus Requester, store *rollout.Store, actor string, req RolloutRequest) (*rollout.Record, error) {
 	var errs []problem.FieldError
 	if req.Team == "" {
 		errs = append(errs, problem.FieldError{Path: "team", Message: "is required"})
@@ -46,7 +52,7 @@ func (s *Service) CreateRollout(ctx context.Context, actor string, req RolloutRe
 		return nil, problem.BadRequest("invalid rollout", errs...)
 	}
 	var pv apiv1.PipelineVersion
-	err := s.bus.Request(ctx, apiv1.SubjectPipelineVersion, apiv1.PipelineVersionRequest{PipelineID: req.PipelineID, Version: req.Version}, &pv)
+	err := bus.Request(ctx, apiv1.SubjectPipelineVersion, apiv1.PipelineVersionRequest{PipelineID: req.PipelineID, Version: req.Version}, &pv)
 	if pe := problem.From(err); err != nil && pe.Status == http.StatusNotFound || err == nil && pv.Team != req.Team {
 		return nil, problem.NotFound("pipeline %s version %d not found", req.PipelineID, req.Version)
 	}
@@ -55,7 +61,7 @@ func (s *Service) CreateRollout(ctx context.Context, actor string, req RolloutRe
 	}
 	ro := &rollout.Record{Team: req.Team, Selector: req.Selector, PipelineID: pv.PipelineID, PipelineVersion: pv.Version,
 		Config: pv.Config, ConfigHash: fleet.Hash([]byte(pv.Config)), Plan: plan}
-	if err := s.rollouts.Create(ctx, ro, actor); err != nil {
+	if err := store.Create(ctx, ro, actor); err != nil {
 		return nil, err
 	}
 	return ro, nil

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/pkg/database"
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/experiment"
 )
@@ -24,10 +25,10 @@ type State string
 // Rollout states. Rolling is the only one the runner advances; the others
 // are final (aborted and rolled_back once the agents are restored).
 const (
-	Rolling    State = "rolling"
-	Succeeded  State = "succeeded"
-	RolledBack State = "rolled_back" // a step failed: every agent got its previous config back
-	Aborted    State = "aborted"     // stopped by a user: every agent gets its previous config back
+	Rolling    State = apiv1.RolloutRolling
+	Succeeded  State = apiv1.RolloutSucceeded
+	RolledBack State = apiv1.RolloutRolledBack // a step failed: every agent got its previous config back
+	Aborted    State = apiv1.RolloutAborted    // stopped by a user: every agent gets its previous config back
 )
 
 // Record is one rollout: a config (a stored pipeline version) for

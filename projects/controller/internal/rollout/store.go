@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"time"
 
 	"github.com/phoenix-platform/phoenix/pkg/database"
@@ -87,7 +88,12 @@ func (s *Store) Get(ctx context.Context, id string) (*Record, error) {
 // Live lists up to limit rollouts the runner still has work on,
 // by id after cursor.
 func (s *Store) Live(ctx context.Context, cursor string, limit int) ([]*Record, error) {
-	rows, err := s.db.DB.QueryContext(ctx, s.db.Rebind(`SELECT doc FROM rollouts WHERE active = 1 AND id > ? ORDER BY id LIMIT ?`), cursor, limit)
+	return s.query(ctx, `SELECT doc FROM rollouts WHERE active = 1 AND id > ? ORDER BY id LIMIT ?`, cursor, limit)
+}
+
+// query runs a SELECT doc query and decodes every row.
+func (s *Store) query(ctx context.Context, q string, args ...any) ([]*Record, error) {
+	rows, err := s.db.DB.QueryContext(ctx, s.db.Rebind(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list rollouts: %w", err)
 	}
@@ -105,6 +111,23 @@ func (s *Store) Live(ctx context.Context, cursor string, limit int) ([]*Record, 
 		out = append(out, &r)
 	}
 	return out, rows.Err()
+}
+
+// Find lists up to limit rollouts of teams (nil: every team; empty: none),
+// by id after cursor, for the API's paginated list.
+func (s *Store) Find(ctx context.Context, teams []string, cursor string, limit int) ([]*Record, error) {
+	if teams != nil && len(teams) == 0 {
+		return nil, nil
+	}
+	q, args := `SELECT doc FROM rollouts WHERE id > ?`, []any{cursor}
+	if teams != nil {
+		q += ` AND team IN (?` + strings.Repeat(`, ?`, len(teams)-1) + `)`
+		for _, t := range teams {
+			args = append(args, t)
+		}
+	}
+	args = append(args, limit)
+	return s.query(ctx, q+` ORDER BY id LIMIT ?`, args...)
 }
 
 // Save writes r if r.Version is still the stored one, and bumps it.

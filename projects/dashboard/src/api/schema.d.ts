@@ -960,6 +960,72 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/rollouts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Rollouts of the caller's teams (all for admins), by id */
+        get: operations["listRollouts"];
+        put?: never;
+        /**
+         * Push a stored pipeline version to every agent of the team matching a selector
+         * @description The controller fetches the pipeline version from the generator (404 when it belongs to another team)
+         *     and the runner pushes it: to every matching agent at once (strategy all), or in percent steps with a
+         *     pause after each (staged). A failed step gives every agent its previous config back (rolled_back).
+         *     The owning team is `?team=` (the caller must belong to it) or the caller's first team. Every problem
+         *     of the body is listed at once in `errors[{path, message}]` (400).
+         */
+        post: operations["createRollout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rollouts/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** One rollout with its state and progress (404 for another team's) */
+        get: operations["getRollout"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rollouts/{id}/abort": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stop a rolling rollout; the runner gives its agents their previous configs back
+         * @description A rollout that is no longer rolling is 409 naming its state, and changes nothing.
+         */
+        post: operations["abortRollout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/recommendations": {
         parameters: {
             query?: never;
@@ -1660,6 +1726,43 @@ export interface components {
                 note?: string;
             };
             results: components["schemas"]["ExperimentResults"] | null;
+            created_by: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        Rollout: {
+            id: string;
+            team: string;
+            /** @enum {string} */
+            state: "rolling" | "succeeded" | "rolled_back" | "aborted";
+            /** @description Why the rollout is in its state (the failed step, who aborted it). */
+            reason?: string;
+            /** @description Bumped by every write (optimistic concurrency). */
+            version: number;
+            selector: {
+                [key: string]: string;
+            };
+            pipeline_id: string;
+            pipeline_version: number;
+            config_hash: string;
+            /** @enum {string} */
+            strategy: "all" | "staged";
+            steps: number[];
+            /** @description A Go duration; empty for strategy all. */
+            pause: string;
+            progress: {
+                /** @description The selected agents, fixed at the first step. */
+                agents: string[];
+                /** @description Index of the current step into steps (0 for strategy all). */
+                step: number;
+                pausing: boolean;
+                /** @description The agents got their previous configs back. */
+                restored: boolean;
+                /** @description Why the rollout waits. */
+                note?: string;
+            };
             created_by: string;
             /** Format: date-time */
             created_at: string;
@@ -3354,6 +3457,123 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ExperimentResults"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    listRollouts: {
+        parameters: {
+            query?: {
+                limit?: components["parameters"]["Limit"];
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Rollouts. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Rollout"][];
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    createRollout: {
+        parameters: {
+            query?: {
+                team?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    pipeline_id: string;
+                    /** @description The pipeline version; 0 or absent: the latest. */
+                    version?: number;
+                    /** @description Agent labels that must all match (at least one). */
+                    selector: {
+                        [key: string]: string;
+                    };
+                    /**
+                     * @default all
+                     * @enum {string}
+                     */
+                    strategy?: "all" | "staged";
+                    /** @description Percent of the agents per step, rising to at most 100 (staged only). */
+                    steps?: number[];
+                    /** @description A Go duration (30s) to wait after each step (staged only). */
+                    pause?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Created, in state rolling. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Rollout"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    getRollout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The rollout. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Rollout"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    abortRollout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The rollout, aborted. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Rollout"];
                 };
             };
             default: components["responses"]["Problem"];
