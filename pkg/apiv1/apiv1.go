@@ -85,3 +85,33 @@ func (r *Request) DecodeBody(v any) error {
 	}
 	return nil
 }
+
+// MayWrite repeats the gateway's x-phoenix-role check for operations that
+// change state, so a caller on the bus that skips the gateway cannot write
+// as a viewer. what names the objects in the refusal ("experiments").
+func (p Principal) MayWrite(what string) error {
+	if p.Role != "operator" && !p.Admin() {
+		return problem.Forbidden("changing %s needs the operator role", what)
+	}
+	return nil
+}
+
+// OwnerTeam picks the team a new object belongs to: requested (?team=; the
+// caller must be in it), else the caller's first team; an admin in no team
+// creates under DefaultTeam. what names the object in the refusal ("an
+// experiment").
+func (p Principal) OwnerTeam(requested, what string) (string, error) {
+	if requested != "" {
+		if !p.InTeam(requested) {
+			return "", problem.Forbidden("you are not a member of team %q", requested)
+		}
+		return requested, nil
+	}
+	if len(p.Teams) > 0 {
+		return p.Teams[0], nil
+	}
+	if p.Admin() {
+		return DefaultTeam, nil
+	}
+	return "", problem.Forbidden("you belong to no team, so you cannot own %s", what)
+}

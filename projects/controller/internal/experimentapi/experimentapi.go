@@ -22,10 +22,6 @@ import (
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/experiment"
 )
 
-// defaultTeam owns experiments of admins who belong to no team, as it owns
-// their pipelines.
-const defaultTeam = "default"
-
 // applyAttempts bounds the retries of an action that lost a race with the
 // runner: the runner writes often (each phase), and a user's stop should
 // not fail because the experiment moved from warming to running meanwhile.
@@ -67,38 +63,10 @@ func teams(p apiv1.Principal) []string {
 	return p.Teams
 }
 
-// mayWrite repeats the gateway's x-phoenix-role check, so a caller on the
-// bus that skips the gateway cannot change experiments as a viewer.
-func mayWrite(p apiv1.Principal) error {
-	if p.Role != "operator" && !p.Admin() {
-		return problem.Forbidden("changing experiments needs the operator role")
-	}
-	return nil
-}
-
-// ownerTeam picks the team a new experiment belongs to: ?team= (the caller
-// must be in it), else the caller's first team; admins without teams own
-// under "default".
-func ownerTeam(p apiv1.Principal, requested string) (string, error) {
-	if requested != "" {
-		if !p.InTeam(requested) {
-			return "", problem.Forbidden("you are not a member of team %q", requested)
-		}
-		return requested, nil
-	}
-	if len(p.Teams) > 0 {
-		return p.Teams[0], nil
-	}
-	if p.Admin() {
-		return defaultTeam, nil
-	}
-	return "", problem.Forbidden("you belong to no team, so you cannot own an experiment")
-}
-
 // create stores the spec in the body (JSON; the CLI converts YAML) as a
 // draft. Parse lists every problem of the spec in one 400.
 func (a *API) create(ctx context.Context, req *apiv1.Request) (any, error) {
-	if err := mayWrite(req.Principal); err != nil {
+	if err := req.Principal.MayWrite("experiments"); err != nil {
 		return nil, err
 	}
 	if len(req.Body) == 0 {
@@ -108,7 +76,7 @@ func (a *API) create(ctx context.Context, req *apiv1.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	team, err := ownerTeam(req.Principal, req.Query.Get("team"))
+	team, err := req.Principal.OwnerTeam(req.Query.Get("team"), "an experiment")
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +134,7 @@ func (a *API) get(ctx context.Context, req *apiv1.Request) (any, error) {
 // delete removes a draft; an experiment that ever started keeps its record
 // and log (409).
 func (a *API) delete(ctx context.Context, req *apiv1.Request) (any, error) {
-	if err := mayWrite(req.Principal); err != nil {
+	if err := req.Principal.MayWrite("experiments"); err != nil {
 		return nil, err
 	}
 	r, err := a.record(ctx, req)
@@ -204,7 +172,7 @@ var (
 // between. An event the state does not take is a 409 naming both.
 func (a *API) action(act action) apiv1.Handler {
 	return func(ctx context.Context, req *apiv1.Request) (any, error) {
-		if err := mayWrite(req.Principal); err != nil {
+		if err := req.Principal.MayWrite("experiments"); err != nil {
 			return nil, err
 		}
 		reason := req.Principal.Subject + " " + act.reason

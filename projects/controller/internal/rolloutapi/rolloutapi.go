@@ -19,10 +19,6 @@ import (
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/rollout"
 )
 
-// defaultTeam owns rollouts of admins who belong to no team, as it owns
-// their pipelines.
-const defaultTeam = "default"
-
 // abortAttempts bounds the retries of an abort that lost a race with the
 // runner, which writes at every step and pause.
 const abortAttempts = 3
@@ -46,38 +42,10 @@ func (a *API) Operations() apiv1.Operations {
 	}
 }
 
-// mayWrite repeats the gateway's x-phoenix-role check, so a caller on the
-// bus that skips the gateway cannot push configs as a viewer.
-func mayWrite(p apiv1.Principal) error {
-	if p.Role != "operator" && !p.Admin() {
-		return problem.Forbidden("changing rollouts needs the operator role")
-	}
-	return nil
-}
-
-// ownerTeam picks the team a new rollout belongs to: ?team= (the caller
-// must be in it), else the caller's first team; admins without teams own
-// under "default".
-func ownerTeam(p apiv1.Principal, requested string) (string, error) {
-	if requested != "" {
-		if !p.InTeam(requested) {
-			return "", problem.Forbidden("you are not a member of team %q", requested)
-		}
-		return requested, nil
-	}
-	if len(p.Teams) > 0 {
-		return p.Teams[0], nil
-	}
-	if p.Admin() {
-		return defaultTeam, nil
-	}
-	return "", problem.Forbidden("you belong to no team, so you cannot own a rollout")
-}
-
 // create validates the body and stores a rolling rollout; the pipeline
 // version must belong to the owning team (404 otherwise).
 func (a *API) create(ctx context.Context, req *apiv1.Request) (any, error) {
-	if err := mayWrite(req.Principal); err != nil {
+	if err := req.Principal.MayWrite("rollouts"); err != nil {
 		return nil, err
 	}
 	var body apiv1.CreateRolloutRequest
@@ -92,7 +60,7 @@ func (a *API) create(ctx context.Context, req *apiv1.Request) (any, error) {
 		}
 		pause = d
 	}
-	team, err := ownerTeam(req.Principal, req.Query.Get("team"))
+	team, err := req.Principal.OwnerTeam(req.Query.Get("team"), "a rollout")
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +114,7 @@ func (a *API) get(ctx context.Context, req *apiv1.Request) (any, error) {
 // abort stops a rolling rollout at the version just read, retried when
 // the runner wrote in between; a finished rollout is 409 naming its state.
 func (a *API) abort(ctx context.Context, req *apiv1.Request) (any, error) {
-	if err := mayWrite(req.Principal); err != nil {
+	if err := req.Principal.MayWrite("rollouts"); err != nil {
 		return nil, err
 	}
 	for attempt := 1; ; attempt++ {
