@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"strings"
 	"time"
 
@@ -36,11 +35,7 @@ func NewStore(db *database.Store) *Store { return &Store{db: db, now: time.Now} 
 
 // Migrate creates or upgrades the rollout table.
 func (s *Store) Migrate(ctx context.Context) error {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return fmt.Errorf("rollout migrations: %w", err)
-	}
-	if _, err := s.db.Migrate(ctx, migrationService, sub); err != nil {
+	if _, err := s.db.Migrate(ctx, migrationService, migrations); err != nil {
 		return fmt.Errorf("rollout migrations: %w", err)
 	}
 	return nil

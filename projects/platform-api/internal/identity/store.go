@@ -117,11 +117,7 @@ func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows
 // Open migrates the platform-api tables (audit_log included: one schema,
 // one migration history) and returns the store.
 func Open(ctx context.Context, db *database.Store) (*Store, error) {
-	sub, err := fs.Sub(migrationsFS, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	if _, err := db.Migrate(ctx, "platform-api", sub); err != nil {
+	if _, err := db.Migrate(ctx, "platform-api", migrationsFS); err != nil {
 		return nil, err
 	}
 	return &Store{db: db}, nil
