@@ -257,6 +257,14 @@ func TestRuleNotifiesSilencesAndResolves(t *testing.T) {
 		t.Fatalf("silenced alert was sent: %d events", n)
 	}
 
+	// Another team sees none of it.
+	for _, c := range []struct{ op, id string }{{"getChannel", ch.ID}, {"testChannel", ch.ID}, {"deleteChannel", ch.ID},
+		{"deleteSilence", si.ID}, {"listAlertDeliveries", a.ID}, {"getAlertRule", r.ID}} {
+		if st := e.do(c.op, teamB, map[string]string{"id": c.id}, nil, nil); st != 404 {
+			t.Errorf("%s by another team: %d", c.op, st)
+		}
+	}
+
 	// Budgets show the rule with the value it last saw.
 	var bs apiv1.List[apiv1.Budget]
 	e.do("listBudgets", viewerA, nil, nil, &bs)

@@ -664,7 +664,7 @@ export interface paths {
          *     acknowledge and resolve. `webhook` posts the JSON Notification signed with
          *     `X-Phoenix-Signature: sha256=<hex HMAC-SHA256 of the body>` keyed by `secret`; `slack` posts an incoming-webhook
          *     message; `teams` a MessageCard; `pagerduty` Events API v2 trigger/acknowledge/resolve with dedup_key = alert
-         *     id and `secret` as the routing key (`url` defaults to https://events.pagerduty.com/v2/enqueue). Secrets are
+         *     id and `secret` as the routing key (`url` defaults to PagerDuty's Events API v2 enqueue URL). Secrets are
          *     stored encrypted. Outbound connections refuse private addresses unless `allow_private` (admins only).
          */
         post: operations["createChannel"];
