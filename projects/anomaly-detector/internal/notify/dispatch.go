@@ -133,8 +133,14 @@ func (d *Dispatcher) delivery(j Job) apiv1.Delivery {
 	return apiv1.Delivery{AlertID: j.Notification.Alert.ID, ChannelID: j.Channel.ID, Event: j.Notification.Event, UpdatedAt: d.s.Now().UTC()}
 }
 
-// errPermanent marks a failure a retry will not fix.
-var errPermanent = errors.New("permanent")
+// permanentError is a failure a retry will not fix (a 4xx answer, a
+// refused address, a request that cannot be built).
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() + " (not retried)" }
+func (e permanentError) Unwrap() error { return e.err }
+
+func permanent(err error) error { return permanentError{err} }
 
 // Deliver sends j, trying up to attempts times with backoff, reports each
 // step and returns the final status.
@@ -157,7 +163,8 @@ func (d *Dispatcher) Deliver(ctx context.Context, j Job, attempts int) apiv1.Del
 			return del
 		}
 		del.Error = err.Error()
-		if errors.Is(err, errPermanent) || attempt >= attempts {
+		var perm permanentError
+		if errors.As(err, &perm) || attempt >= attempts {
 			del.Status = apiv1.DeliveryFailed
 			d.s.Report(del)
 			d.s.Logger.Warn("notification failed", "alert_id", del.AlertID, "channel_id", del.ChannelID, "attempts", attempt, "error", err)
@@ -187,7 +194,7 @@ func (d *Dispatcher) send(ctx context.Context, ch apiv1.Channel, msgs []Message)
 	for _, m := range msgs {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.URL, bytes.NewReader(m.Body))
 		if err != nil {
-			return 0, fmt.Errorf("%w: request: %v", errPermanent, err)
+			return 0, permanent(fmt.Errorf("request: %w", err))
 		}
 		for k, v := range m.Headers {
 			req.Header.Set(k, v)
@@ -196,7 +203,7 @@ func (d *Dispatcher) send(ctx context.Context, ch apiv1.Channel, msgs []Message)
 		resp, err := client.Do(req)
 		if err != nil {
 			if errors.Is(err, ssrf.ErrBlocked) {
-				return 0, fmt.Errorf("%w: %v", errPermanent, err)
+				return 0, permanent(err)
 			}
 			return 0, fmt.Errorf("post: %w", err)
 		}
@@ -208,7 +215,7 @@ func (d *Dispatcher) send(ctx context.Context, ch apiv1.Channel, msgs []Message)
 		}
 		err = fmt.Errorf("receiver answered %d: %.200s", status, bytes.TrimSpace(body))
 		if status >= 400 && status < 500 && status != http.StatusTooManyRequests && status != http.StatusRequestTimeout {
-			return status, fmt.Errorf("%w: %v", errPermanent, err)
+			return status, permanent(err)
 		}
 		return status, err
 	}
