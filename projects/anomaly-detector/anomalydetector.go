@@ -7,8 +7,11 @@
 // resolved, served on /api/v1/alerts and published as alert events.
 // Detector state is checkpointed to the database, so a restart resumes.
 //
-// Not yet: notification channels, rules and silences, budgets, forecasts,
-// adaptive control (docs/anomaly.md).
+// User alert rules (budgets, explosion, churn, critical signal lost,
+// detector severity) are evaluated on each rollup with hysteresis;
+// silences mute notifications; channels (webhook, Slack, PagerDuty, Teams)
+// receive alert events (docs/alerting.md). Not yet: forecasts, adaptive
+// control (docs/anomaly.md).
 package anomalydetector
 
 import (
@@ -60,6 +63,9 @@ type Service struct {
 	resp    *service.Responder
 	metrics metrics
 	now     func() time.Time
+	// alerting holds user rules' state, the channel secrets' sealer and
+	// the notification dispatcher.
+	alerting *alerting
 
 	// Owned by the consumer's callback, which JetStream calls serially.
 	streams map[string]*streamState
@@ -107,6 +113,9 @@ func newService(s service.Settings) (*Service, error) {
 		reg = s.Metrics.Registry
 	}
 	svc.metrics = newMetrics(reg)
+	if err := svc.newAlerting(); err != nil {
+		return nil, err
+	}
 	svc.resp = service.NewResponder(s, config.ServiceAnomalyDetector, svc.health, svc.Operations().Endpoints(config.ServiceAnomalyDetector)...)
 	return svc, nil
 }
@@ -140,13 +149,17 @@ func (s *Service) Start(ctx context.Context) error {
 	s.mu.Lock()
 	for _, a := range open {
 		if len(s.open) < maxOpen {
-			s.open[store.DedupKey(a)] = &openAlert{id: a.ID, rule: a.Rule, stream: a.Stream, signal: a.Signal, baseline: a.Baseline}
+			s.open[store.DedupKey(a)] = &openAlert{id: a.ID, rule: a.Rule, ruleID: a.RuleID, stream: a.Stream, signal: a.Signal, baseline: a.Baseline}
+		}
+		if a.RuleID != "" {
+			s.alerting.engine.Restore(a.RuleID, a.Stream)
 		}
 	}
 	s.mu.Unlock()
 	if err := s.resp.Start(); err != nil {
 		return err
 	}
+	s.alerting.disp.Start()
 	cons, err := s.set.Bus.JS.CreateOrUpdateConsumer(ctx, messaging.EventStream, jetstream.ConsumerConfig{
 		Durable:       Durable,
 		FilterSubject: messaging.EventSubject(messaging.KindRollup, ">"),
@@ -158,6 +171,7 @@ func (s *Service) Start(ctx context.Context) error {
 		MaxAckPending: 1000,
 	})
 	if err != nil {
+		s.alerting.disp.Stop()
 		_ = s.resp.Stop()
 		return fmt.Errorf("rollup consumer: %w", err)
 	}
@@ -166,6 +180,7 @@ func (s *Service) Start(ctx context.Context) error {
 	s.cc, err = cons.Consume(func(m jetstream.Msg) { s.handle(runCtx, m) })
 	if err != nil {
 		cancel()
+		s.alerting.disp.Stop()
 		_ = s.resp.Stop()
 		return fmt.Errorf("consume rollups: %w", err)
 	}
@@ -193,6 +208,9 @@ func (s *Service) Shutdown(ctx context.Context) error {
 			s.cancel()
 		}
 		s.wg.Wait()
+		// Notifications still queued are dropped; their deliveries stay
+		// pending in the API.
+		s.alerting.disp.Stop()
 		err = errors.Join(s.checkpoint(ctx), s.resp.Stop())
 	})
 	return err
@@ -237,6 +255,7 @@ func (s *Service) Points(stream, signal string) int64 { return s.det.Points(stre
 type metrics struct {
 	rollups, refused, bad prometheus.Counter
 	fired, resolved       *prometheus.CounterVec
+	deliveries            *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) metrics {
@@ -249,6 +268,8 @@ func newMetrics(reg prometheus.Registerer) metrics {
 			Help: "Alerts opened, by rule."}, []string{"rule"}),
 		resolved: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "phoenix_anomaly_alerts_resolved_total",
 			Help: "Alerts resolved, by who (auto or a user)."}, []string{"by"}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "phoenix_anomaly_notifications_total",
+			Help: "Notification delivery status changes, by status (pending, delivered, failed, silenced)."}, []string{"status"}),
 	}
 	if reg == nil {
 		return m
@@ -269,5 +290,6 @@ func newMetrics(reg prometheus.Registerer) metrics {
 	m.bad = register(m.bad).(prometheus.Counter)
 	m.fired = register(m.fired).(*prometheus.CounterVec)
 	m.resolved = register(m.resolved).(*prometheus.CounterVec)
+	m.deliveries = register(m.deliveries).(*prometheus.CounterVec)
 	return m
 }

@@ -81,6 +81,7 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 	}
 	e := &env{t: t, bus: bus, db: db, cfg: config.DefaultServer(), reports: map[string]apiv1.CardinalityReport{},
 		at: time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)}
+	e.cfg.DataDir = dir // channel secrets key file (secret.key) lives here
 	c := ConfigFrom(&e.cfg)
 	c.CheckpointInterval = time.Hour // tests checkpoint on shutdown
 	if mod != nil {
@@ -218,6 +219,17 @@ func TestQuietSeriesRaiseNothing(t *testing.T) {
 	cases := map[string][]int64{
 		"steady":   steady(400, 5_000, 1),
 		"seasonal": seasonal,
+	}
+	// Team rules that must stay quiet too: a detector-score rule at the
+	// ensemble's default threshold and a churn budget above the seasonal
+	// peak's new series (26,000/100 = 260 per minute).
+	for _, in := range []apiv1.AlertRuleInput{
+		{Name: "detector", Kind: apiv1.RuleDetectorSeverity, Signal: SignalActiveSeries, Threshold: 0.5},
+		{Name: "churn", Kind: apiv1.RuleChurn, Threshold: 300},
+	} {
+		if st := e.do("createAlertRule", teamA, nil, in, nil); st != 201 {
+			t.Fatalf("rule %s: %d", in.Name, st)
+		}
 	}
 	for stream, values := range cases {
 		e.breakdown(apiv1.CardinalityReport{Stream: stream, Team: "team-a", ActiveSeries: values[0]})

@@ -15,18 +15,22 @@ import (
 // anomaly-detector). Viewers read, operators act (the gateway enforces the
 // roles); an alert of another team is 404.
 func (s *Service) Operations() apiv1.Operations {
-	return apiv1.Operations{
+	ops := apiv1.Operations{
 		"listAlerts":       apiv1.ListOf(s.fetchAlerts, func(a apiv1.Alert) string { return a.ID }),
 		"getAlert":         s.getAlert,
 		"acknowledgeAlert": s.ackAlert,
 		"resolveAlert":     s.resolveAlert,
 	}
+	for id, h := range s.alertingOperations() {
+		ops[id] = h
+	}
+	return ops
 }
 
 var alertStates = []string{apiv1.AlertFiring, apiv1.AlertAcknowledged, apiv1.AlertResolved}
 
 func (s *Service) fetchAlerts(ctx context.Context, req *apiv1.Request, cursor string, n int) ([]apiv1.Alert, error) {
-	f := store.Filter{State: req.Query.Get("state"), Stream: req.Query.Get("stream")}
+	f := store.Filter{State: req.Query.Get("state"), Stream: req.Query.Get("stream"), Group: req.Query.Get("group"), RuleID: req.Query.Get("rule_id")}
 	if f.State != "" && !slices.Contains(alertStates, f.State) {
 		return nil, problem.BadRequest("invalid state", problem.FieldError{Path: "state", Message: "must be firing, acknowledged or resolved"})
 	}
@@ -52,6 +56,9 @@ func (s *Service) getAlert(ctx context.Context, req *apiv1.Request) (any, error)
 }
 
 func (s *Service) ackAlert(ctx context.Context, req *apiv1.Request) (any, error) {
+	if err := req.Principal.MayWrite("alerts"); err != nil {
+		return nil, err
+	}
 	a, err := s.visibleAlert(ctx, req)
 	if err != nil {
 		return nil, err
@@ -72,6 +79,9 @@ func (s *Service) ackAlert(ctx context.Context, req *apiv1.Request) (any, error)
 }
 
 func (s *Service) resolveAlert(ctx context.Context, req *apiv1.Request) (any, error) {
+	if err := req.Principal.MayWrite("alerts"); err != nil {
+		return nil, err
+	}
 	a, err := s.visibleAlert(ctx, req)
 	if err != nil {
 		return nil, err

@@ -58,6 +58,17 @@ type Config struct {
 	// CheckpointInterval: how often detector state is written to the
 	// database (and always on shutdown).
 	CheckpointInterval time.Duration `yaml:"checkpoint_interval" flag:"checkpoint-interval" usage:"how often detector state is saved to the database"`
+	// Hysteresis is the band under a user rule's threshold, in percent of
+	// it, its value must fall below (for resolve_windows rollups) before
+	// the alert resolves: a series hovering at the threshold does not flap.
+	Hysteresis float64 `yaml:"hysteresis_pct" flag:"hysteresis-pct" usage:"alert rules: percent under the threshold a value must fall to count as clear"`
+	// NotifyQueue bounds the notifications waiting for delivery; beyond it
+	// a notification is recorded as failed and counted.
+	NotifyQueue int `yaml:"notify_queue" flag:"notify-queue" usage:"notifications waiting for delivery at most"`
+	// NotifyAttempts and NotifyBackoff: tries per notification, and the
+	// wait after the first failed one (doubled each time, at most 1 min).
+	NotifyAttempts int           `yaml:"notify_attempts" flag:"notify-attempts" usage:"tries per notification"`
+	NotifyBackoff  time.Duration `yaml:"notify_backoff" flag:"notify-backoff" usage:"wait after a failed notification, doubled per try"`
 	// Threshold is the ensemble's label threshold (pkg/anomaly, 0 = its default 0.5).
 	Threshold float64 `yaml:"threshold" flag:"threshold" usage:"detector ensemble's label threshold in (0,1]; 0 = the default 0.5"`
 }
@@ -69,6 +80,7 @@ func DefaultConfig() Config {
 		Signals: slices.Clone(AllSignals), MaxSeries: 4000, IdleAfter: time.Hour, DetectorAlerts: true, WarmupPoints: 60,
 		ExplosionPct: 50, ExplosionSeries: 1000, ExplosionWindows: 2, ResolveWindows: 3,
 		BreakdownEvery: 30, CheckpointInterval: 5 * time.Minute,
+		Hysteresis: 10, NotifyQueue: 1000, NotifyAttempts: 5, NotifyBackoff: time.Second,
 	}
 }
 
@@ -115,6 +127,18 @@ func (c *Config) Validate() error {
 	}
 	if c.CheckpointInterval <= 0 {
 		errs = append(errs, errors.New("anomaly-detector.checkpoint_interval: must be positive"))
+	}
+	if c.Hysteresis <= 0 || c.Hysteresis >= 100 {
+		errs = append(errs, errors.New("anomaly-detector.hysteresis_pct: must be in (0, 100)"))
+	}
+	if c.NotifyQueue < 1 {
+		errs = append(errs, errors.New("anomaly-detector.notify_queue: must be at least 1"))
+	}
+	if c.NotifyAttempts < 1 {
+		errs = append(errs, errors.New("anomaly-detector.notify_attempts: must be at least 1"))
+	}
+	if c.NotifyBackoff <= 0 {
+		errs = append(errs, errors.New("anomaly-detector.notify_backoff: must be positive"))
 	}
 	if c.Threshold < 0 || c.Threshold > 1 {
 		errs = append(errs, errors.New("anomaly-detector.threshold: must be in [0, 1]"))

@@ -19,6 +19,9 @@ func TestConfigValidate(t *testing.T) {
 			c.BreakdownEvery, c.CheckpointInterval, c.Threshold, c.IdleAfter, c.WarmupPoints = 0, 0, 1.5, -1, -1
 		}, []string{"max_series", "explosion_pct", "explosion_series", "explosion_windows", "resolve_windows", "breakdown_every",
 			"checkpoint_interval", "threshold", "idle_after", "warmup_points"}},
+		{"notification bounds", func(c *Config) {
+			c.Hysteresis, c.NotifyQueue, c.NotifyAttempts, c.NotifyBackoff = 100, 0, 0, 0
+		}, []string{"hysteresis_pct", "notify_queue", "notify_attempts", "notify_backoff"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -39,12 +39,16 @@ type streamState struct {
 	prev      *apiv1.CardinalityReport // the baseline breakdown an explosion is diffed against
 	prevAt    int64                    // rollups when prev was fetched
 	exploding bool                     // an explosion alert is open: keep the pre-explosion baseline
+	// causeMetric and causeLabel name the open explosion's cause (user
+	// explosion rules report it).
+	causeMetric, causeLabel string
 }
 
 // openAlert is an open alert's condition, checked on every rollup of its
 // stream.
 type openAlert struct {
 	id, rule, stream, signal string
+	ruleID                   string // a user rule's alert: the rules engine resolves it
 	baseline                 float64
 	clear                    int // rollups in a row without the condition
 }
@@ -121,6 +125,7 @@ func (s *Service) process(ctx context.Context, r apiv1.Rollup) error {
 		}
 	}
 	errs = append(errs, s.settle(ctx, r.Stream, st, obs))
+	errs = append(errs, s.evaluateRules(ctx, r, st, obs))
 	return errors.Join(errs...)
 }
 
@@ -156,6 +161,7 @@ func (s *Service) explode(ctx context.Context, stream string, st *streamState, g
 			a.Metric, a.Label, a.Summary = cause.Metric, cause.Label, cause.Summary()+"; "+growth
 			attr := cause.Attribution
 			a.Attribution = &attr
+			st.causeMetric, st.causeLabel = cause.Metric, cause.Label
 		} else {
 			a.Summary = growth + "; no label gained values"
 		}
@@ -190,6 +196,15 @@ func (s *Service) fire(ctx context.Context, a apiv1.Alert) error {
 	if full {
 		return fmt.Errorf("alert %s not opened: %d alerts open already", key, maxOpen)
 	}
+	if !tracked {
+		// A silence in force when the alert opens mutes all of its
+		// notifications; the alert is recorded either way.
+		si, err := s.silenceFor(ctx, a)
+		if err != nil {
+			s.log.Warn("silences not checked", "error", err)
+		}
+		a.SilencedBy = si
+	}
 	stored, created, err := s.store.Fire(ctx, a, s.now())
 	if err != nil {
 		return err
@@ -198,7 +213,7 @@ func (s *Service) fire(ctx context.Context, a apiv1.Alert) error {
 	if tracked {
 		oa.clear = 0
 	} else {
-		s.open[key] = &openAlert{id: stored.ID, rule: stored.Rule, stream: stored.Stream, signal: stored.Signal, baseline: stored.Baseline}
+		s.open[key] = &openAlert{id: stored.ID, rule: stored.Rule, ruleID: stored.RuleID, stream: stored.Stream, signal: stored.Signal, baseline: stored.Baseline}
 	}
 	s.mu.Unlock()
 	if !created {
@@ -220,7 +235,7 @@ func (s *Service) settle(ctx context.Context, stream string, st *streamState, ob
 	exploding := false
 	s.mu.Lock()
 	for key, oa := range s.open {
-		if oa.stream != stream {
+		if oa.stream != stream || oa.ruleID != "" {
 			continue
 		}
 		held := false
@@ -246,6 +261,9 @@ func (s *Service) settle(ctx context.Context, stream string, st *streamState, ob
 	}
 	s.mu.Unlock()
 	st.exploding = exploding
+	if !exploding {
+		st.causeMetric, st.causeLabel = "", ""
+	}
 	var errs []error
 	for _, key := range due {
 		s.mu.Lock()
@@ -287,11 +305,16 @@ func resolvedBy(by string) string {
 
 // publish sends the alert on phoenix.events.alert.<id>; the WebSocket topic
 // `alerts` relays it to the alert's team.
+// It also queues the event for the team's notification channels.
 func (s *Service) publish(ctx context.Context, typ string, a apiv1.Alert) error {
+	var errs []error
 	if err := s.set.Bus.PublishEvent(ctx, messaging.KindAlert, a.ID, typ, a); err != nil {
-		return fmt.Errorf("alert %s %s: %w", a.ID, typ, err)
+		errs = append(errs, fmt.Errorf("alert %s %s: %w", a.ID, typ, err))
 	}
-	return nil
+	if err := s.notify(ctx, typ, a); err != nil {
+		errs = append(errs, fmt.Errorf("notify alert %s %s: %w", a.ID, typ, err))
+	}
+	return errors.Join(errs...)
 }
 
 func fmtCount(v float64) string { return detect.Thousands(int64(math.Round(v))) }

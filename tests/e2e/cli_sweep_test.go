@@ -102,14 +102,26 @@ var sweepSteps = map[string]sweepStep{
 		"--steps", "50,100", "--pause", "1s"}, defines: "rollout"},
 	"rollout get":   {args: []string{"{rollout}"}},
 	"rollout abort": {args: []string{"{rollout}"}},
+	// Alerting: a budget rule, a silence and a webhook channel on a
+	// loopback URL (refused at dial time without allow_private, so the
+	// test notification fails fast without leaving the machine).
+	"alert-rule create": {args: []string{"sweep-budget", "--kind", "max_active_series", "--threshold", "1000000"}, defines: "alertrule"},
+	"alert-rule get":    {args: []string{"{alertrule}"}},
+	"alert-rule delete": {args: []string{"{alertrule}"}},
+	"silence create":    {args: []string{"--duration", "1h", "--stream", "sweep"}, defines: "silence"},
+	"silence delete":    {args: []string{"{silence}"}},
+	"channel create":    {args: []string{"sweep-hook", "--type", "webhook", "--url", "http://127.0.0.1:9/hook"}, defines: "channel"},
+	"channel get":       {args: []string{"{channel}"}},
+	"channel test":      {args: []string{"{channel}"}},
+	"channel delete":    {args: []string{"{channel}"}},
 }
 
 // sweepFirst run before the others, in this order (they create what the
 // others name); sweepLast run after them (they delete it or end the
 // session).
 var (
-	sweepFirst = []string{"login", "team create", "user create", "team add-member", "apikey create", "loadsim run", "pipeline create", "pipeline update", "loadsim start", "experiment create", "rollout create"}
-	sweepLast  = []string{"loadsim stop", "experiment delete", "pipeline delete", "team remove-member", "user delete", "apikey revoke", "passwd", "logout"}
+	sweepFirst = []string{"login", "team create", "user create", "team add-member", "apikey create", "loadsim run", "pipeline create", "pipeline update", "loadsim start", "experiment create", "rollout create", "alert-rule create", "silence create", "channel create"}
+	sweepLast  = []string{"alert-rule delete", "silence delete", "channel delete", "loadsim stop", "experiment delete", "pipeline delete", "team remove-member", "user delete", "apikey revoke", "passwd", "logout"}
 )
 
 // TestCLISweep runs every client command of the `phoenix` CLI, found by

@@ -3,13 +3,18 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -126,6 +131,18 @@ func TestGuardNamesTheExplodingLabel(t *testing.T) {
 		return a.Service(config.ServiceAnomalyDetector).(*anomalydetector.Service).Points(apiv1.DefaultStream, "active_series")
 	}
 
+	// A signed webhook channel of the stream's team, created from the CLI
+	// by the admin (allow_private: the receiver is on loopback).
+	base := "http://" + cfg.API.Addr
+	t.Setenv("PHOENIX_TOKEN", loginToken(t, base, password))
+	hook := newSignedReceiver(t, "guard-hook-secret")
+	t.Setenv("GUARD_HOOK_SECRET", "guard-hook-secret")
+	var ch apiv1.Channel
+	if err := json.Unmarshal(runPhoenix(t, "channel", "create", "guard-hook", "--type", "webhook", "--url", hook.srv.URL,
+		"--secret-env", "GUARD_HOOK_SECRET", "--allow-private", "--team", apiv1.DefaultTeam, "--api-url", base, "-o", "json"), &ch); err != nil || !ch.HasSecret {
+		t.Fatalf("channel create: %v %+v", err, ch)
+	}
+
 	// Steady: 200 series for at least five rollups.
 	for points() < 5 {
 		send(0, 0)
@@ -160,9 +177,29 @@ func TestGuardNamesTheExplodingLabel(t *testing.T) {
 		t.Errorf("attribution %+v", a0.Attribution)
 	}
 
+	// The receiver got the signed fired event naming the metric and label.
+	waitEvents := func(n int) []apiv1.Notification {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			got, bad := hook.events()
+			if bad > 0 {
+				t.Fatalf("%d posts with a bad signature or body", bad)
+			}
+			if len(got) >= n {
+				return got
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("webhook got %d events, want %d", len(got), n)
+			}
+			time.Sleep(100 * time.Millisecond) // polling the receiver
+		}
+	}
+	if ev := waitEvents(1)[0]; ev.Event != "fired" || ev.Alert.ID != a0.ID || ev.Alert.Metric != "http.server.request_count" || ev.Alert.Label != "request_id" {
+		t.Fatalf("webhook event %+v", ev)
+	}
+
 	// Acknowledge and resolve from the CLI, through the gateway.
-	base := "http://" + cfg.API.Addr
-	t.Setenv("PHOENIX_TOKEN", loginToken(t, base, password))
 	for _, c := range []struct{ verb, state string }{{"ack", apiv1.AlertAcknowledged}, {"resolve", apiv1.AlertResolved}} {
 		out := runPhoenix(t, "alert", c.verb, a0.ID, "--api-url", base, "-o", "json")
 		var got apiv1.Alert
@@ -170,10 +207,51 @@ func TestGuardNamesTheExplodingLabel(t *testing.T) {
 			t.Fatalf("phoenix alert %s: %v %s", c.verb, err, out)
 		}
 	}
+	evs := waitEvents(3)
+	if evs[1].Event != "acknowledged" || evs[2].Event != "resolved" || evs[2].Alert.ResolvedBy != "admin" {
+		t.Fatalf("webhook events after ack and resolve: %s, %s (%+v)", evs[1].Event, evs[2].Event, evs[2].Alert)
+	}
 	out := runPhoenix(t, "alert", "list", "--state", "resolved", "--api-url", base)
 	if !bytes.Contains(out, []byte(a0.ID)) || !bytes.Contains(out, []byte("label request_id on http.server.request_count")) {
 		t.Errorf("phoenix alert list --state resolved:\n%s", out)
 	}
+}
+
+// signedReceiver is a local webhook receiver that checks
+// X-Phoenix-Signature (sha256=<hex HMAC-SHA256 of the body>) on every post.
+type signedReceiver struct {
+	srv    *httptest.Server
+	secret []byte
+	mu     sync.Mutex
+	got    []apiv1.Notification
+	bad    int
+}
+
+func newSignedReceiver(t *testing.T, secret string) *signedReceiver {
+	r := &signedReceiver{secret: []byte(secret)}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		m := hmac.New(sha256.New, r.secret)
+		m.Write(body)
+		want := "sha256=" + hex.EncodeToString(m.Sum(nil))
+		var n apiv1.Notification
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if !hmac.Equal([]byte(req.Header.Get("X-Phoenix-Signature")), []byte(want)) || json.Unmarshal(body, &n) != nil {
+			r.bad++
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		r.got = append(r.got, n)
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *signedReceiver) events() ([]apiv1.Notification, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]apiv1.Notification{}, r.got...), r.bad
 }
 
 // loginToken logs in as the bootstrap admin.

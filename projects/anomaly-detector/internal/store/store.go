@@ -105,8 +105,17 @@ func (s *Store) DeleteSeries(ctx context.Context, stream string) error {
 
 // DedupKey is the identity of an alert's condition.
 func DedupKey(a apiv1.Alert) string {
-	return strings.Join([]string{a.Rule, a.Stream, a.Metric, a.Label, a.Signal}, "|")
+	k := strings.Join([]string{a.Rule, a.Stream, a.Metric, a.Label, a.Signal}, "|")
+	if a.RuleID != "" {
+		// A user rule's alert is one per (rule, stream): its metric and
+		// label may change while it fires.
+		k = "rule|" + a.RuleID + "|" + a.Stream
+	}
+	return k
 }
+
+// GroupOf is an alert's group: its stream and rule kind.
+func GroupOf(a apiv1.Alert) string { return a.Stream + "/" + a.Rule }
 
 // NewID returns a new alert id: time-ordered, so ids sort oldest first.
 func NewID(now time.Time) string {
@@ -116,7 +125,7 @@ func NewID(now time.Time) string {
 }
 
 const alertCols = `id, rule, severity, state, stream, team, metric, label, signal, summary, value, baseline, attribution,
-	started_at_ms, updated_at_ms, acknowledged_at_ms, acknowledged_by, resolved_at_ms, resolved_by`
+	started_at_ms, updated_at_ms, acknowledged_at_ms, acknowledged_by, resolved_at_ms, resolved_by, rule_id, alert_group, silenced_by`
 
 func scanAlert(row interface{ Scan(...any) error }) (apiv1.Alert, error) {
 	var (
@@ -126,7 +135,8 @@ func scanAlert(row interface{ Scan(...any) error }) (apiv1.Alert, error) {
 		acked, resolved  sql.NullInt64
 	)
 	err := row.Scan(&a.ID, &a.Rule, &a.Severity, &a.State, &a.Stream, &a.Team, &a.Metric, &a.Label, &a.Signal, &a.Summary,
-		&a.Value, &a.Baseline, &attr, &started, &updated, &acked, &a.AcknowledgedBy, &resolved, &a.ResolvedBy)
+		&a.Value, &a.Baseline, &attr, &started, &updated, &acked, &a.AcknowledgedBy, &resolved, &a.ResolvedBy,
+		&a.RuleID, &a.Group, &a.SilencedBy)
 	if err != nil {
 		return a, err
 	}
@@ -175,10 +185,10 @@ func (s *Store) Fire(ctx context.Context, a apiv1.Alert, now time.Time) (apiv1.A
 		case errors.Is(err, sql.ErrNoRows):
 			created, id = true, NewID(now)
 			_, err = tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO alerts (id, dedup_key, open, rule, severity, state, stream, team,
-				metric, label, signal, summary, value, baseline, attribution, started_at_ms, updated_at_ms)
-				VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+				metric, label, signal, summary, value, baseline, attribution, started_at_ms, updated_at_ms, rule_id, alert_group, silenced_by)
+				VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 				id, key, a.Rule, a.Severity, apiv1.AlertFiring, a.Stream, a.Team, a.Metric, a.Label, a.Signal, a.Summary,
-				a.Value, a.Baseline, attr, now.UnixMilli(), now.UnixMilli())
+				a.Value, a.Baseline, attr, now.UnixMilli(), now.UnixMilli(), a.RuleID, GroupOf(a), a.SilencedBy)
 			return err
 		case err != nil:
 			return err
@@ -212,6 +222,8 @@ func (s *Store) Open(ctx context.Context) ([]apiv1.Alert, error) {
 type Filter struct {
 	State  string   // "" = any
 	Stream string   // "" = any
+	Group  string   // "" = any
+	RuleID string   // "" = any
 	Teams  []string // nil = every team (admins)
 }
 
@@ -227,6 +239,14 @@ func (s *Store) List(ctx context.Context, f Filter, cursor string, n int) ([]api
 	if f.Stream != "" {
 		q += ` AND stream = ?`
 		args = append(args, f.Stream)
+	}
+	if f.Group != "" {
+		q += ` AND alert_group = ?`
+		args = append(args, f.Group)
+	}
+	if f.RuleID != "" {
+		q += ` AND rule_id = ?`
+		args = append(args, f.RuleID)
 	}
 	if f.Teams != nil {
 		if len(f.Teams) == 0 {

@@ -514,6 +514,205 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/alerts/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * Delivery status of the alert's events per channel (404 for another team's alert)
+         * @description One entry per (channel, event): `pending` while queued or retrying, `delivered`, `failed` (after
+         *     `anomaly-detector.notify_attempts` tries, at once for a 4xx answer or a refused address, or when the queue was
+         *     full), or `silenced` (a silence matched; nothing was sent). At most 500 entries.
+         */
+        get: operations["listAlertDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alert-rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Alert rules of the caller's teams (admins see all), by id */
+        get: operations["listAlertRules"];
+        put?: never;
+        /**
+         * Create an alert rule, evaluated on every rollup of its stream (or of every stream of its team)
+         * @description Kinds: `max_active_series` and `churn` (new series per minute) fire when the value exceeds `threshold`;
+         *     `max_monthly_cost` when the projected monthly cost under `price_model` (analytics' cost model) does;
+         *     `detector_severity` when the detector ensemble's score of `signal` reaches `threshold` (in (0,1]);
+         *     `explosion` while the detector's explosion condition holds on the stream; `critical_signal_lost` when
+         *     `metric` had series in the stream and has none. An alert resolves itself once the value has stayed under
+         *     threshold x (1 - `anomaly-detector.hysteresis_pct`/100) for `anomaly-detector.resolve_windows` rollups.
+         *     Alerts are deduplicated by rule and stream. The owning team is `?team=` or the caller's first team. Every
+         *     problem of the body is listed at once (400).
+         */
+        post: operations["createAlertRule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alert-rules/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** One alert rule (404 for another team's) */
+        get: operations["getAlertRule"];
+        put?: never;
+        post?: never;
+        /** Delete an alert rule; its open alerts are resolved by the caller */
+        delete: operations["deleteAlertRule"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/budgets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The budget view of alert rules (max_active_series and max_monthly_cost) with their last value per stream
+         * @description Budgets are alert rules; create and delete them under /api/v1/alert-rules. `streams` holds the value each
+         *     rule last measured on each stream since the detector started (empty before its first rollup).
+         */
+        get: operations["listBudgets"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/silences": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Silences of the caller's teams (admins see all), by id */
+        get: operations["listSilences"];
+        put?: never;
+        /**
+         * Mute notifications of matching alerts of the team for a time range (alerts are still recorded)
+         * @description Empty matcher fields match anything; `rule` matches an alert's rule kind or rule id. A silence lasts at most
+         *     90 days; give `ends_at` or `duration`.
+         */
+        post: operations["createSilence"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/silences/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete a silence */
+        delete: operations["deleteSilence"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/channels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Notification channels of the caller's teams (admins see all), by id; secrets are never returned */
+        get: operations["listChannels"];
+        put?: never;
+        /**
+         * Create a notification channel (webhook, slack, pagerduty, teams)
+         * @description The team's alerts whose severity is in `severities` and stream in `streams` (empty: all) are sent on fire,
+         *     acknowledge and resolve. `webhook` posts the JSON Notification signed with
+         *     `X-Phoenix-Signature: sha256=<hex HMAC-SHA256 of the body>` keyed by `secret`; `slack` posts an incoming-webhook
+         *     message; `teams` a MessageCard; `pagerduty` Events API v2 trigger/acknowledge/resolve with dedup_key = alert
+         *     id and `secret` as the routing key (`url` defaults to PagerDuty's Events API v2 enqueue URL). Secrets are
+         *     stored encrypted. Outbound connections refuse private addresses unless `allow_private` (admins only).
+         */
+        post: operations["createChannel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/channels/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** One channel (404 for another team's) */
+        get: operations["getChannel"];
+        put?: never;
+        post?: never;
+        /** Delete a channel and its delivery records */
+        delete: operations["deleteChannel"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/channels/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send a test notification now, once, and answer its delivery status */
+        post: operations["testChannel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/agents": {
         parameters: {
             query?: never;
@@ -1440,7 +1639,13 @@ export interface components {
         Alert: {
             id: string;
             /** @enum {string} */
-            rule: "explosion" | "anomaly";
+            rule: "explosion" | "anomaly" | "max_active_series" | "max_monthly_cost" | "churn" | "critical_signal_lost" | "detector_severity" | "test";
+            /** @description the alert rule that raised it; absent for the detector's built-in explosion and anomaly alerts */
+            rule_id?: string;
+            /** @description <stream>/<rule>: alerts of one stream and rule kind */
+            group: string;
+            /** @description the silence in force when it fired: recorded, not notified */
+            silenced_by?: string;
             /** @enum {string} */
             severity: "critical" | "high" | "medium" | "low";
             /** @enum {string} */
@@ -1480,6 +1685,80 @@ export interface components {
             resolved_at: string | null;
             /** @description the user, or auto when the condition cleared */
             resolved_by?: string;
+        };
+        AlertRule: {
+            id: string;
+            name: string;
+            team: string;
+            /** @description empty: every stream of the team */
+            stream: string;
+            /** @enum {string} */
+            kind: "max_active_series" | "max_monthly_cost" | "explosion" | "churn" | "critical_signal_lost" | "detector_severity";
+            /** @enum {string} */
+            severity: "critical" | "high" | "medium" | "low";
+            threshold: number;
+            price_model?: string;
+            metric?: string;
+            signal?: string;
+            /** Format: date-time */
+            created_at: string;
+            created_by: string;
+        };
+        Budget: {
+            rule: components["schemas"]["AlertRule"];
+            streams: {
+                stream: string;
+                value: number;
+                /** @description value / threshold */
+                used: number;
+                /** @description the rule is firing on the stream */
+                exceeded: boolean;
+                /** Format: date-time */
+                evaluated_at: string;
+            }[];
+        };
+        Silence: {
+            id: string;
+            team: string;
+            stream?: string;
+            rule?: string;
+            severity?: string;
+            /** Format: date-time */
+            starts_at: string;
+            /** Format: date-time */
+            ends_at: string;
+            comment?: string;
+            /** Format: date-time */
+            created_at: string;
+            created_by: string;
+        };
+        Channel: {
+            id: string;
+            name: string;
+            team: string;
+            /** @enum {string} */
+            type: "webhook" | "slack" | "pagerduty" | "teams";
+            url: string;
+            has_secret: boolean;
+            severities: string[];
+            streams: string[];
+            allow_private: boolean;
+            /** Format: date-time */
+            created_at: string;
+            created_by: string;
+        };
+        Delivery: {
+            alert_id: string;
+            channel_id: string;
+            /** @enum {string} */
+            event: "fired" | "acknowledged" | "resolved" | "test";
+            /** @enum {string} */
+            status: "pending" | "delivered" | "failed" | "silenced";
+            attempts: number;
+            http_status?: number;
+            error?: string;
+            /** Format: date-time */
+            updated_at: string;
         };
         Problem: {
             type?: string;
@@ -2687,6 +2966,9 @@ export interface operations {
             query?: {
                 state?: "firing" | "acknowledged" | "resolved";
                 stream?: string;
+                /** @description <stream>/<rule> */
+                group?: string;
+                rule_id?: string;
                 limit?: components["parameters"]["Limit"];
                 cursor?: components["parameters"]["Cursor"];
             };
@@ -2775,6 +3057,391 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Alert"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    listAlertDeliveries: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deliveries, oldest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Delivery"][];
+                    };
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    listAlertRules: {
+        parameters: {
+            query?: {
+                limit?: components["parameters"]["Limit"];
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Rules. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["AlertRule"][];
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    createAlertRule: {
+        parameters: {
+            query?: {
+                team?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name: string;
+                    /** @description A stream id; absent: every stream of the team. */
+                    stream?: string;
+                    /** @enum {string} */
+                    kind: "max_active_series" | "max_monthly_cost" | "explosion" | "churn" | "critical_signal_lost" | "detector_severity";
+                    /**
+                     * @default high
+                     * @enum {string}
+                     */
+                    severity?: "critical" | "high" | "medium" | "low";
+                    threshold?: number;
+                    price_model?: string;
+                    metric?: string;
+                    /** @enum {string} */
+                    signal?: "active_series" | "new_series_per_min" | "dp_per_s" | "bytes_per_s";
+                };
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertRule"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    getAlertRule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The rule. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertRule"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    deleteAlertRule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    listBudgets: {
+        parameters: {
+            query?: {
+                limit?: components["parameters"]["Limit"];
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Budgets. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Budget"][];
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    listSilences: {
+        parameters: {
+            query?: {
+                /** @description true: only silences in force now */
+                active?: boolean;
+                limit?: components["parameters"]["Limit"];
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Silences. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Silence"][];
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    createSilence: {
+        parameters: {
+            query?: {
+                team?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    stream?: string;
+                    rule?: string;
+                    /** @enum {string} */
+                    severity?: "critical" | "high" | "medium" | "low";
+                    /** Format: date-time */
+                    starts_at?: string;
+                    /** Format: date-time */
+                    ends_at?: string;
+                    /** @description A Go duration (2h). */
+                    duration?: string;
+                    comment?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Silence"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    deleteSilence: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    listChannels: {
+        parameters: {
+            query?: {
+                limit?: components["parameters"]["Limit"];
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Channels. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Channel"][];
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    createChannel: {
+        parameters: {
+            query?: {
+                team?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name: string;
+                    /** @enum {string} */
+                    type: "webhook" | "slack" | "pagerduty" | "teams";
+                    url?: string;
+                    secret?: string;
+                    severities?: ("critical" | "high" | "medium" | "low")[];
+                    streams?: string[];
+                    allow_private?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Channel"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    getChannel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The channel. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Channel"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    deleteChannel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    testChannel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The delivery (status delivered or failed, with the receiver's HTTP status or the error). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Delivery"];
                 };
             };
             default: components["responses"]["Problem"];

@@ -18,9 +18,9 @@ import (
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/pkg/database"
 	"github.com/phoenix-platform/phoenix/pkg/problem"
+	"github.com/phoenix-platform/phoenix/pkg/secrets"
 	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/auth"
 	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/identity"
-	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/secrets"
 )
 
 // cacheTTL bounds how long a resolved credential is reused without asking

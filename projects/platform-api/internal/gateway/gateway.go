@@ -25,6 +25,7 @@ import (
 	"github.com/phoenix-platform/phoenix/pkg/database"
 	"github.com/phoenix-platform/phoenix/pkg/httpx"
 	"github.com/phoenix-platform/phoenix/pkg/problem"
+	"github.com/phoenix-platform/phoenix/pkg/secrets"
 	"github.com/phoenix-platform/phoenix/pkg/service"
 	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/audit"
 	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/auth"
@@ -32,7 +33,6 @@ import (
 	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/events"
 	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/identity"
 	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/ratelimit"
-	"github.com/phoenix-platform/phoenix/projects/platform-api/internal/secrets"
 )
 
 // statusTimeout bounds each service's status answer; a service slower than
