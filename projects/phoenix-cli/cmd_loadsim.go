@@ -163,7 +163,7 @@ func loadsimRunCmd(g *Globals) *cobra.Command {
 			}
 			defer exp.Close()
 			errOut := cmd.ErrOrStderr()
-			if !o.quiet {
+			if !o.quiet && !g.Quiet {
 				p.run.Progress = func(st loadgen.Stats) { fmt.Fprintln(errOut, progressLine(st)) }
 				fmt.Fprintf(errOut, "loadsim: %s profile, %d hosts, seed %d, every %s to %s\n",
 					p.sim.Config().Profile.Name, o.hosts, o.seed, o.interval, p.target)
