@@ -157,7 +157,9 @@ func pipelineGenerateCmd(g *Globals) *cobra.Command {
 				return err
 			}
 			if validate {
-				if err := validateLocal(cmd.Context(), bin, res.Config); err != nil {
+				if err := showWhile(cmd.Context(), g.progressOut(cmd), "validating with phoenix-collector", func() error {
+					return validateLocal(cmd.Context(), bin, res.Config)
+				}); err != nil {
 					return err
 				}
 			}

@@ -69,7 +69,10 @@ const spinInterval = 150 * time.Millisecond
 // terminal, one plain line elsewhere. The spinner's goroutine ends before
 // showWhile returns.
 func showWhile(ctx context.Context, w io.Writer, what string, f func() error) error {
-	l := newLiveLine(w, time.Now())
+	return spinWhile(ctx, newLiveLine(w, time.Now()), what, f)
+}
+
+func spinWhile(ctx context.Context, l *liveLine, what string, f func() error) error {
 	l.show(what, time.Now())
 	if !l.tty {
 		return f()
