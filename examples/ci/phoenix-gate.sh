@@ -35,6 +35,9 @@ files() {
 validate() {
 	local status=0 f code out
 	out=$(mktemp)
+	if [ -z "$(files "$PIPELINES")" ]; then
+		echo "no collector configs (*.yaml, *.yml) in $PIPELINES: nothing to validate"
+	fi
 	for f in $(files "$PIPELINES"); do
 		if phoenix pipeline validate "$f" -o json >"$out"; then
 			echo "$f: valid ($(jq -r .config_hash "$out"))"
