@@ -205,6 +205,9 @@ func streamCmd(g *Globals) *cobra.Command {
 	return c
 }
 
+// maxLookback bounds a --from/--to duration (a year, past any retention).
+const maxLookback = 366 * 24 * time.Hour
+
 // timeArg turns a --from/--to value into what the API reads: RFC 3339 and
 // Unix seconds pass through; a Go duration (2h) is that long before now.
 func timeArg(v string, now time.Time) (string, error) {
@@ -215,8 +218,8 @@ func timeArg(v string, now time.Time) (string, error) {
 		return v, nil
 	}
 	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
-		return "", fmt.Errorf("%q is not RFC 3339, Unix seconds or a positive duration (2h)", v)
+	if err != nil || d < 0 || d > maxLookback {
+		return "", fmt.Errorf("%q is not RFC 3339, Unix seconds or a positive duration up to %s (2h)", v, maxLookback)
 	}
 	return now.Add(-d).UTC().Format(time.RFC3339), nil
 }

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -90,6 +91,7 @@ func TestTimeArg(t *testing.T) {
 		"2h":                   "2026-01-02T10:00:00Z",
 		"yesterday":            "",
 		"-2h":                  "",
+		"900000h":              "",
 	} {
 		got, err := timeArg(in, now)
 		if (err != nil) != (want == "") || got != want {
@@ -142,4 +144,24 @@ func TestRecommendFailOn(t *testing.T) {
 	if _, _, err := runCLI(t, "recommend", "--api-url", api.URL); err != nil {
 		t.Errorf("no --fail-on: %v", err)
 	}
+}
+
+// FuzzTimeArg: any --from/--to value is refused or becomes something the
+// API reads (RFC 3339 or Unix seconds), never a panic.
+func FuzzTimeArg(f *testing.F) {
+	for _, s := range []string{"2026-01-02T03:00:00Z", "1767322800", "2h", "90m", "-2h", "", "1e9", "2026-13-40T99:00:00Z"} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 1, 2, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, in string) {
+		got, err := timeArg(in, now)
+		if err != nil {
+			return
+		}
+		if _, perr := time.Parse(time.RFC3339, got); perr != nil {
+			if _, ierr := strconv.ParseInt(got, 10, 64); ierr != nil {
+				t.Fatalf("timeArg(%q) = %q: neither RFC 3339 nor Unix seconds", in, got)
+			}
+		}
+	})
 }
