@@ -3,20 +3,14 @@
 package main
 
 import (
-	"errors"
-	"fmt"
 	"os"
+
+	phoenixcli "github.com/phoenix-platform/phoenix/projects/phoenix-cli"
 )
 
 func main() {
-	if err := newRoot().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
-		// A command may ask for its own status (experiment run --wait:
-		// 1 failed, 2 inconclusive, 3 error); everything else is 1.
-		var coded interface{ ExitCode() int }
-		if errors.As(err, &coded) {
-			os.Exit(coded.ExitCode())
-		}
-		os.Exit(1)
-	}
+	// Main runs a plugin (phoenix-<name> on PATH) or the command, prints the
+	// error and maps it to the documented exit status (`phoenix help
+	// exit-codes`: 1 failed, 2 inconclusive, 3 error, 4 usage).
+	os.Exit(phoenixcli.Main(newRoot(), os.Args[1:], os.Stderr))
 }

@@ -5,6 +5,7 @@ package phoenixcli
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"text/tabwriter"
 	"time"
@@ -22,6 +23,17 @@ type Globals struct {
 	APIURL string
 	Token  string
 	Output string
+	Quiet  bool // --quiet: no progress or notes on stderr, only results and errors
+}
+
+// defaultAPIURL is --api-url's default when PHOENIX_API_URL is unset.
+const defaultAPIURL = "http://localhost:8080"
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
 
 // NewRoot builds the `phoenix` command with the client commands; the
@@ -37,16 +49,15 @@ func NewRoot() *cobra.Command {
 			return output.Check(g.Output)
 		},
 	}
-	apiURL := os.Getenv("PHOENIX_API_URL")
-	if apiURL == "" {
-		apiURL = "http://localhost:8080"
-	}
-	root.PersistentFlags().StringVar(&g.APIURL, "api-url", apiURL, "Phoenix API URL (env PHOENIX_API_URL)")
+	root.PersistentFlags().StringVar(&g.APIURL, "api-url", envOr("PHOENIX_API_URL", defaultAPIURL), "Phoenix API URL (env PHOENIX_API_URL)")
 	root.PersistentFlags().StringVarP(&g.Output, "output", "o", output.Table, "output format: table, json or yaml")
-	root.AddCommand(versionCmd(g), statusCmd(g))
+	root.PersistentFlags().BoolVarP(&g.Quiet, "quiet", "q", false, "no progress lines, spinners or notes on stderr (results and errors still print)")
+	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{output.Table, output.JSON, output.YAML}, cobra.ShellCompDirectiveNoFileComp))
+	root.AddCommand(versionCmd(g), statusCmd(g), exitCodesTopic())
 	for _, c := range commands {
 		root.AddCommand(c(g))
 	}
+	addCompletions(root, g)
 	return root
 }
 
@@ -56,6 +67,12 @@ var commands []func(*Globals) *cobra.Command
 
 // Client returns an API client for the globals.
 func (g *Globals) Client() *client.Client {
+	return client.New(g.APIURL, g.token())
+}
+
+// token is --token's value, else PHOENIX_TOKEN, else the credentials of
+// `phoenix login` for the API URL (refreshed when about to expire).
+func (g *Globals) token() string {
 	token := os.Getenv("PHOENIX_TOKEN")
 	if g.Token != "" {
 		token = g.Token
@@ -63,7 +80,16 @@ func (g *Globals) Client() *client.Client {
 	if token == "" {
 		token = storedToken(g.APIURL) // from `phoenix login` (cmd_auth.go)
 	}
-	return client.New(g.APIURL, token)
+	return token
+}
+
+// progressOut is where a command's progress and notes go: stderr, or
+// nowhere under --quiet.
+func (g *Globals) progressOut(cmd *cobra.Command) io.Writer {
+	if g.Quiet {
+		return io.Discard
+	}
+	return cmd.ErrOrStderr()
 }
 
 func versionCmd(g *Globals) *cobra.Command {

@@ -347,7 +347,7 @@ func apikeyCmd(g *Globals) *cobra.Command {
 			return nil
 		},
 	}
-	root.AddCommand(create, list, revoke)
+	root.AddCommand(create, list, revoke, apikeyGetCmd(g))
 	return root
 }
 
@@ -420,7 +420,7 @@ func userCmd(g *Globals) *cobra.Command {
 			return nil
 		},
 	}
-	root.AddCommand(create, list, update, del)
+	root.AddCommand(create, list, update, del, userGetCmd(g))
 	return root
 }
 
@@ -470,7 +470,7 @@ func teamCmd(g *Globals) *cobra.Command {
 			return g.Client().Do(cmd.Context(), "DELETE", "/api/v1/teams/"+url.PathEscape(args[0])+"/members/"+url.PathEscape(args[1]), nil, nil)
 		},
 	}
-	root.AddCommand(create, list, add, remove)
+	root.AddCommand(create, list, add, remove, teamGetCmd(g), teamDeleteCmd(g))
 	return root
 }
 

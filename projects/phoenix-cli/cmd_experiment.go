@@ -395,55 +395,20 @@ func onSuccess(e apiv1.Experiment) string {
 	return doc.Spec.OnSuccess
 }
 
-// progress shows a wait: on a terminal a spinner line redrawn in place,
-// elsewhere (CI logs, pipes) one plain line per change of state or note.
-type progress struct {
-	w       io.Writer
-	tty     bool
-	start   time.Time
-	frame   int
-	last    string
-	written bool
-}
-
-var spinnerFrames = []string{"|", "/", "-", `\`}
+// progress shows a wait (progress.go): the experiment's id, state and
+// note.
+type progress struct{ *liveLine }
 
 func newProgress(w io.Writer, start time.Time) *progress {
-	return &progress{w: w, tty: isTerminal(w), start: start}
+	return &progress{newLiveLine(w, start)}
 }
 
 func (p *progress) show(e apiv1.Experiment, now time.Time) {
-	elapsed := now.Sub(p.start).Truncate(time.Second)
-	line := e.State
+	line := e.ID + " " + e.State
 	if e.Progress.Note != "" {
 		line += " (" + e.Progress.Note + ")"
 	}
-	if p.tty {
-		p.frame++
-		fmt.Fprintf(p.w, "\r\033[K%s %s %s  %s", spinnerFrames[p.frame%len(spinnerFrames)], e.ID, line, elapsed)
-		p.written = true
-		return
-	}
-	if line != p.last {
-		fmt.Fprintf(p.w, "%s %s %s (elapsed %s)\n", now.UTC().Format(time.RFC3339), e.ID, line, elapsed)
-	}
-	p.last = line
-}
-
-// done ends the spinner line.
-func (p *progress) done() {
-	if p.tty && p.written {
-		fmt.Fprintln(p.w)
-	}
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	p.liveLine.show(line, now)
 }
 
 // wait polls experiment id until it settles, showing progress on w. A
@@ -512,6 +477,9 @@ func experimentWatchCmd(g *Globals) *cobra.Command {
 			if g.Output != output.Table {
 				progressOut = cmd.ErrOrStderr()
 			}
+			if g.Quiet {
+				progressOut = io.Discard
+			}
 			e, err := wait(cmd.Context(), g, args[0], opt, progressOut)
 			if err != nil {
 				return err
@@ -579,6 +547,10 @@ func experimentRunCmd(g *Globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			spec, err := readSpec(cmd, file)
 			if err != nil {
+				if waitFlag {
+					// A gate: 1 and 2 mean a verdict, so no spec is 3.
+					return &ExitError{Code: ExitTrouble, Err: err}
+				}
 				return err
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
@@ -593,8 +565,8 @@ func experimentRunCmd(g *Globals) *cobra.Command {
 			if !waitFlag {
 				return renderExperiment(cmd.OutOrStdout(), g.Output, e)
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "experiment %s (%s) started\n", e.ID, e.Name)
-			final, err := wait(cmd.Context(), g, e.ID, opt, cmd.ErrOrStderr())
+			fmt.Fprintf(g.progressOut(cmd), "experiment %s (%s) started\n", e.ID, e.Name)
+			final, err := wait(cmd.Context(), g, e.ID, opt, g.progressOut(cmd))
 			if err != nil {
 				return err
 			}

@@ -300,7 +300,7 @@ func TestSpecJSON(t *testing.T) {
 
 func TestProgressOnATerminalAndElsewhere(t *testing.T) {
 	var plain strings.Builder
-	p := &progress{w: &plain, start: time.Unix(0, 0)}
+	p := &progress{&liveLine{w: &plain, start: time.Unix(0, 0)}}
 	e := apiv1.Experiment{ID: "exp-1", State: "running"}
 	p.show(e, time.Unix(5, 0))
 	p.show(e, time.Unix(7, 0)) // same state: no new line
@@ -312,7 +312,7 @@ func TestProgressOnATerminalAndElsewhere(t *testing.T) {
 		t.Errorf("plain progress:\n%s", plain.String())
 	}
 	var tty strings.Builder
-	p = &progress{w: &tty, tty: true, start: time.Unix(0, 0)}
+	p = &progress{&liveLine{w: &tty, tty: true, start: time.Unix(0, 0)}}
 	p.show(e, time.Unix(3, 0))
 	p.show(e, time.Unix(4, 0))
 	p.done()

@@ -163,8 +163,20 @@ func loadsimRunCmd(g *Globals) *cobra.Command {
 			}
 			defer exp.Close()
 			errOut := cmd.ErrOrStderr()
-			if !o.quiet {
-				p.run.Progress = func(st loadgen.Stats) { fmt.Fprintln(errOut, progressLine(st)) }
+			// On a terminal the progress line is redrawn in place; in CI
+			// logs and pipes each report is its own line.
+			tty := isTerminal(errOut)
+			if !o.quiet && !g.Quiet {
+				if tty {
+					defer fmt.Fprintln(errOut)
+				}
+				p.run.Progress = func(st loadgen.Stats) {
+					if tty {
+						fmt.Fprintf(errOut, "\r\033[K%s", progressLine(st))
+						return
+					}
+					fmt.Fprintln(errOut, progressLine(st))
+				}
 				fmt.Fprintf(errOut, "loadsim: %s profile, %d hosts, seed %d, every %s to %s\n",
 					p.sim.Config().Profile.Name, o.hosts, o.seed, o.interval, p.target)
 			}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/pkg/pipelinegen"
+	"github.com/phoenix-platform/phoenix/pkg/problem"
 	"github.com/phoenix-platform/phoenix/projects/phoenix-cli/internal/output"
 )
 
@@ -156,7 +157,9 @@ func pipelineGenerateCmd(g *Globals) *cobra.Command {
 				return err
 			}
 			if validate {
-				if err := validateLocal(cmd.Context(), bin, res.Config); err != nil {
+				if err := showWhile(cmd.Context(), g.progressOut(cmd), "validating with phoenix-collector", func() error {
+					return validateLocal(cmd.Context(), bin, res.Config)
+				}); err != nil {
 					return err
 				}
 			}
@@ -179,46 +182,86 @@ func pipelineGenerateCmd(g *Globals) *cobra.Command {
 // validateLocal runs phoenix-collector validate and turns its complaints
 // into an error that lists each path.
 func validateLocal(ctx context.Context, bin string, config []byte) error {
-	v := pipelinegen.NewValidator(bin)
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	errs, err := v.Validate(ctx, config)
+	errs, err := validateErrors(ctx, bin, config)
 	if err != nil {
 		return err
 	}
 	if len(errs) > 0 {
-		var b strings.Builder
-		b.WriteString("the collector rejects the config:")
-		for _, e := range errs {
-			path := e.Path
-			if path == "" {
-				path = "(config)"
-			}
-			fmt.Fprintf(&b, "\n  %s: %s", path, e.Message)
-		}
-		return errors.New(b.String())
+		return rejection(errs)
 	}
 	return nil
+}
+
+// validateErrors runs phoenix-collector validate: the config's problems, or
+// an error when the collector could not judge it.
+func validateErrors(ctx context.Context, bin string, config []byte) ([]problem.FieldError, error) {
+	v := pipelinegen.NewValidator(bin)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return v.Validate(ctx, config)
+}
+
+// rejection lists each problem with its path.
+func rejection(errs []problem.FieldError) error {
+	var b strings.Builder
+	b.WriteString("the collector rejects the config:")
+	for _, e := range errs {
+		path := e.Path
+		if path == "" {
+			path = "(config)"
+		}
+		fmt.Fprintf(&b, "\n  %s: %s", path, e.Message)
+	}
+	return errors.New(b.String())
+}
+
+// validateResult is `pipeline validate -o json|yaml`: one document whether
+// the config is valid or not, so CI can turn errors into annotations.
+type validateResult struct {
+	File       string               `json:"file"`
+	Valid      bool                 `json:"valid"`
+	ConfigHash string               `json:"config_hash"`
+	Errors     []problem.FieldError `json:"errors"`
 }
 
 func pipelineValidateCmd(g *Globals) *cobra.Command {
 	var bin string
 	c := &cobra.Command{
 		Use:   "validate FILE",
-		Short: "Validate a collector config with the local phoenix-collector (non-zero exit when invalid)",
-		Args:  cobra.ExactArgs(1),
+		Short: "Validate a collector config with the local phoenix-collector (exit 1 when invalid, 3 when it cannot be checked)",
+		Example: `  phoenix pipeline validate collector.yaml
+  phoenix pipeline validate collector.yaml -o json   # {"file", "valid", "config_hash", "errors": [{"path", "message"}]}`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			data, err := os.ReadFile(args[0])
 			if err != nil {
 				return err
 			}
-			if err := validateLocal(cmd.Context(), bin, data); err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
-			}
-			res := map[string]any{"file": args[0], "valid": true, "config_hash": pipelinegen.Hash(data)}
-			return output.Render(cmd.OutOrStdout(), g.Output, res, func(tw *tabwriter.Writer) {
-				fmt.Fprintf(tw, "%s: valid\n", args[0])
+			var errs []problem.FieldError
+			err = showWhile(cmd.Context(), g.progressOut(cmd), "validating "+args[0]+" with phoenix-collector", func() error {
+				var verr error
+				errs, verr = validateErrors(cmd.Context(), bin, data)
+				return verr
 			})
+			if err != nil {
+				return &ExitError{Code: ExitTrouble, Err: fmt.Errorf("%s: cannot validate: %w", args[0], err)}
+			}
+			res := validateResult{File: args[0], Valid: len(errs) == 0, ConfigHash: pipelinegen.Hash(data), Errors: errs}
+			if res.Errors == nil {
+				res.Errors = []problem.FieldError{}
+			}
+			if g.Output == output.Table && !res.Valid {
+				return fmt.Errorf("%s: %w", args[0], rejection(errs))
+			}
+			if err := output.Render(cmd.OutOrStdout(), g.Output, res, func(tw *tabwriter.Writer) {
+				fmt.Fprintf(tw, "%s: valid\n", args[0])
+			}); err != nil {
+				return err
+			}
+			if !res.Valid {
+				return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%s: the collector rejects the config (%d problems)", args[0], len(errs))}
+			}
+			return nil
 		},
 	}
 	c.Flags().StringVar(&bin, "collector-bin", "", "phoenix-collector executable (default $PHOENIX_COLLECTOR_BIN, else beside phoenix, else on $PATH)")

@@ -74,6 +74,32 @@ func TestPipelineValidateLocal(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "processors::memory_limiter") || !strings.Contains(err.Error(), "limit_percentage") {
 		t.Fatalf("bad: %v", err)
 	}
+	// -o json: one document either way, the exit status says which.
+	for _, c := range []struct {
+		file     string
+		valid    bool
+		wantCode int
+	}{{goodFile, true, 0}, {badFile, false, ExitFailed}} {
+		out, _, err := runCLI(t, "pipeline", "validate", c.file, "--collector-bin", bin, "-o", "json")
+		var res validateResult
+		if jerr := json.Unmarshal([]byte(out), &res); jerr != nil {
+			t.Fatalf("%s -o json is not JSON: %v\n%s", c.file, jerr, out)
+		}
+		if res.Valid != c.valid || res.File != c.file || !strings.HasPrefix(res.ConfigHash, "sha256:") || (len(res.Errors) == 0) != c.valid {
+			t.Errorf("%s -o json: %+v", c.file, res)
+		}
+		if ExitCode(err) != c.wantCode {
+			t.Errorf("%s -o json: exit %d (%v), want %d", c.file, ExitCode(err), err, c.wantCode)
+		}
+		if !c.valid && (res.Errors[0].Path != "processors::memory_limiter" || !strings.Contains(res.Errors[0].Message, "limit_percentage")) {
+			t.Errorf("%s errors: %+v", c.file, res.Errors)
+		}
+	}
+	// A collector that cannot run is no verdict: exit 3.
+	_, _, err = runCLI(t, "pipeline", "validate", goodFile, "--collector-bin", filepath.Join(dir, "no-collector"), "-o", "json")
+	if ExitCode(err) != ExitTrouble {
+		t.Errorf("missing collector: exit %d (%v), want %d", ExitCode(err), err, ExitTrouble)
+	}
 }
 
 func TestRecommendUploads(t *testing.T) {

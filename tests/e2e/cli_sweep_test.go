@@ -114,6 +114,12 @@ var sweepSteps = map[string]sweepStep{
 	"channel get":       {args: []string{"{channel}"}},
 	"channel test":      {args: []string{"{channel}"}},
 	"channel delete":    {args: []string{"{channel}"}},
+	// Issue 19's verbs.
+	"user get":       {args: []string{"sweep-user"}},
+	"team get":       {args: []string{"sweep-team"}},
+	"team delete":    {args: []string{"sweep-team"}},
+	"apikey get":     {args: []string{"{apikey}"}},
+	"stream rollups": {args: []string{"default", "--from", "1h", "--step", "1m"}},
 }
 
 // sweepFirst run before the others, in this order (they create what the
@@ -121,7 +127,7 @@ var sweepSteps = map[string]sweepStep{
 // session).
 var (
 	sweepFirst = []string{"login", "team create", "user create", "team add-member", "apikey create", "loadsim run", "pipeline create", "pipeline update", "loadsim start", "experiment create", "rollout create", "alert-rule create", "silence create", "channel create"}
-	sweepLast  = []string{"alert-rule delete", "silence delete", "channel delete", "loadsim stop", "experiment delete", "pipeline delete", "team remove-member", "user delete", "apikey revoke", "passwd", "logout"}
+	sweepLast  = []string{"alert-rule delete", "silence delete", "channel delete", "loadsim stop", "experiment delete", "pipeline delete", "team remove-member", "team delete", "user delete", "apikey revoke", "passwd", "logout"}
 )
 
 // TestCLISweep runs every client command of the `phoenix` CLI, found by
@@ -218,6 +224,52 @@ func TestCLISweep(t *testing.T) {
 	}
 	if ran < 30 {
 		t.Fatalf("swept %d commands; the tree walk found too few", ran)
+	}
+	checkCompletion(t, bin, env, base)
+}
+
+// checkCompletion: `phoenix __complete experiment get ""` (what the shell
+// scripts call on <TAB>) and `phoenix completion bash` sourced in bash
+// complete the experiment left by the sweep (`experiment run` started one)
+// with its id, read from the server.
+func checkCompletion(t *testing.T, bin string, env []string, base string) {
+	t.Helper()
+	tok := login(base)
+	var list struct {
+		Items []struct {
+			ID string `json:"id"`
+		} `json:"items"`
+	}
+	if !getJSON(base+"/api/v1/experiments", tok, &list) || len(list.Items) == 0 {
+		t.Fatal("no experiment left to complete")
+	}
+	want := list.Items[0].ID
+	cliEnv := append(slices.Clone(env), "PHOENIX_API_URL="+base, "PHOENIX_TOKEN="+tok)
+	cmd := exec.Command(bin, "__complete", "experiment", "get", "")
+	cmd.Env = cliEnv
+	out, err := cmd.Output()
+	if err != nil || !strings.Contains(string(out), want+"\t") {
+		t.Errorf("__complete experiment get: %v, lacks %s:\n%s", err, want, out)
+	}
+	const bashCompletion = "/usr/share/bash-completion/bash_completion"
+	if _, err := os.Stat(bashCompletion); err != nil {
+		t.Logf("bash-completion not installed (%v): the sourced-script check is skipped", err)
+		return
+	}
+	script := `source ` + bashCompletion + `
+source <("$PHOENIX_BIN" completion bash)
+COMP_LINE="phoenix experiment get "
+COMP_POINT=${#COMP_LINE}
+COMP_WORDS=(phoenix experiment get "")
+COMP_CWORD=3
+__start_phoenix phoenix "" get
+printf '%s\n' "${COMPREPLY[@]}"`
+	sh := exec.Command("bash", "--noprofile", "--norc", "-c", script)
+	// The completion script runs `phoenix`: the built binary first on PATH.
+	sh.Env = append(cliEnv, "PHOENIX_BIN="+bin, "PATH="+filepath.Dir(bin)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	out, err = sh.CombinedOutput()
+	if err != nil || !slices.Contains(strings.Fields(string(out)), want) {
+		t.Errorf("bash completion of phoenix experiment get <TAB>: %v, lacks %s:\n%s", err, want, out)
 	}
 }
 

@@ -4,6 +4,7 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,6 +23,10 @@ type Client struct {
 func New(baseURL, token string) *Client {
 	return &Client{BaseURL: strings.TrimRight(baseURL, "/"), Token: token, HTTP: &http.Client{Timeout: 30 * time.Second}}
 }
+
+// ErrUnreachable marks a request that got no answer from the API (refused
+// connection, DNS, timeout): the CLI exits 3 for it, not 1.
+var ErrUnreachable = errors.New("no answer from the Phoenix API")
 
 // Problem is an RFC 9457 error answered by the API.
 type Problem struct {
@@ -61,7 +66,7 @@ func (c *Client) Do(ctx context.Context, method, path string, body io.Reader, ou
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return fmt.Errorf("cannot reach the Phoenix API at %s (set --api-url or PHOENIX_API_URL): %w", c.BaseURL, err)
+		return fmt.Errorf("cannot reach the Phoenix API at %s (set --api-url or PHOENIX_API_URL): %w (%w)", c.BaseURL, err, ErrUnreachable)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
