@@ -24,7 +24,8 @@ func alertCmd(g *Globals) *cobra.Command {
 	}
 	c.AddCommand(alertListCmd(g), alertGetCmd(g),
 		alertActionCmd(g, "ack", "Acknowledge a firing alert", "ack"),
-		alertActionCmd(g, "resolve", "Resolve an alert", "resolve"))
+		alertActionCmd(g, "resolve", "Resolve an alert", "resolve"),
+		alertDeliveriesCmd(g))
 	return c
 }
 
