@@ -188,6 +188,10 @@ type CostRequest struct {
 	ActiveSeries *float64 `json:"active_series,omitempty"`
 	DPPerS       *float64 `json:"dp_per_s,omitempty"`
 	BytesPerS    *float64 `json:"bytes_per_s,omitempty"`
+	// By, with Stream, splits the cost by this label's values (showback);
+	// Top bounds the values listed one by one (default 20, at most 500).
+	By  string `json:"by,omitempty"`
+	Top int    `json:"top,omitempty"`
 }
 
 // CostReport is the answer of GET /api/v1/cost and phoenix.analytics.cost.
@@ -198,6 +202,54 @@ type CostReport struct {
 	BytesPerS    *float64    `json:"bytes_per_s"`
 	Catalog      CatalogInfo `json:"catalog"`
 	Models       []ModelCost `json:"models"`
+	// Showback is the split by one label's values (GET /api/v1/cost?by=).
+	Showback *Showback `json:"showback,omitempty"`
+}
+
+// Showback group kinds: a label value, the values past the top bound folded
+// together, the series that do not carry the label, and the series past the
+// stream's exact bound whose labels are unknown.
+const (
+	GroupValue        = "value"
+	GroupOther        = "other"
+	GroupUnset        = "unset"
+	GroupUnattributed = "unattributed"
+)
+
+// Showback is a stream's cost split by the values of one label. Groups add
+// up to the stream: series, datapoints, bytes and every model's cost.
+type Showback struct {
+	Label string `json:"label"`
+	// Series counted are those active in [WindowFrom, WindowTo] (the
+	// staleness window); rates are over the last minute; costs are monthly
+	// projections of both, as in the stream's figures.
+	WindowFrom time.Time `json:"window_from"`
+	WindowTo   time.Time `json:"window_to"`
+	// Exact is true when every active series' value is known; else
+	// EstimatedReason says why not and ErrorBound is the relative standard
+	// error of the stream's series count.
+	Exact           bool    `json:"exact"`
+	EstimatedReason string  `json:"estimated_reason,omitempty"`
+	ErrorBound      float64 `json:"error_bound"`
+	DistinctValues  int64   `json:"distinct_values"`
+	Top             int     `json:"top"`
+	// DPSplitBasis says how datapoints and bytes were apportioned to values.
+	DPSplitBasis string      `json:"dp_split_basis"`
+	Groups       []CostGroup `json:"groups"`
+}
+
+// CostGroup is one row of a showback.
+type CostGroup struct {
+	Value                  string      `json:"value"`
+	Kind                   string      `json:"kind"`   // Group*
+	Values                 int64       `json:"values"` // label values in the group (several for "other")
+	Series                 int64       `json:"series"`
+	Share                  float64     `json:"share"` // of the stream's active series
+	DPPerS                 *float64    `json:"dp_per_s"`
+	DPPerSUnknownReason    string      `json:"dp_per_s_unknown_reason,omitempty"`
+	BytesPerS              *float64    `json:"bytes_per_s"`
+	BytesPerSUnknownReason string      `json:"bytes_per_s_unknown_reason,omitempty"`
+	Models                 []ModelCost `json:"models"`
 }
 
 // CatalogInfo says where prices come from.
