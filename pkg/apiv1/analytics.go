@@ -367,3 +367,107 @@ type Rollup struct {
 	MetricSeries map[string]int64 `json:"metric_series"`
 	HLL          []byte           `json:"hll,omitempty"`
 }
+
+// Forecast methods and budget statuses (GET /api/v1/forecast).
+const (
+	ForecastHoltDamped = "holt_damped"
+
+	BudgetOver     = "over"      // the latest measured value is past the budget
+	BudgetCrosses  = "crosses"   // the point forecast crosses it within the horizon
+	BudgetMayCross = "may_cross" // only the interval's upper bound crosses it
+	BudgetWithin   = "within"    // the upper bound stays below it
+	BudgetUnknown  = "unknown"
+
+	BudgetKindSeries      = "series"
+	BudgetKindMonthlyCost = "monthly_cost"
+)
+
+// ForecastRequest asks for a stream's projection Horizon ahead. Budgets
+// (nil = none) ask when the projection crosses them; a cost budget is
+// priced under Model ("" = self-hosted), which also limits the cost
+// projections to one model when set.
+type ForecastRequest struct {
+	Stream            string        `json:"stream"`
+	Horizon           time.Duration `json:"horizon"`
+	Model             string        `json:"model,omitempty"`
+	BudgetSeries      *float64      `json:"budget_series,omitempty"`
+	BudgetMonthlyCost *float64      `json:"budget_monthly_cost,omitempty"`
+}
+
+// ForecastReport is the answer of GET /api/v1/forecast. A projection that
+// cannot be made (too little history) is null with its _unknown_reason.
+type ForecastReport struct {
+	Stream         string          `json:"stream"`
+	GeneratedAt    time.Time       `json:"generated_at"`
+	HorizonSeconds float64         `json:"horizon_seconds"`
+	At             time.Time       `json:"at"` // the end of the last history step plus the horizon
+	Method         string          `json:"method"`
+	IntervalLevel  float64         `json:"interval_level"`
+	History        ForecastHistory `json:"history"`
+	Params         *ForecastParams `json:"params"`
+	// ActiveSeries is the projection at At; Path samples it over the horizon.
+	ActiveSeries              *ForecastValue   `json:"active_series"`
+	ActiveSeriesUnknownReason string           `json:"active_series_unknown_reason,omitempty"`
+	Path                      []ForecastPoint  `json:"path"`
+	MonthlyCost               []ForecastCost   `json:"monthly_cost"`
+	Budgets                   []BudgetForecast `json:"budgets"`
+}
+
+// ForecastHistory is the rollup history a forecast was fitted on: Points
+// steps of StepSeconds each, FilledPoints of them interpolated because no
+// rollup covered them.
+type ForecastHistory struct {
+	From         time.Time `json:"from"`
+	To           time.Time `json:"to"`
+	StepSeconds  float64   `json:"step_seconds"`
+	Points       int       `json:"points"`
+	FilledPoints int       `json:"filled_points"`
+}
+
+// ForecastParams are the fitted smoothing parameters of the active series.
+type ForecastParams struct {
+	Alpha float64 `json:"alpha"`
+	Beta  float64 `json:"beta"`
+	Phi   float64 `json:"phi"`
+	Sigma float64 `json:"sigma"`
+}
+
+// ForecastValue is a measured value and its projection with the interval.
+type ForecastValue struct {
+	Current float64 `json:"current"`
+	Point   float64 `json:"point"`
+	Lower   float64 `json:"lower"`
+	Upper   float64 `json:"upper"`
+}
+
+// ForecastPoint is one sample of the projected path.
+type ForecastPoint struct {
+	Time         time.Time `json:"time"`
+	ActiveSeries float64   `json:"active_series"`
+	Lower        float64   `json:"lower"`
+	Upper        float64   `json:"upper"`
+}
+
+// ForecastCost is one price model's monthly cost now and at the horizon.
+type ForecastCost struct {
+	Model                    string   `json:"model"`
+	Unit                     string   `json:"unit"`
+	Current                  *float64 `json:"current"`
+	MonthlyCost              *float64 `json:"monthly_cost"`
+	Lower                    *float64 `json:"lower"`
+	Upper                    *float64 `json:"upper"`
+	MonthlyCostUnknownReason string   `json:"monthly_cost_unknown_reason,omitempty"`
+}
+
+// BudgetForecast says when a stream is projected to cross a budget.
+type BudgetForecast struct {
+	Kind   string  `json:"kind"` // BudgetKind*
+	Limit  float64 `json:"limit"`
+	Model  string  `json:"model,omitempty"` // the price model of a cost budget
+	Status string  `json:"status"`          // Budget*
+	// CrossesAt is when the point forecast first reaches the limit;
+	// EarliestAt when the interval's upper bound first does.
+	CrossesAt     *time.Time `json:"crosses_at"`
+	EarliestAt    *time.Time `json:"earliest_at"`
+	UnknownReason string     `json:"unknown_reason,omitempty"`
+}

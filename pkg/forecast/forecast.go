@@ -4,11 +4,13 @@
 // prediction intervals from the one-step residuals.
 //
 // The smoothing parameters are chosen on a grid by the sum of squared
-// one-step errors. The damping factor is kept in [0.8, 0.98], as Hyndman and
-// Athanasopoulos advise (Forecasting: Principles and Practice, 3rd ed.,
-// section 8.2): an undamped trend extrapolated over a month overshoots far
-// more often than it helps. The interval at h steps is the point forecast
-// ± z·σ·sqrt(1 + Σ_{j<h} c_j²) with c_j = α + αβ·φ(1−φ^j)/(1−φ), the ETS
+// one-step errors. The damping factor φ is one of 0.8 to 0.98 (damped, as
+// Hyndman and Athanasopoulos advise for long horizons: Forecasting:
+// Principles and Practice, 3rd ed., section 8.2) or 1 (Holt's linear
+// trend), whichever fits best; a damped trend wins ties, so a steady linear
+// growth is extrapolated as such but a noisy trend is damped. The interval
+// at h steps is the point forecast ± z·σ·sqrt(1 + Σ_{j<h} c_j²) with
+// c_j = α + αβ·φ(1−φ^j)/(1−φ), the ETS
 // forecast variance, and σ estimated from the residuals. Seasonality is not
 // modelled: a daily cycle widens σ instead.
 package forecast
@@ -49,7 +51,7 @@ type Model struct {
 var (
 	alphas = []float64{0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1}
 	betas  = []float64{0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5}
-	phis   = []float64{0.8, 0.85, 0.9, 0.95, 0.98}
+	phis   = []float64{0.8, 0.85, 0.9, 0.95, 0.98, 1}
 )
 
 // Fit fits y, oldest first, sampled at a regular step.

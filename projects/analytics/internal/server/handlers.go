@@ -39,6 +39,7 @@ func (s *Service) Operations() apiv1.Operations {
 		"getStreamRollups":     s.restRollups,
 		"getCost":              s.restCost,
 		"compareStreams":       s.restCompare,
+		"getForecast":          s.restForecast,
 	}
 }
 
