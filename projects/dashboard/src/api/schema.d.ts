@@ -1129,8 +1129,43 @@ export interface paths {
          * @description Prices come from configs/pricing.yaml (or --price-catalog): list prices with their unit, source and date.
          *     A model whose input is not measured yet (e.g. datapoints/s in the first 10 s) answers
          *     `monthly_cost: null` with `monthly_cost_unknown_reason`, never a guess.
+         *     With `by` (showback), `showback` splits the stream by that label's values (looked up in resource, then
+         *     datapoint attributes) over the live window: the `top` values with the most series one by one, the rest
+         *     folded into `(other)`, series without the label as `(none)`, and series past the stream's exact bound
+         *     (held only in a sketch, labels unknown) as `(unattributed)`, with `exact: false` and `estimated_reason`.
+         *     Groups add up to the stream's series, datapoints, bytes and cost; datapoints and bytes are apportioned
+         *     as `dp_split_basis` says.
          */
         get: operations["getCost"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/forecast": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Projected active series and monthly cost of a stream, and when it crosses a budget
+         * @description Fitted on the stream's stored rollups (up to 20 horizons back, at most 90 days and the rollup retention),
+         *     averaged into regular steps (at least 24 over the history, at most 48 over the horizon, never finer than the rollup
+         *     interval): Holt's linear trend, damped or not (ETS(A,Ad,N), parameters and damping 0.8 to 1 chosen by
+         *     one-step error), with a 95% prediction interval from the residuals. Seasonality is not modelled.
+         *     Datapoints/s and bytes/s are projected the same way, and each price model's monthly cost is priced
+         *     from the projected figures. When the history spans less than a tenth of the horizon, has fewer than
+         *     12 steps, or rollups cover less than half of it, `active_series` and the costs are null with a reason.
+         *     Budgets (`budget_series`, `budget_monthly_cost` under `model`, default self-hosted) answer a status
+         *     (over, crosses, may_cross, within, unknown), `crosses_at` (the point forecast reaches the limit) and
+         *     `earliest_at` (the interval's upper bound does).
+         */
+        get: operations["getForecast"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1255,6 +1290,104 @@ export interface components {
                 source?: string;
                 monthly_cost?: number | null;
                 monthly_cost_unknown_reason?: string;
+            }[];
+            showback?: components["schemas"]["Showback"];
+        };
+        /** @description A stream's cost split by one label's values (GET /api/v1/cost?by=). */
+        Showback: {
+            label?: string;
+            /** Format: date-time */
+            window_from?: string;
+            /** Format: date-time */
+            window_to?: string;
+            /** @description false when some series' values are unknown or the tracker refused data; estimated_reason says why. */
+            exact?: boolean;
+            estimated_reason?: string;
+            /** @description relative standard error of the stream's series count */
+            error_bound?: number;
+            distinct_values?: number;
+            top?: number;
+            dp_split_basis?: string;
+            groups?: {
+                value?: string;
+                /** @enum {string} */
+                kind?: "value" | "other" | "unset" | "unattributed";
+                values?: number;
+                series?: number;
+                share?: number;
+                dp_per_s?: number | null;
+                dp_per_s_unknown_reason?: string;
+                bytes_per_s?: number | null;
+                bytes_per_s_unknown_reason?: string;
+                models?: {
+                    model?: string;
+                    unit?: string;
+                    source?: string;
+                    monthly_cost?: number | null;
+                    monthly_cost_unknown_reason?: string;
+                }[];
+            }[];
+        };
+        ForecastReport: {
+            stream?: string;
+            /** Format: date-time */
+            generated_at?: string;
+            horizon_seconds?: number;
+            /** Format: date-time */
+            at?: string;
+            /** @enum {string} */
+            method?: "holt_damped";
+            interval_level?: number;
+            history?: {
+                /** Format: date-time */
+                from?: string;
+                /** Format: date-time */
+                to?: string;
+                step_seconds?: number;
+                points?: number;
+                filled_points?: number;
+            };
+            params?: {
+                alpha?: number;
+                beta?: number;
+                phi?: number;
+                sigma?: number;
+            } | null;
+            active_series?: {
+                current?: number;
+                point?: number;
+                lower?: number;
+                upper?: number;
+            } | null;
+            active_series_unknown_reason?: string;
+            path?: {
+                /** Format: date-time */
+                time?: string;
+                active_series?: number;
+                lower?: number;
+                upper?: number;
+            }[];
+            monthly_cost?: {
+                model?: string;
+                unit?: string;
+                current?: number | null;
+                monthly_cost?: number | null;
+                lower?: number | null;
+                upper?: number | null;
+                monthly_cost_unknown_reason?: string;
+            }[];
+            budgets?: {
+                /** @enum {string} */
+                kind?: "series" | "monthly_cost";
+                limit?: number;
+                model?: string;
+                /** @enum {string} */
+                status?: "over" | "crosses" | "may_cross" | "within" | "unknown";
+                /** Format: date-time */
+                crosses_at?: string | null;
+                /** Format: date-time */
+                earliest_at?: string | null;
+                unknown_reason?: string;
             }[];
         };
         CompareReport: {
@@ -3727,6 +3860,10 @@ export interface operations {
                 stream: string;
                 /** @description datadog, grafana-cloud, newrelic, self-hosted, ...; omitted: every model. */
                 model?: string;
+                /** @description a label to split the cost by (team, service.name, k8s.namespace.name, job, ...). */
+                by?: string;
+                /** @description label values listed one by one with by; the rest are (other). */
+                top?: number;
             };
             header?: never;
             path?: never;
@@ -3741,6 +3878,35 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CostReport"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    getForecast: {
+        parameters: {
+            query: {
+                stream: string;
+                /** @description how far ahead: a duration (12h, 90m) or whole days (30d); 1m to 365d. */
+                horizon?: string;
+                /** @description one price model for the costs and the cost budget (default: every model; the cost budget uses self-hosted). */
+                model?: string;
+                budget_series?: number;
+                budget_monthly_cost?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The forecast. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ForecastReport"];
                 };
             };
             default: components["responses"]["Problem"];
