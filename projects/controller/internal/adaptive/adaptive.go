@@ -12,8 +12,10 @@
 // rollout. A policy is off by default; in shadow mode it decides and
 // records but never applies.
 //
-// The package holds the decision logic only: it is not yet wired to a
-// store, the REST API or the rollout runner.
+// RolloutApplier creates the rollout through the controller's rollout
+// API. Not yet: a store for policies and decisions, the loop that measures
+// each policy's stream, and the REST API and CLI; nothing constructs a
+// Controller outside tests yet.
 package adaptive
 
 import (

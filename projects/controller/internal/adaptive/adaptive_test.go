@@ -39,6 +39,8 @@ func jitter(i int) float64 {
 
 var start = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 
+const hour = time.Hour
+
 // run feeds series(i) every 30 s for n measurements and returns the
 // decisions.
 func run(t *testing.T, c *Controller, n int, series func(i int) float64) []*Decision {
