@@ -13,9 +13,10 @@
 // records but never applies.
 //
 // RolloutApplier creates the rollout through the controller's rollout
-// API. Not yet: a store for policies and decisions, the loop that measures
-// each policy's stream, and the REST API and CLI; nothing constructs a
-// Controller outside tests yet.
+// API. Store keeps policies and their last decisions; Loop measures each
+// enabled policy's stream through analytics every interval, decides,
+// records, applies and publishes adaptive events. The controller runs the
+// loop; internal/adaptiveapi serves /api/v1/adaptive.
 package adaptive
 
 import (

@@ -1026,6 +1026,73 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/adaptive/policies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Adaptive policies of the caller's teams (all for admins), by id */
+        get: operations["listAdaptivePolicies"];
+        put?: never;
+        /**
+         * Store an adaptive policy (off unless action is shadow or apply)
+         * @description Every controller.adaptive_interval (30s) the controller measures the active series of each shadow or
+         *     apply policy's stream, picks a mode with two-sided hysteresis and a minimum dwell (an explosion goes
+         *     straight to the strictest mode), records the decision and, for apply, creates a rollout of the mode's
+         *     pipeline version to the selector's agents, owned by the policy's team. The owning team is `?team=` or
+         *     the caller's first team. Every problem of the body is listed at once in `errors[{path, message}]` (400);
+         *     more than controller.adaptive_max_policies policies is 409.
+         */
+        post: operations["createAdaptivePolicy"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/adaptive/policies/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** One adaptive policy with the mode its target runs (404 for another team's) */
+        get: operations["getAdaptivePolicy"];
+        /**
+         * Replace a policy's spec (the mode is kept when the new modes still name it)
+         * @description With `?version=` (the version read) a change made since is 409; without it the last write wins.
+         */
+        put: operations["updateAdaptivePolicy"];
+        post?: never;
+        /** Delete a policy and its decisions (rollouts it made stay) */
+        delete: operations["deleteAdaptivePolicy"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/adaptive/decisions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Adaptive decisions of the caller's teams, newest first (the last controller.adaptive_decisions_kept per policy) */
+        get: operations["listAdaptiveDecisions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/recommendations": {
         parameters: {
             query?: never;
@@ -1901,6 +1968,81 @@ export interface components {
             created_at: string;
             /** Format: date-time */
             updated_at: string;
+        };
+        AdaptiveMode: {
+            name: string;
+            pipeline_id: string;
+            /** @description 0: the latest version when the rollout is created. */
+            pipeline_version?: number;
+            /** @description Most active series the mode is for; above it (plus the hysteresis) the next mode. The last (strictest) mode has none. */
+            up_to?: number;
+        };
+        AdaptivePolicySpec: {
+            /** @description Agent labels that must all match (at least one). */
+            selector: {
+                [key: string]: string;
+            };
+            /** @description The stream whose active series are measured. */
+            stream: string;
+            /** @description Least strict first. */
+            modes: components["schemas"]["AdaptiveMode"][];
+            /**
+             * @default off
+             * @enum {string}
+             */
+            action: "off" | "shadow" | "apply";
+            /** @description Relative margin past a bound (0: 0.1). */
+            hysteresis?: number;
+            /** @description Go duration a mode runs before the next ordinary switch (empty: 2m). */
+            min_dwell?: string;
+            /** @description Series this many times the previous measurement switch to the strictest mode at once (0: 2). */
+            explosion_factor?: number;
+            /** @description More switches than this in the window is oscillation (0: 5). */
+            oscillation_switches?: number;
+            /** @description Go duration (empty: 30m). */
+            oscillation_window?: string;
+        };
+        AdaptivePolicy: components["schemas"]["AdaptivePolicySpec"] & {
+            id: string;
+            team: string;
+            /** @description Bumped by every update. */
+            version: number;
+            /** @description The mode the controller believes the target runs; empty before its first switch (the least strict). */
+            mode: string;
+            /** Format: date-time */
+            mode_since: string | null;
+            created_by: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        AdaptiveDecision: {
+            /** @description Sorts by time. */
+            id: string;
+            policy_id: string;
+            team: string;
+            /** Format: date-time */
+            time: string;
+            active_series: number;
+            /** @description The measurement before (0 for the first after a start or an update). */
+            previous_series: number;
+            from: string;
+            to: string;
+            pipeline_id: string;
+            pipeline_version: number;
+            reason: string;
+            /** @description An explosion switched straight to the strictest mode. */
+            emergency: boolean;
+            /** @description Decided only; nothing was applied. */
+            shadow: boolean;
+            applied: boolean;
+            rollout_id?: string;
+            /** @description Why the rollout could not be created; the mode stays and the next measurement decides again. */
+            error?: string;
+            /** @description More than oscillation_switches switches in oscillation_window: an adaptive event of type oscillating is published. */
+            oscillating: boolean;
+            switches_in_window: number;
         };
         ExperimentTransition: {
             experiment_id: string;
@@ -3707,6 +3849,162 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Rollout"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    listAdaptivePolicies: {
+        parameters: {
+            query?: {
+                limit?: components["parameters"]["Limit"];
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Policies. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["AdaptivePolicy"][];
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    createAdaptivePolicy: {
+        parameters: {
+            query?: {
+                team?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdaptivePolicySpec"];
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdaptivePolicy"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    getAdaptivePolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The policy. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdaptivePolicy"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    updateAdaptivePolicy: {
+        parameters: {
+            query?: {
+                version?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdaptivePolicySpec"];
+            };
+        };
+        responses: {
+            /** @description The policy, at its next version. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdaptivePolicy"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    deleteAdaptivePolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    listAdaptiveDecisions: {
+        parameters: {
+            query?: {
+                /** @description Only this policy's decisions. */
+                policy?: string;
+                limit?: components["parameters"]["Limit"];
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Decisions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["AdaptiveDecision"][];
+                        next_cursor: string | null;
+                    };
                 };
             };
             default: components["responses"]["Problem"];
