@@ -104,14 +104,20 @@ var sweepSteps = map[string]sweepStep{
 		"--steps", "50,100", "--pause", "1s"}, defines: "rollout"},
 	"rollout get":   {args: []string{"{rollout}"}},
 	"rollout abort": {args: []string{"{rollout}"}},
+	// Adaptive: a shadow policy from the CLI's testdata, read and deleted
+	// by the others.
+	"adaptive policy create": {args: []string{"-f", "../../projects/phoenix-cli/testdata/adaptive/policy.yaml"}, defines: "adaptive"},
+	"adaptive policy get":    {args: []string{"{adaptive}"}},
+	"adaptive policy delete": {args: []string{"{adaptive}"}},
+	"adaptive decisions":     {args: []string{"--policy", "{adaptive}"}},
 }
 
 // sweepFirst run before the others, in this order (they create what the
 // others name); sweepLast run after them (they delete it or end the
 // session).
 var (
-	sweepFirst = []string{"login", "team create", "user create", "team add-member", "apikey create", "loadsim run", "pipeline create", "pipeline update", "loadsim start", "experiment create", "rollout create"}
-	sweepLast  = []string{"loadsim stop", "experiment delete", "pipeline delete", "team remove-member", "user delete", "apikey revoke", "passwd", "logout"}
+	sweepFirst = []string{"login", "team create", "user create", "team add-member", "apikey create", "loadsim run", "pipeline create", "pipeline update", "loadsim start", "experiment create", "rollout create", "adaptive policy create"}
+	sweepLast  = []string{"adaptive policy delete", "loadsim stop", "experiment delete", "pipeline delete", "team remove-member", "user delete", "apikey revoke", "passwd", "logout"}
 )
 
 // TestCLISweep runs every client command of the `phoenix` CLI, found by

@@ -2002,11 +2002,24 @@ export interface components {
             /** @description Go duration (empty: 30m). */
             oscillation_window?: string;
         };
-        AdaptivePolicy: components["schemas"]["AdaptivePolicySpec"] & {
+        /** @description A stored policy; its spec fields as AdaptivePolicySpec, plus what the controller keeps. */
+        AdaptivePolicy: {
             id: string;
             team: string;
             /** @description Bumped by every update. */
             version: number;
+            selector: {
+                [key: string]: string;
+            };
+            stream: string;
+            modes: components["schemas"]["AdaptiveMode"][];
+            /** @enum {string} */
+            action?: "off" | "shadow" | "apply";
+            hysteresis?: number;
+            min_dwell?: string;
+            explosion_factor?: number;
+            oscillation_switches?: number;
+            oscillation_window?: string;
             /** @description The mode the controller believes the target runs; empty before its first switch (the least strict). */
             mode: string;
             /** Format: date-time */
