@@ -170,7 +170,7 @@ func TestLoopStartStop(t *testing.T) {
 	p, _ := s.Create(ctx, "red", "otto", specOf(apiv1.AdaptiveShadow))
 	meas := &series{by: map[string]float64{"prod": 100_000}}
 	l := NewLoop(LoopSettings{Store: s, Measure: meas.measure, Interval: 10 * time.Millisecond,
-		Now: func() time.Time { return time.Now().Add(time.Hour) },
+		Now:        func() time.Time { return time.Now().Add(time.Hour) },
 		ApplierFor: func(string) Applier { return &fakeApplier{} }})
 	l.Start()
 	deadline := time.Now().Add(10 * time.Second)
