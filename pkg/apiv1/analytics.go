@@ -188,6 +188,10 @@ type CostRequest struct {
 	ActiveSeries *float64 `json:"active_series,omitempty"`
 	DPPerS       *float64 `json:"dp_per_s,omitempty"`
 	BytesPerS    *float64 `json:"bytes_per_s,omitempty"`
+	// By, with Stream, splits the cost by this label's values (showback);
+	// Top bounds the values listed one by one (default 20, at most 500).
+	By  string `json:"by,omitempty"`
+	Top int    `json:"top,omitempty"`
 }
 
 // CostReport is the answer of GET /api/v1/cost and phoenix.analytics.cost.
@@ -198,6 +202,54 @@ type CostReport struct {
 	BytesPerS    *float64    `json:"bytes_per_s"`
 	Catalog      CatalogInfo `json:"catalog"`
 	Models       []ModelCost `json:"models"`
+	// Showback is the split by one label's values (GET /api/v1/cost?by=).
+	Showback *Showback `json:"showback,omitempty"`
+}
+
+// Showback group kinds: a label value, the values past the top bound folded
+// together, the series that do not carry the label, and the series past the
+// stream's exact bound whose labels are unknown.
+const (
+	GroupValue        = "value"
+	GroupOther        = "other"
+	GroupUnset        = "unset"
+	GroupUnattributed = "unattributed"
+)
+
+// Showback is a stream's cost split by the values of one label. Groups add
+// up to the stream: series, datapoints, bytes and every model's cost.
+type Showback struct {
+	Label string `json:"label"`
+	// Series counted are those active in [WindowFrom, WindowTo] (the
+	// staleness window); rates are over the last minute; costs are monthly
+	// projections of both, as in the stream's figures.
+	WindowFrom time.Time `json:"window_from"`
+	WindowTo   time.Time `json:"window_to"`
+	// Exact is true when every active series' value is known; else
+	// EstimatedReason says why not and ErrorBound is the relative standard
+	// error of the stream's series count.
+	Exact           bool    `json:"exact"`
+	EstimatedReason string  `json:"estimated_reason,omitempty"`
+	ErrorBound      float64 `json:"error_bound"`
+	DistinctValues  int64   `json:"distinct_values"`
+	Top             int     `json:"top"`
+	// DPSplitBasis says how datapoints and bytes were apportioned to values.
+	DPSplitBasis string      `json:"dp_split_basis"`
+	Groups       []CostGroup `json:"groups"`
+}
+
+// CostGroup is one row of a showback.
+type CostGroup struct {
+	Value                  string      `json:"value"`
+	Kind                   string      `json:"kind"`   // Group*
+	Values                 int64       `json:"values"` // label values in the group (several for "other")
+	Series                 int64       `json:"series"`
+	Share                  float64     `json:"share"` // of the stream's active series
+	DPPerS                 *float64    `json:"dp_per_s"`
+	DPPerSUnknownReason    string      `json:"dp_per_s_unknown_reason,omitempty"`
+	BytesPerS              *float64    `json:"bytes_per_s"`
+	BytesPerSUnknownReason string      `json:"bytes_per_s_unknown_reason,omitempty"`
+	Models                 []ModelCost `json:"models"`
 }
 
 // CatalogInfo says where prices come from.
@@ -314,4 +366,108 @@ type Rollup struct {
 	NewSeries    int64            `json:"new_series"`
 	MetricSeries map[string]int64 `json:"metric_series"`
 	HLL          []byte           `json:"hll,omitempty"`
+}
+
+// Forecast methods and budget statuses (GET /api/v1/forecast).
+const (
+	ForecastHoltDamped = "holt_damped"
+
+	BudgetOver     = "over"      // the latest measured value is past the budget
+	BudgetCrosses  = "crosses"   // the point forecast crosses it within the horizon
+	BudgetMayCross = "may_cross" // only the interval's upper bound crosses it
+	BudgetWithin   = "within"    // the upper bound stays below it
+	BudgetUnknown  = "unknown"
+
+	BudgetKindSeries      = "series"
+	BudgetKindMonthlyCost = "monthly_cost"
+)
+
+// ForecastRequest asks for a stream's projection Horizon ahead. Budgets
+// (nil = none) ask when the projection crosses them; a cost budget is
+// priced under Model ("" = self-hosted), which also limits the cost
+// projections to one model when set.
+type ForecastRequest struct {
+	Stream            string        `json:"stream"`
+	Horizon           time.Duration `json:"horizon"`
+	Model             string        `json:"model,omitempty"`
+	BudgetSeries      *float64      `json:"budget_series,omitempty"`
+	BudgetMonthlyCost *float64      `json:"budget_monthly_cost,omitempty"`
+}
+
+// ForecastReport is the answer of GET /api/v1/forecast. A projection that
+// cannot be made (too little history) is null with its _unknown_reason.
+type ForecastReport struct {
+	Stream         string          `json:"stream"`
+	GeneratedAt    time.Time       `json:"generated_at"`
+	HorizonSeconds float64         `json:"horizon_seconds"`
+	At             time.Time       `json:"at"` // the end of the last history step plus the horizon
+	Method         string          `json:"method"`
+	IntervalLevel  float64         `json:"interval_level"`
+	History        ForecastHistory `json:"history"`
+	Params         *ForecastParams `json:"params"`
+	// ActiveSeries is the projection at At; Path samples it over the horizon.
+	ActiveSeries              *ForecastValue   `json:"active_series"`
+	ActiveSeriesUnknownReason string           `json:"active_series_unknown_reason,omitempty"`
+	Path                      []ForecastPoint  `json:"path"`
+	MonthlyCost               []ForecastCost   `json:"monthly_cost"`
+	Budgets                   []BudgetForecast `json:"budgets"`
+}
+
+// ForecastHistory is the rollup history a forecast was fitted on: Points
+// steps of StepSeconds each, FilledPoints of them interpolated because no
+// rollup covered them.
+type ForecastHistory struct {
+	From         time.Time `json:"from"`
+	To           time.Time `json:"to"`
+	StepSeconds  float64   `json:"step_seconds"`
+	Points       int       `json:"points"`
+	FilledPoints int       `json:"filled_points"`
+}
+
+// ForecastParams are the fitted smoothing parameters of the active series.
+type ForecastParams struct {
+	Alpha float64 `json:"alpha"`
+	Beta  float64 `json:"beta"`
+	Phi   float64 `json:"phi"`
+	Sigma float64 `json:"sigma"`
+}
+
+// ForecastValue is a measured value and its projection with the interval.
+type ForecastValue struct {
+	Current float64 `json:"current"`
+	Point   float64 `json:"point"`
+	Lower   float64 `json:"lower"`
+	Upper   float64 `json:"upper"`
+}
+
+// ForecastPoint is one sample of the projected path.
+type ForecastPoint struct {
+	Time         time.Time `json:"time"`
+	ActiveSeries float64   `json:"active_series"`
+	Lower        float64   `json:"lower"`
+	Upper        float64   `json:"upper"`
+}
+
+// ForecastCost is one price model's monthly cost now and at the horizon.
+type ForecastCost struct {
+	Model                    string   `json:"model"`
+	Unit                     string   `json:"unit"`
+	Current                  *float64 `json:"current"`
+	MonthlyCost              *float64 `json:"monthly_cost"`
+	Lower                    *float64 `json:"lower"`
+	Upper                    *float64 `json:"upper"`
+	MonthlyCostUnknownReason string   `json:"monthly_cost_unknown_reason,omitempty"`
+}
+
+// BudgetForecast says when a stream is projected to cross a budget.
+type BudgetForecast struct {
+	Kind   string  `json:"kind"` // BudgetKind*
+	Limit  float64 `json:"limit"`
+	Model  string  `json:"model,omitempty"` // the price model of a cost budget
+	Status string  `json:"status"`          // Budget*
+	// CrossesAt is when the point forecast first reaches the limit;
+	// EarliestAt when the interval's upper bound first does.
+	CrossesAt     *time.Time `json:"crosses_at"`
+	EarliestAt    *time.Time `json:"earliest_at"`
+	UnknownReason string     `json:"unknown_reason,omitempty"`
 }

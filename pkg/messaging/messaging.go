@@ -38,6 +38,7 @@ const (
 	KindAlert      = "alert"
 	KindAgent      = "agent"
 	KindPipeline   = "pipeline"
+	KindAdaptive   = "adaptive" // the controller's adaptive decisions
 )
 
 // Settings says how to reach NATS.

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"errors"
+	"time"
 
 	"github.com/phoenix-platform/phoenix/pkg/config"
 )
@@ -16,11 +17,18 @@ type Config struct {
 	// OpAMP listener limits (issue 14 §4).
 	OpAMPMaxMessageBytes    int64 `yaml:"opamp_max_message_bytes" flag:"opamp-max-message-bytes" usage:"largest AgentToServer message; a larger one closes the connection"`
 	OpAMPMaxUnauthenticated int   `yaml:"opamp_max_unauthenticated" flag:"opamp-max-unauthenticated" usage:"OpAMP connections not yet authenticated; more are closed at accept"`
+
+	// Adaptive control (issue 16): how often every enabled policy is
+	// measured, and the bounds of its tables.
+	AdaptiveInterval      time.Duration `yaml:"adaptive_interval" flag:"adaptive-interval" usage:"how often each enabled adaptive policy measures its stream and decides"`
+	AdaptiveDecisionsKept int           `yaml:"adaptive_decisions_kept" flag:"adaptive-decisions-kept" usage:"decisions kept per adaptive policy; older ones are deleted"`
+	AdaptiveMaxPolicies   int           `yaml:"adaptive_max_policies" flag:"adaptive-max-policies" usage:"most adaptive policies stored; creating more is refused"`
 }
 
 // DefaultConfig returns the controller defaults: agents need a token.
 func DefaultConfig() Config {
-	return Config{OpAMPMaxMessageBytes: 4 << 20, OpAMPMaxUnauthenticated: 1024}
+	return Config{OpAMPMaxMessageBytes: 4 << 20, OpAMPMaxUnauthenticated: 1024,
+		AdaptiveInterval: 30 * time.Second, AdaptiveDecisionsKept: 1000, AdaptiveMaxPolicies: 500}
 }
 
 // ConfigFrom returns the controller settings in cfg, registering the
@@ -37,6 +45,15 @@ func (c *Config) Validate() error {
 	}
 	if c.OpAMPMaxUnauthenticated <= 0 {
 		errs = append(errs, errors.New("controller.opamp_max_unauthenticated: must be positive"))
+	}
+	if c.AdaptiveInterval < time.Second {
+		errs = append(errs, errors.New("controller.adaptive_interval: at least 1s"))
+	}
+	if c.AdaptiveDecisionsKept <= 0 {
+		errs = append(errs, errors.New("controller.adaptive_decisions_kept: must be positive"))
+	}
+	if c.AdaptiveMaxPolicies <= 0 {
+		errs = append(errs, errors.New("controller.adaptive_max_policies: must be positive"))
 	}
 	return errors.Join(errs...)
 }

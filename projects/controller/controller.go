@@ -2,7 +2,8 @@
 // fleet (the OpAMP server agents connect to, internal/opampserver; the fleet
 // store, internal/fleet; its API over NATS, internal/fleetapi) and the
 // experiment lifecycle (internal/experiment, run by internal/experimentrun,
-// served by internal/experimentapi) with its rollouts (internal/rollout).
+// served by internal/experimentapi) with its rollouts (internal/rollout),
+// and adaptive control (internal/adaptive, served by internal/adaptiveapi).
 package controller
 
 import (
@@ -19,6 +20,8 @@ import (
 	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/pkg/pipelinegen"
 	"github.com/phoenix-platform/phoenix/pkg/service"
+	"github.com/phoenix-platform/phoenix/projects/controller/internal/adaptive"
+	"github.com/phoenix-platform/phoenix/projects/controller/internal/adaptiveapi"
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/experiment"
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/experimentapi"
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/experimentrun"
@@ -48,6 +51,10 @@ type Controller struct {
 	// exp uses its own over the same tables).
 	rollouts *rollout.Store
 	exp      *experimentrun.Service
+	// adaptive keeps adaptive policies and decisions; adaptiveLoop runs
+	// the enabled ones (issue 16).
+	adaptive     *adaptive.Store
+	adaptiveLoop *adaptive.Loop
 
 	// ExperimentOptions tune the experiment runner (defaults from
 	// NewController; not configuration keys yet). Set them before Start.
@@ -83,8 +90,10 @@ func NewController(s service.Settings) (*Controller, error) {
 	api := &fleetapi.API{Repo: c.repo, Deployer: c.opamp, Pipelines: s.Bus, Now: time.Now, Logger: s.Logger}
 	c.exps = experiment.NewStore(s.Store)
 	c.rollouts = rollout.NewStore(s.Store)
+	c.adaptive = adaptive.NewStore(s.Store)
+	c.adaptive.DecisionsKept, c.adaptive.MaxPolicies = cc.AdaptiveDecisionsKept, cc.AdaptiveMaxPolicies
 	ops := operations(api, &experimentapi.API{Store: c.exps, Logger: s.Logger},
-		&rolloutapi.API{Store: c.rollouts, Bus: s.Bus, Logger: s.Logger})
+		&rolloutapi.API{Store: c.rollouts, Bus: s.Bus, Logger: s.Logger}, &adaptiveapi.API{Store: c.adaptive, Logger: s.Logger})
 	c.resp = service.NewResponder(s, config.ServiceController, nil, ops.Endpoints(config.ServiceController)...)
 	// Experiment configs send their variants to analytics' OTLP/HTTP
 	// ingest, and a promoted pipeline exports there too.
@@ -96,12 +105,13 @@ func NewController(s service.Settings) (*Controller, error) {
 }
 
 // operations is the controller's REST table: the fleet's operations, the
-// experiments' and the rollouts'. TestOperationsMatchSpec checks it against
-// the spec.
-func operations(fleetAPI *fleetapi.API, expAPI *experimentapi.API, roAPI *rolloutapi.API) apiv1.Operations {
+// experiments', the rollouts' and adaptive control's. TestOperationsMatchSpec
+// checks it against the spec.
+func operations(fleetAPI *fleetapi.API, expAPI *experimentapi.API, roAPI *rolloutapi.API, adAPI *adaptiveapi.API) apiv1.Operations {
 	ops := fleetAPI.Operations()
 	maps.Copy(ops, expAPI.Operations())
 	maps.Copy(ops, roAPI.Operations())
+	maps.Copy(ops, adAPI.Operations())
 	return ops
 }
 
@@ -142,6 +152,9 @@ func (c *Controller) Start(ctx context.Context) error {
 	if err := c.rollouts.Migrate(ctx); err != nil {
 		return err
 	}
+	if err := c.adaptive.Migrate(ctx); err != nil {
+		return err
+	}
 	if err := c.opamp.Start(); err != nil {
 		return err
 	}
@@ -157,6 +170,16 @@ func (c *Controller) Start(ctx context.Context) error {
 		return fmt.Errorf("experiments: %w", err)
 	}
 	c.exp = exp
+	// Adaptive decisions go out as rollouts through the same store the
+	// runner (started above) takes them from.
+	c.adaptiveLoop = adaptive.NewLoop(adaptive.LoopSettings{
+		Store: c.adaptive, Measure: adaptive.AnalyticsMeasure(c.s.Bus),
+		ApplierFor: func(team string) adaptive.Applier {
+			return &adaptive.RolloutApplier{Bus: c.s.Bus, Store: c.rollouts, Team: team}
+		},
+		Events: c.s.Bus, Interval: ConfigFrom(c.s.Config).AdaptiveInterval, Logger: c.s.Logger.With("component", "adaptive"),
+	})
+	c.adaptiveLoop.Start()
 	c.s.Logger.Info("opamp server listening", "addr", c.opamp.Addr().String(), "path", opampserver.Path,
 		"open", c.open())
 	return nil
@@ -165,11 +188,14 @@ func (c *Controller) Start(ctx context.Context) error {
 // Shutdown leaves the bus and closes agent connections (agents keep their
 // collectors running and reconnect later).
 func (c *Controller) Shutdown(ctx context.Context) error {
-	var expErr error
+	var expErr, adaptiveErr error
+	if c.adaptiveLoop != nil {
+		adaptiveErr = c.adaptiveLoop.Stop(ctx) // before the runner it creates rollouts for
+	}
 	if c.exp != nil {
 		expErr = c.exp.Stop(ctx) // first: its steps use the bus and the OpAMP server
 	}
-	return errors.Join(expErr, c.resp.Stop(), c.opamp.Stop(ctx))
+	return errors.Join(adaptiveErr, expErr, c.resp.Stop(), c.opamp.Stop(ctx))
 }
 
 // RolloutRequest asks Experiments().CreateRollout for a rollout.

@@ -95,13 +95,17 @@ func cardinalityTable(tw *tabwriter.Writer, rep apiv1.CardinalityReport, labelRo
 	}
 }
 
-// costCmd is `phoenix cost --stream S [--model M]`.
+// costCmd is `phoenix cost --stream S [--model M] [--by LABEL [--top N]]`.
 func costCmd(g *Globals) *cobra.Command {
-	var stream, model string
+	var stream, model, by string
+	var top int
 	c := &cobra.Command{
 		Use:   "cost",
-		Short: "Projected monthly cost of a stream under the price catalog's models",
-		Args:  cobra.NoArgs,
+		Short: "Projected monthly cost of a stream under the price catalog's models, or split by a label (showback)",
+		Example: `  phoenix cost --stream default
+  phoenix cost --stream default --by service.name --model datadog
+  phoenix cost --stream default --by k8s.namespace.name --top 5 -o json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
@@ -109,16 +113,62 @@ func costCmd(g *Globals) *cobra.Command {
 			if model != "" {
 				q.Set("model", model)
 			}
+			if by != "" {
+				q.Set("by", by)
+				q.Set("top", strconv.Itoa(top))
+			}
 			var rep apiv1.CostReport
 			if err := g.Client().Do(ctx, "GET", "/api/v1/cost?"+q.Encode(), nil, &rep); err != nil {
 				return err
 			}
-			return output.Render(cmd.OutOrStdout(), g.Output, rep, func(tw *tabwriter.Writer) { costTable(tw, rep) })
+			return output.Render(cmd.OutOrStdout(), g.Output, rep, func(tw *tabwriter.Writer) {
+				costTable(tw, rep)
+				if rep.Showback != nil {
+					fmt.Fprintln(tw)
+					showbackTable(tw, rep)
+				}
+			})
 		},
 	}
 	c.Flags().StringVar(&stream, "stream", apiv1.DefaultStream, "stream to price")
 	c.Flags().StringVar(&model, "model", "", "one price model (default: all)")
+	c.Flags().StringVar(&by, "by", "", "split the cost by this label's values (team, service.name, k8s.namespace.name, job, ...)")
+	c.Flags().IntVar(&top, "top", 20, "with --by: values listed one by one (1-500); the rest are (other)")
 	return c
+}
+
+// showbackTable prints one row per label value group with its series,
+// share and each model's monthly cost, after saying whether the split is
+// exact and why not.
+func showbackTable(tw *tabwriter.Writer, rep apiv1.CostReport) {
+	sb := rep.Showback
+	exact := "exact series counts"
+	if !sb.Exact {
+		exact = "ESTIMATED: " + sb.EstimatedReason
+	}
+	fmt.Fprintf(tw, "by %s: %d distinct values, series active %s to %s (%s)\n", sb.Label, sb.DistinctValues,
+		sb.WindowFrom.Format(time.RFC3339), sb.WindowTo.Format(time.RFC3339), exact)
+	fmt.Fprintf(tw, "datapoints and bytes: %s\n\n", sb.DPSplitBasis)
+	head := []any{strings.ToUpper(sb.Label), "SERIES", "SHARE", "DP/S"}
+	for _, m := range rep.Models {
+		head = append(head, strings.ToUpper(m.Model)+" "+rep.Catalog.Currency+"/MONTH")
+	}
+	output.Row(tw, head...)
+	for _, g := range sb.Groups {
+		value := g.Value
+		if g.Kind == apiv1.GroupOther {
+			value = fmt.Sprintf("%s (%d values)", g.Value, g.Values)
+		}
+		row := []any{value, g.Series, fmt.Sprintf("%.1f%%", g.Share*100), num(g.DPPerS, "")}
+		for _, m := range g.Models {
+			if m.MonthlyCost == nil {
+				row = append(row, "unknown")
+				continue
+			}
+			row = append(row, strconv.FormatFloat(*m.MonthlyCost, 'f', 2, 64))
+		}
+		output.Row(tw, row...)
+	}
 }
 
 // costUnits says in words what each price catalog unit bills by

@@ -118,3 +118,48 @@ func TestCostTable(t *testing.T) {
 		})
 	}
 }
+
+func TestCostShowbackCommand(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	rep := apiv1.CostReport{Stream: "shop", ActiveSeries: f(116), DPPerS: f(11.6), BytesPerS: f(900),
+		Catalog: apiv1.CatalogInfo{Source: "list prices", Date: "2026-01-01", Currency: "USD"},
+		Models:  []apiv1.ModelCost{{Model: "datadog", Unit: "per_series_month", MonthlyCost: f(5.8)}},
+		Showback: &apiv1.Showback{Label: "service.name", Exact: false, EstimatedReason: "40 active series past the exact bound",
+			DistinctValues: 4, Top: 1, DPSplitBasis: "per metric", Groups: []apiv1.CostGroup{
+				{Value: "cart", Kind: apiv1.GroupValue, Values: 1, Series: 42, Share: 42.0 / 116, DPPerS: f(4.2),
+					Models: []apiv1.ModelCost{{Model: "datadog", MonthlyCost: f(2.1)}}},
+				{Value: "(other)", Kind: apiv1.GroupOther, Values: 3, Series: 74, Share: 74.0 / 116,
+					Models: []apiv1.ModelCost{{Model: "datadog", MonthlyCostUnknownReason: "not measured"}}},
+			}}}
+	var paths []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		paths = append(paths, r.URL.RequestURI())
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(rep)
+	}))
+	defer srv.Close()
+	out, _, err := runCLI(t, "--api-url", srv.URL, "cost", "--stream", "shop", "--by", "service.name", "--top", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"by service.name: 4 distinct values", "ESTIMATED: 40 active series past the exact bound",
+		"DATADOG USD/MONTH", "cart", "36.2%", "2.10", "(other) (3 values)", "unknown"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if paths[0] != "/api/v1/cost?by=service.name&stream=shop&top=1" {
+		t.Errorf("path %s", paths[0])
+	}
+	out, _, err = runCLI(t, "--api-url", srv.URL, "cost", "--stream", "shop", "--by", "team", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back apiv1.CostReport
+	if err := json.Unmarshal([]byte(out), &back); err != nil || back.Showback == nil || len(back.Showback.Groups) != 2 || back.Showback.Exact {
+		t.Errorf("json: %v %+v", err, back.Showback)
+	}
+	if paths[1] != "/api/v1/cost?by=team&stream=shop&top=20" {
+		t.Errorf("path %s", paths[1])
+	}
+}

@@ -68,6 +68,8 @@ var sweepSteps = map[string]sweepStep{
 	"agent history":      {args: []string{"00000000-0000-4000-8000-000000000001"}},
 	"agent push":         {args: []string{"00000000-0000-4000-8000-000000000001", "--pipeline", "{pipeline}"}},
 	"compare":            {args: []string{"--baseline", "default", "--candidate", "default"}},
+	"cost":               {args: []string{"--by", "service.name", "--top", "5"}},
+	"forecast":           {args: []string{"--horizon", "1h", "--budget-series", "1000", "--budget-monthly-cost", "10"}},
 	"loadsim run":        {args: []string{"--target", "http://{otlp_http}", "--token", "{apikey_key}", "--duration", "1s", "--quiet"}},
 	"loadsim start":      {args: []string{"--target", "http://{otlp_http}", "--duration", "5s"}, defines: "loadsim"},
 	"loadsim get":        {args: []string{"{loadsim}"}},
@@ -120,14 +122,20 @@ var sweepSteps = map[string]sweepStep{
 	"team delete":    {args: []string{"sweep-team"}},
 	"apikey get":     {args: []string{"{apikey}"}},
 	"stream rollups": {args: []string{"default", "--from", "1h", "--step", "1m"}},
+	// Adaptive: a shadow policy from the CLI's testdata, read and deleted
+	// by the others.
+	"adaptive policy create": {args: []string{"-f", "../../projects/phoenix-cli/testdata/adaptive/policy.yaml"}, defines: "adaptive"},
+	"adaptive policy get":    {args: []string{"{adaptive}"}},
+	"adaptive policy delete": {args: []string{"{adaptive}"}},
+	"adaptive decisions":     {args: []string{"--policy", "{adaptive}"}},
 }
 
 // sweepFirst run before the others, in this order (they create what the
 // others name); sweepLast run after them (they delete it or end the
 // session).
 var (
-	sweepFirst = []string{"login", "team create", "user create", "team add-member", "apikey create", "loadsim run", "pipeline create", "pipeline update", "loadsim start", "experiment create", "rollout create", "alert-rule create", "silence create", "channel create"}
-	sweepLast  = []string{"alert-rule delete", "silence delete", "channel delete", "loadsim stop", "experiment delete", "pipeline delete", "team remove-member", "team delete", "user delete", "apikey revoke", "passwd", "logout"}
+	sweepFirst = []string{"login", "team create", "user create", "team add-member", "apikey create", "loadsim run", "pipeline create", "pipeline update", "loadsim start", "experiment create", "rollout create", "alert-rule create", "silence create", "channel create", "adaptive policy create"}
+	sweepLast  = []string{"adaptive policy delete", "alert-rule delete", "silence delete", "channel delete", "loadsim stop", "experiment delete", "pipeline delete", "team remove-member", "team delete", "user delete", "apikey revoke", "passwd", "logout"}
 )
 
 // TestCLISweep runs every client command of the `phoenix` CLI, found by

@@ -39,6 +39,7 @@ func (s *Service) Operations() apiv1.Operations {
 		"getStreamRollups":     s.restRollups,
 		"getCost":              s.restCost,
 		"compareStreams":       s.restCompare,
+		"getForecast":          s.restForecast,
 	}
 }
 
@@ -230,6 +231,9 @@ func figures(f cardinality.Figures) cost.Figures {
 
 // Cost prices a stream (or explicit figures) under one model or all.
 func (s *Service) Cost(p *apiv1.Principal, req apiv1.CostRequest) (apiv1.CostReport, error) {
+	if req.By != "" {
+		return s.showback(p, req)
+	}
 	f := cost.Figures{ActiveSeries: req.ActiveSeries, DPPerS: req.DPPerS, BytesPerS: req.BytesPerS}
 	if req.Stream != "" {
 		st, err := s.visible(p, req.Stream)
@@ -242,6 +246,44 @@ func (s *Service) Cost(p *apiv1.Principal, req apiv1.CostRequest) (apiv1.CostRep
 	if err != nil {
 		return rep, problem.BadRequest(err.Error(), problem.FieldError{Path: "model", Message: err.Error()})
 	}
+	return rep, nil
+}
+
+// defaultShowbackTop is how many label values a showback lists one by one.
+const defaultShowbackTop = 20
+
+// showback prices a stream and splits it by req.By's values. The stream is
+// priced on its snapshot's active series (not the table count Figures
+// reads), so the groups add up to exactly the stream's figures.
+func (s *Service) showback(p *apiv1.Principal, req apiv1.CostRequest) (apiv1.CostReport, error) {
+	if req.Stream == "" {
+		return apiv1.CostReport{}, problem.BadRequest("stream is required with by", problem.FieldError{Path: "stream", Message: "required with by"})
+	}
+	if len(req.By) > 256 {
+		return apiv1.CostReport{}, problem.BadRequest("invalid by", problem.FieldError{Path: "by", Message: "a label name of at most 256 bytes"})
+	}
+	top := req.Top
+	if top == 0 {
+		top = defaultShowbackTop
+	}
+	if top < 1 || top > cost.MaxShowbackTop {
+		return apiv1.CostReport{}, problem.BadRequest("invalid top", problem.FieldError{Path: "top", Message: "must be an integer from 1 to 500"})
+	}
+	st, err := s.visible(p, req.Stream)
+	if err != nil {
+		return apiv1.CostReport{}, err
+	}
+	fig := st.Figures()
+	sn := s.snaps.get(st)
+	sp := sn.SplitBy(req.By)
+	as := float64(sp.Tracked) + float64(int64(sp.Overflow+0.5))
+	rep, err := s.catalog.Report(req.Stream, req.Model, cost.Figures{ActiveSeries: &as, DPPerS: fig.DPPerS, BytesPerS: fig.BytesPerS})
+	if err != nil {
+		return rep, problem.BadRequest(err.Error(), problem.FieldError{Path: "model", Message: err.Error()})
+	}
+	sb := s.catalog.Showback(rep, sp, top)
+	sb.WindowFrom, sb.WindowTo = sn.Time.Add(-sn.Staleness).UTC(), sn.Time.UTC()
+	rep.Showback = &sb
 	return rep, nil
 }
 
@@ -258,7 +300,15 @@ func (s *Service) restCost(_ context.Context, req *apiv1.Request) (any, error) {
 	if stream == "" {
 		return nil, problem.BadRequest("stream is required", problem.FieldError{Path: "stream", Message: "required"})
 	}
-	return s.Cost(&req.Principal, apiv1.CostRequest{Stream: stream, Model: req.Query.Get("model")})
+	creq := apiv1.CostRequest{Stream: stream, Model: req.Query.Get("model"), By: req.Query.Get("by")}
+	if v := req.Query.Get("top"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > cost.MaxShowbackTop {
+			return nil, problem.BadRequest("invalid top", problem.FieldError{Path: "top", Message: "must be an integer from 1 to 500"})
+		}
+		creq.Top = n
+	}
+	return s.Cost(&req.Principal, creq)
 }
 
 // Compare runs the fidelity comparison.

@@ -1225,6 +1225,73 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/adaptive/policies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Adaptive policies of the caller's teams (all for admins), by id */
+        get: operations["listAdaptivePolicies"];
+        put?: never;
+        /**
+         * Store an adaptive policy (off unless action is shadow or apply)
+         * @description Every controller.adaptive_interval (30s) the controller measures the active series of each shadow or
+         *     apply policy's stream, picks a mode with two-sided hysteresis and a minimum dwell (an explosion goes
+         *     straight to the strictest mode), records the decision and, for apply, creates a rollout of the mode's
+         *     pipeline version to the selector's agents, owned by the policy's team. The owning team is `?team=` or
+         *     the caller's first team. Every problem of the body is listed at once in `errors[{path, message}]` (400);
+         *     more than controller.adaptive_max_policies policies is 409.
+         */
+        post: operations["createAdaptivePolicy"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/adaptive/policies/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** One adaptive policy with the mode its target runs (404 for another team's) */
+        get: operations["getAdaptivePolicy"];
+        /**
+         * Replace a policy's spec (the mode is kept when the new modes still name it)
+         * @description With `?version=` (the version read) a change made since is 409; without it the last write wins.
+         */
+        put: operations["updateAdaptivePolicy"];
+        post?: never;
+        /** Delete a policy and its decisions (rollouts it made stay) */
+        delete: operations["deleteAdaptivePolicy"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/adaptive/decisions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Adaptive decisions of the caller's teams, newest first (the last controller.adaptive_decisions_kept per policy) */
+        get: operations["listAdaptiveDecisions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/recommendations": {
         parameters: {
             query?: never;
@@ -1328,8 +1395,43 @@ export interface paths {
          * @description Prices come from configs/pricing.yaml (or --price-catalog): list prices with their unit, source and date.
          *     A model whose input is not measured yet (e.g. datapoints/s in the first 10 s) answers
          *     `monthly_cost: null` with `monthly_cost_unknown_reason`, never a guess.
+         *     With `by` (showback), `showback` splits the stream by that label's values (looked up in resource, then
+         *     datapoint attributes) over the live window: the `top` values with the most series one by one, the rest
+         *     folded into `(other)`, series without the label as `(none)`, and series past the stream's exact bound
+         *     (held only in a sketch, labels unknown) as `(unattributed)`, with `exact: false` and `estimated_reason`.
+         *     Groups add up to the stream's series, datapoints, bytes and cost; datapoints and bytes are apportioned
+         *     as `dp_split_basis` says.
          */
         get: operations["getCost"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/forecast": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Projected active series and monthly cost of a stream, and when it crosses a budget
+         * @description Fitted on the stream's stored rollups (up to 20 horizons back, at most 90 days and the rollup retention),
+         *     averaged into regular steps (at least 24 over the history, at most 48 over the horizon, never finer than the rollup
+         *     interval): Holt's linear trend, damped or not (ETS(A,Ad,N), parameters and damping 0.8 to 1 chosen by
+         *     one-step error), with a 95% prediction interval from the residuals. Seasonality is not modelled.
+         *     Datapoints/s and bytes/s are projected the same way, and each price model's monthly cost is priced
+         *     from the projected figures. When the history spans less than a tenth of the horizon, has fewer than
+         *     12 steps, or rollups cover less than half of it, `active_series` and the costs are null with a reason.
+         *     Budgets (`budget_series`, `budget_monthly_cost` under `model`, default self-hosted) answer a status
+         *     (over, crosses, may_cross, within, unknown), `crosses_at` (the point forecast reaches the limit) and
+         *     `earliest_at` (the interval's upper bound does).
+         */
+        get: operations["getForecast"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1454,6 +1556,104 @@ export interface components {
                 source?: string;
                 monthly_cost?: number | null;
                 monthly_cost_unknown_reason?: string;
+            }[];
+            showback?: components["schemas"]["Showback"];
+        };
+        /** @description A stream's cost split by one label's values (GET /api/v1/cost?by=). */
+        Showback: {
+            label?: string;
+            /** Format: date-time */
+            window_from?: string;
+            /** Format: date-time */
+            window_to?: string;
+            /** @description false when some series' values are unknown or the tracker refused data; estimated_reason says why. */
+            exact?: boolean;
+            estimated_reason?: string;
+            /** @description relative standard error of the stream's series count */
+            error_bound?: number;
+            distinct_values?: number;
+            top?: number;
+            dp_split_basis?: string;
+            groups?: {
+                value?: string;
+                /** @enum {string} */
+                kind?: "value" | "other" | "unset" | "unattributed";
+                values?: number;
+                series?: number;
+                share?: number;
+                dp_per_s?: number | null;
+                dp_per_s_unknown_reason?: string;
+                bytes_per_s?: number | null;
+                bytes_per_s_unknown_reason?: string;
+                models?: {
+                    model?: string;
+                    unit?: string;
+                    source?: string;
+                    monthly_cost?: number | null;
+                    monthly_cost_unknown_reason?: string;
+                }[];
+            }[];
+        };
+        ForecastReport: {
+            stream?: string;
+            /** Format: date-time */
+            generated_at?: string;
+            horizon_seconds?: number;
+            /** Format: date-time */
+            at?: string;
+            /** @enum {string} */
+            method?: "holt_damped";
+            interval_level?: number;
+            history?: {
+                /** Format: date-time */
+                from?: string;
+                /** Format: date-time */
+                to?: string;
+                step_seconds?: number;
+                points?: number;
+                filled_points?: number;
+            };
+            params?: {
+                alpha?: number;
+                beta?: number;
+                phi?: number;
+                sigma?: number;
+            } | null;
+            active_series?: {
+                current?: number;
+                point?: number;
+                lower?: number;
+                upper?: number;
+            } | null;
+            active_series_unknown_reason?: string;
+            path?: {
+                /** Format: date-time */
+                time?: string;
+                active_series?: number;
+                lower?: number;
+                upper?: number;
+            }[];
+            monthly_cost?: {
+                model?: string;
+                unit?: string;
+                current?: number | null;
+                monthly_cost?: number | null;
+                lower?: number | null;
+                upper?: number | null;
+                monthly_cost_unknown_reason?: string;
+            }[];
+            budgets?: {
+                /** @enum {string} */
+                kind?: "series" | "monthly_cost";
+                limit?: number;
+                model?: string;
+                /** @enum {string} */
+                status?: "over" | "crosses" | "may_cross" | "within" | "unknown";
+                /** Format: date-time */
+                crosses_at?: string | null;
+                /** Format: date-time */
+                earliest_at?: string | null;
+                unknown_reason?: string;
             }[];
         };
         CompareReport: {
@@ -2047,6 +2247,94 @@ export interface components {
             created_at: string;
             /** Format: date-time */
             updated_at: string;
+        };
+        AdaptiveMode: {
+            name: string;
+            pipeline_id: string;
+            /** @description 0: the latest version when the rollout is created. */
+            pipeline_version?: number;
+            /** @description Most active series the mode is for; above it (plus the hysteresis) the next mode. The last (strictest) mode has none. */
+            up_to?: number;
+        };
+        AdaptivePolicySpec: {
+            /** @description Agent labels that must all match (at least one). */
+            selector: {
+                [key: string]: string;
+            };
+            /** @description The stream whose active series are measured. */
+            stream: string;
+            /** @description Least strict first. */
+            modes: components["schemas"]["AdaptiveMode"][];
+            /**
+             * @default off
+             * @enum {string}
+             */
+            action: "off" | "shadow" | "apply";
+            /** @description Relative margin past a bound (0: 0.1). */
+            hysteresis?: number;
+            /** @description Go duration a mode runs before the next ordinary switch (empty: 2m). */
+            min_dwell?: string;
+            /** @description Series this many times the previous measurement switch to the strictest mode at once (0: 2). */
+            explosion_factor?: number;
+            /** @description More switches than this in the window is oscillation (0: 5). */
+            oscillation_switches?: number;
+            /** @description Go duration (empty: 30m). */
+            oscillation_window?: string;
+        };
+        /** @description A stored policy; its spec fields as AdaptivePolicySpec, plus what the controller keeps. */
+        AdaptivePolicy: {
+            id: string;
+            team: string;
+            /** @description Bumped by every update. */
+            version: number;
+            selector: {
+                [key: string]: string;
+            };
+            stream: string;
+            modes: components["schemas"]["AdaptiveMode"][];
+            /** @enum {string} */
+            action?: "off" | "shadow" | "apply";
+            hysteresis?: number;
+            min_dwell?: string;
+            explosion_factor?: number;
+            oscillation_switches?: number;
+            oscillation_window?: string;
+            /** @description The mode the controller believes the target runs; empty before its first switch (the least strict). */
+            mode: string;
+            /** Format: date-time */
+            mode_since: string | null;
+            created_by: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        AdaptiveDecision: {
+            /** @description Sorts by time. */
+            id: string;
+            policy_id: string;
+            team: string;
+            /** Format: date-time */
+            time: string;
+            active_series: number;
+            /** @description The measurement before (0 for the first after a start or an update). */
+            previous_series: number;
+            from: string;
+            to: string;
+            pipeline_id: string;
+            pipeline_version: number;
+            reason: string;
+            /** @description An explosion switched straight to the strictest mode. */
+            emergency: boolean;
+            /** @description Decided only; nothing was applied. */
+            shadow: boolean;
+            applied: boolean;
+            rollout_id?: string;
+            /** @description Why the rollout could not be created; the mode stays and the next measurement decides again. */
+            error?: string;
+            /** @description More than oscillation_switches switches in oscillation_window: an adaptive event of type oscillating is published. */
+            oscillating: boolean;
+            switches_in_window: number;
         };
         ExperimentTransition: {
             experiment_id: string;
@@ -4246,6 +4534,162 @@ export interface operations {
             default: components["responses"]["Problem"];
         };
     };
+    listAdaptivePolicies: {
+        parameters: {
+            query?: {
+                limit?: components["parameters"]["Limit"];
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Policies. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["AdaptivePolicy"][];
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    createAdaptivePolicy: {
+        parameters: {
+            query?: {
+                team?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdaptivePolicySpec"];
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdaptivePolicy"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    getAdaptivePolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The policy. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdaptivePolicy"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    updateAdaptivePolicy: {
+        parameters: {
+            query?: {
+                version?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdaptivePolicySpec"];
+            };
+        };
+        responses: {
+            /** @description The policy, at its next version. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdaptivePolicy"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    deleteAdaptivePolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    listAdaptiveDecisions: {
+        parameters: {
+            query?: {
+                /** @description Only this policy's decisions. */
+                policy?: string;
+                limit?: components["parameters"]["Limit"];
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Decisions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["AdaptiveDecision"][];
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
     getRecommendations: {
         parameters: {
             query?: {
@@ -4394,6 +4838,10 @@ export interface operations {
                 stream: string;
                 /** @description datadog, grafana-cloud, newrelic, self-hosted, ...; omitted: every model. */
                 model?: string;
+                /** @description a label to split the cost by (team, service.name, k8s.namespace.name, job, ...). */
+                by?: string;
+                /** @description label values listed one by one with by; the rest are (other). */
+                top?: number;
             };
             header?: never;
             path?: never;
@@ -4408,6 +4856,35 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CostReport"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    getForecast: {
+        parameters: {
+            query: {
+                stream: string;
+                /** @description how far ahead: a duration (12h, 90m) or whole days (30d); 1m to 365d. */
+                horizon?: string;
+                /** @description one price model for the costs and the cost budget (default: every model; the cost budget uses self-hosted). */
+                model?: string;
+                budget_series?: number;
+                budget_monthly_cost?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The forecast. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ForecastReport"];
                 };
             };
             default: components["responses"]["Problem"];

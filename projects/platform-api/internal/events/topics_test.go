@@ -27,7 +27,7 @@ func TestPublishedKinds(t *testing.T) {
 	}
 	names := map[string]string{
 		"KindRollup": messaging.KindRollup, "KindExperiment": messaging.KindExperiment, "KindAlert": messaging.KindAlert,
-		"KindAgent": messaging.KindAgent, "KindPipeline": messaging.KindPipeline,
+		"KindAgent": messaging.KindAgent, "KindPipeline": messaging.KindPipeline, "KindAdaptive": messaging.KindAdaptive,
 	}
 	// PublishEvent(ctx, messaging.KindX, ...), or a message built on
 	// messaging.EventSubject(messaging.KindX, ...) (the experiment runner

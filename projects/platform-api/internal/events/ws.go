@@ -369,11 +369,13 @@ func (h *Hub) reply(c *wsClient, topic, event, msg string) {
 var ErrTopic = errors.New("topic not found")
 
 // PublishedKinds are the event kinds some service publishes today
-// (analytics: rollup; controller: agent and experiment; generator: pipeline;
-// anomaly-detector: alert). A topic is offered only when its kind is here:
+// (analytics: rollup; controller: agent, experiment and adaptive; generator:
+// pipeline; anomaly-detector: alert). A topic is offered only when its kind
+// is here and topicKinds maps a topic to it (no topic carries adaptive yet):
 // a client must not wait on a room nobody speaks in. TestPublishedKinds
 // checks this list against the services' publishes.
-var PublishedKinds = []string{messaging.KindRollup, messaging.KindAgent, messaging.KindExperiment, messaging.KindPipeline, messaging.KindAlert}
+var PublishedKinds = []string{messaging.KindRollup, messaging.KindAgent, messaging.KindExperiment, messaging.KindPipeline, messaging.KindAlert,
+	messaging.KindAdaptive}
 
 // topicKinds maps each topic (collection or "<kind>:" per-id prefix) to the
 // event kind it relays.
