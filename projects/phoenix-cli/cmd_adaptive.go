@@ -28,8 +28,9 @@ func adaptiveCmd(g *Globals) *cobra.Command {
 		Use:   "adaptive",
 		Short: "Adaptive control: policies that switch agents between pipelines by active series, and their decisions",
 	}
-	p := &cobra.Command{Use: "policy", Short: "Create, list, show and delete adaptive policies"}
-	p.AddCommand(adaptivePolicyCreateCmd(g), adaptivePolicyListCmd(g), adaptivePolicyGetCmd(g), adaptivePolicyDeleteCmd(g))
+	p := &cobra.Command{Use: "policy", Short: "Create, list, show, update and delete adaptive policies"}
+	p.AddCommand(adaptivePolicyCreateCmd(g), adaptivePolicyListCmd(g), adaptivePolicyGetCmd(g),
+		adaptivePolicyUpdateCmd(g), adaptivePolicyDeleteCmd(g))
 	c.AddCommand(p, adaptiveDecisionsCmd(g))
 	return c
 }
@@ -276,4 +277,44 @@ func renderAdaptivePolicy(w io.Writer, format string, p apiv1.AdaptivePolicy) er
 		output.Row(tw, "VERSION", p.Version)
 		output.Row(tw, "CREATED", p.CreatedAt.Format(time.RFC3339)+" by "+p.CreatedBy)
 	})
+}
+
+// adaptivePolicyUpdateCmd replaces a policy's spec; with --version (the
+// version read) a change made since is refused (409) instead of overwritten.
+func adaptivePolicyUpdateCmd(g *Globals) *cobra.Command {
+	var (
+		file    string
+		version int
+	)
+	c := &cobra.Command{
+		Use:     "update ID -f POLICY",
+		Short:   "Replace an adaptive policy's spec (every problem is listed)",
+		Example: "  phoenix adaptive policy update ap-1 -f policy.yaml --version 3",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec, err := readAdaptiveSpec(cmd, file)
+			if err != nil {
+				return err
+			}
+			b, err := json.Marshal(spec)
+			if err != nil {
+				return fmt.Errorf("encode policy: %w", err)
+			}
+			path := "/api/v1/adaptive/policies/" + url.PathEscape(args[0])
+			if version > 0 {
+				path += "?version=" + strconv.Itoa(version)
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			defer cancel()
+			var p apiv1.AdaptivePolicy
+			if err := g.Client().Do(ctx, "PUT", path, bytes.NewReader(b), &p); err != nil {
+				return err
+			}
+			return renderAdaptivePolicy(cmd.OutOrStdout(), g.Output, p)
+		},
+	}
+	c.Flags().StringVarP(&file, "file", "f", "", "policy file, YAML or JSON (- for stdin)")
+	c.Flags().IntVar(&version, "version", 0, "the version you read; refused with 409 if the policy changed since")
+	_ = c.MarkFlagRequired("file")
+	return c
 }

@@ -126,6 +126,7 @@ var sweepSteps = map[string]sweepStep{
 	// by the others.
 	"adaptive policy create": {args: []string{"-f", "../../projects/phoenix-cli/testdata/adaptive/policy.yaml"}, defines: "adaptive"},
 	"adaptive policy get":    {args: []string{"{adaptive}"}},
+	"adaptive policy update": {args: []string{"{adaptive}", "-f", "../../projects/phoenix-cli/testdata/adaptive/policy.yaml"}},
 	"adaptive policy delete": {args: []string{"{adaptive}"}},
 	"adaptive decisions":     {args: []string{"--policy", "{adaptive}"}},
 }
