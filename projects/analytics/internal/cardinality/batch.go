@@ -3,6 +3,7 @@ package cardinality
 import (
 	"slices"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
@@ -28,6 +29,8 @@ type Batch struct {
 	restrict bool
 	headerID []byte // X-Phoenix-Stream or nil
 	sec      uint32
+	nowNs    int64  // the request's time, for the team's rate bucket
+	charged  uint64 // points applied to cur not yet charged to its team's rate
 	direct   bool
 	overflow bool
 	rw       bool
@@ -89,6 +92,11 @@ type Result struct {
 	// streams (at most maxForbiddenNames, in request order).
 	Forbidden        int64
 	ForbiddenStreams []string
+	// Throttled counts the refused datapoints whose team was over its
+	// datapoints/s quota (RefusedTeamDatapoints); RetryAfter is how long
+	// until the longest-waiting of those teams may send again.
+	Throttled  int64
+	RetryAfter time.Duration
 }
 
 // maxForbiddenNames bounds the stream names a refusal reports.
@@ -115,7 +123,8 @@ func (t *Tracker) Batch(stream, team string) *Batch {
 	} else {
 		b.headerID = append(b.headerID, stream...)
 	}
-	b.sec = t.sec(t.now())
+	now := t.now()
+	b.sec, b.nowNs = t.sec(now), now.UnixNano()
 	return b
 }
 
@@ -167,6 +176,10 @@ func (b *Batch) release() {
 
 func (b *Batch) unlock() {
 	if b.cur != nil {
+		if b.charged > 0 {
+			b.cur.usage.rate.charge(b.nowNs, b.charged)
+			b.charged = 0
+		}
 		b.cur.mu.Unlock()
 		b.cur = nil
 	}
@@ -253,8 +266,11 @@ func (b *Batch) forbid(name string) {
 
 func (b *Batch) reject(n int64, reason string) {
 	b.res.Rejected += n
-	if reason == RefusedForbidden {
+	switch reason {
+	case RefusedForbidden:
 		b.res.Forbidden += n
+	case RefusedTeamDatapoints:
+		b.res.Throttled += n
 	}
 	if b.res.Reason == "" {
 		b.res.Reason = reason
@@ -305,6 +321,12 @@ func (b *Batch) enterResource(i int) string {
 		if b.restrict && !slices.Contains(b.teams, s.team) {
 			b.forbid(s.name)
 			return RefusedForbidden
+		}
+		// The team's datapoints/s quota: checked once per stream switch,
+		// charged with the points applied when the batch leaves the stream.
+		if ok, wait := s.usage.rate.admit(b.nowNs); !ok {
+			b.res.RetryAfter = max(b.res.RetryAfter, wait)
+			return RefusedTeamDatapoints
 		}
 		s.mu.Lock()
 		b.cur = s
@@ -369,6 +391,7 @@ func (b *Batch) apply() {
 			n += uint64(pts[i].n)
 		}
 		b.res.Points += int64(n)
+		b.charged += n
 		s.total.dp += n
 		bucketAdd(&s.buckets, b.sec, n, 0, 0)
 		bucketAdd(&m.dp, b.sec, n, 0, 0)

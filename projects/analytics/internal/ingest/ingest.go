@@ -553,6 +553,10 @@ func (s *Server) serveOTLP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, protocol, e, 0)
 		return
 	}
+	if e := s.allThrottled(res); e != nil {
+		s.fail(w, r, protocol, e, 0)
+		return
+	}
 	s.m.requests.WithLabelValues(protocol, "200").Inc()
 	s.m.bytes.WithLabelValues(protocol).Add(float64(len(body)))
 	writeOTLPResponse(w, isJSON, res, s.limitText(res.Reason))
@@ -599,10 +603,44 @@ func (s *Server) ApplyOTLP(body []byte, stream string, wr Writer) (Result, error
 	}
 	res := Result(b.Done())
 	s.m.received.WithLabelValues("otlp").Add(float64(res.Points))
-	if res.Rejected > 0 {
-		s.m.rejected.WithLabelValues(res.Reason).Add(float64(res.Rejected))
-	}
+	s.countRejected(res)
 	return res, nil
+}
+
+// countRejected counts a result's refused points by reason: ownership and
+// the datapoints/s quota under their own, the rest under the first other
+// reason.
+func (s *Server) countRejected(res Result) {
+	if res.Forbidden > 0 {
+		s.m.rejected.WithLabelValues(cardinality.RefusedForbidden).Add(float64(res.Forbidden))
+	}
+	if res.Throttled > 0 {
+		s.m.rejected.WithLabelValues(cardinality.RefusedTeamDatapoints).Add(float64(res.Throttled))
+	}
+	if other := res.Rejected - res.Forbidden - res.Throttled; other > 0 {
+		reason := res.Reason
+		if reason == cardinality.RefusedForbidden || reason == cardinality.RefusedTeamDatapoints {
+			reason = "other"
+		}
+		s.m.rejected.WithLabelValues(reason).Add(float64(other))
+	}
+}
+
+// allThrottled turns a result whose every point was refused for the team's
+// datapoints/s quota into a 429 with Retry-After (OTLP/HTTP throttling,
+// remote write): nothing was applied, and the client should retry later.
+func (s *Server) allThrottled(res Result) *ingestError {
+	if res.Throttled == 0 || res.Points > 0 || res.Throttled != res.Rejected {
+		return nil
+	}
+	return s.throttled(res)
+}
+
+func (s *Server) throttled(res Result) *ingestError {
+	retry := max(res.RetryAfter, time.Second)
+	return &ingestError{status: http.StatusTooManyRequests, reason: cardinality.RefusedTeamDatapoints, retry: retry,
+		msg: fmt.Sprintf("%d datapoints refused: %s%s; retry after %s", res.Throttled, cardinality.RefusedTeamDatapoints,
+			s.limitText(cardinality.RefusedTeamDatapoints), retry.Round(time.Millisecond))}
 }
 
 func writeOTLPResponse(w http.ResponseWriter, isJSON bool, res Result, limitText string) {
@@ -685,6 +723,11 @@ func (s *Server) serveRemoteWrite(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, protocol, e, 0)
 		return
 	}
+	if res.Throttled > 0 {
+		// One stream per request: the whole request was over the quota.
+		s.fail(w, r, protocol, s.throttled(res), 0)
+		return
+	}
 	if res.Rejected > 0 {
 		// Remote write has no partial success: say what was not taken.
 		s.fail(w, r, protocol, refuse(http.StatusBadRequest, res.Reason, "%d of %d samples refused: %s%s", res.Rejected, res.Points+res.Rejected, res.Reason, s.limitText(res.Reason)), 0)
@@ -737,9 +780,7 @@ func (s *Server) ApplyRemoteWrite(body []byte, stream string, wr Writer) (Result
 		})
 	}
 	s.m.received.WithLabelValues("remote_write").Add(float64(res.Points))
-	if res.Rejected > 0 {
-		s.m.rejected.WithLabelValues(res.Reason).Add(float64(res.Rejected))
-	}
+	s.countRejected(res)
 	return res, nil
 }
 
@@ -766,6 +807,8 @@ func (s *Server) limitText(reason string) string {
 		return fmt.Sprintf(" (at most %d resource and datapoint attributes per series, %s)", l.MaxLabels, limitKeys[otlpwire.RefusedTooManyLabels])
 	case otlpwire.RefusedEmptyLabelName.String():
 		return " (attribute keys must not be empty)"
+	case cardinality.RefusedTeamDatapoints:
+		return " (the team sends more than its datapoints/s quota: analytics.team_max_datapoints_per_second, or analytics.team_quotas for this team)"
 	case cardinality.RefusedTeamStreams:
 		return " (the team owns its quota of streams: analytics.team_max_streams, or analytics.team_quotas for this team; idle streams are forgotten after an hour)"
 	}
@@ -778,6 +821,12 @@ func (r Result) message() string {
 	msg := fmt.Sprintf("%d datapoints refused: %s", r.Rejected, r.Reason)
 	if r.Forbidden > 0 {
 		msg += fmt.Sprintf("; %d of them for streams owned by another team: %s", r.Forbidden, strings.Join(r.ForbiddenStreams, ", "))
+	}
+	if r.Throttled > 0 && r.Reason != cardinality.RefusedTeamDatapoints {
+		msg += fmt.Sprintf("; %d of them over the team's datapoints/s quota (%s)", r.Throttled, cardinality.RefusedTeamDatapoints)
+	}
+	if r.Throttled > 0 {
+		msg += fmt.Sprintf("; retry after %s", max(r.RetryAfter, time.Second).Round(time.Millisecond))
 	}
 	return msg
 }
