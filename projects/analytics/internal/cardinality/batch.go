@@ -27,6 +27,10 @@ type Batch struct {
 	// refused (RefusedForbidden). nil: unrestricted (open ingest, admins).
 	teams    []string
 	restrict bool
+	// checked: the caller is authenticated, so reserved streams admit only
+	// their agents; agent is the agent the caller's credential writes for.
+	checked  bool
+	agent    string
 	headerID []byte // X-Phoenix-Stream or nil
 	sec      uint32
 	nowNs    int64  // the request's time, for the team's rate bucket
@@ -134,6 +138,12 @@ func (t *Tracker) Batch(stream, team string) *Batch {
 // resource, or a whole remote write request), not per datapoint. Without a
 // call the batch is unrestricted (open ingest, admins).
 func (b *Batch) Restrict(teams []string) { b.teams, b.restrict = teams, true }
+
+// Caller says the batch has an authenticated caller, writing for agent
+// ("" when its credential is not an agent's): reserved variant streams
+// admit it only when agent is one of their experiment's agents. Without a
+// call (open ingest) reservations admit every write.
+func (b *Batch) Caller(agent string) { b.checked, b.agent = true, agent }
 
 // SetDirect makes the batch apply as it records (for requests already
 // validated, or too big to hold).
@@ -314,8 +324,11 @@ func (b *Batch) enterResource(i int) string {
 	if b.cur == nil || b.cur.name != string(b.idBuf) {
 		b.finish()
 		b.unlock()
-		s, why := b.t.streamBytes(b.idBuf, b.team)
+		s, why := b.t.streamBytes(b.idBuf, b.team, b.checked, b.agent)
 		if s == nil {
+			if why == RefusedForbidden {
+				b.forbid(string(b.idBuf))
+			}
 			return why
 		}
 		if b.restrict && !slices.Contains(b.teams, s.team) {

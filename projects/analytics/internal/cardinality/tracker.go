@@ -117,6 +117,9 @@ type Tracker struct {
 	mu      sync.RWMutex
 	streams map[string]*Stream
 	teams   map[string]*teamUsage
+	// reserved holds experiments' variant stream reservations (bounded
+	// by MaxReservations).
+	reserved map[string]*reservation
 
 	totalSeries atomic.Int64
 	refusedMu   sync.Mutex
@@ -159,7 +162,7 @@ func New(l Limits, now func() time.Time) *Tracker {
 	if now == nil {
 		now = time.Now
 	}
-	t := &Tracker{limits: l, now: now, streams: map[string]*Stream{}, teams: map[string]*teamUsage{}, refused: map[string]int64{}}
+	t := &Tracker{limits: l, now: now, streams: map[string]*Stream{}, teams: map[string]*teamUsage{}, reserved: map[string]*reservation{}, refused: map[string]int64{}}
 	t.epoch = now().Add(-time.Hour) // so that "last seen" 0 is long ago
 	return t
 }
@@ -256,10 +259,18 @@ func (t *Tracker) Streams() []*Stream {
 // streamBytes looks a stream up by its id bytes without allocating, and
 // creates it (owned by team) when absent and the limit and the team's
 // quota allow; otherwise it returns the refusal reason.
-func (t *Tracker) streamBytes(id []byte, team string) (*Stream, string) {
+//
+// A reserved stream (an experiment's variant stream) admits only the
+// reservation's agents when the caller is checked (RefusedForbidden
+// otherwise), and is created owned by the reservation's team.
+func (t *Tracker) streamBytes(id []byte, team string, checked bool, agent string) (*Stream, string) {
 	t.mu.RLock()
 	s := t.streams[string(id)]
+	r := t.reservationOf(string(id))
 	t.mu.RUnlock()
+	if r != nil && !r.admits(checked, agent) {
+		return nil, RefusedForbidden
+	}
 	if s != nil {
 		return s, ""
 	}
@@ -267,6 +278,12 @@ func (t *Tracker) streamBytes(id []byte, team string) (*Stream, string) {
 	defer t.mu.Unlock()
 	if s = t.streams[string(id)]; s != nil {
 		return s, ""
+	}
+	if r = t.reservationOf(string(id)); r != nil {
+		if !r.admits(checked, agent) {
+			return nil, RefusedForbidden
+		}
+		team = r.team
 	}
 	if len(t.streams) >= t.limits.MaxStreams {
 		return nil, RefusedStreamLimit

@@ -78,7 +78,7 @@ func (s *Server) exportGRPC(ctx context.Context, dec func(any) error) (any, erro
 		}
 		return ""
 	}
-	wr, e := s.caller(ctx, first("authorization"))
+	wr, e := s.caller(ctx, first("authorization"), first("x-phoenix-agent"))
 	if e == nil {
 		_, e = streamHeader(first("x-phoenix-stream"))
 	}

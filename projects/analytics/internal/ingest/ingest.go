@@ -253,15 +253,25 @@ func (s *Server) release(n int64) { s.inflight.Add(-n) }
 
 // Writer is who a request writes for: Team owns the streams it creates;
 // when Restricted, it may write only into streams owned by one of Teams.
+//
+// Checked is set for an authenticated caller (not open ingest); Agent is
+// the agent its credential writes for: the X-Phoenix-Agent value when the
+// credential holds the agent scope, else "". Experiment variant streams
+// reserved by the controller admit only their agents (ADR 0016).
 type Writer struct {
 	Team       string
 	Teams      []string
 	Restricted bool
+	Checked    bool
+	Agent      string
 }
 
 func (wr Writer) apply(b *cardinality.Batch) {
 	if wr.Restricted {
 		b.Restrict(wr.Teams)
+	}
+	if wr.Checked {
+		b.Caller(wr.Agent)
 	}
 }
 
@@ -290,7 +300,11 @@ const (
 // the role, grants ingest, and ownership below still holds). Non-admins
 // write only into their teams' streams; a non-admin in no team cannot
 // ingest at all (it could own nothing).
-func (s *Server) caller(ctx context.Context, authz string) (Writer, *ingestError) {
+//
+// agent is the X-Phoenix-Agent value: it counts only for a credential with
+// the agent scope (an agent's key), so a plain team key cannot claim to be
+// an experiment's agent.
+func (s *Server) caller(ctx context.Context, authz, agent string) (Writer, *ingestError) {
 	if s.cfg.Auth == nil {
 		return Writer{}, nil
 	}
@@ -313,7 +327,15 @@ func (s *Server) caller(ctx context.Context, authz string) (Writer, *ingestError
 		}
 		return Writer{}, ie
 	}
-	wr := Writer{Teams: p.Teams, Restricted: !p.Admin()}
+	wr := Writer{Teams: p.Teams, Restricted: !p.Admin(), Checked: true}
+	if agent != "" {
+		if !cardinality.ValidAgent(agent) {
+			return Writer{}, refuse(http.StatusBadRequest, "invalid_agent", "%s: %q is not a valid agent id", apiv1.HeaderAgent, agent)
+		}
+		if slices.Contains(p.Scopes, "agent") {
+			wr.Agent = agent
+		}
+	}
 	if len(p.Teams) > 0 {
 		wr.Team = p.Teams[0]
 	}
@@ -512,7 +534,7 @@ func (s *Server) serveOTLP(w http.ResponseWriter, r *http.Request) {
 			"unsupported Content-Type %q (use application/x-protobuf or application/json)", r.Header.Get("Content-Type")), 0)
 		return
 	}
-	wr, e := s.caller(r.Context(), r.Header.Get("Authorization"))
+	wr, e := s.caller(r.Context(), r.Header.Get("Authorization"), r.Header.Get(apiv1.HeaderAgent))
 	var stream string
 	if e == nil {
 		stream, e = requestStream(r)
@@ -689,7 +711,7 @@ func (s *Server) serveRemoteWrite(w http.ResponseWriter, r *http.Request) {
 			"unsupported Content-Encoding %q (remote write requires snappy)", enc), 0)
 		return
 	}
-	wr, e := s.caller(r.Context(), r.Header.Get("Authorization"))
+	wr, e := s.caller(r.Context(), r.Header.Get("Authorization"), r.Header.Get(apiv1.HeaderAgent))
 	var stream string
 	if e == nil {
 		stream, e = requestStream(r)
@@ -772,7 +794,7 @@ func (s *Server) ApplyRemoteWrite(body []byte, stream string, wr Writer) (Result
 	res := Result(b.Done())
 	// Metadata (metric types) applies to a stream the caller may write;
 	// it never creates one.
-	if st := s.tracker.Stream(id); st != nil && (!wr.Restricted || slices.Contains(wr.Teams, st.Team())) {
+	if st := s.tracker.Stream(id); st != nil && (!wr.Restricted || slices.Contains(wr.Teams, st.Team())) && s.tracker.Admits(id, wr.Checked, wr.Agent) {
 		remotewrite.Metadata(body, func(family []byte, t otlpwire.MetricType) {
 			if len(family) <= s.cfg.Limits.MaxNameBytes { // a longer name names no series here
 				st.SetFamilyType(family, t)
@@ -820,7 +842,7 @@ func (s *Server) limitText(reason string) string {
 func (r Result) message() string {
 	msg := fmt.Sprintf("%d datapoints refused: %s", r.Rejected, r.Reason)
 	if r.Forbidden > 0 {
-		msg += fmt.Sprintf("; %d of them for streams owned by another team: %s", r.Forbidden, strings.Join(r.ForbiddenStreams, ", "))
+		msg += fmt.Sprintf("; %d of them for streams owned by another team or reserved for an experiment's agents: %s", r.Forbidden, strings.Join(r.ForbiddenStreams, ", "))
 	}
 	if r.Throttled > 0 && r.Reason != cardinality.RefusedTeamDatapoints {
 		msg += fmt.Sprintf("; %d of them over the team's datapoints/s quota (%s)", r.Throttled, cardinality.RefusedTeamDatapoints)
@@ -835,7 +857,7 @@ func (r Result) message() string {
 // another team.
 func forbidden(streams []string) *ingestError {
 	return refuse(http.StatusForbidden, cardinality.RefusedForbidden,
-		"stream %s belongs to a team this key does not write for: use a stream of your team (X-Phoenix-Stream or ?stream=)",
+		"stream %s belongs to a team this key does not write for, or is an experiment's variant stream that only the experiment's agents write (their agent key with X-Phoenix-Agent): use a stream of your team (X-Phoenix-Stream or ?stream=)",
 		strings.Join(streams, ", "))
 }
 
