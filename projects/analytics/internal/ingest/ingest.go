@@ -101,6 +101,7 @@ func NewMetrics(reg prometheus.Registerer, tr *cardinality.Tracker, inflight fun
 	}
 	reg.MustRegister(m.received, m.rejected, m.requests, m.bytes,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "phoenix_analytics_streams", Help: "Streams tracked."}, func() float64 { return float64(tr.StreamCount()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "phoenix_analytics_stream_reservations", Help: "Experiment variant streams reserved for their agents (bounded by 4096)."}, func() float64 { return float64(tr.Reservations()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "phoenix_analytics_series_tracked", Help: "Series held exactly over all streams."}, func() float64 { return float64(tr.TotalSeries()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "phoenix_analytics_inflight_bytes", Help: "Ingest body bytes being processed."}, inflight),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "phoenix_analytics_heap_bytes", Help: "Go heap in use by the process hosting analytics."}, func() float64 { return float64(heapBytes()) }),

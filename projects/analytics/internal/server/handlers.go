@@ -42,6 +42,13 @@ func (s *Service) natsReserveStreams(_ context.Context, data []byte) (any, error
 		return nil, err
 	}
 	err := s.tracker.Reserve(req.Team, req.Streams, req.Agents, req.Until)
+	if errors.Is(err, cardinality.ErrReservationConflict) && s.set.Config != nil && s.ingestOpen() {
+		// Open ingest (--dev) checks no writer, so a reservation changes
+		// nothing there; a stream the open loop created earlier (owned by
+		// the default team) must not fail the experiment.
+		s.log.Warn("variant stream reservation conflict ignored: ingest is open", "experiment", req.Experiment, "error", err)
+		return apiv1.StreamReservationReply{Streams: req.Streams}, nil
+	}
 	switch {
 	case errors.Is(err, cardinality.ErrReservationInvalid):
 		return nil, problem.BadRequest(err.Error())

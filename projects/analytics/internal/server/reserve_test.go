@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
+	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/pkg/problem"
+	"github.com/phoenix-platform/phoenix/pkg/service"
 	"github.com/phoenix-platform/phoenix/projects/analytics/internal/cardinality"
 )
 
@@ -50,5 +52,22 @@ func TestReserveStreamsAnswers(t *testing.T) {
 	}
 	if tr.Admits("e--c", true, "") || !tr.Admits("e--c", true, "agent-1") {
 		t.Error("the reservation does not hold")
+	}
+}
+
+// TestReserveStreamsOpenIngest: with open ingest (--dev) no writer is
+// checked, so a stream the open loop created for another team does not
+// fail the experiment.
+func TestReserveStreamsOpenIngest(t *testing.T) {
+	tr := cardinality.New(cardinality.Limits{}, nil)
+	if err := tr.Reserve("default", []string{"e--c"}, []string{"agent-0"}, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &config.Server{}
+	cfg.Auth.IngestOpen = true
+	s := &Service{tracker: tr, log: slog.New(slog.DiscardHandler), set: service.Settings{Config: cfg}}
+	data, _ := json.Marshal(apiv1.StreamReservation{Experiment: "e", Team: "payments", Streams: []string{"e--c"}, Agents: []string{"agent-1"}, Until: time.Now().Add(time.Hour)})
+	if _, err := s.natsReserveStreams(context.Background(), data); err != nil {
+		t.Fatalf("open ingest: %v", err)
 	}
 }
