@@ -59,3 +59,15 @@ func (b *rateBucket) charge(now int64, n uint64) {
 	b.tokens -= float64(n)
 	b.mu.Unlock()
 }
+
+// Throttled reports whether stream id exists and its team is over its
+// datapoints/s quota now, and how long until it may send: a request bound
+// to one stream (remote write) can be refused before its body is read.
+func (t *Tracker) Throttled(id string) (time.Duration, bool) {
+	s := t.Stream(id)
+	if s == nil {
+		return 0, false
+	}
+	ok, wait := s.usage.rate.admit(t.now().UnixNano())
+	return wait, !ok
+}

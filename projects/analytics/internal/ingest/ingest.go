@@ -649,6 +649,24 @@ func (s *Server) countRejected(res Result) {
 	}
 }
 
+// throttledStream refuses a remote write request before its body is read
+// when its stream's team is over its datapoints/s quota (the caller being
+// one that may write the stream: others learn nothing of its team's rate).
+func (s *Server) throttledStream(stream string, wr Writer) *ingestError {
+	if stream == "" {
+		stream = apiv1.DefaultStream
+	}
+	st := s.tracker.Stream(stream)
+	if st == nil || wr.Restricted && !slices.Contains(wr.Teams, st.Team()) || !s.tracker.Admits(stream, wr.Checked, wr.Agent) {
+		return nil
+	}
+	wait, throttled := s.tracker.Throttled(stream)
+	if !throttled {
+		return nil
+	}
+	return s.throttled(Result{RetryAfter: wait})
+}
+
 // allThrottled turns a result whose every point was refused for the team's
 // datapoints/s quota into a 429 with Retry-After (OTLP/HTTP throttling,
 // remote write): nothing was applied, and the client should retry later.
@@ -661,8 +679,12 @@ func (s *Server) allThrottled(res Result) *ingestError {
 
 func (s *Server) throttled(res Result) *ingestError {
 	retry := max(res.RetryAfter, time.Second)
+	what := "request refused"
+	if res.Throttled > 0 {
+		what = fmt.Sprintf("%d datapoints refused", res.Throttled)
+	}
 	return &ingestError{status: http.StatusTooManyRequests, reason: cardinality.RefusedTeamDatapoints, retry: retry,
-		msg: fmt.Sprintf("%d datapoints refused: %s%s; retry after %s", res.Throttled, cardinality.RefusedTeamDatapoints,
+		msg: fmt.Sprintf("%s: %s%s; retry after %s", what, cardinality.RefusedTeamDatapoints,
 			s.limitText(cardinality.RefusedTeamDatapoints), retry.Round(time.Millisecond))}
 }
 
@@ -718,6 +740,10 @@ func (s *Server) serveRemoteWrite(w http.ResponseWriter, r *http.Request) {
 		stream, e = requestStream(r)
 	}
 	if e != nil {
+		s.fail(w, r, protocol, e, 0)
+		return
+	}
+	if e := s.throttledStream(stream, wr); e != nil {
 		s.fail(w, r, protocol, e, 0)
 		return
 	}

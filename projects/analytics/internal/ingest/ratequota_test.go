@@ -76,12 +76,20 @@ func TestTeamDatapointQuotaRefusals(t *testing.T) {
 		!strings.Contains(body, cardinality.RefusedTeamDatapoints) || !strings.Contains(body, "analytics.team_max_datapoints_per_second") {
 		t.Fatalf("team A over its quota: %d Retry-After %q %q", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
-	// Remote write: 429 with Retry-After as well.
+	// Remote write: 429 with Retry-After as well, before its body is read
+	// (one stream per request), so its samples are not counted.
 	rw := snappy.Encode(nil, otlptest.RemoteWrite(otlptest.RWSeries{Labels: [][2]string{{"__name__", "up"}}, Samples: []float64{1}}))
 	resp, body = post(t, hs.URL+"/api/v1/write", rw, map[string]string{"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy",
 		"Authorization": "Bearer phx_a", apiv1.HeaderStream: "a--v"})
 	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "2" || !strings.Contains(body, cardinality.RefusedTeamDatapoints) {
 		t.Fatalf("remote write over the quota: %d %q %q", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	// Into a new stream of the same team: refused by the batch instead,
+	// after the walk, the same way.
+	resp, body = post(t, hs.URL+"/api/v1/write", rw, map[string]string{"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy",
+		"Authorization": "Bearer phx_a", apiv1.HeaderStream: "a-new"})
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "2" || !strings.Contains(body, "1 datapoints refused") {
+		t.Fatalf("remote write into a new stream over the quota: %d %q %q", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
 	// gRPC: RESOURCE_EXHAUSTED with RetryInfo (retryable for OTLP clients).
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
