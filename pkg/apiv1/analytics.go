@@ -471,3 +471,31 @@ type BudgetForecast struct {
 	EarliestAt    *time.Time `json:"earliest_at"`
 	UnknownReason string     `json:"unknown_reason,omitempty"`
 }
+
+// SubjectAnalyticsReserveStreams: request StreamReservation, reply
+// StreamReservationReply. The controller reserves an experiment's variant
+// streams before it deploys (ADR 0016): afterwards only the listed agents'
+// credentials may write into them. Internal (no REST operation).
+const SubjectAnalyticsReserveStreams = "phoenix.analytics.reserve_streams"
+
+// HeaderAgent names the agent (its fleet id, the OpAMP instance uid) whose
+// collector sends an ingest request; it counts only with a credential that
+// holds the agent scope. gRPC metadata: x-phoenix-agent.
+const HeaderAgent = "X-Phoenix-Agent"
+
+// StreamReservation reserves variant streams for Team: the streams are
+// created owned by Team, and only a caller with the agent scope in Team
+// naming one of Agents (HeaderAgent) may write into them, until Until. A
+// repeated reservation replaces the agents and the expiry.
+type StreamReservation struct {
+	Experiment string    `json:"experiment"`
+	Team       string    `json:"team"`
+	Streams    []string  `json:"streams"`
+	Agents     []string  `json:"agents"`
+	Until      time.Time `json:"until"`
+}
+
+// StreamReservationReply lists the streams reserved.
+type StreamReservationReply struct {
+	Streams []string `json:"streams"`
+}

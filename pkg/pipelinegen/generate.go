@@ -50,6 +50,31 @@ const (
 	BaselineVariant           = "baseline"
 )
 
+// Environment variables an exporter to Phoenix ingest reads its
+// credentials from. The Phoenix agent sets both for the collector it
+// supervises (its own API key, which needs the agent and ingest scopes, and
+// its fleet id); a collector run by hand sets them itself. The secret is
+// never written into a config: configs travel over OpAMP, are stored and
+// shown as effective configs.
+const (
+	EnvIngestToken = "PHOENIX_INGEST_TOKEN"
+	EnvAgentID     = "PHOENIX_AGENT_ID"
+)
+
+// IngestHeaders are the headers of every exporter to Phoenix ingest
+// (ADR 0016): Authorization carries the agent's key and X-Phoenix-Agent its
+// id, which admits the collector into the variant streams reserved for its
+// experiment. The collector expands ${env:...} when it loads the config;
+// an empty token gives "Bearer ", which open ingest (--dev) ignores and
+// authenticated ingest refuses with 401. A new map on every call: callers
+// may add to it.
+func IngestHeaders() map[string]string {
+	return map[string]string{
+		"Authorization":   "Bearer ${env:" + EnvIngestToken + "}",
+		"X-Phoenix-Agent": "${env:" + EnvAgentID + "}",
+	}
+}
+
 // Request says what to generate. Either Template (with Set) or Strategies
 // describes the production pipeline; an experiment lists its candidates in
 // Target.Candidates instead.
@@ -553,7 +578,7 @@ func (p *plan) exporter() (string, *yaml.Node) {
 		if ep == "" {
 			ep = DefaultIngestEndpoint
 		}
-		return "otlp_http/phoenix", mapping("endpoint", ep)
+		return "otlp_http/phoenix", mapping("endpoint", ep, "headers", IngestHeaders())
 	}
 	e := t.Exporter
 	if canon, ok := exporterAliases[e.Type]; ok {

@@ -80,7 +80,11 @@ func TestGenerateStructure(t *testing.T) {
 	}
 	var cfg struct {
 		Processors map[string]map[string]any `yaml:"processors"`
-		Service    struct {
+		Exporters  map[string]struct {
+			Endpoint string            `yaml:"endpoint"`
+			Headers  map[string]string `yaml:"headers"`
+		} `yaml:"exporters"`
+		Service struct {
 			Telemetry struct {
 				Metrics struct {
 					Readers []struct {
@@ -141,6 +145,13 @@ func TestGenerateStructure(t *testing.T) {
 		if len(p.Exporters) != 1 || p.Exporters[0] != "otlp_http/phoenix" {
 			t.Errorf("%s exporters = %v", name, p.Exporters)
 		}
+	}
+	// The agent's key and id come from the collector's environment, never
+	// the config itself (ADR 0016).
+	exp := cfg.Exporters["otlp_http/phoenix"]
+	if exp.Endpoint != DefaultIngestEndpoint || len(exp.Headers) != 2 ||
+		exp.Headers["Authorization"] != "Bearer ${env:PHOENIX_INGEST_TOKEN}" || exp.Headers["X-Phoenix-Agent"] != "${env:PHOENIX_AGENT_ID}" {
+		t.Errorf("otlp_http/phoenix = %+v, want the ingest endpoint with the agent's credentials from the environment", exp)
 	}
 	if got := cfg.Processors["phoenix_topk/k10-topk"]["k"]; got != 10 {
 		t.Errorf("k10 topk k = %v", got)

@@ -31,6 +31,7 @@ import (
 	"github.com/open-telemetry/opamp-go/client/types"
 	"github.com/open-telemetry/opamp-go/protobufs"
 
+	"github.com/phoenix-platform/phoenix/pkg/pipelinegen"
 	"github.com/phoenix-platform/phoenix/pkg/version"
 	"github.com/phoenix-platform/phoenix/projects/agent/internal/supervisor"
 )
@@ -48,10 +49,13 @@ const keepConfigs = 5
 type Settings struct {
 	ServerURL    string // ws://host:4320/v1/opamp
 	CollectorBin string
-	Token        string // bearer token (API key with scope agent); empty for open servers
-	DataDir      string
-	Labels       map[string]string
-	Logger       *slog.Logger
+	// Token is the agent's API key (scopes agent and ingest), the bearer
+	// token of OpAMP and of the collector's exports to Phoenix ingest;
+	// empty for open (--dev) servers.
+	Token   string
+	DataDir string
+	Labels  map[string]string
+	Logger  *slog.Logger
 	// HealthTimeout bounds how long a new config has to become healthy.
 	HealthTimeout time.Duration
 	// HeartbeatInterval overrides OpAMP's 30 s heartbeat (tests).
@@ -132,6 +136,15 @@ func New(set Settings) (*Agent, error) {
 		Bin: set.CollectorBin, Logger: set.Logger.With("component", "collector"),
 		HealthTimeout: set.HealthTimeout, MinBackoff: set.MinBackoff, MaxBackoff: set.MaxBackoff,
 		OnChange: a.poke,
+		// The collector's exporters to Phoenix ingest read these
+		// (pipelinegen.IngestHeaders): the same key and id as OpAMP, so a
+		// reserved variant stream admits this agent's data (ADR 0016).
+		// Always set, empty token included, so a stale value inherited
+		// from the agent's own environment never reaches the collector.
+		Env: []string{
+			pipelinegen.EnvIngestToken + "=" + set.Token,
+			pipelinegen.EnvAgentID + "=" + a.ID(),
+		},
 	})
 	return a, nil
 }

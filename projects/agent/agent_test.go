@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -103,5 +104,39 @@ func TestInterruptedApplyIsForgotten(t *testing.T) {
 		if a.status.Hash != wantHash {
 			t.Errorf("status %s loaded as hash %q, want %q (an interrupted apply must be re-sent by the server)", status, a.status.Hash, wantHash)
 		}
+	}
+}
+
+// TestCollectorEnvironment: the supervised collector gets the agent's key
+// and id as PHOENIX_INGEST_TOKEN and PHOENIX_AGENT_ID (what the generated
+// Phoenix exporter sends), also when the key is empty (--dev), and never a
+// stale value from the agent's own environment.
+func TestCollectorEnvironment(t *testing.T) {
+	t.Setenv("PHOENIX_INGEST_TOKEN", "stale")
+	t.Setenv("PHOENIX_AGENT_ID", "stale-id")
+	for name, token := range map[string]string{"with key": "phx_agent_key", "open server": ""} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			out := filepath.Join(dir, "seen")
+			bin := filepath.Join(dir, "collector")
+			script := "#!/bin/sh\nprintf '%s\\n%s\\n' \"$PHOENIX_INGEST_TOKEN\" \"$PHOENIX_AGENT_ID\" > " + out + "\n"
+			if err := os.WriteFile(bin, []byte(script), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			a, err := New(Settings{ServerURL: "ws://127.0.0.1:1/v1/opamp", CollectorBin: bin, DataDir: filepath.Join(dir, "data"), Token: token})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a.sup.Validate(context.Background(), filepath.Join(dir, "c.yaml")); err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := token + "\n" + a.ID() + "\n"; string(b) != want {
+				t.Fatalf("collector saw %q, want %q", b, want)
+			}
+		})
 	}
 }

@@ -9,6 +9,9 @@ import (
 // code that reads it (internal/server).
 type Config = server.Config
 
+// TeamQuota overrides the team quotas for one team (Config.TeamQuotas).
+type TeamQuota = server.TeamQuota
+
 // DefaultConfig returns the analytics defaults.
 func DefaultConfig() Config { return server.DefaultConfig() }
 

@@ -19,6 +19,13 @@ func TestConfigValidate(t *testing.T) {
 		{name: "limits not positive", mod: func(c *analytics.Config) { c.MaxSeries, c.MaxStreams, c.MemoryLimitBytes = 0, -1, -1 },
 			want: []string{"analytics.max_series: must be positive", "analytics.max_streams: must be positive",
 				"analytics.memory_limit_bytes: must be 0 (off) or positive"}},
+		{name: "team datapoint quota", mod: func(c *analytics.Config) {
+			c.TeamMaxDatapointsPerSecond = 0
+			c.TeamQuotas = map[string]analytics.TeamQuota{"payments": {MaxDatapointsPerSecond: -1}}
+		}, want: []string{"analytics.team_max_datapoints_per_second: must be positive", "analytics.team_quotas.payments: quotas must not be negative"}},
+		{name: "team datapoint override", mod: func(c *analytics.Config) {
+			c.TeamQuotas = map[string]analytics.TeamQuota{"payments": {MaxDatapointsPerSecond: 5_000_000}}
+		}},
 		{name: "body above in-flight", mod: func(c *analytics.Config) { c.MaxBodyBytes = c.MaxInflightBytes + 1 },
 			want: []string{"analytics.max_body_bytes: must not exceed analytics.max_inflight_bytes"}},
 		{name: "rollup ladder out of order", mod: func(c *analytics.Config) {

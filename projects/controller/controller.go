@@ -96,10 +96,12 @@ func NewController(s service.Settings) (*Controller, error) {
 		&rolloutapi.API{Store: c.rollouts, Bus: s.Bus, Logger: s.Logger}, &adaptiveapi.API{Store: c.adaptive, Logger: s.Logger})
 	c.resp = service.NewResponder(s, config.ServiceController, nil, ops.Endpoints(config.ServiceController)...)
 	// Experiment configs send their variants to analytics' OTLP/HTTP
-	// ingest, and a promoted pipeline exports there too.
+	// ingest, and a promoted pipeline exports there too, with the agent's
+	// key and id from the collector's environment like the variants
+	// (ADR 0016), so it is accepted outside --dev.
 	ingest := "http://" + loopbackIfUnspecified(s.Config.Analytics.OTLPHTTPAddr)
 	c.ExperimentOptions = experimentrun.Options{
-		Ingest: ingest, Exporter: &pipelinegen.Exporter{Type: "otlphttp", Endpoint: ingest},
+		Ingest: ingest, Exporter: &pipelinegen.Exporter{Type: "otlphttp", Endpoint: ingest, Headers: pipelinegen.IngestHeaders()},
 	}
 	return c, nil
 }

@@ -31,6 +31,11 @@ const adminPassword = "security-e2e-password-1"
 // flood reaches it in a few requests.
 const teamMaxStreams = 5
 
+// teamMaxDatapointsPerSecond is the team datapoints/s quota the shared
+// server runs with (burst: 10 s of it), so a flood reaches it in a few
+// requests while the other tests' few points stay far below it.
+const teamMaxDatapointsPerSecond = 200
+
 var (
 	buildDir string
 	binPath  string
@@ -113,6 +118,7 @@ func startPhoenix(t *testing.T, extraEnv ...string) (*phoenix, error) {
 		"PHOENIX_ANALYTICS_OTLP_GRPC_ADDR="+p.otlpGRPC,
 		"PHOENIX_CONTROLLER_OPAMP_ADDR="+p.opamp,
 		"PHOENIX_ANALYTICS_TEAM_MAX_STREAMS="+strconv.Itoa(teamMaxStreams),
+		"PHOENIX_ANALYTICS_TEAM_MAX_DATAPOINTS_PER_SECOND="+strconv.Itoa(teamMaxDatapointsPerSecond),
 	)
 	p.cmd.Env = append(p.cmd.Env, extraEnv...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs

@@ -45,6 +45,10 @@ type Settings struct {
 	StopTimeout   time.Duration // SIGTERM, then SIGKILL after this
 	// OnChange is called (without locks held) when the process starts or exits.
 	OnChange func()
+	// Env ("KEY=value") is added to this process's environment for every
+	// collector run and validation; it wins over inherited variables of the
+	// same name. It may hold secrets: it is never logged.
+	Env []string
 }
 
 // State is what the supervisor knows about the collector.
@@ -102,7 +106,9 @@ func (s *Supervisor) State() State {
 func (s *Supervisor) Validate(ctx context.Context, path string) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, s.set.Bin, "validate", "--config", path).CombinedOutput()
+	cmd := exec.CommandContext(ctx, s.set.Bin, "validate", "--config", path)
+	cmd.Env = s.env()
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		msg := strings.TrimSpace(string(out))
 		if len(msg) > 4096 {
@@ -273,6 +279,7 @@ func (s *Supervisor) loop(path string, stop, done chan struct{}) {
 
 func (s *Supervisor) spawn(path string, tail *tail) (*exec.Cmd, chan error, error) {
 	cmd := exec.Command(s.set.Bin, "--config", path)
+	cmd.Env = s.env()
 	cmd.SysProcAttr = sysProcAttr()
 	cmd.Stdout = io.Discard
 	cmd.Stderr = &lineWriter{tail: tail, log: s.set.Logger}
@@ -284,6 +291,15 @@ func (s *Supervisor) spawn(path string, tail *tail) (*exec.Cmd, chan error, erro
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	return cmd, exited, nil
+}
+
+// env is the collector's environment: ours plus Settings.Env, whose
+// entries come last so they win (os/exec keeps the last of duplicate keys).
+func (s *Supervisor) env() []string {
+	if len(s.set.Env) == 0 {
+		return nil // inherit
+	}
+	return append(os.Environ(), s.set.Env...)
 }
 
 // lineWriter splits the collector's stderr into lines for the tail and the

@@ -207,3 +207,48 @@ func TestLineWriterAndTail(t *testing.T) {
 		t.Fatalf("long line not cut: buffered %d, last line %d", len(w.buf), len(tl.lines[len(tl.lines)-1]))
 	}
 }
+
+// TestEnv: Settings.Env reaches both `validate` and the running collector,
+// and wins over a variable of the same name the supervisor inherited; with
+// no Env the collector inherits the environment unchanged.
+func TestEnv(t *testing.T) {
+	bin := fakeBin(t)
+	t.Setenv("PHOENIX_INGEST_TOKEN", "inherited")
+	t.Setenv("PHOENIX_AGENT_ID", "inherited-id")
+	tests := []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"inherited", nil, "PHOENIX_INGEST_TOKEN=inherited\nPHOENIX_AGENT_ID=inherited-id\n"},
+		{"set", []string{"PHOENIX_INGEST_TOKEN=phx_secret", "PHOENIX_AGENT_ID=0193a4b2-0000-7000-8000-000000000001"},
+			"PHOENIX_INGEST_TOKEN=phx_secret\nPHOENIX_AGENT_ID=0193a4b2-0000-7000-8000-000000000001\n"},
+		{"empty token overrides", []string{"PHOENIX_INGEST_TOKEN=", "PHOENIX_AGENT_ID=a1"},
+			"PHOENIX_INGEST_TOKEN=\nPHOENIX_AGENT_ID=a1\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			out := filepath.Join(dir, "env")
+			s := New(Settings{Bin: bin, Logger: slog.New(slog.DiscardHandler), HealthTimeout: 5 * time.Second, Env: tt.env})
+			defer s.Stop()
+			p, body := writeConfig(t, dir, "env.yaml", fmt.Sprintf("env_file: %q", out), testutil.FreeAddr(t))
+			ctx := context.Background()
+			if err := s.Validate(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Run(ctx, p, body); err != nil {
+				t.Fatal(err)
+			}
+			for _, mode := range []string{"validate", "run"} {
+				b, err := os.ReadFile(out + "." + mode)
+				if err != nil {
+					t.Fatalf("%s: %v", mode, err)
+				}
+				if string(b) != tt.want {
+					t.Errorf("%s saw %q, want %q", mode, b, tt.want)
+				}
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package cardinality
 import (
 	"slices"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
@@ -26,8 +27,14 @@ type Batch struct {
 	// refused (RefusedForbidden). nil: unrestricted (open ingest, admins).
 	teams    []string
 	restrict bool
+	// checked: the caller is authenticated, so reserved streams admit only
+	// their agents; agent is the agent the caller's credential writes for.
+	checked  bool
+	agent    string
 	headerID []byte // X-Phoenix-Stream or nil
 	sec      uint32
+	nowNs    int64  // the request's time, for the team's rate bucket
+	charged  uint64 // points applied to cur not yet charged to its team's rate
 	direct   bool
 	overflow bool
 	rw       bool
@@ -89,6 +96,11 @@ type Result struct {
 	// streams (at most maxForbiddenNames, in request order).
 	Forbidden        int64
 	ForbiddenStreams []string
+	// Throttled counts the refused datapoints whose team was over its
+	// datapoints/s quota (RefusedTeamDatapoints); RetryAfter is how long
+	// until the longest-waiting of those teams may send again.
+	Throttled  int64
+	RetryAfter time.Duration
 }
 
 // maxForbiddenNames bounds the stream names a refusal reports.
@@ -115,7 +127,8 @@ func (t *Tracker) Batch(stream, team string) *Batch {
 	} else {
 		b.headerID = append(b.headerID, stream...)
 	}
-	b.sec = t.sec(t.now())
+	now := t.now()
+	b.sec, b.nowNs = t.sec(now), now.UnixNano()
 	return b
 }
 
@@ -125,6 +138,12 @@ func (t *Tracker) Batch(stream, team string) *Batch {
 // resource, or a whole remote write request), not per datapoint. Without a
 // call the batch is unrestricted (open ingest, admins).
 func (b *Batch) Restrict(teams []string) { b.teams, b.restrict = teams, true }
+
+// Caller says the batch has an authenticated caller, writing for agent
+// ("" when its credential is not an agent's): reserved variant streams
+// admit it only when agent is one of their experiment's agents. Without a
+// call (open ingest) reservations admit every write.
+func (b *Batch) Caller(agent string) { b.checked, b.agent = true, agent }
 
 // SetDirect makes the batch apply as it records (for requests already
 // validated, or too big to hold).
@@ -167,6 +186,10 @@ func (b *Batch) release() {
 
 func (b *Batch) unlock() {
 	if b.cur != nil {
+		if b.charged > 0 {
+			b.cur.usage.rate.charge(b.nowNs, b.charged)
+			b.charged = 0
+		}
 		b.cur.mu.Unlock()
 		b.cur = nil
 	}
@@ -253,8 +276,11 @@ func (b *Batch) forbid(name string) {
 
 func (b *Batch) reject(n int64, reason string) {
 	b.res.Rejected += n
-	if reason == RefusedForbidden {
+	switch reason {
+	case RefusedForbidden:
 		b.res.Forbidden += n
+	case RefusedTeamDatapoints:
+		b.res.Throttled += n
 	}
 	if b.res.Reason == "" {
 		b.res.Reason = reason
@@ -298,13 +324,22 @@ func (b *Batch) enterResource(i int) string {
 	if b.cur == nil || b.cur.name != string(b.idBuf) {
 		b.finish()
 		b.unlock()
-		s, why := b.t.streamBytes(b.idBuf, b.team)
+		s, why := b.t.streamBytes(b.idBuf, b.team, b.checked, b.agent)
 		if s == nil {
+			if why == RefusedForbidden {
+				b.forbid(string(b.idBuf))
+			}
 			return why
 		}
 		if b.restrict && !slices.Contains(b.teams, s.team) {
 			b.forbid(s.name)
 			return RefusedForbidden
+		}
+		// The team's datapoints/s quota: checked once per stream switch,
+		// charged with the points applied when the batch leaves the stream.
+		if ok, wait := s.usage.rate.admit(b.nowNs); !ok {
+			b.res.RetryAfter = max(b.res.RetryAfter, wait)
+			return RefusedTeamDatapoints
 		}
 		s.mu.Lock()
 		b.cur = s
@@ -369,6 +404,7 @@ func (b *Batch) apply() {
 			n += uint64(pts[i].n)
 		}
 		b.res.Points += int64(n)
+		b.charged += n
 		s.total.dp += n
 		bucketAdd(&s.buckets, b.sec, n, 0, 0)
 		bucketAdd(&m.dp, b.sec, n, 0, 0)

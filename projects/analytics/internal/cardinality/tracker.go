@@ -43,6 +43,10 @@ type Limits struct {
 type TeamQuota struct {
 	MaxStreams int // streams the team owns; more are refused (RefusedTeamStreams)
 	MaxSeries  int // series held exactly over the team's streams; more are sketched (SketchedTeamSeries)
+	// MaxDatapointsPerSecond is the team's ingest rate over its streams;
+	// past it (and a burst of burstSeconds of it) resources are refused
+	// (RefusedTeamDatapoints) until the rate allows again.
+	MaxDatapointsPerSecond int
 }
 
 // DefaultLimits are the documented defaults.
@@ -50,7 +54,7 @@ func DefaultLimits() Limits {
 	return Limits{
 		MaxStreams: 1000, ExactSeriesPerStream: 1_000_000, MaxSeriesTotal: 4_000_000,
 		MaxMetricsPerStream: 10_000, MaxLabelSetsPerStream: 1_000_000, MaxLabelKeysPerStream: 100_000, Staleness: 5 * time.Minute,
-		TeamQuota: TeamQuota{MaxStreams: 250, MaxSeries: 1_000_000},
+		TeamQuota: TeamQuota{MaxStreams: 250, MaxSeries: 1_000_000, MaxDatapointsPerSecond: 1_000_000},
 	}
 }
 
@@ -64,6 +68,9 @@ func (l *Limits) quotaOf(team string) TeamQuota {
 		if o.MaxSeries > 0 {
 			q.MaxSeries = o.MaxSeries
 		}
+		if o.MaxDatapointsPerSecond > 0 {
+			q.MaxDatapointsPerSecond = o.MaxDatapointsPerSecond
+		}
 	}
 	return q
 }
@@ -74,6 +81,7 @@ type teamUsage struct {
 	quota   TeamQuota
 	streams int          // under Tracker.mu
 	series  atomic.Int64 // exact series over the team's streams
+	rate    *rateBucket  // datapoints/s
 }
 
 // Refusal reasons, as counted in reports and self-metrics.
@@ -109,6 +117,9 @@ type Tracker struct {
 	mu      sync.RWMutex
 	streams map[string]*Stream
 	teams   map[string]*teamUsage
+	// reserved holds experiments' variant stream reservations (bounded
+	// by MaxReservations).
+	reserved map[string]*reservation
 
 	totalSeries atomic.Int64
 	refusedMu   sync.Mutex
@@ -145,10 +156,13 @@ func New(l Limits, now func() time.Time) *Tracker {
 	if l.TeamQuota.MaxSeries <= 0 {
 		l.TeamQuota.MaxSeries = d.TeamQuota.MaxSeries
 	}
+	if l.TeamQuota.MaxDatapointsPerSecond <= 0 {
+		l.TeamQuota.MaxDatapointsPerSecond = d.TeamQuota.MaxDatapointsPerSecond
+	}
 	if now == nil {
 		now = time.Now
 	}
-	t := &Tracker{limits: l, now: now, streams: map[string]*Stream{}, teams: map[string]*teamUsage{}, refused: map[string]int64{}}
+	t := &Tracker{limits: l, now: now, streams: map[string]*Stream{}, teams: map[string]*teamUsage{}, reserved: map[string]*reservation{}, refused: map[string]int64{}}
 	t.epoch = now().Add(-time.Hour) // so that "last seen" 0 is long ago
 	return t
 }
@@ -245,10 +259,18 @@ func (t *Tracker) Streams() []*Stream {
 // streamBytes looks a stream up by its id bytes without allocating, and
 // creates it (owned by team) when absent and the limit and the team's
 // quota allow; otherwise it returns the refusal reason.
-func (t *Tracker) streamBytes(id []byte, team string) (*Stream, string) {
+//
+// A reserved stream (an experiment's variant stream) admits only the
+// reservation's agents when the caller is checked (RefusedForbidden
+// otherwise), and is created owned by the reservation's team.
+func (t *Tracker) streamBytes(id []byte, team string, checked bool, agent string) (*Stream, string) {
 	t.mu.RLock()
 	s := t.streams[string(id)]
+	r := t.reservationOf(string(id))
 	t.mu.RUnlock()
+	if r != nil && !r.admits(checked, agent) {
+		return nil, RefusedForbidden
+	}
 	if s != nil {
 		return s, ""
 	}
@@ -257,22 +279,29 @@ func (t *Tracker) streamBytes(id []byte, team string) (*Stream, string) {
 	if s = t.streams[string(id)]; s != nil {
 		return s, ""
 	}
+	if r = t.reservationOf(string(id)); r != nil {
+		if !r.admits(checked, agent) {
+			return nil, RefusedForbidden
+		}
+		team = r.team
+	}
 	if len(t.streams) >= t.limits.MaxStreams {
 		return nil, RefusedStreamLimit
 	}
 	if team == "" {
 		team = apiv1.DefaultStream
 	}
+	now := t.now()
 	u := t.teams[team]
 	if u == nil {
-		u = &teamUsage{quota: t.limits.quotaOf(team)}
+		q := t.limits.quotaOf(team)
+		u = &teamUsage{quota: q, rate: newRateBucket(q.MaxDatapointsPerSecond, now)}
 	}
 	if u.streams >= u.quota.MaxStreams {
 		return nil, RefusedTeamStreams
 	}
 	u.streams++
 	t.teams[team] = u
-	now := t.now()
 	s = newStream(t, string(id), team, now)
 	s.usage = u
 	t.streams[s.name] = s

@@ -7,12 +7,16 @@ import (
 	"strconv"
 
 	colmetrics "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	_ "google.golang.org/grpc/encoding/gzip" // OTLP exporters compress with gzip by default; grpc bounds the inflated size by MaxRecvMsgSize (zstd: grpczstd.go)
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/phoenix-platform/phoenix/projects/analytics/internal/cardinality"
 )
 
 // rawCodec hands the gRPC server the request bytes instead of unmarshalled
@@ -74,7 +78,7 @@ func (s *Server) exportGRPC(ctx context.Context, dec func(any) error) (any, erro
 		}
 		return ""
 	}
-	wr, e := s.caller(ctx, first("authorization"))
+	wr, e := s.caller(ctx, first("authorization"), first("x-phoenix-agent"))
 	if e == nil {
 		_, e = streamHeader(first("x-phoenix-stream"))
 	}
@@ -103,6 +107,9 @@ func (s *Server) exportGRPC(ctx context.Context, dec func(any) error) (any, erro
 	if e := allForbidden(res); e != nil {
 		return nil, s.grpcFail(protocol, e)
 	}
+	if e := s.allThrottled(res); e != nil {
+		return nil, s.grpcFail(protocol, e)
+	}
 	s.m.requests.WithLabelValues(protocol, "200").Inc()
 	s.m.bytes.WithLabelValues(protocol).Add(float64(len(msg.b)))
 	resp := &colmetrics.ExportMetricsServiceResponse{}
@@ -123,7 +130,17 @@ func (s *Server) grpcFail(protocol string, e *ingestError) error {
 		code = codes.Unauthenticated
 	case http.StatusForbidden:
 		code = codes.PermissionDenied
-	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+	case http.StatusTooManyRequests:
+		if e.reason == cardinality.RefusedTeamDatapoints {
+			// The team's quota: RESOURCE_EXHAUSTED, retryable for OTLP
+			// clients because it carries RetryInfo (OTLP spec, throttling).
+			st, err := status.New(codes.ResourceExhausted, e.msg).WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(e.retry)})
+			if err == nil {
+				return st.Err()
+			}
+		}
+		code = codes.Unavailable
+	case http.StatusServiceUnavailable:
 		// UNAVAILABLE is retryable for every OTLP client; RESOURCE_EXHAUSTED
 		// only with RetryInfo details.
 		code = codes.Unavailable

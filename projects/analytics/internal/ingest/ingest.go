@@ -101,6 +101,7 @@ func NewMetrics(reg prometheus.Registerer, tr *cardinality.Tracker, inflight fun
 	}
 	reg.MustRegister(m.received, m.rejected, m.requests, m.bytes,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "phoenix_analytics_streams", Help: "Streams tracked."}, func() float64 { return float64(tr.StreamCount()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "phoenix_analytics_stream_reservations", Help: "Experiment variant streams reserved for their agents (bounded by 4096)."}, func() float64 { return float64(tr.Reservations()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "phoenix_analytics_series_tracked", Help: "Series held exactly over all streams."}, func() float64 { return float64(tr.TotalSeries()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "phoenix_analytics_inflight_bytes", Help: "Ingest body bytes being processed."}, inflight),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "phoenix_analytics_heap_bytes", Help: "Go heap in use by the process hosting analytics."}, func() float64 { return float64(heapBytes()) }),
@@ -253,15 +254,25 @@ func (s *Server) release(n int64) { s.inflight.Add(-n) }
 
 // Writer is who a request writes for: Team owns the streams it creates;
 // when Restricted, it may write only into streams owned by one of Teams.
+//
+// Checked is set for an authenticated caller (not open ingest); Agent is
+// the agent its credential writes for: the X-Phoenix-Agent value when the
+// credential holds the agent scope, else "". Experiment variant streams
+// reserved by the controller admit only their agents (ADR 0016).
 type Writer struct {
 	Team       string
 	Teams      []string
 	Restricted bool
+	Checked    bool
+	Agent      string
 }
 
 func (wr Writer) apply(b *cardinality.Batch) {
 	if wr.Restricted {
 		b.Restrict(wr.Teams)
+	}
+	if wr.Checked {
+		b.Caller(wr.Agent)
 	}
 }
 
@@ -290,7 +301,11 @@ const (
 // the role, grants ingest, and ownership below still holds). Non-admins
 // write only into their teams' streams; a non-admin in no team cannot
 // ingest at all (it could own nothing).
-func (s *Server) caller(ctx context.Context, authz string) (Writer, *ingestError) {
+//
+// agent is the X-Phoenix-Agent value: it counts only for a credential with
+// the agent scope (an agent's key), so a plain team key cannot claim to be
+// an experiment's agent.
+func (s *Server) caller(ctx context.Context, authz, agent string) (Writer, *ingestError) {
 	if s.cfg.Auth == nil {
 		return Writer{}, nil
 	}
@@ -313,7 +328,15 @@ func (s *Server) caller(ctx context.Context, authz string) (Writer, *ingestError
 		}
 		return Writer{}, ie
 	}
-	wr := Writer{Teams: p.Teams, Restricted: !p.Admin()}
+	wr := Writer{Teams: p.Teams, Restricted: !p.Admin(), Checked: true}
+	if agent != "" {
+		if !cardinality.ValidAgent(agent) {
+			return Writer{}, refuse(http.StatusBadRequest, "invalid_agent", "%s: %q is not a valid agent id", apiv1.HeaderAgent, agent)
+		}
+		if slices.Contains(p.Scopes, "agent") {
+			wr.Agent = agent
+		}
+	}
 	if len(p.Teams) > 0 {
 		wr.Team = p.Teams[0]
 	}
@@ -512,7 +535,7 @@ func (s *Server) serveOTLP(w http.ResponseWriter, r *http.Request) {
 			"unsupported Content-Type %q (use application/x-protobuf or application/json)", r.Header.Get("Content-Type")), 0)
 		return
 	}
-	wr, e := s.caller(r.Context(), r.Header.Get("Authorization"))
+	wr, e := s.caller(r.Context(), r.Header.Get("Authorization"), r.Header.Get(apiv1.HeaderAgent))
 	var stream string
 	if e == nil {
 		stream, e = requestStream(r)
@@ -550,6 +573,10 @@ func (s *Server) serveOTLP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if e := allForbidden(res); e != nil {
+		s.fail(w, r, protocol, e, 0)
+		return
+	}
+	if e := s.allThrottled(res); e != nil {
 		s.fail(w, r, protocol, e, 0)
 		return
 	}
@@ -599,10 +626,66 @@ func (s *Server) ApplyOTLP(body []byte, stream string, wr Writer) (Result, error
 	}
 	res := Result(b.Done())
 	s.m.received.WithLabelValues("otlp").Add(float64(res.Points))
-	if res.Rejected > 0 {
-		s.m.rejected.WithLabelValues(res.Reason).Add(float64(res.Rejected))
-	}
+	s.countRejected(res)
 	return res, nil
+}
+
+// countRejected counts a result's refused points by reason: ownership and
+// the datapoints/s quota under their own, the rest under the first other
+// reason.
+func (s *Server) countRejected(res Result) {
+	if res.Forbidden > 0 {
+		s.m.rejected.WithLabelValues(cardinality.RefusedForbidden).Add(float64(res.Forbidden))
+	}
+	if res.Throttled > 0 {
+		s.m.rejected.WithLabelValues(cardinality.RefusedTeamDatapoints).Add(float64(res.Throttled))
+	}
+	if other := res.Rejected - res.Forbidden - res.Throttled; other > 0 {
+		reason := res.Reason
+		if reason == cardinality.RefusedForbidden || reason == cardinality.RefusedTeamDatapoints {
+			reason = "other"
+		}
+		s.m.rejected.WithLabelValues(reason).Add(float64(other))
+	}
+}
+
+// throttledStream refuses a remote write request before its body is read
+// when its stream's team is over its datapoints/s quota (the caller being
+// one that may write the stream: others learn nothing of its team's rate).
+func (s *Server) throttledStream(stream string, wr Writer) *ingestError {
+	if stream == "" {
+		stream = apiv1.DefaultStream
+	}
+	st := s.tracker.Stream(stream)
+	if st == nil || wr.Restricted && !slices.Contains(wr.Teams, st.Team()) || !s.tracker.Admits(stream, wr.Checked, wr.Agent) {
+		return nil
+	}
+	wait, throttled := s.tracker.Throttled(stream)
+	if !throttled {
+		return nil
+	}
+	return s.throttled(Result{RetryAfter: wait})
+}
+
+// allThrottled turns a result whose every point was refused for the team's
+// datapoints/s quota into a 429 with Retry-After (OTLP/HTTP throttling,
+// remote write): nothing was applied, and the client should retry later.
+func (s *Server) allThrottled(res Result) *ingestError {
+	if res.Throttled == 0 || res.Points > 0 || res.Throttled != res.Rejected {
+		return nil
+	}
+	return s.throttled(res)
+}
+
+func (s *Server) throttled(res Result) *ingestError {
+	retry := max(res.RetryAfter, time.Second)
+	what := "request refused"
+	if res.Throttled > 0 {
+		what = fmt.Sprintf("%d datapoints refused", res.Throttled)
+	}
+	return &ingestError{status: http.StatusTooManyRequests, reason: cardinality.RefusedTeamDatapoints, retry: retry,
+		msg: fmt.Sprintf("%s: %s%s; retry after %s", what, cardinality.RefusedTeamDatapoints,
+			s.limitText(cardinality.RefusedTeamDatapoints), retry.Round(time.Millisecond))}
 }
 
 func writeOTLPResponse(w http.ResponseWriter, isJSON bool, res Result, limitText string) {
@@ -651,12 +734,16 @@ func (s *Server) serveRemoteWrite(w http.ResponseWriter, r *http.Request) {
 			"unsupported Content-Encoding %q (remote write requires snappy)", enc), 0)
 		return
 	}
-	wr, e := s.caller(r.Context(), r.Header.Get("Authorization"))
+	wr, e := s.caller(r.Context(), r.Header.Get("Authorization"), r.Header.Get(apiv1.HeaderAgent))
 	var stream string
 	if e == nil {
 		stream, e = requestStream(r)
 	}
 	if e != nil {
+		s.fail(w, r, protocol, e, 0)
+		return
+	}
+	if e := s.throttledStream(stream, wr); e != nil {
 		s.fail(w, r, protocol, e, 0)
 		return
 	}
@@ -683,6 +770,11 @@ func (s *Server) serveRemoteWrite(w http.ResponseWriter, r *http.Request) {
 	}
 	if e := allForbidden(res); e != nil {
 		s.fail(w, r, protocol, e, 0)
+		return
+	}
+	if res.Throttled > 0 {
+		// One stream per request: the whole request was over the quota.
+		s.fail(w, r, protocol, s.throttled(res), 0)
 		return
 	}
 	if res.Rejected > 0 {
@@ -729,7 +821,7 @@ func (s *Server) ApplyRemoteWrite(body []byte, stream string, wr Writer) (Result
 	res := Result(b.Done())
 	// Metadata (metric types) applies to a stream the caller may write;
 	// it never creates one.
-	if st := s.tracker.Stream(id); st != nil && (!wr.Restricted || slices.Contains(wr.Teams, st.Team())) {
+	if st := s.tracker.Stream(id); st != nil && (!wr.Restricted || slices.Contains(wr.Teams, st.Team())) && s.tracker.Admits(id, wr.Checked, wr.Agent) {
 		remotewrite.Metadata(body, func(family []byte, t otlpwire.MetricType) {
 			if len(family) <= s.cfg.Limits.MaxNameBytes { // a longer name names no series here
 				st.SetFamilyType(family, t)
@@ -737,9 +829,7 @@ func (s *Server) ApplyRemoteWrite(body []byte, stream string, wr Writer) (Result
 		})
 	}
 	s.m.received.WithLabelValues("remote_write").Add(float64(res.Points))
-	if res.Rejected > 0 {
-		s.m.rejected.WithLabelValues(res.Reason).Add(float64(res.Rejected))
-	}
+	s.countRejected(res)
 	return res, nil
 }
 
@@ -766,6 +856,8 @@ func (s *Server) limitText(reason string) string {
 		return fmt.Sprintf(" (at most %d resource and datapoint attributes per series, %s)", l.MaxLabels, limitKeys[otlpwire.RefusedTooManyLabels])
 	case otlpwire.RefusedEmptyLabelName.String():
 		return " (attribute keys must not be empty)"
+	case cardinality.RefusedTeamDatapoints:
+		return " (the team sends more than its datapoints/s quota: analytics.team_max_datapoints_per_second, or analytics.team_quotas for this team)"
 	case cardinality.RefusedTeamStreams:
 		return " (the team owns its quota of streams: analytics.team_max_streams, or analytics.team_quotas for this team; idle streams are forgotten after an hour)"
 	}
@@ -777,7 +869,13 @@ func (s *Server) limitText(reason string) string {
 func (r Result) message() string {
 	msg := fmt.Sprintf("%d datapoints refused: %s", r.Rejected, r.Reason)
 	if r.Forbidden > 0 {
-		msg += fmt.Sprintf("; %d of them for streams owned by another team: %s", r.Forbidden, strings.Join(r.ForbiddenStreams, ", "))
+		msg += fmt.Sprintf("; %d of them for streams owned by another team or reserved for an experiment's agents: %s", r.Forbidden, strings.Join(r.ForbiddenStreams, ", "))
+	}
+	if r.Throttled > 0 && r.Reason != cardinality.RefusedTeamDatapoints {
+		msg += fmt.Sprintf("; %d of them over the team's datapoints/s quota (%s)", r.Throttled, cardinality.RefusedTeamDatapoints)
+	}
+	if r.Throttled > 0 {
+		msg += fmt.Sprintf("; retry after %s", max(r.RetryAfter, time.Second).Round(time.Millisecond))
 	}
 	return msg
 }
@@ -786,7 +884,7 @@ func (r Result) message() string {
 // another team.
 func forbidden(streams []string) *ingestError {
 	return refuse(http.StatusForbidden, cardinality.RefusedForbidden,
-		"stream %s belongs to a team this key does not write for: use a stream of your team (X-Phoenix-Stream or ?stream=)",
+		"stream %s belongs to a team this key does not write for, or is an experiment's variant stream that only the experiment's agents write (their agent key with X-Phoenix-Agent): use a stream of your team (X-Phoenix-Stream or ?stream=)",
 		strings.Join(streams, ", "))
 }
 

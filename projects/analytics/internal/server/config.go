@@ -37,13 +37,19 @@ type Config struct {
 	// these the neighbours. TeamQuotas overrides them per team (YAML only).
 	TeamMaxStreams int                  `yaml:"team_max_streams" flag:"team-max-streams" usage:"streams one team may own; more are refused (quota team_stream_quota)"`
 	TeamMaxSeries  int                  `yaml:"team_max_series" flag:"team-max-series" usage:"series held exactly over one team's streams; more are sketched (quota team_series_quota)"`
-	TeamQuotas     map[string]TeamQuota `yaml:"team_quotas" usage:"per-team overrides of team_max_streams and team_max_series"`
+	TeamQuotas     map[string]TeamQuota `yaml:"team_quotas" usage:"per-team overrides of team_max_streams, team_max_series and team_max_datapoints_per_second"`
+	// TeamMaxDatapointsPerSecond is each team's ingest rate over its
+	// streams, with a burst of 10 s of it; past it OTLP answers 429 (gRPC
+	// RESOURCE_EXHAUSTED with RetryInfo) or partial success, remote write 429.
+	TeamMaxDatapointsPerSecond int `yaml:"team_max_datapoints_per_second" flag:"team-max-datapoints-per-second" usage:"datapoints/s one team may send over its streams (burst: 10 s of it); more are refused with 429 (quota team_datapoint_quota)"`
 }
 
 // TeamQuota overrides the team quotas for one team; zero keeps the default.
 type TeamQuota struct {
 	MaxStreams int `yaml:"max_streams"`
 	MaxSeries  int `yaml:"max_series"`
+	// MaxDatapointsPerSecond overrides team_max_datapoints_per_second.
+	MaxDatapointsPerSecond int `yaml:"max_datapoints_per_second"`
 }
 
 // DefaultConfig returns the analytics defaults.
@@ -55,7 +61,7 @@ func DefaultConfig() Config {
 		RollupInterval: 10 * time.Second, RollupRetention: 24 * time.Hour,
 		DownsampleInterval: 5 * time.Minute, DownsampleRetention: 30 * 24 * time.Hour,
 		MaxMetricNameBytes: 256, MaxLabelNameBytes: 256, MaxLabelValueBytes: 4096, MaxLabelsPerSeries: 128,
-		TeamMaxStreams: 250, TeamMaxSeries: 1_000_000,
+		TeamMaxStreams: 250, TeamMaxSeries: 1_000_000, TeamMaxDatapointsPerSecond: 1_000_000,
 	}
 }
 
@@ -78,13 +84,14 @@ func (a *Config) Validate() error {
 		{"analytics.max_metric_name_bytes", int64(a.MaxMetricNameBytes)}, {"analytics.max_label_name_bytes", int64(a.MaxLabelNameBytes)},
 		{"analytics.max_label_value_bytes", int64(a.MaxLabelValueBytes)}, {"analytics.max_labels_per_series", int64(a.MaxLabelsPerSeries)},
 		{"analytics.team_max_streams", int64(a.TeamMaxStreams)}, {"analytics.team_max_series", int64(a.TeamMaxSeries)},
+		{"analytics.team_max_datapoints_per_second", int64(a.TeamMaxDatapointsPerSecond)},
 	} {
 		if f.v <= 0 {
 			errs = append(errs, fmt.Errorf("%s: must be positive", f.key))
 		}
 	}
 	for team, q := range a.TeamQuotas {
-		if q.MaxStreams < 0 || q.MaxSeries < 0 {
+		if q.MaxStreams < 0 || q.MaxSeries < 0 || q.MaxDatapointsPerSecond < 0 {
 			errs = append(errs, fmt.Errorf("analytics.team_quotas.%s: quotas must not be negative", team))
 		}
 	}

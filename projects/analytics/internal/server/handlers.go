@@ -3,6 +3,7 @@ package server
 import (
 	"cmp"
 	"context"
+	"errors"
 	"net/url"
 	"slices"
 	"strconv"
@@ -27,7 +28,40 @@ func (s *Service) endpoints() []messaging.Endpoint {
 		{Name: "cost", Subject: apiv1.SubjectAnalyticsCost, Handler: s.natsCost},
 		{Name: "compare", Subject: apiv1.SubjectAnalyticsCompare, Handler: s.natsCompare},
 		{Name: "streams", Subject: apiv1.SubjectAnalyticsStreams, Handler: s.natsStreams},
+		{Name: "reserve-streams", Subject: apiv1.SubjectAnalyticsReserveStreams, Handler: s.natsReserveStreams},
 	}
+}
+
+// natsReserveStreams reserves an experiment's variant streams for the
+// agents it deploys to (the controller asks before deploying; ADR 0016).
+// Invalid requests are 400, a stream another team holds 409, a full table
+// 503.
+func (s *Service) natsReserveStreams(_ context.Context, data []byte) (any, error) {
+	var req apiv1.StreamReservation
+	if err := messaging.Decode(data, &req); err != nil {
+		return nil, err
+	}
+	err := s.tracker.Reserve(req.Team, req.Streams, req.Agents, req.Until)
+	if errors.Is(err, cardinality.ErrReservationConflict) && s.set.Config != nil && s.ingestOpen() {
+		// Open ingest (--dev) checks no writer, so a reservation changes
+		// nothing there; a stream the open loop created earlier (owned by
+		// the default team) must not fail the experiment.
+		s.log.Warn("variant stream reservation conflict ignored: ingest is open", "experiment", req.Experiment, "error", err)
+		return apiv1.StreamReservationReply{Streams: req.Streams}, nil
+	}
+	switch {
+	case errors.Is(err, cardinality.ErrReservationInvalid):
+		return nil, problem.BadRequest(err.Error())
+	case errors.Is(err, cardinality.ErrReservationConflict):
+		return nil, problem.Conflict("experiment %s: %v", req.Experiment, err)
+	case errors.Is(err, cardinality.ErrReservationsFull):
+		return nil, problem.Unavailable(time.Minute, "%v", err)
+	case err != nil:
+		return nil, err
+	}
+	s.log.Info("variant streams reserved", "experiment", req.Experiment, "team", req.Team,
+		"streams", req.Streams, "agents", len(req.Agents), "until", req.Until)
+	return apiv1.StreamReservationReply{Streams: req.Streams}, nil
 }
 
 // Operations is analytics' REST handler table, keyed by the operationIds of

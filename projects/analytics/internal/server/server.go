@@ -76,7 +76,7 @@ func New(s service.Settings) (*Service, error) {
 	tr := cardinality.New(cardinality.Limits{
 		MaxStreams: cfg.MaxStreams, ExactSeriesPerStream: cfg.ExactSeriesPerStream, MaxSeriesTotal: cfg.MaxSeries,
 		MaxMetricsPerStream: cfg.MaxMetricsPerStream, Staleness: cfg.StalenessWindow,
-		TeamQuota: cardinality.TeamQuota{MaxStreams: cfg.TeamMaxStreams, MaxSeries: cfg.TeamMaxSeries}, TeamQuotas: teamQuotas(cfg.TeamQuotas),
+		TeamQuota: cardinality.TeamQuota{MaxStreams: cfg.TeamMaxStreams, MaxSeries: cfg.TeamMaxSeries, MaxDatapointsPerSecond: cfg.TeamMaxDatapointsPerSecond}, TeamQuotas: teamQuotas(cfg.TeamQuotas),
 	}, nil)
 	var auth ingest.Authenticator
 	if !s.Config.Auth.IngestOpen && s.Bus != nil {
@@ -301,7 +301,7 @@ func (s *Service) RollupAt(ctx context.Context, now time.Time) []apiv1.Rollup {
 func teamQuotas(in map[string]TeamQuota) map[string]cardinality.TeamQuota {
 	out := make(map[string]cardinality.TeamQuota, len(in))
 	for team, q := range in {
-		out[team] = cardinality.TeamQuota{MaxStreams: q.MaxStreams, MaxSeries: q.MaxSeries}
+		out[team] = cardinality.TeamQuota{MaxStreams: q.MaxStreams, MaxSeries: q.MaxSeries, MaxDatapointsPerSecond: q.MaxDatapointsPerSecond}
 	}
 	return out
 }

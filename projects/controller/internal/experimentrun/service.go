@@ -82,8 +82,8 @@ func Start(ctx context.Context, d Deps, o Options) (*Service, error) {
 	runner, err := experiment.NewRunner(experiment.Settings{
 		Store:    store,
 		Deployer: dep,
-		Configs: &Configs{Bus: d.Bus, Previous: dep.ConfigByHash, Source: o.Source, Ingest: o.Ingest, Exporter: o.Exporter,
-			TelemetryAddr: o.TelemetryAddr, HealthAddr: o.HealthAddr},
+		Configs: &ReservingConfigs{Bus: d.Bus, Configs: &Configs{Bus: d.Bus, Previous: dep.ConfigByHash, Source: o.Source, Ingest: o.Ingest, Exporter: o.Exporter,
+			TelemetryAddr: o.TelemetryAddr, HealthAddr: o.HealthAddr}},
 		Analyzer:     &Analyzer{Bus: d.Bus},
 		Publisher:    &Publisher{JS: d.Bus.JS, Store: store},
 		Clock:        wallClock{},

@@ -3,7 +3,9 @@
 // extension's endpoint, and stops on SIGTERM. A config's `fake:` section
 // steers it: `invalid: true` fails validation, `crash: true` exits at start,
 // `unhealthy: true` answers 503 on the health endpoint, `child: true` starts
-// a grandchild `sleep` in its process group (to check group kills).
+// a grandchild `sleep` in its process group (to check group kills),
+// `env_file: PATH` writes PHOENIX_INGEST_TOKEN and PHOENIX_AGENT_ID as it
+// sees them to PATH.validate and PATH.run.
 package main
 
 import (
@@ -21,10 +23,11 @@ import (
 
 type config struct {
 	Fake struct {
-		Invalid   bool `yaml:"invalid"`
-		Crash     bool `yaml:"crash"`
-		Unhealthy bool `yaml:"unhealthy"`
-		Child     bool `yaml:"child"`
+		Invalid   bool   `yaml:"invalid"`
+		Crash     bool   `yaml:"crash"`
+		Unhealthy bool   `yaml:"unhealthy"`
+		Child     bool   `yaml:"child"`
+		EnvFile   string `yaml:"env_file"`
 	} `yaml:"fake"`
 	Extensions map[string]struct {
 		Endpoint string `yaml:"endpoint"`
@@ -60,6 +63,17 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "Error: failed to get config:", err)
 		os.Exit(1)
+	}
+	if c.Fake.EnvFile != "" {
+		mode := "run"
+		if validate {
+			mode = "validate"
+		}
+		env := fmt.Sprintf("PHOENIX_INGEST_TOKEN=%s\nPHOENIX_AGENT_ID=%s\n", os.Getenv("PHOENIX_INGEST_TOKEN"), os.Getenv("PHOENIX_AGENT_ID"))
+		if err := os.WriteFile(c.Fake.EnvFile+"."+mode, []byte(env), 0o600); err != nil {
+			fmt.Fprintln(os.Stderr, "env_file:", err)
+			os.Exit(1)
+		}
 	}
 	if validate {
 		return
