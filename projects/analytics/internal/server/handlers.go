@@ -27,6 +27,7 @@ func (s *Service) endpoints() []messaging.Endpoint {
 		{Name: "cost", Subject: apiv1.SubjectAnalyticsCost, Handler: s.natsCost},
 		{Name: "compare", Subject: apiv1.SubjectAnalyticsCompare, Handler: s.natsCompare},
 		{Name: "streams", Subject: apiv1.SubjectAnalyticsStreams, Handler: s.natsStreams},
+		{Name: "entities", Subject: apiv1.SubjectAnalyticsEntities, Handler: s.natsEntities},
 	}
 }
 
