@@ -38,6 +38,7 @@ const (
 	KindAlert      = "alert"
 	KindAgent      = "agent"
 	KindPipeline   = "pipeline"
+	KindRollout    = "rollout"
 )
 
 // Settings says how to reach NATS.

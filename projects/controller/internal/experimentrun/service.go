@@ -96,7 +96,8 @@ func Start(ctx context.Context, d Deps, o Options) (*Service, error) {
 		return nil, err
 	}
 	ro, err = rollout.NewRunner(rollout.Settings{Store: rollouts, Deployer: dep, Clock: wallClock{}, Logger: d.Logger,
-		ApplyTimeout: o.ApplyTimeout, Held: runner.HeldAgents})
+		ApplyTimeout: o.ApplyTimeout, Held: runner.HeldAgents, Publisher: &RolloutPublisher{JS: d.Bus.JS},
+		Critical: &CriticalChecker{Bus: d.Bus}})
 	if err != nil {
 		return nil, err
 	}
