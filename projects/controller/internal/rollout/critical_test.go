@@ -109,7 +109,7 @@ func TestRolloutCriticalEntities(t *testing.T) {
 
 func TestEntityKeys(t *testing.T) {
 	for in, want := range map[string]string{
-		`process.executable.name=~"nginx|postgres"`:              "host.name,process.executable.name",
+		`process.executable.name=~"nginx|postgres"`:                "host.name,process.executable.name",
 		`{"process.owner"="root", container_id!="", __name__="x"}`: "host.name,process.owner,container_id",
 		`host.name="h1"`: "host.name",
 		`{"a=b"="c"}`:    "host.name,a=b",
