@@ -79,12 +79,26 @@ func Start(ctx context.Context, d Deps, o Options) (*Service, error) {
 	dep := &Deployer{Repo: d.Repo, Pusher: d.Pusher, Logger: d.Logger}
 	// Each runner leaves alone the agents the other holds.
 	var ro *rollout.Runner
+	configs := &Configs{Bus: d.Bus, Previous: dep.ConfigByHash, Source: o.Source, Ingest: o.Ingest, Exporter: o.Exporter,
+		TelemetryAddr: o.TelemetryAddr, HealthAddr: o.HealthAddr}
+	silence := &Silence{Bus: d.Bus,
+		Hostname: func(ctx context.Context, id string) (string, error) {
+			a, err := d.Repo.GetAgent(ctx, id)
+			if err != nil {
+				return "", err
+			}
+			return a.Hostname, nil
+		},
+		Source: func(ctx context.Context, r *experiment.Record) (pipelinegen.Source, error) {
+			st, err := configs.setup(ctx, r)
+			return st.Source, err
+		},
+	}
 	runner, err := experiment.NewRunner(experiment.Settings{
-		Store:    store,
-		Deployer: dep,
-		Configs: &Configs{Bus: d.Bus, Previous: dep.ConfigByHash, Source: o.Source, Ingest: o.Ingest, Exporter: o.Exporter,
-			TelemetryAddr: o.TelemetryAddr, HealthAddr: o.HealthAddr},
-		Analyzer:     &Analyzer{Bus: d.Bus},
+		Store:        store,
+		Deployer:     dep,
+		Configs:      configs,
+		Analyzer:     &Analyzer{Bus: d.Bus, Silence: silence},
 		Publisher:    &Publisher{JS: d.Bus.JS, Store: store},
 		Clock:        wallClock{},
 		Logger:       d.Logger,
