@@ -83,7 +83,10 @@ func NewController(s service.Settings) (*Controller, error) {
 	api := &fleetapi.API{Repo: c.repo, Deployer: c.opamp, Pipelines: s.Bus, Now: time.Now, Logger: s.Logger}
 	c.exps = experiment.NewStore(s.Store)
 	c.rollouts = rollout.NewStore(s.Store)
-	ops := operations(api, &experimentapi.API{Store: c.exps, Logger: s.Logger},
+	ops := operations(api, &experimentapi.API{Store: c.exps, Logger: s.Logger,
+		Pin: func(ctx context.Context, team string, e *experiment.Experiment) error {
+			return experimentrun.PinStored(ctx, s.Bus, team, e)
+		}},
 		&rolloutapi.API{Store: c.rollouts, Bus: s.Bus, Logger: s.Logger})
 	c.resp = service.NewResponder(s, config.ServiceController, nil, ops.Endpoints(config.ServiceController)...)
 	// Experiment configs send their variants to analytics' OTLP/HTTP

@@ -157,18 +157,8 @@ func (s *Service) Create(ctx context.Context, team, actor string, spec []byte, s
 	if team == "" {
 		return nil, problem.BadRequest("an experiment belongs to a team")
 	}
-	// Refused now rather than when it deploys (see storedUnsupported).
-	var errs []problem.FieldError
-	if e.Spec.Baseline.Pipeline != "" {
-		errs = append(errs, problem.FieldError{Path: "spec.baseline.pipeline", Message: storedMessage})
-	}
-	for i, c := range e.Spec.Candidates {
-		if c.Pipeline != "" {
-			errs = append(errs, problem.FieldError{Path: fmt.Sprintf("spec.candidates[%d].pipeline", i), Message: storedMessage})
-		}
-	}
-	if len(errs) > 0 {
-		return nil, problem.BadRequest("invalid experiment spec", errs...)
+	if err := PinStored(ctx, s.bus, team, e); err != nil {
+		return nil, err
 	}
 	rec := &experiment.Record{Team: team, Spec: *e, State: experiment.Draft}
 	if start {
