@@ -22,6 +22,7 @@ import (
 	"github.com/phoenix-platform/phoenix/pkg/app"
 	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/pkg/pipelinegen"
+	"github.com/phoenix-platform/phoenix/pkg/problem"
 	"github.com/phoenix-platform/phoenix/pkg/service"
 	"github.com/phoenix-platform/phoenix/pkg/testutil"
 	"github.com/phoenix-platform/phoenix/projects/analytics"
@@ -308,6 +309,58 @@ func TestExperimentTopKPromotedThenRolledBack(t *testing.T) {
 	// Rolling the fleet back restores the production config.
 	ep.push(t, agentID, map[string]any{"rollback_to": prod.ID, "reason": "undo the promotion"})
 	ep.waitRunning(t, agentID, prod.ConfigHash, "production config after the rollback")
+}
+
+// TestExperimentStoredPipelineVariant: a candidate named as a stored
+// pipeline (`pipeline: name`) runs that version's processors in the
+// fan-out: the stored top-K cuts series and keeps postgres, so it
+// succeeds; the experiment's spec is pinned to the version it ran.
+func TestExperimentStoredPipelineVariant(t *testing.T) {
+	bin := realCollector(t)
+	ep := startExperimentPlane(t, bin)
+	agentID, team, prod := ep.productionAgent(t, bin)
+	gen := pipelinegen.Request{
+		Template: "topk", Set: map[string]string{"k": "5", "critical": "nginx|postgres"},
+		Source: pipelinegen.Source{CollectionInterval: "1s"},
+		Target: pipelinegen.Target{Exporter: &pipelinegen.Exporter{Type: "otlphttp", Endpoint: "http://" + ep.cfg.Analytics.OTLPHTTPAddr}},
+	}
+	status, body, err := ep.call(t, apiv1.Subject("generator", "createPipeline"), admin, nil, map[string]any{
+		"name": "topk-stored", "team": team, "reason": "e2e stored variant", "generate": gen,
+	})
+	if err != nil || status != http.StatusCreated {
+		t.Fatalf("create pipeline: %d %v %s", status, err, body)
+	}
+	var p struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ep.ctl.Experiments().Create(context.Background(), team, "alice",
+		[]byte(expSpec("stored-missing-e2e", "e2e", `{name: topk, pipeline: no-such-pipeline}`, "wait")), true); err == nil ||
+		!strings.Contains(err.Error()+fmt.Sprint(problem.From(err).Errors), "spec.candidates[0].pipeline") {
+		t.Fatalf("a missing stored pipeline was accepted: %v", err)
+	}
+
+	id := ep.create(t, team, expSpec("stored-e2e", "e2e", `{name: topk, pipeline: topk-stored}`, "wait"))
+	rec, err := ep.ctl.Experiments().Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.Spec.Spec.Candidates[0].Pipeline; got != p.ID+"@1" {
+		t.Fatalf("candidate pipeline pinned as %q, want %s@1", got, p.ID)
+	}
+	v := ep.waitState(t, id, 60*time.Second, "succeeded", "failed", "inconclusive", "errored")
+	if v.State != "succeeded" || v.Results.Winner != "topk" {
+		t.Fatalf("experiment ended %s: %+v", v.State, v.Results)
+	}
+	red, _ := measured(t, v, "topk", "min_series_reduction_pct")
+	ret, _ := measured(t, v, "topk", "min_critical_retention_pct")
+	if red < 30 || ret < 100 {
+		t.Fatalf("stored top-K: series reduction %.1f%%, critical retention %.1f%%", red, ret)
+	}
+	t.Logf("stored top-K: series reduction %.1f%%, critical retention %.0f%%; reasons %q", red, ret, v.Results.Reasons)
+	ep.waitRunning(t, agentID, prod.ConfigHash, "production config after the experiment")
 }
 
 // TestExperimentDropsPostgresFails: a candidate that drops postgres, which
