@@ -332,7 +332,8 @@ const (
 // EntitiesRequest names a stream, label matchers in the form of the
 // experiment spec's critical (`process.executable.name=~"nginx|postgres"`),
 // and the labels an entity is identified by (Keys; e.g. host.name and
-// process.executable.name). Only series seen at or after Since count.
+// process.executable.name). Only series seen after Since count (in a
+// later whole second).
 type EntitiesRequest struct {
 	Stream   string    `json:"stream"`
 	Matchers []string  `json:"matchers"`

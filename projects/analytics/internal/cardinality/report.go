@@ -94,16 +94,17 @@ func (s *Stream) Snapshot() *Snapshot {
 	return s.snapshot(now, nowSec, cutoff)
 }
 
-// SnapshotSince copies the stream's series last seen at or after since
-// (and still active): what arrived after a config change, which the
-// staleness window alone would blur for minutes.
+// SnapshotSince copies the stream's series last seen after since (and
+// still active): what arrived after a config change, which the staleness
+// window alone would blur for minutes.
 func (s *Stream) SnapshotSince(since time.Time) *Snapshot {
 	now, nowSec, cutoff := s.liveCutoff()
 	if !since.After(s.t.epoch) {
 		return s.snapshot(now, nowSec, cutoff)
 	}
-	// Seconds are whole: a series seen in since's second counts.
-	return s.snapshot(now, nowSec, max(cutoff, s.t.sec(since)))
+	// Seconds are whole: only a series seen in a later second than
+	// since's counts, so nothing received just before since does.
+	return s.snapshot(now, nowSec, max(cutoff, s.t.sec(since)+1))
 }
 
 func (s *Stream) snapshot(now time.Time, nowSec, cutoff uint32) *Snapshot {

@@ -27,6 +27,7 @@ func TestEntitiesSince(t *testing.T) {
 		{"since the second batch: h2 silent", t0.Add(20 * time.Second), []string{`host.name!=""`}, []string{"host.name"}, []string{"host.name=h1|host.name=h3"}},
 		{"one matcher per host", t0.Add(20 * time.Second), []string{`host.name="h2"`, `host.name="h3"`}, []string{"host.name"}, []string{"", "host.name=h3"}},
 		{"two keys", time.Time{}, []string{`zone=~"z[12]"`}, []string{"host.name", "zone"}, []string{"host.name=h1,zone=z1|host.name=h2,zone=z2"}},
+		{"a batch in since's own second is not after it", t0.Add(30*time.Second + 500*time.Millisecond), []string{`host.name!=""`}, []string{"host.name"}, []string{""}},
 		{"nothing since the future", t0.Add(time.Hour), []string{`host.name!=""`}, []string{"host.name"}, []string{""}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
