@@ -531,6 +531,16 @@ func TestRolloutCriticalEntityLostRollsBackEveryAgent(t *testing.T) {
 	if err := json.Unmarshal(body, &p); err != nil {
 		t.Fatal(err)
 	}
+	// The rollout records what arrived in the last minute: wait until the
+	// production configs' postgres processes have reached analytics.
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		var rep apiv1.EntitiesReply
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err := ep.app.Settings.Bus.Request(ctx, apiv1.SubjectAnalyticsEntities, apiv1.EntitiesRequest{Stream: apiv1.DefaultStream,
+			Matchers: []string{`process.executable.name=~"postgres"`}, Keys: []string{"host.name", "process.executable.name"}}, &rep)
+		return err == nil && len(rep.Results) == 1 && rep.Results[0].Count > 0
+	}, "postgres never reached analytics' default stream")
 	ro, err := ep.ctl.Experiments().CreateRollout(context.Background(), "alice", controller.RolloutRequest{
 		Team: team, PipelineID: p.ID, Selector: map[string]string{"env": "e2e"},
 		Strategy: "staged", Steps: []int{50, 100}, Pause: 3 * time.Second,
@@ -549,7 +559,8 @@ func TestRolloutCriticalEntityLostRollsBackEveryAgent(t *testing.T) {
 	}, "rollout never finished")
 	if cur.State != "rolled_back" || !strings.HasPrefix(cur.Reason, "step 2 (100%): analytics no longer receives") ||
 		!strings.Contains(cur.Reason, "process.executable.name=postgres") {
-		t.Fatalf("rollout %s: %s; want rolled_back at step 2 for the lost postgres", cur.State, cur.Reason)
+		evs, _ := ep.ctl.Experiments().RolloutEvents(context.Background(), ro.ID)
+		t.Fatalf("rollout %s: %s; want rolled_back at step 2 for the lost postgres (critical baseline %+v; events %+v)", cur.State, cur.Reason, cur.CriticalBaseline, evs)
 	}
 	if len(cur.CriticalBaseline) != 1 || len(cur.CriticalBaseline[0].Entities) == 0 {
 		t.Fatalf("critical baseline %+v: postgres should have arrived before the rollout", cur.CriticalBaseline)

@@ -129,3 +129,8 @@ func (c *CriticalChecker) Entities(ctx context.Context, stream, matcher string, 
 	}
 	return rep.Results[0], nil
 }
+
+// RolloutEvents returns a rollout's events, oldest first (at most 1000).
+func (s *Service) RolloutEvents(ctx context.Context, id string) ([]rollout.Event, error) {
+	return s.rollouts.Events(ctx, id, 1000)
+}
