@@ -499,3 +499,45 @@ type StreamReservation struct {
 type StreamReservationReply struct {
 	Streams []string `json:"streams"`
 }
+
+// SubjectAnalyticsEntities: request EntitiesRequest, reply EntitiesReply.
+// It lists which entities a stream received at or after a time: the
+// controller's checks that a rollout step keeps every critical entity and
+// that every agent of an experiment delivered data on every variant.
+const SubjectAnalyticsEntities = "phoenix.analytics.entities"
+
+// Bounds of an entities request.
+const (
+	MaxEntityMatchers = 50
+	MaxEntityKeys     = 8
+	MaxEntitiesListed = 1000
+)
+
+// EntitiesRequest names a stream, label matchers in the form of the
+// experiment spec's critical (`process.executable.name=~"nginx|postgres"`),
+// and the labels an entity is identified by (Keys; e.g. host.name and
+// process.executable.name). Only series seen after Since count (in a
+// later whole second).
+type EntitiesRequest struct {
+	Stream   string    `json:"stream"`
+	Matchers []string  `json:"matchers"`
+	Keys     []string  `json:"keys"`
+	Since    time.Time `json:"since,omitzero"`
+}
+
+// EntitiesReply has one result per matcher, in request order.
+type EntitiesReply struct {
+	Stream  string          `json:"stream"`
+	Since   time.Time       `json:"since,omitzero"`
+	Results []EntitiesMatch `json:"results"`
+}
+
+// EntitiesMatch: the distinct values of the request's Keys (joined
+// `k=v,k=v`, sorted) among the series matching Matcher; Count is exact,
+// Entities lists at most MaxEntitiesListed of them (Truncated then).
+type EntitiesMatch struct {
+	Matcher   string   `json:"matcher"`
+	Count     int      `json:"count"`
+	Entities  []string `json:"entities"`
+	Truncated bool     `json:"truncated,omitempty"`
+}

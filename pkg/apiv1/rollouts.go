@@ -22,6 +22,10 @@ type CreateRolloutRequest struct {
 	Strategy   string            `json:"strategy,omitempty"`
 	Steps      []int             `json:"steps,omitempty"`
 	Pause      string            `json:"pause,omitempty"`
+	// Critical are label matchers of entities analytics must still
+	// receive on Stream ("" = default) after every step.
+	Critical []string `json:"critical,omitempty"`
+	Stream   string   `json:"stream,omitempty"`
 }
 
 // Rollout is one rollout as GET /api/v1/rollouts/{id} answers it (and an
@@ -39,6 +43,8 @@ type Rollout struct {
 	Strategy        string            `json:"strategy"`
 	Steps           []int             `json:"steps"`
 	Pause           string            `json:"pause"`
+	Critical        []string          `json:"critical,omitempty"`
+	Stream          string            `json:"stream,omitempty"`
 	Progress        RolloutProgress   `json:"progress"`
 	CreatedBy       string            `json:"created_by"`
 	CreatedAt       time.Time         `json:"created_at"`

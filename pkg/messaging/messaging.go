@@ -39,6 +39,7 @@ const (
 	KindAgent      = "agent"
 	KindPipeline   = "pipeline"
 	KindAdaptive   = "adaptive" // the controller's adaptive decisions
+	KindRollout    = "rollout"
 )
 
 // Settings says how to reach NATS.

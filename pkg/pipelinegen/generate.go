@@ -125,12 +125,16 @@ type Exporter struct {
 	Config   map[string]any    `json:"config,omitempty"` // the whole block for other exporters
 }
 
-// Variant is one pipeline of an experiment.
+// Variant is one pipeline of an experiment: a template (with Set),
+// strategies, or Config, a stored production collector config whose
+// metrics pipeline's processors the variant runs (memory_limiter, resource
+// detection and batch are the fan-out's own).
 type Variant struct {
 	Name       string            `json:"name,omitempty"` // default candidate-a, candidate-b, ...
 	Template   string            `json:"template,omitempty"`
 	Set        map[string]string `json:"set,omitempty"`
 	Strategies []Strategy        `json:"strategies,omitempty"`
+	Config     string            `json:"config,omitempty"`
 }
 
 // Result is a generated config.
@@ -188,6 +192,7 @@ type plannedVariant struct {
 	pipeline   string // metrics or metrics/<variant>
 	strategies []Strategy
 	processors []processor
+	stored     bool // processors come from a stored config
 }
 
 type plan struct {
@@ -272,8 +277,17 @@ func (r Request) plan() (*plan, []problem.FieldError) {
 				errs = append(errs, problem.FieldError{Path: path + ".name", Message: fmt.Sprintf("duplicate variant name %q", v.Name)})
 			}
 			seen[v.Name] = true
+			if v.Config != "" {
+				if v.Template != "" || len(v.Set) > 0 || len(v.Strategies) > 0 {
+					errs = append(errs, problem.FieldError{Path: path + ".config", Message: "set config, template or strategies, only one"})
+				}
+				procs, e := storedProcessors(v.Name, v.Config, path)
+				errs = append(errs, e...)
+				p.variants = append(p.variants, plannedVariant{name: v.Name, pipeline: "metrics/" + v.Name, processors: procs, stored: true})
+				continue
+			}
 			if v.Template == "" && len(v.Strategies) == 0 && i > 0 {
-				errs = append(errs, problem.FieldError{Path: path, Message: "set template or strategies"})
+				errs = append(errs, problem.FieldError{Path: path, Message: "set template, strategies or config"})
 			}
 			ss, e := resolve(v.Template, v.Set, v.Strategies, path)
 			errs = append(errs, e...)
@@ -286,7 +300,9 @@ func (r Request) plan() (*plan, []problem.FieldError) {
 		return nil, errs
 	}
 	for i := range p.variants {
-		p.variants[i].processors = buildProcessors(p.variants[i].name, p.variants[i].strategies)
+		if !p.variants[i].stored {
+			p.variants[i].processors = buildProcessors(p.variants[i].name, p.variants[i].strategies)
+		}
 	}
 	return p, nil
 }

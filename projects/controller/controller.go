@@ -92,7 +92,10 @@ func NewController(s service.Settings) (*Controller, error) {
 	c.rollouts = rollout.NewStore(s.Store)
 	c.adaptive = adaptive.NewStore(s.Store)
 	c.adaptive.DecisionsKept, c.adaptive.MaxPolicies = cc.AdaptiveDecisionsKept, cc.AdaptiveMaxPolicies
-	ops := operations(api, &experimentapi.API{Store: c.exps, Logger: s.Logger},
+	ops := operations(api, &experimentapi.API{Store: c.exps, Logger: s.Logger,
+		Pin: func(ctx context.Context, team string, e *experiment.Experiment) error {
+			return experimentrun.PinStored(ctx, s.Bus, team, e)
+		}},
 		&rolloutapi.API{Store: c.rollouts, Bus: s.Bus, Logger: s.Logger}, &adaptiveapi.API{Store: c.adaptive, Logger: s.Logger})
 	c.resp = service.NewResponder(s, config.ServiceController, nil, ops.Endpoints(config.ServiceController)...)
 	// Experiment configs send their variants to analytics' OTLP/HTTP

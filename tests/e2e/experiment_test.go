@@ -16,10 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/pkg/app"
 	"github.com/phoenix-platform/phoenix/pkg/config"
 	"github.com/phoenix-platform/phoenix/pkg/pipelinegen"
+	"github.com/phoenix-platform/phoenix/pkg/problem"
 	"github.com/phoenix-platform/phoenix/pkg/service"
 	"github.com/phoenix-platform/phoenix/pkg/testutil"
 	"github.com/phoenix-platform/phoenix/projects/analytics"
@@ -308,6 +311,58 @@ func TestExperimentTopKPromotedThenRolledBack(t *testing.T) {
 	ep.waitRunning(t, agentID, prod.ConfigHash, "production config after the rollback")
 }
 
+// TestExperimentStoredPipelineVariant: a candidate named as a stored
+// pipeline (`pipeline: name`) runs that version's processors in the
+// fan-out: the stored top-K cuts series and keeps postgres, so it
+// succeeds; the experiment's spec is pinned to the version it ran.
+func TestExperimentStoredPipelineVariant(t *testing.T) {
+	bin := realCollector(t)
+	ep := startExperimentPlane(t, bin)
+	agentID, team, prod := ep.productionAgent(t, bin)
+	gen := pipelinegen.Request{
+		Template: "topk", Set: map[string]string{"k": "5", "critical": "nginx|postgres"},
+		Source: pipelinegen.Source{CollectionInterval: "1s"},
+		Target: pipelinegen.Target{Exporter: &pipelinegen.Exporter{Type: "otlphttp", Endpoint: "http://" + ep.cfg.Analytics.OTLPHTTPAddr}},
+	}
+	status, body, err := ep.call(t, apiv1.Subject("generator", "createPipeline"), admin, nil, map[string]any{
+		"name": "topk-stored", "team": team, "reason": "e2e stored variant", "generate": gen,
+	})
+	if err != nil || status != http.StatusCreated {
+		t.Fatalf("create pipeline: %d %v %s", status, err, body)
+	}
+	var p struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ep.ctl.Experiments().Create(context.Background(), team, "alice",
+		[]byte(expSpec("stored-missing-e2e", "e2e", `{name: topk, pipeline: no-such-pipeline}`, "wait")), true); err == nil ||
+		!strings.Contains(err.Error()+fmt.Sprint(problem.From(err).Errors), "spec.candidates[0].pipeline") {
+		t.Fatalf("a missing stored pipeline was accepted: %v", err)
+	}
+
+	id := ep.create(t, team, expSpec("stored-e2e", "e2e", `{name: topk, pipeline: topk-stored}`, "wait"))
+	rec, err := ep.ctl.Experiments().Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.Spec.Spec.Candidates[0].Pipeline; got != p.ID+"@1" {
+		t.Fatalf("candidate pipeline pinned as %q, want %s@1", got, p.ID)
+	}
+	v := ep.waitState(t, id, 60*time.Second, "succeeded", "failed", "inconclusive", "errored")
+	if v.State != "succeeded" || v.Results.Winner != "topk" {
+		t.Fatalf("experiment ended %s: %+v", v.State, v.Results)
+	}
+	red, _ := measured(t, v, "topk", "min_series_reduction_pct")
+	ret, _ := measured(t, v, "topk", "min_critical_retention_pct")
+	if red < 30 || ret < 100 {
+		t.Fatalf("stored top-K: series reduction %.1f%%, critical retention %.1f%%", red, ret)
+	}
+	t.Logf("stored top-K: series reduction %.1f%%, critical retention %.0f%%; reasons %q", red, ret, v.Results.Reasons)
+	ep.waitRunning(t, agentID, prod.ConfigHash, "production config after the experiment")
+}
+
 // TestExperimentDropsPostgresFails: a candidate that drops postgres, which
 // the experiment declares critical, fails on critical retention, and the
 // agent returns to its production config.
@@ -430,5 +485,96 @@ func TestRolloutSecondStepFailsRollsBackEveryAgent(t *testing.T) {
 	}
 	if !slices.Contains(kinds, "pipeline") || kinds[0] != "rollback" {
 		t.Fatalf("first agent's history %v: want the rollout's pipeline, then a rollback", kinds)
+	}
+}
+
+// TestRolloutCriticalEntityLostRollsBackEveryAgent: a staged rollout (50 %,
+// then 100 %) to two real agents on this host of a pipeline that drops
+// postgres, which the rollout names critical. Both agents scrape the same
+// processes into analytics' default stream, so after step 1 postgres still
+// arrives (from the second agent's production config); after step 2 it
+// stops, and the whole rollout rolls back though every agent is healthy.
+func TestRolloutCriticalEntityLostRollsBackEveryAgent(t *testing.T) {
+	bin := realCollector(t)
+	ep := startExperimentPlane(t, bin)
+	a1, team, prod1 := ep.productionAgentOn(t, bin, testutil.FreeAddr(t), testutil.FreeAddr(t))
+	a2, _, prod2 := ep.productionAgentOn(t, bin, testutil.FreeAddr(t), testutil.FreeAddr(t))
+
+	// One config for both collectors on one host: no health_check and no
+	// telemetry port, so the two do not compete for a port and stay healthy.
+	res, err := pipelinegen.Generate(pipelinegen.Request{
+		Strategies: []pipelinegen.Strategy{{Type: "priority_tiers", Tiers: &pipelinegen.Tiers{Critical: "nginx", Low: "postgres|kworker/.*|ksoftirqd/.*"}}},
+		Source:     pipelinegen.Source{CollectionInterval: "1s"},
+		Target:     pipelinegen.Target{Exporter: &pipelinegen.Exporter{Type: "otlphttp", Endpoint: "http://" + ep.cfg.Analytics.OTLPHTTPAddr}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(res.Config, &doc); err != nil {
+		t.Fatal(err)
+	}
+	doc["service"].(map[string]any)["telemetry"] = map[string]any{"metrics": map[string]any{"level": "none"}}
+	raw, err := yaml.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, body, err := ep.call(t, apiv1.Subject("generator", "createPipeline"), admin, nil, map[string]any{
+		"name": "drops-postgres-fleet", "team": team, "reason": "e2e rollout", "config": string(raw),
+	})
+	if err != nil || status != http.StatusCreated {
+		t.Fatalf("create pipeline: %d %v %s", status, err, body)
+	}
+	var p struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil {
+		t.Fatal(err)
+	}
+	// The rollout records what arrived in the last minute: wait until the
+	// production configs' postgres processes have reached analytics.
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		var rep apiv1.EntitiesReply
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err := ep.app.Settings.Bus.Request(ctx, apiv1.SubjectAnalyticsEntities, apiv1.EntitiesRequest{Stream: apiv1.DefaultStream,
+			Matchers: []string{`process.executable.name=~"postgres"`}, Keys: []string{"host.name", "process.executable.name"}}, &rep)
+		return err == nil && len(rep.Results) == 1 && rep.Results[0].Count > 0
+	}, "postgres never reached analytics' default stream")
+	ro, err := ep.ctl.Experiments().CreateRollout(context.Background(), "alice", controller.RolloutRequest{
+		Team: team, PipelineID: p.ID, Selector: map[string]string{"env": "e2e"},
+		Strategy: "staged", Steps: []int{50, 100}, Pause: 3 * time.Second,
+		Critical: []string{`process.executable.name=~"postgres"`},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur := ro
+	testutil.Eventually(t, 150*time.Second, func() bool {
+		cur, err = ep.ctl.Experiments().GetRollout(context.Background(), ro.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cur.State == "succeeded" || cur.State != "rolling" && cur.Progress.Restored
+	}, "rollout never finished")
+	if cur.State != "rolled_back" || !strings.HasPrefix(cur.Reason, "step 2 (100%): analytics no longer receives") ||
+		!strings.Contains(cur.Reason, "process.executable.name=postgres") {
+		evs, _ := ep.ctl.Experiments().RolloutEvents(context.Background(), ro.ID)
+		t.Fatalf("rollout %s: %s; want rolled_back at step 2 for the lost postgres (critical baseline %+v; events %+v)", cur.State, cur.Reason, cur.CriticalBaseline, evs)
+	}
+	if len(cur.CriticalBaseline) != 1 || len(cur.CriticalBaseline[0].Entities) == 0 {
+		t.Fatalf("critical baseline %+v: postgres should have arrived before the rollout", cur.CriticalBaseline)
+	}
+	t.Logf("rolled back: %s", cur.Reason)
+	ep.waitRunning(t, a1, prod1.ConfigHash, "first agent's production config after the rollback")
+	ep.waitRunning(t, a2, prod2.ConfigHash, "second agent's production config after the rollback")
+	for _, id := range []string{a1, a2} {
+		var kinds []string
+		for _, d := range ep.history(t, id) {
+			kinds = append(kinds, d.Kind)
+		}
+		if !slices.Contains(kinds, "pipeline") || kinds[0] != "rollback" {
+			t.Fatalf("agent %s history %v: want the rollout's pipeline, then a rollback", id, kinds)
+		}
 	}
 }

@@ -91,6 +91,23 @@ func (s *Stream) liveCutoff() (now time.Time, nowSec, cutoff uint32) {
 // Snapshot copies the stream's active series.
 func (s *Stream) Snapshot() *Snapshot {
 	now, nowSec, cutoff := s.liveCutoff()
+	return s.snapshot(now, nowSec, cutoff)
+}
+
+// SnapshotSince copies the stream's series last seen after since (and
+// still active): what arrived after a config change, which the staleness
+// window alone would blur for minutes.
+func (s *Stream) SnapshotSince(since time.Time) *Snapshot {
+	now, nowSec, cutoff := s.liveCutoff()
+	if !since.After(s.t.epoch) {
+		return s.snapshot(now, nowSec, cutoff)
+	}
+	// Seconds are whole: only a series seen in a later second than
+	// since's counts, so nothing received just before since does.
+	return s.snapshot(now, nowSec, max(cutoff, s.t.sec(since)+1))
+}
+
+func (s *Stream) snapshot(now time.Time, nowSec, cutoff uint32) *Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sn := &Snapshot{

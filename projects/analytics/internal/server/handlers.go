@@ -29,6 +29,7 @@ func (s *Service) endpoints() []messaging.Endpoint {
 		{Name: "compare", Subject: apiv1.SubjectAnalyticsCompare, Handler: s.natsCompare},
 		{Name: "streams", Subject: apiv1.SubjectAnalyticsStreams, Handler: s.natsStreams},
 		{Name: "reserve-streams", Subject: apiv1.SubjectAnalyticsReserveStreams, Handler: s.natsReserveStreams},
+		{Name: "entities", Subject: apiv1.SubjectAnalyticsEntities, Handler: s.natsEntities},
 	}
 }
 

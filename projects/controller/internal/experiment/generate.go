@@ -7,8 +7,9 @@ import (
 )
 
 // Resolver turns a stored pipeline reference (`name` or `name@version`) of
-// the experiment's team into its strategies (the generator's store).
-type Resolver func(ref string) ([]pipelinegen.Strategy, error)
+// the experiment's team into that version's collector config (the
+// generator's store); the fan-out runs its metrics pipeline's processors.
+type Resolver func(ref string) (string, error)
 
 // GeneratorRequest is the generator request for the experiment's fan-out
 // config: its ExperimentID is the experiment's name, so analytics routes
@@ -45,13 +46,10 @@ func generatorVariant(v Variant, name string, resolve Resolver) (pipelinegen.Var
 	if resolve == nil {
 		return out, fmt.Errorf("stored pipeline %s: no resolver for stored pipelines", v.Pipeline)
 	}
-	ss, err := resolve(v.Pipeline)
+	cfg, err := resolve(v.Pipeline)
 	if err != nil {
 		return out, fmt.Errorf("stored pipeline %s: %w", v.Pipeline, err)
 	}
-	out.Strategies = ss
-	if out.Strategies == nil {
-		out.Template = "baseline" // a stored pass-through pipeline has no strategies
-	}
+	out.Config = cfg
 	return out, nil
 }

@@ -61,22 +61,32 @@ func TestGeneratorRequestStoredPipelines(t *testing.T) {
 		t.Fatalf("a stored pipeline without a resolver: %v", err)
 	}
 	missing := errors.New("no such pipeline")
-	if _, err := e.GeneratorRequest(pipelinegen.Source{}, "", func(string) ([]pipelinegen.Strategy, error) { return nil, missing }); !errors.Is(err, missing) {
+	if _, err := e.GeneratorRequest(pipelinegen.Source{}, "", func(string) (string, error) { return "", missing }); !errors.Is(err, missing) {
 		t.Fatalf("resolver error: %v", err)
 	}
 	var asked string
-	req, err := e.GeneratorRequest(pipelinegen.Source{}, "http://phoenix:4318", func(ref string) ([]pipelinegen.Strategy, error) {
+	stored, err := pipelinegen.Generate(pipelinegen.Request{Strategies: []pipelinegen.Strategy{{Type: pipelinegen.DropLabels, Labels: []string{"process.pid"}}},
+		Target: pipelinegen.Target{Exporter: &pipelinegen.Exporter{Type: "otlphttp", Endpoint: "http://backend:4318"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := e.GeneratorRequest(pipelinegen.Source{}, "http://phoenix:4318", func(ref string) (string, error) {
 		asked = ref
-		return []pipelinegen.Strategy{{Type: pipelinegen.DropLabels, Labels: []string{"process.pid"}}}, nil
+		return string(stored.Config), nil
 	})
 	if err != nil || asked != "prod-hosts@3" {
 		t.Fatalf("resolve %q: %v", asked, err)
 	}
-	if req.Target.ExperimentID != "fleet-trim_2" || req.Target.Baseline.Name != BaselineVariant || len(req.Target.Baseline.Strategies) != 1 ||
+	if req.Target.ExperimentID != "fleet-trim_2" || req.Target.Baseline.Name != BaselineVariant || req.Target.Baseline.Config != string(stored.Config) ||
 		len(req.Target.Candidates) != 3 || req.Target.Candidates[1].Name != "drop-pid" || req.Target.IngestEndpoint != "http://phoenix:4318" {
 		t.Fatalf("request: %+v", req.Target)
 	}
-	if _, err := pipelinegen.Generate(req); err != nil {
+	res, err := pipelinegen.Generate(req)
+	if err != nil {
 		t.Fatalf("generate: %v", err)
+	}
+	// The baseline runs the stored config's drop, renamed for the variant.
+	if !strings.Contains(string(res.Config), "/baseline") || !strings.Contains(string(res.Config), "process.pid") {
+		t.Fatalf("the baseline does not run the stored pipeline:\n%s", res.Config)
 	}
 }

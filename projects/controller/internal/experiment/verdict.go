@@ -68,9 +68,14 @@ type AggregateFigures struct {
 
 // DataFacts say whether the data an analysis needs arrived at all.
 type DataFacts struct {
-	Agents       int      // agents the experiment ran on
-	SilentAgents []string // agents that never delivered data
+	Agents int // agents the experiment ran on
+	// SilentAgents name agents that sent nothing on some variant, each
+	// with the variants ("a1 on host h1 sent nothing on topk").
+	SilentAgents []string
 	EmptyStreams []string // variant streams with no data in the window
+	// Note says what could not be checked (e.g. agents one by one); it is
+	// listed in the reasons and decides nothing.
+	Note string
 }
 
 // Policy tunes how much data a verdict needs.
@@ -150,8 +155,8 @@ func Decide(experiment string, c Criteria, facts DataFacts, figs []Figures, p Po
 		missing = append(missing, "no agent ran the experiment (the selector matched none)")
 	}
 	if len(facts.SilentAgents) > 0 {
-		missing = append(missing, fmt.Sprintf("%d of %d agents never delivered data: %s", len(facts.SilentAgents),
-			facts.Agents, strings.Join(capList(facts.SilentAgents, 10), ", ")))
+		missing = append(missing, fmt.Sprintf("%d of %d agents did not deliver data on every variant: %s", len(facts.SilentAgents),
+			facts.Agents, strings.Join(capList(facts.SilentAgents, 10), "; ")))
 	}
 	baselineStream := StreamID(experiment, BaselineVariant)
 	if slices.Contains(facts.EmptyStreams, baselineStream) {
@@ -173,6 +178,9 @@ func Decide(experiment string, c Criteria, facts DataFacts, figs []Figures, p Po
 		case OutcomeFailed:
 			failed = append(failed, cr)
 		}
+	}
+	if facts.Note != "" {
+		res.Reasons = append(res.Reasons, facts.Note)
 	}
 	switch {
 	case len(missing) > 0:

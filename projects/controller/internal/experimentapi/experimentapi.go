@@ -29,7 +29,11 @@ const applyAttempts = 3
 
 // API answers the experiment operations of api/openapi.yaml.
 type API struct {
-	Store  *experiment.Store
+	Store *experiment.Store
+	// Pin, when set, resolves the stored pipelines a spec's variants name
+	// for the owning team and pins each to its version (a 400 naming the
+	// variant when one is not found); nil leaves the spec as written.
+	Pin    func(ctx context.Context, team string, e *experiment.Experiment) error
 	Logger *slog.Logger // may be nil
 }
 
@@ -79,6 +83,11 @@ func (a *API) create(ctx context.Context, req *apiv1.Request) (any, error) {
 	team, err := req.Principal.OwnerTeam(req.Query.Get("team"), "an experiment")
 	if err != nil {
 		return nil, err
+	}
+	if a.Pin != nil {
+		if err := a.Pin(ctx, team, spec); err != nil {
+			return nil, err
+		}
 	}
 	rec := &experiment.Record{Team: team, Spec: *spec}
 	if err := a.Store.Create(ctx, rec, req.Principal.Subject, "created through the API"); err != nil {

@@ -18,6 +18,9 @@ import (
 // rollups to count the windows in which both delivered data.
 type Analyzer struct {
 	Bus Requester
+	// Silence, when set, finds agents that sent nothing on a variant;
+	// they make the verdict inconclusive.
+	Silence *Silence
 }
 
 var (
@@ -87,6 +90,13 @@ func (a *Analyzer) Analyze(ctx context.Context, r *experiment.Record, from, to t
 			return facts, nil, fmt.Errorf("compare %s with %s: %w", stream, base, err)
 		}
 		figs = append(figs, experiment.FiguresFromCompare(c.Name, rep, windows))
+	}
+	if a.Silence != nil {
+		silent, note, err := a.Silence.Check(ctx, r, from)
+		if err != nil {
+			return facts, nil, err
+		}
+		facts.SilentAgents, facts.Note = silent, note
 	}
 	return facts, figs, nil
 }

@@ -3,6 +3,7 @@ package experimentrun
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -66,9 +67,12 @@ func (c *Configs) ExperimentConfig(ctx context.Context, r *experiment.Record) ([
 	if err != nil {
 		return nil, err
 	}
-	req, err := r.Spec.GeneratorRequest(st.Source, c.Ingest, storedUnsupported)
-	if err != nil {
+	req, err := r.Spec.GeneratorRequest(st.Source, c.Ingest, storedResolver(ctx, c.Bus, r.Team))
+	if errors.Is(err, errStoredNotFound) {
 		return nil, problem.BadRequest("experiment " + r.Name() + ": " + err.Error())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("experiment %s: %w", r.Name(), err)
 	}
 	req.TelemetryAddr, req.HealthAddr = st.TelemetryAddr, st.HealthAddr
 	var out generateResponse
@@ -106,16 +110,6 @@ func (c *Configs) setup(ctx context.Context, r *experiment.Record) (Setup, error
 	return def, nil
 }
 
-// storedUnsupported refuses a variant naming a stored pipeline: the
-// generator does not expose the generate request behind a stored version,
-// so its strategies cannot be fanned out next to the candidates.
-func storedUnsupported(ref string) ([]pipelinegen.Strategy, error) {
-	return nil, fmt.Errorf("%s (%s)", storedMessage, ref)
-}
-
-const storedMessage = "stored pipelines as variants are not supported yet (the generator does not serve a version's strategies); " +
-	"write the variant as {template, set} or strategies"
-
 // PromotionName is the stored pipeline a promotion creates: one per
 // experiment and winner (the id suffix keeps a later experiment of the
 // same name from reusing it).
@@ -147,6 +141,15 @@ func (c *Configs) PromotionConfig(ctx context.Context, r *experiment.Record, win
 	}
 	if v == nil {
 		return experiment.Promotion{}, problem.BadRequest(fmt.Sprintf("experiment %s has no candidate %q", r.Name(), winner))
+	}
+	if v.Pipeline != "" {
+		// The winner is a stored version already: the fleet gets exactly
+		// it, and nothing new is stored.
+		pv, err := resolveStored(ctx, c.Bus, r.Team, v.Pipeline)
+		if err != nil {
+			return experiment.Promotion{}, fmt.Errorf("stored pipeline %s of candidate %s: %w", v.Pipeline, winner, err)
+		}
+		return experiment.Promotion{Config: []byte(pv.Config), PipelineID: pv.PipelineID, PipelineVersion: pv.Version}, nil
 	}
 	st, err := c.setup(ctx, r)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/phoenix-platform/phoenix/pkg/messaging"
 	"github.com/phoenix-platform/phoenix/projects/controller/internal/experiment"
+	"github.com/phoenix-platform/phoenix/projects/controller/internal/rollout"
 )
 
 // EventTransition is the type of an experiment's transition event.
@@ -59,4 +60,34 @@ func (p *Publisher) Publish(ctx context.Context, t experiment.Transition) error 
 // MsgID is the deduplication id of a transition event.
 func MsgID(t experiment.Transition) string {
 	return t.ExperimentID + "/" + strconv.FormatInt(t.Seq, 10)
+}
+
+// EventRollout is the type of a rollout's events.
+const EventRollout = "transition"
+
+// RolloutPublisher is rollout.Publisher over JetStream: subject
+// phoenix.events.rollout.<id> on PHOENIX_EVENTS, deduplicated by
+// Nats-Msg-Id rollout/<id>/<version>.
+type RolloutPublisher struct {
+	JS jetstream.JetStream
+}
+
+var _ rollout.Publisher = (*RolloutPublisher)(nil)
+
+// Publish stores one rollout event.
+func (p *RolloutPublisher) Publish(ctx context.Context, e rollout.Event) error {
+	data, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("encode rollout event: %w", err)
+	}
+	ev, err := json.Marshal(messaging.Event{Kind: messaging.KindRollout, ID: e.RolloutID, Type: EventRollout, Time: e.At, Data: data})
+	if err != nil {
+		return fmt.Errorf("encode rollout event: %w", err)
+	}
+	msg := &nats.Msg{Subject: messaging.EventSubject(messaging.KindRollout, e.RolloutID), Data: ev, Header: nats.Header{}}
+	msg.Header.Set(jetstream.MsgIDHeader, "rollout/"+e.RolloutID+"/"+strconv.FormatInt(e.Version, 10))
+	if _, err := p.JS.PublishMsg(ctx, msg); err != nil {
+		return fmt.Errorf("publish rollout event: %w", err)
+	}
+	return nil
 }

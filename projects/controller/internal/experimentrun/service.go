@@ -79,12 +79,26 @@ func Start(ctx context.Context, d Deps, o Options) (*Service, error) {
 	dep := &Deployer{Repo: d.Repo, Pusher: d.Pusher, Logger: d.Logger}
 	// Each runner leaves alone the agents the other holds.
 	var ro *rollout.Runner
+	configs := &Configs{Bus: d.Bus, Previous: dep.ConfigByHash, Source: o.Source, Ingest: o.Ingest, Exporter: o.Exporter,
+		TelemetryAddr: o.TelemetryAddr, HealthAddr: o.HealthAddr}
+	silence := &Silence{Bus: d.Bus,
+		Hostname: func(ctx context.Context, id string) (string, error) {
+			a, err := d.Repo.GetAgent(ctx, id)
+			if err != nil {
+				return "", err
+			}
+			return a.Hostname, nil
+		},
+		Source: func(ctx context.Context, r *experiment.Record) (pipelinegen.Source, error) {
+			st, err := configs.setup(ctx, r)
+			return st.Source, err
+		},
+	}
 	runner, err := experiment.NewRunner(experiment.Settings{
-		Store:    store,
-		Deployer: dep,
-		Configs: &ReservingConfigs{Bus: d.Bus, Configs: &Configs{Bus: d.Bus, Previous: dep.ConfigByHash, Source: o.Source, Ingest: o.Ingest, Exporter: o.Exporter,
-			TelemetryAddr: o.TelemetryAddr, HealthAddr: o.HealthAddr}},
-		Analyzer:     &Analyzer{Bus: d.Bus},
+		Store:        store,
+		Deployer:     dep,
+		Configs:      &ReservingConfigs{Bus: d.Bus, Configs: configs},
+		Analyzer:     &Analyzer{Bus: d.Bus, Silence: silence},
 		Publisher:    &Publisher{JS: d.Bus.JS, Store: store},
 		Clock:        wallClock{},
 		Logger:       d.Logger,
@@ -96,7 +110,8 @@ func Start(ctx context.Context, d Deps, o Options) (*Service, error) {
 		return nil, err
 	}
 	ro, err = rollout.NewRunner(rollout.Settings{Store: rollouts, Deployer: dep, Clock: wallClock{}, Logger: d.Logger,
-		ApplyTimeout: o.ApplyTimeout, Held: runner.HeldAgents})
+		ApplyTimeout: o.ApplyTimeout, Held: runner.HeldAgents, Publisher: &RolloutPublisher{JS: d.Bus.JS},
+		Critical: &CriticalChecker{Bus: d.Bus}})
 	if err != nil {
 		return nil, err
 	}
@@ -142,18 +157,8 @@ func (s *Service) Create(ctx context.Context, team, actor string, spec []byte, s
 	if team == "" {
 		return nil, problem.BadRequest("an experiment belongs to a team")
 	}
-	// Refused now rather than when it deploys (see storedUnsupported).
-	var errs []problem.FieldError
-	if e.Spec.Baseline.Pipeline != "" {
-		errs = append(errs, problem.FieldError{Path: "spec.baseline.pipeline", Message: storedMessage})
-	}
-	for i, c := range e.Spec.Candidates {
-		if c.Pipeline != "" {
-			errs = append(errs, problem.FieldError{Path: fmt.Sprintf("spec.candidates[%d].pipeline", i), Message: storedMessage})
-		}
-	}
-	if len(errs) > 0 {
-		return nil, problem.BadRequest("invalid experiment spec", errs...)
+	if err := PinStored(ctx, s.bus, team, e); err != nil {
+		return nil, err
 	}
 	rec := &experiment.Record{Team: team, Spec: *e, State: experiment.Draft}
 	if start {

@@ -42,7 +42,13 @@ type Record struct {
 	Config          string             `json:"config"`
 	ConfigHash      string             `json:"config_hash"`
 	Plan            experiment.Rollout `json:"plan"`
-	State           State              `json:"state"`
+	// Critical are label matchers (as an experiment's spec.critical) of
+	// entities analytics must still receive on Stream after every step;
+	// CriticalBaseline is what it received when the agents were selected.
+	Critical         []string           `json:"critical,omitempty"`
+	Stream           string             `json:"stream,omitempty"` // "" = default
+	CriticalBaseline []CriticalEntities `json:"critical_baseline,omitempty"`
+	State            State              `json:"state"`
 	// Reason says why the rollout is in its state (the failed step).
 	Reason    string              `json:"reason,omitempty"`
 	Version   int64               `json:"version"`
@@ -70,6 +76,15 @@ type Settings struct {
 	// Held maps agents experiments (or other owners) hold to their owner,
 	// leaving out self; a rollout waits for them.
 	Held func(ctx context.Context, self string) (map[string]string, error)
+	// Publisher, when set, announces every rollout event (PHOENIX_EVENTS)
+	// from the store's outbox after each pass.
+	Publisher Publisher
+	// Critical, when set, checks after each step that analytics still
+	// receives every critical entity of the rollout (see CriticalChecker).
+	Critical CriticalChecker
+	// CriticalLookback is how far back the entities to keep are read
+	// (default DefaultCriticalLookback).
+	CriticalLookback time.Duration
 }
 
 // Runner advances rollouts one step at a time; like the experiment
@@ -89,6 +104,9 @@ func NewRunner(s Settings) (*Runner, error) {
 	}
 	if s.Logger == nil {
 		s.Logger = slog.Default()
+	}
+	if s.CriticalLookback <= 0 {
+		s.CriticalLookback = DefaultCriticalLookback
 	}
 	return &Runner{s: s, log: s.Logger.With("component", "rollout-runner")}, nil
 }
@@ -112,6 +130,9 @@ func (r *Runner) Reconcile(ctx context.Context) (int, error) {
 			n++
 		}
 		cursor = page[len(page)-1].ID
+	}
+	if err := r.publish(ctx); err != nil {
+		return n, err
 	}
 	return n, nil
 }
@@ -205,6 +226,13 @@ func (r *Runner) step(ctx context.Context, ro *Record) error {
 			return r.s.Store.Save(ctx, ro)
 		}
 		sortAgents(agents)
+		if len(agents) > 0 {
+			base, err := r.criticalBaseline(ctx, ro, now)
+			if err != nil {
+				return err
+			}
+			ro.CriticalBaseline = base
+		}
 		ro.Selected, ro.Progress.Note, ro.Progress.PhaseStarted = true, "", now
 		for _, a := range agents {
 			ro.Progress.Agents = append(ro.Progress.Agents, experiment.AgentProgress{ID: a.ID, PreviousConfigHash: a.ConfigHash})
@@ -222,13 +250,38 @@ func (r *Runner) step(ctx context.Context, ro *Record) error {
 	ids := agentIDs(ro.Progress.Agents)
 	n := (len(ids)*steps[step] + 99) / 100
 	what := fmt.Sprintf("step %d (%d%%)", step+1, steps[step])
+	last := step == len(steps)-1
 	if ro.Progress.RolloutPausing {
-		if now.Sub(ro.Progress.PhaseStarted) < ro.Plan.Pause.Std() {
+		// After a step (the pause; after the last step only the critical
+		// check): the agents are still healthy and analytics still
+		// receives every critical entity, or the whole rollout rolls back.
+		pause := ro.Plan.Pause.Std()
+		if last {
+			pause = 0
+		}
+		if now.Sub(ro.Progress.PhaseStarted) < pause {
 			return nil
 		}
 		ok, err := r.allRunning(ctx, ids[:n], ro.ConfigHash)
 		if err != nil || !ok {
 			return r.rollBack(ctx, ro, what+": an agent became unhealthy during the pause")
+		}
+		missing, err := r.missingCritical(ctx, ro, ro.Progress.PhaseStarted)
+		if err != nil {
+			return err
+		}
+		if missing != "" {
+			// Data of the new config may still be on its way: wait up to
+			// the apply timeout past the pause before judging.
+			if now.Sub(ro.Progress.PhaseStarted) <= pause+r.s.ApplyTimeout {
+				return nil
+			}
+			return r.rollBack(ctx, ro, what+": "+missing)
+		}
+		if last {
+			ro.State, ro.Reason = Succeeded, fmt.Sprintf("%d agents run the config; every critical entity still arrives", len(ids))
+			r.log.Info("rollout succeeded", "rollout_id", ro.ID, "agents", len(ids))
+			return r.s.Store.Save(ctx, ro)
 		}
 		ro.Progress.RolloutPausing, ro.Progress.PhaseStarted = false, now
 		ro.Progress.RolloutStep++
@@ -250,7 +303,7 @@ func (r *Runner) step(ctx context.Context, ro *Record) error {
 		}
 		return nil
 	}
-	if step == len(steps)-1 {
+	if last && len(ro.CriticalBaseline) == 0 {
 		ro.State, ro.Reason = Succeeded, fmt.Sprintf("%d agents run the config", len(ids))
 		r.log.Info("rollout succeeded", "rollout_id", ro.ID, "agents", len(ids))
 		return r.s.Store.Save(ctx, ro)

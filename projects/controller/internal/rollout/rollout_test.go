@@ -79,10 +79,11 @@ type fakeClock struct{ t time.Time }
 func (c *fakeClock) Now() time.Time { return c.t }
 
 type world struct {
-	db    *database.Store
-	store *Store
-	fleet *fakeFleet
-	clock *fakeClock
+	db       *database.Store
+	store    *Store
+	fleet    *fakeFleet
+	clock    *fakeClock
+	critical CriticalChecker
 }
 
 func newWorld(t *testing.T, agents int) *world {
@@ -109,7 +110,7 @@ func newWorld(t *testing.T, agents int) *world {
 func (w *world) runner(t *testing.T, held func(context.Context, string) (map[string]string, error)) *Runner {
 	t.Helper()
 	r, err := NewRunner(Settings{Store: w.store, Deployer: w.fleet, Clock: w.clock, ApplyTimeout: time.Minute,
-		Logger: slog.New(slog.DiscardHandler), Held: held})
+		Logger: slog.New(slog.DiscardHandler), Held: held, Critical: w.critical})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,14 +319,14 @@ func TestRolloutAndExperimentShareNoAgent(t *testing.T) {
 		t.Fatalf("experiment %s, note %q: should wait for the rollout's agent", got.State, got.Progress.Note)
 	}
 	curRo, _ := w.store.Get(ctx, r1.ID)
-	if _, err := w.store.Abort(ctx, r1.ID, curRo.Version, "changed my mind"); err != nil {
+	if _, err := w.store.Abort(ctx, r1.ID, curRo.Version, "alice", "changed my mind"); err != nil {
 		t.Fatal(err)
 	}
 	final := w.driveRollout(t, r1.ID)
 	if final.State != Aborted || !final.Progress.Restored || w.fleet.desired["agent-1"] != fleet.Hash([]byte("production v1\n")) {
 		t.Fatalf("aborted rollout %+v left agent-1 on %s", final, w.fleet.desired["agent-1"])
 	}
-	if _, err := w.store.Abort(ctx, r1.ID, final.Version, "again"); err == nil {
+	if _, err := w.store.Abort(ctx, r1.ID, final.Version, "alice", "again"); err == nil {
 		t.Fatal("a final rollout was aborted")
 	}
 	if _, err := er.Step(ctx, second.ID); err != nil {

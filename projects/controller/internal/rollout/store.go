@@ -54,13 +54,15 @@ func (s *Store) Create(ctx context.Context, r *Record, actor string) error {
 	if err != nil {
 		return fmt.Errorf("encode rollout: %w", err)
 	}
-	_, err = s.db.DB.ExecContext(ctx, s.db.Rebind(`INSERT INTO rollouts
+	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO rollouts
 		(id, team, state, active, version, doc, created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
-		r.ID, r.Team, string(r.State), rolloutActive(r), r.Version, string(doc), toMS(now), toMS(now))
-	if err != nil {
-		return fmt.Errorf("insert rollout: %w", err)
-	}
-	return nil
+			r.ID, r.Team, string(r.State), rolloutActive(r), r.Version, string(doc), toMS(now), toMS(now))
+		if err != nil {
+			return fmt.Errorf("insert rollout: %w", err)
+		}
+		return s.insertEvent(ctx, tx, eventOf(nil, r, actor))
+	})
 }
 
 // Get returns one rollout, or a 404 wrapping database.ErrNotFound.
@@ -125,8 +127,20 @@ func (s *Store) Find(ctx context.Context, teams []string, cursor string, limit i
 	return s.query(ctx, q+` ORDER BY id LIMIT ?`, args...)
 }
 
-// Save writes r if r.Version is still the stored one, and bumps it.
-func (s *Store) Save(ctx context.Context, r *Record) error {
+// Save writes r if r.Version is still the stored one, and bumps it; the
+// runner's writes name Actor.
+func (s *Store) Save(ctx context.Context, r *Record) error { return s.SaveAs(ctx, r, Actor) }
+
+// Actor is who the runner's writes name in rollout events.
+const Actor = "controller"
+
+// SaveAs is Save naming actor in the write's event, which is stored in the
+// same transaction (the outbox the runner publishes from).
+func (s *Store) SaveAs(ctx context.Context, r *Record, actor string) error {
+	prev, err := s.Get(ctx, r.ID)
+	if err != nil {
+		return err
+	}
 	next := *r
 	next.Version = r.Version + 1
 	next.UpdatedAt = s.now().UTC().Truncate(time.Millisecond)
@@ -134,9 +148,15 @@ func (s *Store) Save(ctx context.Context, r *Record) error {
 	if err != nil {
 		return fmt.Errorf("encode rollout: %w", err)
 	}
-	err = database.ExpectOne(s.db.DB.ExecContext(ctx, s.db.Rebind(`UPDATE rollouts SET state = ?, active = ?, version = ?, doc = ?,
+	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+		err := database.ExpectOne(tx.ExecContext(ctx, s.db.Rebind(`UPDATE rollouts SET state = ?, active = ?, version = ?, doc = ?,
 		updated_at_ms = ? WHERE id = ? AND version = ?`),
-		string(next.State), rolloutActive(&next), next.Version, string(doc), toMS(next.UpdatedAt), r.ID, r.Version))
+			string(next.State), rolloutActive(&next), next.Version, string(doc), toMS(next.UpdatedAt), r.ID, r.Version))
+		if err != nil {
+			return err
+		}
+		return s.insertEvent(ctx, tx, eventOf(prev, &next, actor))
+	})
 	if errors.Is(err, database.ErrConflict) {
 		return problem.Conflict("rollout %s changed since version %d; read it again", r.ID, r.Version).Wrap(database.ErrConflict)
 	}
@@ -149,7 +169,7 @@ func (s *Store) Save(ctx context.Context, r *Record) error {
 
 // Abort stops a rolling rollout (read at version); the runner then
 // gives every agent its previous config back.
-func (s *Store) Abort(ctx context.Context, id string, version int64, reason string) (*Record, error) {
+func (s *Store) Abort(ctx context.Context, id string, version int64, actor, reason string) (*Record, error) {
 	r, err := s.Get(ctx, id)
 	if err != nil {
 		return nil, err
@@ -161,7 +181,7 @@ func (s *Store) Abort(ctx context.Context, id string, version int64, reason stri
 		return nil, problem.Conflict("rollout %s is %s: only a rolling rollout can be aborted", id, r.State)
 	}
 	r.State, r.Reason = Aborted, reason
-	return r, s.Save(ctx, r)
+	return r, s.SaveAs(ctx, r, actor)
 }
 
 func rolloutActive(r *Record) int {

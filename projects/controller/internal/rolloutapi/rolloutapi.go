@@ -66,7 +66,7 @@ func (a *API) create(ctx context.Context, req *apiv1.Request) (any, error) {
 	}
 	ro, err := experimentrun.CreateRollout(ctx, a.Bus, a.Store, req.Principal.Subject, experimentrun.RolloutRequest{
 		Team: team, PipelineID: body.PipelineID, Version: body.Version, Selector: body.Selector,
-		Strategy: body.Strategy, Steps: body.Steps, Pause: pause,
+		Strategy: body.Strategy, Steps: body.Steps, Pause: pause, Critical: body.Critical, Stream: body.Stream,
 	})
 	if err != nil {
 		return nil, err
@@ -122,7 +122,7 @@ func (a *API) abort(ctx context.Context, req *apiv1.Request) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		out, err := a.Store.Abort(ctx, r.ID, r.Version, "aborted by "+req.Principal.Subject)
+		out, err := a.Store.Abort(ctx, r.ID, r.Version, req.Principal.Subject, "aborted by "+req.Principal.Subject)
 		if errors.Is(err, database.ErrConflict) && attempt < abortAttempts {
 			continue
 		}
@@ -156,7 +156,7 @@ func Wire(r *rollout.Record) apiv1.Rollout {
 	return apiv1.Rollout{
 		ID: r.ID, Team: r.Team, State: string(r.State), Reason: r.Reason, Version: r.Version, Selector: selector,
 		PipelineID: r.PipelineID, PipelineVersion: r.PipelineVersion, ConfigHash: r.ConfigHash,
-		Strategy: r.Plan.Strategy, Steps: steps, Pause: pause,
+		Strategy: r.Plan.Strategy, Steps: steps, Pause: pause, Critical: r.Critical, Stream: r.Stream,
 		Progress: apiv1.RolloutProgress{Agents: agents, Step: p.RolloutStep, Pausing: p.RolloutPausing,
 			Restored: p.Restored, Note: p.Note},
 		CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,

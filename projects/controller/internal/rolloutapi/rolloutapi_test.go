@@ -115,6 +115,8 @@ func TestCreate(t *testing.T) {
 		{"steps not rising", operator, `{"pipeline_id":"pl-red","selector":{"env":"prod"},"strategy":"staged","steps":[50,10]}`, 400, "spec.rollout.steps[1]"},
 		{"steps with all", operator, `{"pipeline_id":"pl-red","selector":{"env":"prod"},"steps":[50]}`, 400, "spec.rollout.steps"},
 		{"unknown strategy", operator, `{"pipeline_id":"pl-red","selector":{"env":"prod"},"strategy":"canary"}`, 400, ""},
+		{"empty critical matcher", operator, `{"pipeline_id":"pl-red","selector":{"env":"prod"},"critical":[" "]}`, 400, "critical[0]"},
+		{"bad stream", operator, `{"pipeline_id":"pl-red","selector":{"env":"prod"},"critical":["a=\"b\""],"stream":"a.b"}`, 400, "stream"},
 		{"another team's pipeline", operator, `{"pipeline_id":"pl-blue","selector":{"env":"prod"}}`, 404, ""},
 		{"unknown version", operator, `{"pipeline_id":"pl-red","version":2,"selector":{"env":"prod"}}`, 404, ""},
 	} {

@@ -376,7 +376,7 @@ export interface paths {
         /**
          * WebSocket event stream
          * @description Authenticate with `Authorization: Bearer` or, from browsers, `?access_token=`.
-         *     Send `{"op": "subscribe"|"unsubscribe", "topic": "experiments"|"experiment:<id>"|"alerts"|"stream:<id>"|"agents"}`;
+         *     Send `{"op": "subscribe"|"unsubscribe", "topic": "experiments"|"experiment:<id>"|"alerts"|"stream:<id>"|"agents"|"rollouts"}`;
          *     receive `{"topic", "event", "data"}` (acknowledgements use the events `subscribed`, `unsubscribed` and
          *     `error`; a `system` `heartbeat` arrives every 25 s). A client whose send queue fills is dropped.
          */
@@ -2231,6 +2231,10 @@ export interface components {
             steps: number[];
             /** @description A Go duration; empty for strategy all. */
             pause: string;
+            /** @description Matchers of entities every step must keep. */
+            critical?: string[];
+            /** @description The analytics stream the critical entities are checked on. */
+            stream?: string;
             progress: {
                 /** @description The selected agents, fixed at the first step. */
                 agents: string[];
@@ -4472,6 +4476,14 @@ export interface operations {
                     steps?: number[];
                     /** @description A Go duration (30s) to wait after each step (staged only). */
                     pause?: string;
+                    /**
+                     * @description Label matchers in an experiment's spec.critical form (`process.executable.name=~"nginx|postgres"`).
+                     *     The entities (host.name and the labels a matcher names) analytics received on `stream` in the
+                     *     minute before the rollout must all arrive again after every step, or the whole rollout rolls back.
+                     */
+                    critical?: string[];
+                    /** @description The analytics stream the agents' data arrives on (default: default). */
+                    stream?: string;
                 };
             };
         };

@@ -28,6 +28,7 @@ func TestPublishedKinds(t *testing.T) {
 	names := map[string]string{
 		"KindRollup": messaging.KindRollup, "KindExperiment": messaging.KindExperiment, "KindAlert": messaging.KindAlert,
 		"KindAgent": messaging.KindAgent, "KindPipeline": messaging.KindPipeline, "KindAdaptive": messaging.KindAdaptive,
+		"KindRollout": messaging.KindRollout,
 	}
 	// PublishEvent(ctx, messaging.KindX, ...), or a message built on
 	// messaging.EventSubject(messaging.KindX, ...) (the experiment runner
@@ -94,7 +95,9 @@ func TestAuthorizeTopics(t *testing.T) {
 		{topic: "experiment:e1", wantAsked: "experiment/e1"},
 		{topic: "experiment:hidden", wantErr: "topic not found", wantAsked: "experiment/hidden"},
 		{topic: "alerts"},
-		{topic: "everything", wantErr: "unknown topic: want one of experiments, experiment:<id>, alerts, stream:<id>, agents"},
+		{topic: "rollouts"},
+		{topic: "rollouts:x", wantErr: "unknown topic"},
+		{topic: "everything", wantErr: "unknown topic: want one of experiments, experiment:<id>, alerts, stream:<id>, agents, rollouts"},
 		{topic: "stream:a.b", wantErr: "unknown topic"},
 		{topic: "stream:", wantErr: "unknown topic"},
 		{topic: "agents:x", wantErr: "unknown topic"},

@@ -123,6 +123,8 @@ func topicsFor(subject string) []string {
 		return []string{"stream:" + id}
 	case messaging.KindAgent:
 		return []string{"agents"}
+	case messaging.KindRollout:
+		return []string{"rollouts"}
 	}
 	return nil
 }
@@ -133,7 +135,7 @@ func topicsFor(subject string) []string {
 // REST lists filter them. Per-id topics were checked when subscribed.
 func visible(p apiv1.Principal, topic string, data json.RawMessage) bool {
 	switch topic {
-	case "experiments", "alerts", "agents":
+	case "experiments", "alerts", "agents", "rollouts":
 		if p.Admin() {
 			return true
 		}
@@ -369,13 +371,13 @@ func (h *Hub) reply(c *wsClient, topic, event, msg string) {
 var ErrTopic = errors.New("topic not found")
 
 // PublishedKinds are the event kinds some service publishes today
-// (analytics: rollup; controller: agent, experiment and adaptive; generator:
-// pipeline; anomaly-detector: alert). A topic is offered only when its kind
-// is here and topicKinds maps a topic to it (no topic carries adaptive yet):
-// a client must not wait on a room nobody speaks in. TestPublishedKinds
-// checks this list against the services' publishes.
+// (analytics: rollup; controller: agent, experiment, rollout and adaptive;
+// generator: pipeline; anomaly-detector: alert). A topic is offered only
+// when its kind is here and topicKinds maps a topic to it (no topic carries
+// adaptive yet): a client must not wait on a room nobody speaks in.
+// TestPublishedKinds checks this list against the services' publishes.
 var PublishedKinds = []string{messaging.KindRollup, messaging.KindAgent, messaging.KindExperiment, messaging.KindPipeline, messaging.KindAlert,
-	messaging.KindAdaptive}
+	messaging.KindRollout, messaging.KindAdaptive}
 
 // topicKinds maps each topic (collection or "<kind>:" per-id prefix) to the
 // event kind it relays.
@@ -385,6 +387,7 @@ var topicKinds = []struct{ topic, kind string }{
 	{"alerts", messaging.KindAlert},
 	{"stream:<id>", messaging.KindRollup},
 	{"agents", messaging.KindAgent},
+	{"rollouts", messaging.KindRollout},
 }
 
 // offered lists the topics of published kinds, for error messages.

@@ -56,6 +56,7 @@ func TestTopicsFor(t *testing.T) {
 		"phoenix.events.alert.a1":      {"alerts"},
 		"phoenix.events.rollup.s1":     {"stream:s1"},
 		"phoenix.events.agent.h1":      {"agents"},
+		"phoenix.events.rollout.ro-1":  {"rollouts"},
 		"phoenix.events.pipeline.p1":   nil,
 		"phoenix.other":                nil,
 	}

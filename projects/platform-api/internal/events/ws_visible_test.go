@@ -24,6 +24,8 @@ func TestTeamTopicsFilterByOwner(t *testing.T) {
 		{"agents", admin, `{"team":"b"}`, true},
 		{"experiments", teamA, `{"team":"b"}`, false},
 		{"alerts", teamA, `{"team":"a"}`, true},
+		{"rollouts", teamA, `{"team":"a","rollout_id":"ro-1"}`, true},
+		{"rollouts", teamA, `{"team":"b","rollout_id":"ro-1"}`, false},
 	}
 	for _, tt := range tests {
 		if got := visible(tt.p, tt.topic, json.RawMessage(tt.data)); got != tt.want {
