@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
-	"github.com/phoenix-platform/phoenix/projects/generator/internal/usage"
+	"github.com/phoenix-platform/phoenix/pkg/usage"
 )
 
 // series is one synthetic series: metric, type and labels with scopes.
