@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -90,7 +91,15 @@ func readSpec(cmd *cobra.Command, path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read spec: %w", err)
 	}
-	return specJSON(data)
+	spec, err := specJSON(data)
+	if err != nil {
+		return nil, err
+	}
+	dir := "."
+	if path != "-" {
+		dir = filepath.Dir(path)
+	}
+	return resolveQuerySources(spec, dir)
 }
 
 // specJSON converts one YAML (or JSON) document to JSON.

@@ -41,6 +41,7 @@ type SeriesRef struct {
 	Metric uint32
 	Res    uint32
 	DP     uint32
+	Age    uint32 // whole seconds since the series was last seen (fits the padding before Value)
 	Value  float64
 }
 
@@ -107,7 +108,7 @@ func (s *Stream) Snapshot() *Snapshot {
 			continue
 		}
 		sr := s.tab.at(i)
-		sn.Series = append(sn.Series, SeriesRef{Metric: sr.metric, Res: sr.res, DP: sr.dp, Value: sr.value})
+		sn.Series = append(sn.Series, SeriesRef{Metric: sr.metric, Res: sr.res, DP: sr.dp, Age: nowSec - min(nowSec, sr.last), Value: sr.value})
 	}
 	sn.Metrics = make([]MetricInfo, len(s.metrics))
 	for i, m := range s.metrics {
