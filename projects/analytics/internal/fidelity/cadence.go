@@ -36,7 +36,7 @@ type seriesSeen struct {
 	last     time.Time     // when the tracker last saw it, as of the latest tick
 	interval time.Duration // the longer of its last two gaps between sightings; 0 until known
 	prevGap  time.Duration
-	tick     time.Time     // the tick that last saw it in a snapshot
+	tick     time.Time // the tick that last saw it in a snapshot
 }
 
 // cadence is one watch's reporting state, touched only by Sample.

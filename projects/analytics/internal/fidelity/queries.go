@@ -300,4 +300,3 @@ func (w *Watcher) watchQuery(now time.Time, owner, stream, key string, q *querye
 	}
 	return true, ""
 }
-
