@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
+	"github.com/phoenix-platform/phoenix/pkg/usage"
 	"github.com/phoenix-platform/phoenix/projects/phoenix-cli/internal/client"
 	"github.com/phoenix-platform/phoenix/projects/phoenix-cli/internal/output"
 )
@@ -99,7 +100,7 @@ func readSpec(cmd *cobra.Command, path string) ([]byte, error) {
 	if path != "-" {
 		dir = filepath.Dir(path)
 	}
-	return resolveQuerySources(spec, dir)
+	return usage.ResolveQuerySources(spec, dir)
 }
 
 // specJSON converts one YAML (or JSON) document to JSON.

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/phoenix-platform/phoenix/pkg/usage"
 )
 
 func TestResolveQuerySources(t *testing.T) {
@@ -18,7 +20,7 @@ func TestResolveQuerySources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := resolveQuerySources(spec, dir)
+	out, err := usage.ResolveQuerySources(spec, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +53,7 @@ func TestResolveQuerySources(t *testing.T) {
 		{"two kinds", `{"spec": {"queries": {"sources": [{"grafana": "a", "prometheus_rules": "b"}]}}}`, "exactly one"},
 	}
 	for _, tt := range tests {
-		_, err := resolveQuerySources([]byte(tt.spec), dir)
+		_, err := usage.ResolveQuerySources([]byte(tt.spec), dir)
 		if (err == nil) != (tt.err == "") || err != nil && !strings.Contains(err.Error(), tt.err) {
 			t.Errorf("%s: err = %v, want %q", tt.name, err, tt.err)
 		}

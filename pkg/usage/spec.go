@@ -1,4 +1,4 @@
-package phoenixcli
+package usage
 
 import (
 	"encoding/json"
@@ -6,16 +6,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-
-	"github.com/phoenix-platform/phoenix/pkg/usage"
 )
 
-// resolveQuerySources reads the dashboards and rule files a spec names in
+// ResolveQuerySources reads the dashboards and rule files a spec names in
 // spec.queries.sources (paths relative to the spec file's directory) and
 // sends their queries as spec.queries.exprs, each with its source: the
 // API takes queries, never client paths. A spec without sources is
 // returned unchanged.
-func resolveQuerySources(spec []byte, dir string) ([]byte, error) {
+func ResolveQuerySources(spec []byte, dir string) ([]byte, error) {
 	var doc map[string]any
 	if err := json.Unmarshal(spec, &doc); err != nil {
 		return nil, err
@@ -26,7 +24,7 @@ func resolveQuerySources(spec []byte, dir string) ([]byte, error) {
 	if !ok {
 		return spec, nil
 	}
-	set := usage.NewSet()
+	set := NewSet()
 	var errs []error
 	for i, raw := range srcs {
 		src, _ := raw.(map[string]any)
