@@ -364,6 +364,7 @@ func debugDump(dir string, now time.Time, stream string, sn *cardinality.Snapsho
 		T      time.Time         `json:"t"`
 		Labels map[string]string `json:"labels"`
 		V      float64           `json:"v"`
+		Age    uint32            `json:"age"`
 	}
 	enc := json.NewEncoder(f)
 	for _, r := range sn.Series {
@@ -372,6 +373,6 @@ func debugDump(dir string, now time.Time, stream string, sn *cardinality.Snapsho
 		}
 		ls := map[string]string{}
 		sn.EachLabel(r, func(_ bool, k, v string) { ls[k] = v })
-		_ = enc.Encode(row{now, ls, r.Value})
+		_ = enc.Encode(row{now, ls, r.Value, r.Age})
 	}
 }
