@@ -1,10 +1,7 @@
 package fidelity
 
 import (
-	"encoding/json"
 	"fmt"
-	"log/slog"
-	"os"
 	"slices"
 	"sort"
 	"sync"
@@ -298,10 +295,6 @@ func (w *Watcher) Sample(now time.Time, streams []*cardinality.Stream) {
 				} else {
 					wn.groups = sortedGroups(m, j.prev)
 				}
-				if d := os.Getenv("PHOENIX_FID_DEBUG"); d != "" { // TEMP measurement
-					slog.Info("fid_debug", "stream", st.Name(), "metric", j.wt.ag.Metric, "series", len(sn.Series), "groups", fmt.Sprint(m))
-					debugDump(d, now, st.Name(), sn, j.wt.ag.Metric)
-				}
 			}
 			results = append(results, result{j.wt, wn})
 		}
@@ -351,28 +344,4 @@ func (w *Watcher) windowsOf(stream, expr string, from, to time.Time) ([]window, 
 		return nil, true
 	}
 	return slices.Clone(wt.windows[lo:hi]), true
-}
-
-// debugDump TEMP: writes every series of metric as one JSON line per tick.
-func debugDump(dir string, now time.Time, stream string, sn *cardinality.Snapshot, metric string) {
-	f, err := os.OpenFile(dir+"/"+stream+".jsonl", os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	type row struct {
-		T      time.Time         `json:"t"`
-		Labels map[string]string `json:"labels"`
-		V      float64           `json:"v"`
-		Age    uint32            `json:"age"`
-	}
-	enc := json.NewEncoder(f)
-	for _, r := range sn.Series {
-		if sn.Metrics[r.Metric].Name != metric {
-			continue
-		}
-		ls := map[string]string{}
-		sn.EachLabel(r, func(_ bool, k, v string) { ls[k] = v })
-		_ = enc.Encode(row{now, ls, r.Value, r.Age})
-	}
 }
