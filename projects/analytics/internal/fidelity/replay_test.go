@@ -132,7 +132,6 @@ func replay(t *testing.T, base, cand string, exprs []string) apiv1.CompareReport
 	return out
 }
 
-
 // TestReplayFold replays a top-K fold (testdata/fold-*.jsonl): host h1's
 // processes in the baseline; in the candidate three kept and the rest
 // summed into `_other_`, a folded renderer exiting at tick 4 and a kept
