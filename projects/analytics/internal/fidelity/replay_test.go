@@ -2,9 +2,12 @@ package fidelity
 
 import (
 	"bufio"
+	"compress/gzip"
 	"encoding/json"
+	"io"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,8 +40,16 @@ func readRecording(t *testing.T, path string) map[time.Time][]recRow {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	var rd io.Reader = f
+	if strings.HasSuffix(path, ".gz") {
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = zr
+	}
 	out := map[time.Time][]recRow{}
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(rd)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		var r recRow
@@ -83,11 +94,11 @@ func ingestRows(t *testing.T, tr *cardinality.Tracker, stream, metric string, ro
 	b.Done()
 }
 
-// replay feeds two recordings tick by tick, a second before each tick,
-// as the tracker received them (the rows seen in the window before the
-// tick; a series that stopped reporting keeps its last value, as in the
-// tracker), samples the watcher at each tick and compares the expressions
-// over every window.
+// replay feeds two recordings tick by tick as the tracker received them:
+// each row seen in the window before its tick, at the second it was last
+// seen (its age); a series that stopped reporting keeps its last value, as
+// in the tracker. It samples the watcher at each tick and compares the
+// expressions over every window.
 func replay(t *testing.T, base, cand string, exprs []string) apiv1.CompareReport {
 	t.Helper()
 	b := readRecording(t, base)
@@ -114,12 +125,24 @@ func replay(t *testing.T, base, cand string, exprs []string) apiv1.CompareReport
 		return out
 	}
 	for _, tick := range ticks {
-		clk.now = tick.Add(-time.Second)
-		if rows := changed("e--baseline", b[tick]); len(rows) > 0 {
-			ingestRows(t, tr, "e--baseline", "process.cpu.time", rows)
-		}
-		if rows := changed("e--candidate", c[tick]); len(rows) > 0 {
-			ingestRows(t, tr, "e--candidate", "process.cpu.time", rows)
+		// Each row at the second the tracker last saw it, oldest first.
+		for age := 9; age >= 0; age-- {
+			clk.now = tick.Add(-time.Duration(age) * time.Second)
+			for _, stream := range []string{"e--baseline", "e--candidate"} {
+				rows := b[tick]
+				if stream == "e--candidate" {
+					rows = c[tick]
+				}
+				var sent []recRow
+				for _, r := range changed(stream, rows) {
+					if int(r.Age) == age {
+						sent = append(sent, r)
+					}
+				}
+				if len(sent) > 0 {
+					ingestRows(t, tr, stream, "process.cpu.time", sent)
+				}
+			}
 		}
 		clk.now = tick
 		w.Sample(tick, tr.Streams())
@@ -146,6 +169,8 @@ func replay(t *testing.T, base, cand string, exprs []string) apiv1.CompareReport
 func TestReplayFold(t *testing.T) {
 	tests := []struct {
 		name    string
+		base    string // recordings, default fold-base/fold-cand
+		cand    string
 		expr    string
 		windows int
 		maxErr  float64 // the worst window must stay under it
@@ -158,11 +183,22 @@ func TestReplayFold(t *testing.T) {
 		// `_other_` drop or jump, which PromQL reads as a reset or as
 		// growth. The per-window error shows it; it is the candidate's, as
 		// a Prometheus backend would see it.
+		// Recorded on the --dev loop (2026-12-07; 9 ticks, labels trimmed to
+		// host, executable, pid and state): this machine's processes, where
+		// compilers live for seconds, against top-K 10. With the tracker's
+		// active series this aggregate measured 68.6 %, and 7.5 % while a
+		// series seen once counted for 65 s; now 1.4 % in one window.
+		{name: "dev loop, level sum per host", base: "testdata/dev-base.jsonl.gz", cand: "testdata/dev-topk.jsonl.gz",
+			expr: `sum({"process.cpu.time"}) by ("host.name")`, windows: 9, maxErr: 0.02, off: 1},
 		{name: "rate per host", expr: `sum by ("host.name") (rate({"process.cpu.time"}[30s]))`, windows: 11, minErr: 1, off: 11},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rep := replay(t, "testdata/fold-base.jsonl", "testdata/fold-cand.jsonl", []string{tt.expr})
+			base, cand := "testdata/fold-base.jsonl", "testdata/fold-cand.jsonl"
+			if tt.base != "" {
+				base, cand = tt.base, tt.cand
+			}
+			rep := replay(t, base, cand, []string{tt.expr})
 			a := rep.Aggregates[0]
 			if a.Basis != apiv1.BasisWindows || a.MaxRelError == nil {
 				t.Fatalf("not per window: %+v", a)
