@@ -19,7 +19,9 @@ import (
 // the times the tracker last saw them, read at the ticks) plus a slack for
 // export batching, as Prometheus marks a scraped series stale when a scrape
 // misses it. A series whose interval is not known yet (seen at one tick
-// only) counts while it reported since the previous tick: on a host where
+// only) counts while it reported since the previous tick; and a series of
+// a host (host.name) counts only if it was in the host's latest export
+// (seen within 3 s of the host's newest series). On a host where
 // processes live for seconds (compilers), counting them longer made the
 // baseline, where each keeps its own series, run 7.5 % above a top-K
 // candidate, where they are folded into `_other_` and leave it at exit.
@@ -49,6 +51,21 @@ func (c cadence) freshFunc(sn *cardinality.Snapshot, now, prev time.Time) func(c
 	if prev.IsZero() || tick <= 0 {
 		tick = 10 * time.Second
 	}
+	// A host's processes are scraped and exported together: a series of a
+	// host (host.name) that missed the host's latest export stopped
+	// (an exited process), even within its interval.
+	hostAge := map[string]uint32{}
+	for _, r := range sn.Series {
+		if h, ok := sn.Label(r, "host.name"); ok {
+			if a, seen := hostAge[h]; !seen || r.Age < a {
+				hostAge[h] = r.Age
+			}
+		}
+	}
+	inLatestExport := func(r cardinality.SeriesRef) bool {
+		h, ok := sn.Label(r, "host.name")
+		return !ok || time.Duration(r.Age-hostAge[h])*time.Second <= reportSlack
+	}
 	fresh := make(map[cardinality.SeriesRef]bool, len(sn.Series))
 	for _, r := range sn.Series {
 		id := sn.Sum(r) ^ sn.Metrics[r.Metric].NameHash
@@ -56,7 +73,7 @@ func (c cadence) freshFunc(sn *cardinality.Snapshot, now, prev time.Time) func(c
 		s := c[id]
 		if s == nil {
 			if len(c) >= maxCadence {
-				fresh[r] = now.Sub(last) <= tick+reportSlack // no memory left: "reported since the previous tick"
+				fresh[r] = now.Sub(last) <= tick+reportSlack && inLatestExport(r) // no memory left
 				continue
 			}
 			s = &seriesSeen{last: last}
@@ -69,7 +86,7 @@ func (c cadence) freshFunc(sn *cardinality.Snapshot, now, prev time.Time) func(c
 		if s.interval > 0 {
 			limit = s.interval + reportSlack
 		}
-		fresh[r] = now.Sub(s.last) <= limit
+		fresh[r] = now.Sub(s.last) <= limit && inLatestExport(r)
 	}
 	for id, s := range c {
 		if !s.tick.Equal(now) {
