@@ -280,6 +280,9 @@ type CompareRequest struct {
 	Critical   []string  `json:"critical,omitempty"`
 	Aggregates []string  `json:"aggregates,omitempty"`
 	Model      string    `json:"model,omitempty"` // price model for cost_reduction ("" = self-hosted)
+	// Queries are PromQL queries (as dashboards and rule files write them)
+	// scored per window on both streams; see QueryResult.
+	Queries []string `json:"queries,omitempty"`
 }
 
 // CompareReport answers GET /api/v1/compare and phoenix.analytics.compare.
@@ -303,6 +306,28 @@ type CompareReport struct {
 	CriticalRetentionUnknownReason string            `json:"critical_retention_unknown_reason,omitempty"`
 	Critical                       []CriticalResult  `json:"critical"`
 	Aggregates                     []AggregateResult `json:"aggregates"`
+	// Queries answer CompareRequest.Queries, worst first (not evaluated
+	// last); omitted when none were asked.
+	Queries []QueryResult `json:"queries,omitempty"`
+}
+
+// QueryResult is one query's fidelity: evaluated on both streams at every
+// rollup tick in [From, To], each window's error is the max over the
+// baseline's result series of |candidate - baseline| / |baseline| (a series
+// missing from the candidate counts 1). Evaluated is false, with
+// NotEvaluatedReason, for a query outside the supported PromQL subset or
+// one no window could score; it never passes.
+type QueryResult struct {
+	Expr               string   `json:"expr"`
+	Evaluated          bool     `json:"evaluated"`
+	NotEvaluatedReason string   `json:"not_evaluated_reason,omitempty"`
+	Windows            int      `json:"windows"`
+	Series             int      `json:"series"` // baseline result series (the most over the windows)
+	MaxRelError        *float64 `json:"max_rel_error"`
+	MeanRelError       *float64 `json:"mean_rel_error"`
+	// Worst is the baseline result series with the largest error, its
+	// labels rendered `k=v,...`.
+	Worst string `json:"worst_series,omitempty"`
 }
 
 // CriticalResult: entities (distinct label sets matched by the matcher)

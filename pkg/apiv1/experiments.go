@@ -108,6 +108,9 @@ type ExperimentCandidateResult struct {
 	Reasons  []string                    `json:"reasons,omitempty"`
 	Windows  int                         `json:"windows"`
 	Criteria []ExperimentCriterionResult `json:"criteria"`
+	// Queries are the per-query fidelity scores (spec.queries), worst
+	// first; a query outside the PromQL subset is listed not evaluated.
+	Queries []QueryResult `json:"queries,omitempty"`
 }
 
 // ExperimentCriterionResult is one criterion of one candidate. Measured and

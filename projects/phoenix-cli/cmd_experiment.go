@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -18,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
+	"github.com/phoenix-platform/phoenix/pkg/usage"
 	"github.com/phoenix-platform/phoenix/projects/phoenix-cli/internal/client"
 	"github.com/phoenix-platform/phoenix/projects/phoenix-cli/internal/output"
 )
@@ -90,7 +92,15 @@ func readSpec(cmd *cobra.Command, path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read spec: %w", err)
 	}
-	return specJSON(data)
+	spec, err := specJSON(data)
+	if err != nil {
+		return nil, err
+	}
+	dir := "."
+	if path != "-" {
+		dir = filepath.Dir(path)
+	}
+	return usage.ResolveQuerySources(spec, dir)
 }
 
 // specJSON converts one YAML (or JSON) document to JSON.

@@ -41,6 +41,7 @@ type SeriesRef struct {
 	Metric uint32
 	Res    uint32
 	DP     uint32
+	Age    uint32 // whole seconds since the series was last seen (fits the padding before Value)
 	Value  float64
 }
 
@@ -124,7 +125,7 @@ func (s *Stream) snapshot(now time.Time, nowSec, cutoff uint32) *Snapshot {
 			continue
 		}
 		sr := s.tab.at(i)
-		sn.Series = append(sn.Series, SeriesRef{Metric: sr.metric, Res: sr.res, DP: sr.dp, Value: sr.value})
+		sn.Series = append(sn.Series, SeriesRef{Metric: sr.metric, Res: sr.res, DP: sr.dp, Age: nowSec - min(nowSec, sr.last), Value: sr.value})
 	}
 	sn.Metrics = make([]MetricInfo, len(s.metrics))
 	for i, m := range s.metrics {

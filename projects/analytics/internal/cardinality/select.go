@@ -51,7 +51,7 @@ func (s *Stream) SnapshotMetrics(names []string) *Snapshot {
 		if !want[sr.metric] {
 			continue
 		}
-		sn.Series = append(sn.Series, SeriesRef{Metric: sr.metric, Res: setID(sr.res), DP: setID(sr.dp), Value: sr.value})
+		sn.Series = append(sn.Series, SeriesRef{Metric: sr.metric, Res: setID(sr.res), DP: setID(sr.dp), Age: nowSec - min(nowSec, sr.last), Value: sr.value})
 	}
 	return sn
 }

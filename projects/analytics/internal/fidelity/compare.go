@@ -9,6 +9,7 @@ import (
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/projects/analytics/internal/cardinality"
+	"github.com/phoenix-platform/phoenix/projects/analytics/internal/queryeval"
 )
 
 // Volume is a stream's level over the compared window.
@@ -28,6 +29,7 @@ type Inputs struct {
 	BaselineVol, CandidateVol Volume
 	Critical                  []string
 	Aggregates                []string
+	Queries                   []string // PromQL queries scored per window (per-query fidelity)
 	// Watcher, when set, is asked to watch the aggregates on both streams
 	// and answers their errors per window in the report's [From, To].
 	Watcher *Watcher
@@ -49,13 +51,21 @@ func Compare(rep apiv1.CompareReport, in Inputs) (apiv1.CompareReport, error) {
 		}
 		crit = append(crit, ms)
 	}
-	var aggs []Aggregate
-	for _, a := range in.Aggregates {
+	// An aggregate is op(selector) by (...), or, for counters, any query
+	// of the subset queryeval covers (sum by (h) (rate(x[1m]))).
+	aggs := make([]Aggregate, len(in.Aggregates))
+	aggQueries := make([]*queryeval.Query, len(in.Aggregates))
+	for i, a := range in.Aggregates {
 		ag, err := ParseAggregate(a)
-		if err != nil {
+		if err == nil {
+			aggs[i] = ag
+			continue
+		}
+		q, qerr := queryeval.Parse(a)
+		if qerr != nil {
 			return rep, fmt.Errorf("aggregate %q: %w", a, err)
 		}
-		aggs = append(aggs, ag)
+		aggQueries[i] = q
 	}
 	b, c := in.BaselineVol, in.CandidateVol
 	rep.SeriesReduction, rep.SeriesReductionUnknownReason = reduction(b.ActiveSeries, c.ActiveSeries, "active series", b.Reason, c.Reason)
@@ -86,7 +96,14 @@ func Compare(rep apiv1.CompareReport, in Inputs) (apiv1.CompareReport, error) {
 		}
 	}
 	for i, ag := range aggs {
+		if q := aggQueries[i]; q != nil {
+			rep.Aggregates = append(rep.Aggregates, compareQueryAggregate(rep, in, in.Aggregates[i], q))
+			continue
+		}
 		rep.Aggregates = append(rep.Aggregates, compareAggregate(rep, in, in.Aggregates[i], ag))
+	}
+	if len(in.Queries) > 0 {
+		rep.Queries = compareQueries(rep, in)
 	}
 	return rep, nil
 }
@@ -289,7 +306,9 @@ type aggState struct {
 	n             int
 }
 
-func evalAggregate(sn *cardinality.Snapshot, ag Aggregate) map[string]float64 {
+// evalAggregate evaluates ag over the snapshot's series; fresh, when not
+// nil, says which of them count (the watcher's reporting check).
+func evalAggregate(sn *cardinality.Snapshot, ag Aggregate, fresh func(cardinality.SeriesRef) bool) map[string]float64 {
 	groups := map[string]*aggState{}
 	grouping := map[string]bool{}
 	for _, g := range ag.Grouping {
@@ -297,6 +316,9 @@ func evalAggregate(sn *cardinality.Snapshot, ag Aggregate) map[string]float64 {
 	}
 	for _, r := range sn.Series {
 		if sn.Metrics[r.Metric].Name != ag.Metric || !matchAll(sn, r, ag.Matchers) || math.IsNaN(r.Value) {
+			continue
+		}
+		if fresh != nil && !fresh(r) {
 			continue
 		}
 		var key []string
@@ -345,8 +367,8 @@ func evalAggregate(sn *cardinality.Snapshot, ag Aggregate) map[string]float64 {
 // aggregateError compares the aggregate over the latest values of the two
 // streams' active series, group by group.
 func aggregateError(res *apiv1.AggregateResult, ag Aggregate, base, cand *cardinality.Snapshot) {
-	bv := sortedGroups(evalAggregate(base, ag), groupValues{})
-	cv := sortedGroups(evalAggregate(cand, ag), groupValues{})
+	bv := sortedGroups(evalAggregate(base, ag, nil), groupValues{})
+	cv := sortedGroups(evalAggregate(cand, ag, nil), groupValues{})
 	res.Groups = len(bv.keys)
 	if len(bv.keys) == 0 {
 		res.UnknownReason = "the baseline has no series for " + ag.Metric

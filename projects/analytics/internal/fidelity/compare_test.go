@@ -69,7 +69,7 @@ func TestCompare(t *testing.T) {
 	if _, err := Compare(apiv1.CompareReport{}, Inputs{Critical: []string{"bad"}}); err == nil {
 		t.Error("bad matcher accepted")
 	}
-	if _, err := Compare(apiv1.CompareReport{}, Inputs{Aggregates: []string{"rate(x[5m])"}}); err == nil {
+	if _, err := Compare(apiv1.CompareReport{}, Inputs{Aggregates: []string{"histogram_quantile(0.9, rate(x[5m]))"}}); err == nil {
 		t.Error("bad aggregate accepted")
 	}
 	// No baseline data: unknown, never success.

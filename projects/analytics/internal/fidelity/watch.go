@@ -41,10 +41,11 @@ const (
 // (Watch); the service calls Sample on its rollup tick.
 //
 // A window's value is the aggregate as of the window's end over the
-// stream's active series (the latest value of each series seen within the
-// staleness window), as a PromQL range query at the tick's step would
-// evaluate it: a series that stops reporting keeps its last value until
-// it goes stale.
+// stream's series still reporting: the latest value of each active series
+// seen within 1.5 times its own reporting interval (cadence.go). A series
+// that stops reporting (an exited process, one a top-K candidate rolled
+// into `_other_`) stops counting after about one interval, not after the
+// tracker's staleness window.
 type Watcher struct {
 	mu       sync.Mutex
 	limits   WatchLimits
@@ -62,6 +63,10 @@ type watch struct {
 	requested time.Time // last comparison asking for it
 	windows   []window  // oldest first
 	values    int       // group values held over windows
+	// query is set for a query watch (ag is then empty); only Sample,
+	// which runs on one goroutine, touches it after it is set.
+	query *queryState
+	cad   cadence // series' reporting intervals (aggregate watches), touched only by Sample
 }
 
 // windowState says whether a window holds values.
@@ -196,7 +201,7 @@ func (w *Watcher) WatchAs(now time.Time, owner, stream, expr string, ag Aggregat
 		w.refused[RefusedOwnerLimit]++
 		return false, fmt.Sprintf("not recorded per window: this caller started %d watched aggregates already (they expire after %s unasked)", w.limits.MaxPerOwner, w.limits.Idle)
 	}
-	w.watches[k] = &watch{owner: owner, ag: ag, created: now, requested: now}
+	w.watches[k] = &watch{owner: owner, ag: ag, created: now, requested: now, cad: cadence{}}
 	return true, ""
 }
 
@@ -244,7 +249,19 @@ func (w *Watcher) Sample(now time.Time, streams []*cardinality.Stream) {
 			continue
 		}
 		var metrics []string
+		var meta *cardinality.Snapshot // the stream's metric names, for query watches
 		for _, j := range jobs {
+			if j.wt.query != nil {
+				if meta == nil {
+					meta = st.SnapshotMetrics(nil)
+				}
+				for _, mi := range meta.Metrics {
+					if j.wt.query.queryName(mi) != "" && !slices.Contains(metrics, mi.Name) {
+						metrics = append(metrics, mi.Name)
+					}
+				}
+				continue
+			}
 			if !slices.Contains(metrics, j.wt.ag.Metric) {
 				metrics = append(metrics, j.wt.ag.Metric)
 			}
@@ -257,10 +274,22 @@ func (w *Watcher) Sample(now time.Time, streams []*cardinality.Stream) {
 			}
 			wn := window{start: start, end: now}
 			switch {
+			case j.wt.query != nil:
+				m, state, err := sampleQuery(j.wt.query, sn, now, w.limits.MaxGroups*10)
+				switch {
+				case err != nil:
+					wn.state = windowTooWide
+				case state != windowOK:
+					wn.state = state
+				case len(m) > w.limits.MaxGroups:
+					wn.state = windowTooWide
+				default:
+					wn.groups = sortedGroups(m, j.prev)
+				}
 			case sn.Overflow > 0:
 				wn.state = windowPartial
 			default:
-				m := evalAggregate(sn, j.wt.ag)
+				m := evalAggregate(sn, j.wt.ag, j.wt.cad.freshFunc(sn, now, lastTick))
 				if len(m) > w.limits.MaxGroups {
 					wn.state = windowTooWide
 				} else {

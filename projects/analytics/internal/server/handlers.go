@@ -363,7 +363,7 @@ func (s *Service) Compare(ctx context.Context, p *apiv1.Principal, req apiv1.Com
 	if !ok {
 		return apiv1.CompareReport{}, problem.BadRequest("unknown price model "+strconv.Quote(model), problem.FieldError{Path: "model", Message: "not in the price catalog"})
 	}
-	in := fidelity.Inputs{Critical: req.Critical, Aggregates: req.Aggregates, Watcher: s.watch, Now: time.Now()}
+	in := fidelity.Inputs{Critical: req.Critical, Aggregates: req.Aggregates, Queries: req.Queries, Watcher: s.watch, Now: time.Now()}
 	if p != nil {
 		in.Owner = p.Kind + ":" + p.Subject
 	}
@@ -511,7 +511,7 @@ func (s *Service) restCompare(ctx context.Context, req *apiv1.Request) (any, err
 	}
 	return s.Compare(ctx, &req.Principal, apiv1.CompareRequest{
 		Baseline: req.Query.Get("baseline"), Candidate: req.Query.Get("candidate"), From: from, To: to,
-		Critical: req.Query["critical"], Aggregates: req.Query["aggregate"], Model: req.Query.Get("model"),
+		Critical: req.Query["critical"], Aggregates: req.Query["aggregate"], Queries: req.Query["query"], Model: req.Query.Get("model"),
 	})
 }
 

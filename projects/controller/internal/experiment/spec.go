@@ -98,9 +98,11 @@ type Spec struct {
 	// Aggregates are PromQL aggregations whose values must stay within
 	// max_aggregate_error_pct; analytics parses them.
 	Aggregates []string `json:"aggregates,omitempty"`
-	Criteria   Criteria `json:"criteria"`
-	OnSuccess  string   `json:"on_success,omitempty"`
-	Rollout    Rollout  `json:"rollout,omitzero"`
+	// Queries are scored per window (per-query fidelity; queries.go).
+	Queries   *Queries `json:"queries,omitempty"`
+	Criteria  Criteria `json:"criteria"`
+	OnSuccess string   `json:"on_success,omitempty"`
+	Rollout   Rollout  `json:"rollout,omitzero"`
 }
 
 // Target selects the agents: every agent whose labels contain all of
@@ -127,6 +129,7 @@ type Criteria struct {
 	MinCriticalRetentionPct *float64 `json:"min_critical_retention_pct,omitempty"`
 	MaxAggregateErrorPct    *float64 `json:"max_aggregate_error_pct,omitempty"`
 	MinCostReductionPct     *float64 `json:"min_cost_reduction_pct,omitempty"`
+	MaxQueryErrorPct        *float64 `json:"max_query_error_pct,omitempty"` // needs spec.queries (queries.go)
 	// PriceModel names a model of the price catalog (configs/pricing.yaml);
 	// empty means analytics' default (self-hosted).
 	PriceModel string `json:"price_model,omitempty"`
@@ -245,6 +248,7 @@ func (e *Experiment) Validate() []problem.FieldError {
 	errs = append(errs, checkExprs("spec.critical", s.Critical, MaxCritical)...)
 	errs = append(errs, checkExprs("spec.aggregates", s.Aggregates, MaxAggregates)...)
 	errs = append(errs, s.checkCriteria()...)
+	errs = append(errs, s.checkQueries()...)
 
 	switch s.OnSuccess {
 	case OnSuccessPromote, OnSuccessWait:
@@ -432,7 +436,7 @@ func (s *Spec) checkCriteria() []problem.FieldError {
 	// A negative minimum cost reduction accepts a candidate that costs up
 	// to that much more (e.g. -5 for a fidelity-first change).
 	pct("min_cost_reduction_pct", c.MinCostReductionPct, -100, 100)
-	if c.MinSeriesReductionPct == nil && c.MinCriticalRetentionPct == nil && c.MaxAggregateErrorPct == nil && c.MinCostReductionPct == nil {
+	if c.MinSeriesReductionPct == nil && c.MinCriticalRetentionPct == nil && c.MaxAggregateErrorPct == nil && c.MinCostReductionPct == nil && c.MaxQueryErrorPct == nil {
 		errs = append(errs, problem.FieldError{Path: "spec.criteria", Message: "set at least one criterion: an experiment needs a definition of success"})
 	}
 	if c.MinCriticalRetentionPct != nil && len(s.Critical) == 0 {

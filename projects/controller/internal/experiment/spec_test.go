@@ -87,10 +87,7 @@ func TestParseGood(t *testing.T) {
 	}
 	for _, f := range append(files, examples...) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			data, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
+			data := readExample(t, f)
 			e, err := Parse(data)
 			if err != nil {
 				t.Fatalf("refused: %v", err)

@@ -2,15 +2,20 @@ package experiment
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/phoenix-platform/phoenix/pkg/database"
 	"github.com/phoenix-platform/phoenix/pkg/problem"
 	"github.com/phoenix-platform/phoenix/pkg/testutil"
+	"github.com/phoenix-platform/phoenix/pkg/usage"
 )
 
 // eachStore runs fn against a migrated store per backend: embedded SQLite
@@ -40,15 +45,34 @@ func eachStore(t *testing.T, fn func(t *testing.T, s *Store)) {
 
 func mustSpec(t *testing.T, path string) Experiment {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := Parse(data)
+	e, err := Parse(readExample(t, path))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return *e
+}
+
+// readExample reads a spec file as the CLI sends it: with the dashboards
+// and rule files its spec.queries.sources name read into exprs.
+func readExample(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc any
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return data // Parse reports it
+	}
+	js, err := json.Marshal(doc)
+	if err != nil {
+		return data
+	}
+	out, err := usage.ResolveQuerySources(js, filepath.Dir(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func isConflict(err error) bool {

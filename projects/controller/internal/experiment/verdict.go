@@ -53,6 +53,7 @@ type Figures struct {
 	CriticalRetained             int64
 	CriticalMissing              []string // examples, as compare lists them
 	Aggregates                   []AggregateFigures
+	Queries                      []apiv1.QueryResult // worst first, as compare lists them
 	// Windows counts the analysis windows in which both the baseline and
 	// this candidate delivered data.
 	Windows int
@@ -112,6 +113,7 @@ func FiguresFromCompare(candidate string, rep apiv1.CompareReport, windows int) 
 		CriticalRetention:            rep.CriticalRetention,
 		CriticalUnknownReason:        rep.CriticalRetentionUnknownReason,
 		Windows:                      windows,
+		Queries:                      rep.Queries,
 	}
 	for _, c := range rep.Critical {
 		f.CriticalBaseline += c.Baseline
@@ -242,6 +244,11 @@ func judge(experiment string, c Criteria, f Figures, facts DataFacts, p Policy) 
 		v, reason := worstAggregate(f.Aggregates)
 		add(CritAggregateError, "<=", *t, v, reason)
 	}
+	if t := c.MaxQueryErrorPct; t != nil {
+		v, reason := worstQuery(f.Queries)
+		add(CritQueryError, "<=", *t, v, reason)
+	}
+	cr.Queries = f.Queries
 	if t := c.MinCostReductionPct; t != nil {
 		add(CritCostReduction, ">=", *t, pct(f.CostReduction), f.CostReductionUnknownReason)
 	}

@@ -33,7 +33,7 @@ var (
 // records their values at every rollup until the analysis reads them.
 func (a *Analyzer) Watch(ctx context.Context, r *experiment.Record) error {
 	spec := &r.Spec.Spec
-	if len(spec.Aggregates) == 0 {
+	if len(spec.Aggregates) == 0 && len(spec.QueryExprs()) == 0 {
 		return nil
 	}
 	base := experiment.StreamID(r.Name(), experiment.BaselineVariant)
@@ -43,6 +43,7 @@ func (a *Analyzer) Watch(ctx context.Context, r *experiment.Record) error {
 		var rep apiv1.CompareReport
 		err := a.Bus.Request(ctx, apiv1.SubjectAnalyticsCompare, apiv1.CompareRequest{
 			Baseline: base, Candidate: stream, Aggregates: spec.Aggregates, Model: spec.Criteria.PriceModel,
+			Queries: spec.QueryExprs(),
 		}, &rep)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("watch %s against %s: %w", stream, base, err))
@@ -85,6 +86,7 @@ func (a *Analyzer) Analyze(ctx context.Context, r *experiment.Record, from, to t
 		err = a.Bus.Request(ctx, apiv1.SubjectAnalyticsCompare, apiv1.CompareRequest{
 			Baseline: base, Candidate: stream, From: from, To: to,
 			Critical: spec.Critical, Aggregates: spec.Aggregates, Model: spec.Criteria.PriceModel,
+			Queries: spec.QueryExprs(),
 		}, &rep)
 		if err != nil {
 			return facts, nil, fmt.Errorf("compare %s with %s: %w", stream, base, err)

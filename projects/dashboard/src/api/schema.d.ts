@@ -1710,6 +1710,21 @@ export interface components {
                     mean_rel_error: number;
                 }[];
             }[];
+            /** @description Per-query fidelity, worst first, queries not evaluated last; only when queries were asked. */
+            queries?: components["schemas"]["QueryResult"][];
+        };
+        QueryResult: {
+            expr: string;
+            /** @description False for a query outside the PromQL subset or one no window could score; never a pass. */
+            evaluated: boolean;
+            not_evaluated_reason?: string;
+            windows: number;
+            /** @description Baseline result series (the most over the windows). */
+            series: number;
+            max_rel_error: number | null;
+            mean_rel_error: number | null;
+            /** @description The baseline result series with the largest error (k=v */
+            worst_series?: string;
         };
         Agent: {
             /** @description OpAMP instance uid (UUID) */
@@ -2382,6 +2397,8 @@ export interface components {
                     /** @enum {string} */
                     result: "pass" | "fail" | "unknown";
                 }[];
+                /** @description Per-query fidelity (spec.queries), worst first. */
+                queries?: components["schemas"]["QueryResult"][];
             }[];
         };
         UploadedFile: {
@@ -4911,6 +4928,8 @@ export interface operations {
                 to?: string;
                 critical?: string[];
                 aggregate?: string[];
+                /** @description Per-query fidelity (repeatable): PromQL queries as dashboards write them, watched and scored per window like aggregates; answered in `queries`, worst first. A query outside the supported subset is not evaluated. */
+                query?: string[];
                 model?: string;
             };
             header?: never;

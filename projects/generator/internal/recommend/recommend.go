@@ -14,7 +14,7 @@ import (
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/pkg/pipelinegen"
-	"github.com/phoenix-platform/phoenix/projects/generator/internal/usage"
+	"github.com/phoenix-platform/phoenix/pkg/usage"
 )
 
 // Analytics is what recommendations need from the analytics service

@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
-	"github.com/phoenix-platform/phoenix/projects/generator/internal/usage"
+	"github.com/phoenix-platform/phoenix/pkg/usage"
 )
 
 // series is one synthetic series: metric, type and labels with scopes.
@@ -217,13 +217,13 @@ func (f *exactAnalytics) Cost(_ context.Context, req apiv1.CostRequest) (*apiv1.
 func loadUsage(t *testing.T) *usage.Set {
 	t.Helper()
 	s := usage.NewSet()
-	for _, f := range mustGlob(t, "../usage/testdata/dashboards/*.json") {
+	for _, f := range mustGlob(t, "../../../../pkg/usage/testdata/dashboards/*.json") {
 		b, _ := os.ReadFile(f)
 		if err := s.AddDashboard(filepath.Base(f), b); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, f := range mustGlob(t, "../usage/testdata/rules/*.yaml") {
+	for _, f := range mustGlob(t, "../../../../pkg/usage/testdata/rules/*.yaml") {
 		b, _ := os.ReadFile(f)
 		if err := s.AddRules(filepath.Base(f), b); err != nil {
 			t.Fatal(err)

@@ -8,8 +8,8 @@ import (
 	"github.com/phoenix-platform/phoenix/pkg/apiv1"
 	"github.com/phoenix-platform/phoenix/pkg/messaging"
 	"github.com/phoenix-platform/phoenix/pkg/problem"
+	"github.com/phoenix-platform/phoenix/pkg/usage"
 	"github.com/phoenix-platform/phoenix/projects/generator/internal/recommend"
-	"github.com/phoenix-platform/phoenix/projects/generator/internal/usage"
 )
 
 // RecommendationsRequest is the body of POST /api/v1/recommendations:

@@ -62,9 +62,23 @@ type Set struct {
 	IssuesDropped  int
 	MetricsDropped int
 	// Exprs counts parsed expressions.
-	Exprs  int
-	parser parser.Parser
+	Exprs int
+	// Queries are the parsed expressions with where they came from, in
+	// order, up to MaxQueries (QueriesDropped counts the rest): per-query
+	// fidelity evaluates them.
+	Queries        []Query
+	QueriesDropped int
+	parser         parser.Parser
 }
+
+// Query is one parsed expression of a dashboard panel, variable or rule.
+type Query struct {
+	Source string `json:"source"`
+	Expr   string `json:"expr"`
+}
+
+// MaxQueries bounds Set.Queries.
+const MaxQueries = 1000
 
 // Pattern is a metric-name regex and its use.
 type Pattern struct {
@@ -134,6 +148,11 @@ func (s *Set) AddExpr(source, expr string) {
 		return
 	}
 	s.Exprs++
+	if len(s.Queries) < MaxQueries {
+		s.Queries = append(s.Queries, Query{Source: source, Expr: expr})
+	} else {
+		s.QueriesDropped++
+	}
 	s.walk(e, ctxAll(nil))
 }
 

@@ -197,3 +197,13 @@ func FuzzAddExpr(f *testing.F) {
 		s.AddExpr("fuzz", expr)
 	})
 }
+
+func TestQueriesKeepsParsedExpressions(t *testing.T) {
+	s := NewSet()
+	s.AddExpr("a", `sum by (host_name) (rate(process_cpu_time_seconds_total[5m]))`)
+	s.AddExpr("b", `sum(`) // an issue, not a query
+	s.AddExpr("c", `up`)
+	if len(s.Queries) != 2 || s.Queries[0].Source != "a" || s.Queries[1].Expr != "up" || len(s.Issues) != 1 {
+		t.Fatalf("Queries = %+v, Issues = %+v", s.Queries, s.Issues)
+	}
+}
