@@ -33,3 +33,58 @@ export function TimeChart({ label, xs, ys, height = 160 }: { label: string; xs: 
   }, [xs, ys]);
   return <div ref={box} className="chart" role="img" aria-label={`${label} over time`} />;
 }
+
+const PALETTE = ["#1d4ed8", "#b45309", "#047857", "#7c3aed", "#be123c", "#0e7490", "#4d7c0f", "#a21caf", "#334155"];
+
+/** Line is one named series of a MultiChart; xs are Unix seconds. */
+export type Line = { label: string; xs: number[]; ys: number[] };
+
+/**
+ * align merges lines sampled at different times onto one time axis (uPlot
+ * wants one x array): a line without a point at a time gets null (a gap).
+ */
+export function align(lines: Line[]): [number[], ...(number | null)[][]] {
+  const xs = [...new Set(lines.flatMap((l) => l.xs))].sort((a, b) => a - b);
+  const at = new Map(xs.map((x, i) => [x, i]));
+  const ys = lines.map((l) => {
+    const out: (number | null)[] = new Array(xs.length).fill(null);
+    l.xs.forEach((x, i) => (out[at.get(x)!] = l.ys[i]));
+    return out;
+  });
+  return [xs, ...ys];
+}
+
+/** MultiChart draws several series over time (one per variant), with a legend. */
+export function MultiChart({ title, lines, height = 180 }: { title: string; lines: Line[]; height?: number }) {
+  const box = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | null>(null);
+  const names = lines.map((l) => l.label).join("\u0000");
+  useEffect(() => {
+    const el = box.current!;
+    const u = new uPlot(
+      {
+        width: el.clientWidth || 300,
+        height,
+        legend: { show: true, live: false },
+        series: [{}, ...lines.map((l, i) => ({ label: l.label, stroke: PALETTE[i % PALETTE.length], width: 2, spanGaps: true }))],
+        axes: [{}, { size: 60 }],
+      },
+      align(lines) as uPlot.AlignedData,
+      el,
+    );
+    plot.current = u;
+    const ro = typeof ResizeObserver !== "undefined" ? new ResizeObserver(() => u.setSize({ width: el.clientWidth, height })) : null;
+    ro?.observe(el);
+    return () => {
+      ro?.disconnect();
+      u.destroy();
+      plot.current = null;
+    };
+    // Rebuilt only when the set of series changes; data updates below.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [names, height]);
+  useEffect(() => {
+    plot.current?.setData(align(lines) as uPlot.AlignedData);
+  }, [lines]);
+  return <div ref={box} className="chart" role="img" aria-label={`${title} over time for ${lines.map((l) => l.label).join(", ")}`} />;
+}

@@ -270,7 +270,7 @@ export default function Builder() {
   );
 }
 
-function StrategyBlocks({ strategies, onChange }: { strategies: Strategy[]; onChange: (s: Strategy[]) => void }) {
+export function StrategyBlocks({ strategies, onChange }: { strategies: Strategy[]; onChange: (s: Strategy[]) => void }) {
   const [adding, setAdding] = useState<Strategy["type"]>("drop_labels");
   const set = (i: number, s: Strategy) => onChange(strategies.map((x, j) => (j === i ? s : x)));
   return (
