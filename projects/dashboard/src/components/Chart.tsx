@@ -1,6 +1,9 @@
 import { useEffect, useRef } from "react";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
+import { align, type Line } from "./align";
+
+export type { Line };
 
 /** TimeChart draws one series over time with uPlot; it resizes with its box. */
 export function TimeChart({ label, xs, ys, height = 160 }: { label: string; xs: number[]; ys: number[]; height?: number }) {
@@ -35,24 +38,6 @@ export function TimeChart({ label, xs, ys, height = 160 }: { label: string; xs: 
 }
 
 const PALETTE = ["#1d4ed8", "#b45309", "#047857", "#7c3aed", "#be123c", "#0e7490", "#4d7c0f", "#a21caf", "#334155"];
-
-/** Line is one named series of a MultiChart; xs are Unix seconds. */
-export type Line = { label: string; xs: number[]; ys: number[] };
-
-/**
- * align merges lines sampled at different times onto one time axis (uPlot
- * wants one x array): a line without a point at a time gets null (a gap).
- */
-export function align(lines: Line[]): [number[], ...(number | null)[][]] {
-  const xs = [...new Set(lines.flatMap((l) => l.xs))].sort((a, b) => a - b);
-  const at = new Map(xs.map((x, i) => [x, i]));
-  const ys = lines.map((l) => {
-    const out: (number | null)[] = new Array(xs.length).fill(null);
-    l.xs.forEach((x, i) => (out[at.get(x)!] = l.ys[i]));
-    return out;
-  });
-  return [xs, ...ys];
-}
 
 /** MultiChart draws several series over time (one per variant), with a legend. */
 export function MultiChart({ title, lines, height = 180 }: { title: string; lines: Line[]; height?: number }) {

@@ -46,6 +46,9 @@ export default function ExperimentNew() {
   });
   const errorSteps = create.error instanceof ApiError ? new Set((create.error.problem.errors ?? []).map((e) => stepOf(e.path))) : new Set<number>();
   const set = (f: Partial<ExperimentForm>) => setForm((o) => ({ ...o, ...f }));
+  // The spec's field errors under a variant, for inline display in its strategy blocks.
+  const errorsUnder = (prefix: string) =>
+    create.error instanceof ApiError ? (create.error.problem.errors ?? []).filter((e) => e.path.startsWith(prefix)).map((e) => ({ ...e, path: e.path.slice(prefix.length) })) : undefined;
   if (!atLeast(me?.role, "operator")) return <Empty>Creating experiments needs the operator role.</Empty>;
   return (
     <>
@@ -88,7 +91,7 @@ export default function ExperimentNew() {
         {step === 1 && (
           <>
             <p className="muted small">The control: usually the pipeline the agents run today, unchanged (the baseline template passes data through).</p>
-            <VariantEditor v={form.baseline} templates={templates} onChange={(baseline) => set({ baseline })} named={false} />
+            <VariantEditor v={form.baseline} templates={templates} onChange={(baseline) => set({ baseline })} named={false} errors={errorsUnder("spec.baseline.")} />
           </>
         )}
         {step === 2 && (
@@ -100,6 +103,7 @@ export default function ExperimentNew() {
                   v={c}
                   templates={templates}
                   named
+                  errors={errorsUnder(`spec.candidates[${i}].`)}
                   onChange={(v) => set({ candidates: form.candidates.map((x, j) => (j === i ? v : x)) })}
                 />
                 {form.candidates.length > 1 && (
@@ -253,7 +257,9 @@ function VariantEditor({
   onChange,
   templates,
   named,
+  errors,
 }: {
+  errors?: { path: string; message: string }[];
   v: VariantForm;
   onChange: (v: VariantForm) => void;
   templates: { data?: { items: Template[] }; error: unknown; isPending: boolean };
@@ -308,7 +314,7 @@ function VariantEditor({
           )}
         </Query>
       ) : (
-        <StrategyBlocks strategies={v.strategies} onChange={(strategies) => onChange({ ...v, strategies })} />
+        <StrategyBlocks strategies={v.strategies} onChange={(strategies) => onChange({ ...v, strategies })} errors={errors} />
       )}
     </>
   );
