@@ -290,7 +290,7 @@ function VariantEditor({
             <>
               <label>
                 Template
-                <select value={v.template} onChange={(e) => onChange({ ...v, template: e.target.value, set: {} })}>
+                <select name="template" value={v.template} onChange={(e) => onChange({ ...v, template: e.target.value, set: {} })}>
                   {d.items.map((t) => (
                     <option key={t.name}>{t.name}</option>
                   ))}
@@ -304,7 +304,7 @@ function VariantEditor({
                   {tpl.params.map((p) => (
                     <label key={p.name}>
                       {p.name}
-                      <input value={v.set[p.name] ?? ""} placeholder={p.default} onChange={(e) => onChange({ ...v, set: { ...v.set, [p.name]: e.target.value } })} />
+                      <input name={`set.${p.name}`} value={v.set[p.name] ?? ""} placeholder={p.default} onChange={(e) => onChange({ ...v, set: { ...v.set, [p.name]: e.target.value } })} />
                       <span className="muted small">{p.description}</span>
                     </label>
                   ))}
@@ -335,12 +335,12 @@ function CriteriaStep({ form, set }: StepProps) {
       <div className="grid2">
         <label>
           Warm-up
-          <input value={form.warmup} onChange={(e) => set({ warmup: e.target.value })} placeholder="0s" />
+          <input name="warmup" value={form.warmup} onChange={(e) => set({ warmup: e.target.value })} placeholder="0s" />
           <span className="muted small">Go duration before measuring (0s to 24h).</span>
         </label>
         <label>
           Duration
-          <input value={form.duration} onChange={(e) => set({ duration: e.target.value })} required />
+          <input name="duration" value={form.duration} onChange={(e) => set({ duration: e.target.value })} required />
           <span className="muted small">Measured time after warm-up (10s to 168h).</span>
         </label>
       </div>
