@@ -526,7 +526,6 @@ describe("dashboard against phoenix server --dev", { skip }, () => {
     // The alert appears without a reload, carried by an `alerts` event.
     const row = page.getByTestId("alerts").locator("tbody tr").first();
     await row.waitFor({ timeout: 60_000 });
-    guard.stop();
     assert.ok(frames.some((f) => f.topic === "alerts" && f.event !== "subscribed"), "no alerts event over the WebSocket");
     assert.match(await row.textContent(), /request_id/);
     assert.match(await row.textContent(), /http\.server\.request_count/);
@@ -534,6 +533,7 @@ describe("dashboard against phoenix server --dev", { skip }, () => {
     await checkA11y(page, "alerts");
     await row.getByRole("button", { name: /^Acknowledge/ }).click();
     await waitFor("the alert acknowledged", async () => /acknowledged/.test(await row.getByTestId("alert-state").textContent()), 15_000);
+    guard.stop();
     await shot(page, "alerts-acknowledged");
     assert.deepEqual(page.errors, []);
     await page.close();
