@@ -26,7 +26,12 @@ export default function ExperimentNew() {
   const [step, setStep] = useState(0);
   const [startNow, setStartNow] = useState(true);
   const heading = useRef<HTMLHeadingElement>(null);
-  useEffect(() => heading.current?.focus(), [step]);
+  const moved = useRef(false);
+  // Moving between steps puts the focus on the new step's heading (not on first render).
+  useEffect(() => {
+    if (moved.current) heading.current?.focus();
+    moved.current = true;
+  }, [step]);
   const templates = useQuery({
     queryKey: ["templates"],
     queryFn: async () => unwrap(await api.GET("/api/v1/pipelines/templates")),

@@ -133,7 +133,7 @@ export function ExperimentDetail() {
     queryKey: ["experiment", id, "events"],
     queryFn: async () => unwrap(await api.GET("/api/v1/experiments/{id}/events", { params: { path: { id: id! }, query: { limit: 500 } } })),
   });
-  useLive(id ? `experiment:${id}` : undefined, [["experiment", id], ["experiments"]]);
+  useLive(id ? `experiment:${id}` : undefined, [["experiment", id], ["experiments"], ["streams"]]);
   const act = useMutation({
     mutationFn: async (a: Action) => {
       const path = { params: { path: { id: id! } } };
@@ -327,17 +327,23 @@ function Verdict({ results }: { results: Experiment["results"] }) {
 
 /** LiveStream refreshes a variant stream's queries on its rollup events. */
 function LiveStream({ stream, model }: { stream: string; model: string }) {
-  useLive(`stream:${stream}`, [["rollups", stream], ["cost", stream, model]]);
+  useLive(`stream:${stream}`, [["rollups", stream], ["cost", stream, model], ["streams"]]);
   return null;
 }
 
 function Variants({ exp, live, model }: { exp: Experiment; live: boolean; model: string }) {
   const vs = useMemo(() => variantStreams(exp.name, exp.spec), [exp.name, exp.spec]);
+  // A variant stream exists once analytics saw data on it; until then its
+  // rollups and cost would be 404s. The list refreshes on the experiment's
+  // events and on each variant's rollup events.
+  const streams = useQuery({ queryKey: ["streams", 500], queryFn: async () => unwrap(await api.GET("/api/v1/streams", { params: { query: { limit: 500 } } })) });
+  const known = new Set((streams.data?.items ?? []).map((s) => s.stream));
   const from = Date.parse(exp.created_at);
   const to = live ? undefined : Date.parse(exp.progress.window_to || exp.updated_at);
   const rollups = useQueries({
     queries: vs.map((v) => ({
       queryKey: ["rollups", v.stream, exp.id, to ?? "live"],
+      enabled: known.has(v.stream),
       staleTime: live ? 0 : Infinity,
       queryFn: async () =>
         unwrap(
@@ -353,6 +359,7 @@ function Variants({ exp, live, model }: { exp: Experiment; live: boolean; model:
   const costs = useQueries({
     queries: vs.map((v) => ({
       queryKey: ["cost", v.stream, model],
+      enabled: known.has(v.stream),
       queryFn: async () => unwrap(await api.GET("/api/v1/cost", { params: { query: { stream: v.stream, model } } })),
       retry: false,
     })),
@@ -398,16 +405,25 @@ function Variants({ exp, live, model }: { exp: Experiment; live: boolean; model:
               const c = costs[i];
               const m = c.data?.models?.[0];
               const last = series[i].ys.at(-1);
+              const waiting = !known.has(v.stream);
               return (
                 <tr key={v.variant}>
                   <th scope="row">
                     {v.variant} <span className="muted small">{v.stream}</span>
                   </th>
-                  <td className="num">{rollups[i].isPending ? "…" : num(last)}</td>
-                  <td className="num">{rollups[i].isPending ? "…" : num(dps[i].ys.at(-1), 1)}</td>
-                  <td className="num" title={m?.monthly_cost_unknown_reason || (c.error instanceof Error ? c.error.message : undefined)}>
-                    {c.isPending ? "…" : c.error ? "unknown" : money(m?.monthly_cost, c.data?.catalog?.currency || "USD")}
-                  </td>
+                  {waiting ? (
+                    <td className="muted" colSpan={3}>
+                      {streams.isPending ? "…" : "no data on this stream yet"}
+                    </td>
+                  ) : (
+                    <>
+                      <td className="num">{rollups[i].isPending ? "…" : num(last)}</td>
+                      <td className="num">{rollups[i].isPending ? "…" : num(dps[i].ys.at(-1), 1)}</td>
+                      <td className="num" title={m?.monthly_cost_unknown_reason || (c.error instanceof Error ? c.error.message : undefined)}>
+                        {c.isPending ? "…" : c.error ? "unknown" : money(m?.monthly_cost, c.data?.catalog?.currency || "USD")}
+                      </td>
+                    </>
+                  )}
                   <td className="num">
                     {i > 0 && typeof m?.monthly_cost === "number" && typeof baseCost === "number" && baseCost > 0
                       ? `${num((1 - m.monthly_cost / baseCost) * 100, 1)} % cheaper`
