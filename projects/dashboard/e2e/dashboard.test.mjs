@@ -689,6 +689,8 @@ describe("dashboard against phoenix server --dev", { skip }, () => {
       ["/experiments/new", "New experiment"],
       ["/alerts", "Alerts"],
       ["/pipelines/new", "Pipeline builder"],
+      ["/fleet", "Fleet"],
+      ["/settings", "Settings"],
     ]) {
       await page.goto(base + path);
       await page.getByRole("heading", { name: heading, exact: true }).waitFor();
