@@ -518,6 +518,7 @@ describe("dashboard against phoenix server --dev", { skip }, () => {
     );
     await goNav(page, "Alerts");
     await page.getByRole("heading", { name: "Alerts" }).waitFor();
+    await page.locator(`select option[value="${GUARD_STREAM}"], select option:text-is("${GUARD_STREAM}")`).first().waitFor({ state: "attached" });
     await page.getByRole("combobox", { name: "Stream" }).selectOption(GUARD_STREAM);
     await page.getByText(/No alert matches/).waitFor();
     await page.locator(".live.on").waitFor({ timeout: 15_000 });
