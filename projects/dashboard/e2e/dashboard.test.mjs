@@ -591,6 +591,7 @@ describe("dashboard against phoenix server --dev", { skip }, () => {
     await page.getByRole("button", { name: "Next" }).click();
     // 3. Candidate: the topk template, k=5.
     await page.getByRole("heading", { name: "3. Candidates" }).waitFor();
+    await page.getByLabel("Candidate name").fill("topk");
     await page.locator('select[name="template"]').selectOption("topk");
     await page.locator('input[name="set.k"]').fill("5");
     await page.getByRole("button", { name: "Next" }).click();
