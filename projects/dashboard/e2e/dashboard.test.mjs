@@ -618,6 +618,7 @@ describe("dashboard against phoenix server --dev", { skip }, () => {
     timings.experiment_verdict = state.trim();
     console.log(`experiment ${name}: ${state.trim()}; ${(await verdict.locator("h2").textContent()).trim()}`);
     await page.getByTestId("variants").waitFor();
+    await shot(page, "experiment-verdict-before-charts");
     await page.locator(".chart canvas").first().waitFor({ timeout: 30_000 });
     await shot(page, "experiment-verdict");
     await checkA11y(page, "experiment-detail");

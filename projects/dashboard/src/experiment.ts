@@ -159,10 +159,13 @@ export function actions(state: ExperimentState, onSuccess: string | undefined): 
 }
 
 /** Variant streams are `<experiment name>--<variant>`; the baseline variant is `baseline`. */
-export function variantStreams(name: string, spec: unknown): { variant: string; stream: string }[] {
+export function variantStreams(name: string, spec: unknown, results?: { candidates: { name: string; stream: string }[] } | null): { variant: string; stream: string }[] {
   const s = (spec as { spec?: { candidates?: { name?: string }[] } } | null)?.spec;
   const names = ["baseline", ...(s?.candidates ?? []).map((c) => c.name ?? "").filter(Boolean)];
-  return names.map((v) => ({ variant: v, stream: `${name}--${v}` }));
+  // The analysis names the streams it compared: trust them over the naming rule.
+  const c = results?.candidates?.find((x) => x.stream.endsWith(`--${x.name}`));
+  const prefix = c ? c.stream.slice(0, -(c.name.length + 2)) : name;
+  return names.map((v) => ({ variant: v, stream: `${prefix}--${v}` }));
 }
 
 /** rollupStep picks a bucket size so a range asks for at most about 500 buckets (never below the 10 s rollup). */

@@ -332,7 +332,7 @@ function LiveStream({ stream, model }: { stream: string; model: string }) {
 }
 
 function Variants({ exp, live, model }: { exp: Experiment; live: boolean; model: string }) {
-  const vs = useMemo(() => variantStreams(exp.name, exp.spec), [exp.name, exp.spec]);
+  const vs = useMemo(() => variantStreams(exp.name, exp.spec, exp.results), [exp.name, exp.spec, exp.results]);
   // A variant stream exists once analytics saw data on it; until then its
   // rollups and cost would be 404s. The list refreshes on the experiment's
   // events and on each variant's rollup events.
