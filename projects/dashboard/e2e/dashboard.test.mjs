@@ -619,6 +619,11 @@ describe("dashboard against phoenix server --dev", { skip }, () => {
     console.log(`experiment ${name}: ${state.trim()}; ${(await verdict.locator("h2").textContent()).trim()}`);
     await page.getByTestId("variants").waitFor();
     await shot(page, "experiment-verdict-before-charts");
+    const exp = await apiGet(`/api/v1/experiments/${encodeURIComponent(id)}`);
+    for (const q of ["", `?from=${encodeURIComponent(exp.created_at)}&to=${encodeURIComponent(exp.progress.window_to ?? exp.updated_at)}&step=10s`]) {
+      const r = await apiGet(`/api/v1/streams/${encodeURIComponent(`${name}--topk`)}/rollups${q}`);
+      console.log(`rollups of ${name}--topk${q}: ${r.items.length} items; first ${JSON.stringify(r.items[0] ?? null)?.slice(0, 200)}`);
+    }
     await page.locator(".chart canvas").first().waitFor({ timeout: 30_000 });
     await shot(page, "experiment-verdict");
     await checkA11y(page, "experiment-detail");

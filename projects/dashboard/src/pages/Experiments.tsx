@@ -340,6 +340,7 @@ function Variants({ exp, live, model }: { exp: Experiment; live: boolean; model:
   const known = new Set((streams.data?.items ?? []).map((s) => s.stream));
   const from = Date.parse(exp.created_at);
   const to = live ? undefined : Date.parse(exp.progress.window_to || exp.updated_at);
+  const step = rollupStep(from, to ?? Date.now());
   const rollups = useQueries({
     queries: vs.map((v) => ({
       queryKey: ["rollups", v.stream, exp.id, to ?? "live"],
@@ -350,7 +351,7 @@ function Variants({ exp, live, model }: { exp: Experiment; live: boolean; model:
           await api.GET("/api/v1/streams/{stream}/rollups", {
             params: {
               path: { stream: v.stream },
-              query: { from: new Date(from).toISOString(), to: to ? new Date(to).toISOString() : undefined, step: rollupStep(from, to ?? Date.now()) },
+              query: { from: new Date(from).toISOString(), to: to ? new Date(to).toISOString() : undefined, step },
             },
           }),
         ),
@@ -368,13 +369,12 @@ function Variants({ exp, live, model }: { exp: Experiment; live: boolean; model:
   const dps: Line[] = [];
   vs.forEach((v, i) => {
     const items = rollups[i].data?.items ?? [];
-    const pts = items.filter((r) => r.end && r.start);
-    series.push({ label: v.variant, xs: pts.map((r) => Date.parse(r.end!) / 1000), ys: pts.map((r) => r.active_series ?? 0) });
-    dps.push({
-      label: v.variant,
-      xs: pts.map((r) => Date.parse(r.end!) / 1000),
-      ys: pts.map((r) => (r.datapoints ?? 0) / Math.max(1, (Date.parse(r.end!) - Date.parse(r.start!)) / 1000)),
-    });
+    // A bucket may carry only one of start and end; its length is then the step.
+    const at = (r: Schemas["Rollup"]) => Date.parse((r.end ?? r.start)!) / 1000;
+    const secs = (r: Schemas["Rollup"]) => (r.end && r.start ? (Date.parse(r.end) - Date.parse(r.start)) / 1000 : parseInt(step, 10));
+    const pts = items.filter((r) => r.end || r.start);
+    series.push({ label: v.variant, xs: pts.map(at), ys: pts.map((r) => r.active_series ?? 0) });
+    dps.push({ label: v.variant, xs: pts.map(at), ys: pts.map((r) => (r.datapoints ?? 0) / Math.max(1, secs(r))) });
   });
   const hasData = series.some((l) => l.xs.length > 1);
   const baseCost = costs[0]?.data?.models?.[0]?.monthly_cost;
