@@ -338,8 +338,10 @@ function Variants({ exp, live, model }: { exp: Experiment; live: boolean; model:
   // events and on each variant's rollup events.
   const streams = useQuery({ queryKey: ["streams", 500], queryFn: async () => unwrap(await api.GET("/api/v1/streams", { params: { query: { limit: 500 } } })) });
   const known = new Set((streams.data?.items ?? []).map((s) => s.stream));
-  const from = Date.parse(exp.created_at);
-  const to = live ? undefined : Date.parse(exp.progress.window_to || exp.updated_at);
+  // Go writes nanoseconds; Date.parse is only sure of milliseconds.
+  const ms = (iso: string) => Date.parse(iso.replace(/(\.\d{3})\d+/, "$1"));
+  const from = ms(exp.created_at);
+  const to = live ? undefined : ms(exp.progress.window_to || exp.updated_at);
   const step = rollupStep(from, to ?? Date.now());
   const rollups = useQueries({
     queries: vs.map((v) => ({
