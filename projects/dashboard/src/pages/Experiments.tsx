@@ -133,7 +133,9 @@ export function ExperimentDetail() {
     queryKey: ["experiment", id, "events"],
     queryFn: async () => unwrap(await api.GET("/api/v1/experiments/{id}/events", { params: { path: { id: id! }, query: { limit: 500 } } })),
   });
-  useLive(id ? `experiment:${id}` : undefined, [["experiment", id], ["experiments"], ["streams"]]);
+  // Each transition also refreshes the variants' numbers: a variant's
+  // rollups may have been read before its first rollup was stored.
+  useLive(id ? `experiment:${id}` : undefined, [["experiment", id], ["experiments"], ["streams"], ["rollups"], ["cost"]]);
   const act = useMutation({
     mutationFn: async (a: Action) => {
       const path = { params: { path: { id: id! } } };
