@@ -76,7 +76,7 @@ describe("bundle", () => {
 });
 
 describe("dashboard against phoenix server --dev", { skip }, () => {
-  let server, base, browser, dataDir, logs = "";
+  let server, base, browser, dataDir, otlpHTTP, logs = "";
   const timings = {};
 
   before(async () => {
@@ -102,6 +102,7 @@ describe("dashboard against phoenix server --dev", { skip }, () => {
     ]) {
       env[`PHOENIX_${k}`] = `127.0.0.1:${await freePort()}`;
     }
+    otlpHTTP = env.PHOENIX_ANALYTICS_OTLP_HTTP_ADDR;
     server = spawn(BIN, ["server", "--dev"], { env, stdio: ["ignore", "pipe", "pipe"] });
     const keep = (b) => {
       logs = (logs + b.toString()).slice(-20000); // bounded: the tail is what a failure needs
@@ -134,9 +135,11 @@ describe("dashboard against phoenix server --dev", { skip }, () => {
       ],
       viewport: { width: 1280, height: 860 },
     });
+    guard.start();
   });
 
   after(async () => {
+    guard.stop();
     await browser?.close();
     if (server && server.exitCode === null) {
       server.kill("SIGTERM");
@@ -194,6 +197,94 @@ describe("dashboard against phoenix server --dev", { skip }, () => {
   }
 
   const shot = (page, name) => page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
+
+  // The guard path of tests/e2e/guard_test.go, over the wire: steady OTLP
+  // traffic (200 series of http.server.request_count) into stream
+  // e2e-guard from the start, then, when explode() is called, 500 new
+  // request_id values a second until the explosion alert fires.
+  const GUARD_STREAM = "e2e-guard";
+  const guard = {
+    timer: null,
+    exploding: false,
+    next: 0,
+    start() {
+      const tick = async () => {
+        try {
+          await sendRequests(this.exploding ? 500 : 0, this.next);
+          if (this.exploding) this.next += 500;
+        } catch (e) {
+          logs += `guard traffic: ${e.message}\n`;
+        }
+        if (this.timer !== null) this.timer = setTimeout(tick, 1000);
+      };
+      this.timer = setTimeout(tick, 0);
+    },
+    explode() {
+      this.exploding = true;
+    },
+    stop() {
+      clearTimeout(this.timer);
+      this.timer = null;
+    },
+  };
+
+  async function sendRequests(requestIDs, firstID) {
+    const ts = String(BigInt(Date.now()) * 1_000_000n);
+    const start = String(BigInt(Date.now() - 60_000) * 1_000_000n);
+    const kv = (key, v) => ({ key, value: { stringValue: v } });
+    const dataPoints = [];
+    for (let r = 0; r < 20; r++) {
+      for (let c = 0; c < 10; c++) {
+        dataPoints.push({ attributes: [kv("http.route", `/api/r${r}`), kv("http.status_code", String(200 + c))], timeUnixNano: ts, startTimeUnixNano: start, asInt: "1" });
+      }
+    }
+    for (let i = 0; i < requestIDs; i++) {
+      dataPoints.push({
+        attributes: [kv("http.route", "/api/r0"), kv("http.status_code", "200"), kv("request_id", `req-${String(firstID + i).padStart(8, "0")}`)],
+        timeUnixNano: ts,
+        startTimeUnixNano: start,
+        asInt: "1",
+      });
+    }
+    const body = {
+      resourceMetrics: [
+        {
+          resource: { attributes: [kv("service.name", "checkout")] },
+          scopeMetrics: [{ metrics: [{ name: "http.server.request_count", sum: { isMonotonic: true, aggregationTemporality: 2, dataPoints } }] }],
+        },
+      ],
+    };
+    const r = await fetch(`http://${otlpHTTP}/v1/metrics`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-Phoenix-Stream": GUARD_STREAM },
+      body: JSON.stringify(body),
+    });
+    if (!r.ok) throw new Error(`OTLP export: ${r.status} ${await r.text()}`);
+  }
+
+  async function apiGet(path) {
+    const tok = await apiLogin();
+    const r = await fetch(base + path, { headers: { Authorization: `Bearer ${tok}` } });
+    if (!r.ok) throw new Error(`GET ${path}: ${r.status}`);
+    return r.json();
+  }
+
+  // liveFrames records the WebSocket frames a page receives, to prove an
+  // update came over the socket (no polling).
+  function liveFrames(page) {
+    const frames = [];
+    page.on("websocket", (ws) => {
+      if (!ws.url().includes("/api/v1/ws")) return;
+      ws.on("framereceived", ({ payload }) => {
+        try {
+          frames.push(JSON.parse(String(payload)));
+        } catch {
+          /* not JSON */
+        }
+      });
+    });
+    return frames;
+  }
 
   it("rejects a wrong password with the API's detail", async () => {
     const page = await newPage();
@@ -376,6 +467,246 @@ describe("dashboard against phoenix server --dev", { skip }, () => {
     await goNav(page, "Fleet");
     await page.getByTestId("agents").waitFor();
     await shot(page, "phone-fleet");
+    await page.close();
+  });
+
+  it("drags strategy blocks into a pipeline and shows the generator's errors inline", async () => {
+    const page = await newPage();
+    await login(page);
+    await goNav(page, "Pipelines");
+    await page.getByRole("link", { name: "New pipeline" }).click();
+    await page.getByLabel("strategy blocks").check();
+    // Drag from the palette into the empty list, then a second block before it.
+    await page.getByTestId("palette-drop_labels").dragTo(page.getByTestId("dropzone"));
+    await page.getByTestId("block-0").waitFor();
+    await page.getByTestId("palette-topk").dragTo(page.getByTestId("block-0"));
+    await page.getByTestId("block-1").waitFor();
+    assert.match(await page.getByTestId("block-0").textContent(), /topk/);
+    assert.match(await page.getByTestId("block-1").textContent(), /drop_labels/);
+    // The keyboard path: move topk down with its button.
+    await page.getByRole("button", { name: "Move topk down" }).focus();
+    await page.keyboard.press("Enter");
+    assert.match(await page.getByTestId("block-0").textContent(), /drop_labels/);
+    assert.match(await page.getByTestId("block-1").textContent(), /topk/);
+    await page.locator('input[name="strategies.0.labels"]').fill("process.pid");
+    await page.locator('input[name="strategies.1.k"]').fill("0");
+    await page.getByRole("button", { name: "Generate and validate" }).click();
+    // The generator's field error shows under the topk block's k field.
+    const inline = page.getByTestId("block-1").locator(".field-error");
+    await inline.first().waitFor({ timeout: 20_000 });
+    assert.ok((await inline.first().textContent()).length > 0);
+    assert.equal(await page.locator('input[name="strategies.1.k"]').getAttribute("aria-invalid"), "true");
+    await shot(page, "builder-blocks-inline-error");
+    await checkA11y(page, "builder-blocks");
+    await page.locator('input[name="strategies.1.k"]').fill("5");
+    await page.getByRole("button", { name: "Generate and validate" }).click();
+    await page.getByTestId("validated").waitFor({ timeout: 20_000 });
+    assert.equal(await page.locator(".field-error").count(), 0);
+    assert.deepEqual(page.errors.filter((e) => !/status of 400/.test(e)), []);
+    await page.close();
+  });
+
+  it("shows an explosion alert live and acknowledges it", async () => {
+    const page = await newPage();
+    const frames = liveFrames(page);
+    await login(page);
+    // The guard stream needs a baseline: at least two rollups of steady traffic.
+    await waitFor(
+      "two rollups of the guard stream",
+      async () => (await apiGet(`/api/v1/streams/${GUARD_STREAM}/rollups`)).items.length >= 2,
+      60_000,
+    );
+    await goNav(page, "Alerts");
+    await page.getByRole("heading", { name: "Alerts" }).waitFor();
+    await page.locator(`select option[value="${GUARD_STREAM}"], select option:text-is("${GUARD_STREAM}")`).first().waitFor({ state: "attached" });
+    await page.getByRole("combobox", { name: "Stream" }).selectOption(GUARD_STREAM);
+    await page.getByText(/No alert matches/).waitFor();
+    await page.locator(".live.on").waitFor({ timeout: 15_000 });
+    await checkA11y(page, "alerts-empty");
+    guard.explode();
+    // The alert appears without a reload, carried by an `alerts` event.
+    const row = page.getByTestId("alerts").locator("tbody tr").first();
+    await row.waitFor({ timeout: 60_000 });
+    assert.ok(frames.some((f) => f.topic === "alerts" && f.event !== "subscribed"), "no alerts event over the WebSocket");
+    assert.match(await row.textContent(), /request_id/);
+    assert.match(await row.textContent(), /http\.server\.request_count/);
+    await shot(page, "alerts-firing");
+    await checkA11y(page, "alerts");
+    await row.getByRole("button", { name: /^Acknowledge/ }).click();
+    await waitFor("the alert acknowledged", async () => /acknowledged/.test(await row.getByTestId("alert-state").textContent()), 15_000);
+    guard.stop();
+    await shot(page, "alerts-acknowledged");
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  });
+
+  it("shows rollouts in the fleet and the price catalog in settings", async () => {
+    const page = await newPage();
+    await login(page);
+    await goNav(page, "Fleet");
+    await page.getByRole("heading", { name: "Rollouts" }).waitFor();
+    await page.getByRole("heading", { name: "Roll out a pipeline" }).waitFor();
+    // A bad rollout shows the API's field errors.
+    await page.getByLabel("Agent labels").fill("env=dev");
+    const pipelineOption = await page.locator("option", { hasText: "e2e-topk" }).first().getAttribute("value");
+    await page.getByRole("combobox", { name: "Pipeline" }).selectOption(pipelineOption);
+    await page.getByLabel("Strategy").selectOption("staged");
+    await page.getByLabel("Steps %").fill("50, 10");
+    await page.getByRole("button", { name: "Start rollout" }).click();
+    const err = page.getByRole("alert");
+    await err.waitFor({ timeout: 15_000 });
+    assert.match(await err.textContent(), /\((400|404|409)\)/);
+    await shot(page, "fleet-rollouts");
+    await checkA11y(page, "fleet-rollouts");
+    await goNav(page, "Settings");
+    const models = page.getByTestId("price-models");
+    await models.waitFor({ timeout: 15_000 });
+    const text = await models.textContent();
+    for (const m of ["self-hosted", "datadog"]) assert.match(text, new RegExp(m));
+    await shot(page, "settings-price-catalog");
+    await checkA11y(page, "settings-price-catalog");
+    assert.deepEqual(page.errors.filter((e) => !/status of 400/.test(e)), []);
+    await page.close();
+  });
+
+  it("runs an experiment to a verdict from the wizard, live", async () => {
+    const page = await newPage();
+    const frames = liveFrames(page);
+    await login(page);
+    await goNav(page, "Experiments");
+    await page.getByRole("heading", { name: "Experiments" }).waitFor();
+    await page.waitForSelector("table, .state.empty");
+    await checkA11y(page, "experiments");
+    await page.getByRole("link", { name: "New experiment" }).click();
+    const name = `e2e-${Date.now().toString(36)}`;
+    // 1. Target: the --dev agent carries env=dev.
+    await page.locator('input[name="name"]').fill(name);
+    await page.getByRole("button", { name: "env=dev" }).click();
+    await page.getByTestId("matching").filter({ hasText: /^1 agent matches/ }).waitFor();
+    await shot(page, "experiment-wizard-target");
+    await checkA11y(page, "experiment-wizard");
+    await page.getByRole("button", { name: "Next" }).click();
+    // 2. Baseline: the pass-through template (the default).
+    await page.getByRole("heading", { name: "2. Baseline" }).waitFor();
+    await page.getByRole("button", { name: "Next" }).click();
+    // 3. Candidate: the topk template, k=5.
+    await page.getByRole("heading", { name: "3. Candidates" }).waitFor();
+    await page.getByLabel("Candidate name").fill("topk");
+    await page.locator('select[name="template"]').selectOption("topk");
+    await page.locator('input[name="set.k"]').fill("5");
+    await page.getByRole("button", { name: "Next" }).click();
+    // 4. Criteria: short, so the suite waits about a minute.
+    await page.getByRole("heading", { name: "4. Criteria" }).waitFor();
+    await page.locator('input[name="warmup"]').fill("0s");
+    await page.locator('input[name="duration"]').fill("40s");
+    await page.getByRole("button", { name: "Next" }).click();
+    await page.getByRole("heading", { name: "5. Review" }).waitFor();
+    assert.match(await page.getByTestId("spec").textContent(), /"template": "topk"/);
+    await shot(page, "experiment-wizard-review");
+    await page.getByRole("button", { name: "Create and start" }).click();
+    await page.getByRole("heading", { name }).waitFor({ timeout: 20_000 });
+    const id = decodeURIComponent(new URL(page.url()).pathname.split("/").pop());
+    // The state moves on by itself, over experiment:<id> events.
+    const verdict = page.getByTestId("verdict");
+    await verdict.waitFor({ timeout: 240_000 });
+    const state = await page.getByTestId("state").first().textContent();
+    assert.match(state, /succeeded|failed|inconclusive/);
+    assert.ok(frames.some((f) => f.topic === `experiment:${id}` && f.event !== "subscribed"), "no experiment event over the WebSocket");
+    const criteria = page.getByTestId("criteria-topk");
+    assert.match(await criteria.textContent(), /min_series_reduction_pct/);
+    assert.match(await page.getByTestId("timeline").textContent(), /analyzing/);
+    timings.experiment_verdict = state.trim();
+    console.log(`experiment ${name}: ${state.trim()}; ${(await verdict.locator("h2").textContent()).trim()}`);
+    await page.getByTestId("variants").waitFor();
+    await shot(page, "experiment-verdict-before-charts");
+    const exp = await apiGet(`/api/v1/experiments/${encodeURIComponent(id)}`);
+    for (const q of ["", `?from=${encodeURIComponent(exp.created_at)}&to=${encodeURIComponent(exp.progress.window_to ?? exp.updated_at)}&step=10s`]) {
+      const r = await apiGet(`/api/v1/streams/${encodeURIComponent(`${name}--topk`)}/rollups${q}`);
+      console.log(`rollups of ${name}--topk${q}: ${r.items.length} items; first ${JSON.stringify(r.items[0] ?? null)?.slice(0, 200)}`);
+    }
+    await page.locator(".chart canvas").first().waitFor({ timeout: 30_000 });
+    await shot(page, "experiment-verdict");
+    await checkA11y(page, "experiment-detail");
+    assert.deepEqual(page.errors, []);
+    await page.close();
+
+    // A viewer sees the experiment but no action buttons.
+    const tok = await apiLogin();
+    const mk = await fetch(`${base}/api/v1/users`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${tok}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ username: "e2e-viewer", password: "e2e-viewer-password", role: "viewer" }),
+    });
+    assert.ok(mk.ok, `create viewer: ${mk.status}`);
+    const vp = await newPage();
+    await vp.goto(base + "/");
+    await vp.getByLabel("Username").fill("e2e-viewer");
+    await vp.getByLabel("Password").fill("e2e-viewer-password");
+    await vp.getByRole("button", { name: "Sign in" }).click();
+    await vp.getByRole("heading", { name: "Overview" }).waitFor();
+    await vp.goto(`${base}/experiments/${encodeURIComponent(id)}`);
+    const forbidden = await vp.getByRole("heading", { name }).waitFor({ timeout: 10_000 }).then(() => false, () => true);
+    if (forbidden) {
+      // The viewer belongs to no team: the experiment is another team's (404), shown as the API's problem.
+      await vp.getByRole("alert").waitFor();
+      assert.match(await vp.getByRole("alert").textContent(), /404/);
+    } else {
+      assert.equal(await vp.getByRole("group", { name: "Experiment actions" }).getByRole("button").count(), 0);
+    }
+    await vp.goto(`${base}/experiments`);
+    await vp.getByRole("heading", { name: "Experiments" }).waitFor();
+    assert.equal(await vp.getByRole("link", { name: "New experiment" }).count(), 0);
+    await vp.close();
+  });
+
+  it("is an installable PWA whose service worker caches the shell, never the API", async () => {
+    const page = await newPage();
+    await login(page);
+    const manifest = await page.evaluate(async () => {
+      const href = document.querySelector('link[rel="manifest"]').href;
+      const r = await fetch(href);
+      return { type: r.headers.get("content-type"), body: await r.json() };
+    });
+    assert.match(manifest.type, /manifest\+json/);
+    assert.equal(manifest.body.display, "standalone");
+    assert.ok(manifest.body.icons.some((i) => i.sizes === "512x512"));
+    const scope = await page.evaluate(async () => (await navigator.serviceWorker.ready).scope);
+    assert.equal(scope, base + "/");
+    // Visit pages that call the API, under the worker's control, then look in its cache.
+    await page.reload();
+    await page.getByTestId("stream-default").waitFor();
+    await goNav(page, "Fleet");
+    await page.getByTestId("agents").waitFor();
+    const cached = await page.evaluate(async () => {
+      const out = [];
+      for (const k of await caches.keys()) for (const r of await (await caches.open(k)).keys()) out.push(new URL(r.url).pathname);
+      return out;
+    });
+    console.log(`service worker cache: ${cached.length} entries`);
+    assert.ok(cached.includes("/"), `the shell is not cached: ${cached}`);
+    assert.ok(cached.some((p) => p.startsWith("/assets/")), "no asset cached");
+    assert.deepEqual(cached.filter((p) => p.startsWith("/api/")), [], "an API response is cached");
+    await page.close();
+  });
+
+  it("lays the new pages out on a phone", async () => {
+    const page = await newPage({ width: 390, height: 844 });
+    await login(page);
+    for (const [path, heading] of [
+      ["/experiments", "Experiments"],
+      ["/experiments/new", "New experiment"],
+      ["/alerts", "Alerts"],
+      ["/pipelines/new", "Pipeline builder"],
+      ["/fleet", "Fleet"],
+      ["/settings", "Settings"],
+    ]) {
+      await page.goto(base + path);
+      await page.getByRole("heading", { name: heading, exact: true }).waitFor();
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `${path} scrolls sideways by ${overflow}px`);
+      await shot(page, `phone${path.replaceAll("/", "-")}`);
+      await checkA11y(page, `phone${path}`);
+    }
     await page.close();
   });
 

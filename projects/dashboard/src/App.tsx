@@ -15,13 +15,19 @@ const Builder = lazy(() => import("./pages/Builder"));
 const Fleet = lazy(() => import("./pages/Fleet"));
 const AgentDetail = lazy(() => import("./pages/Fleet").then((m) => ({ default: m.AgentDetail })));
 const Settings = lazy(() => import("./pages/Settings"));
+const Experiments = lazy(() => import("./pages/Experiments"));
+const ExperimentDetail = lazy(() => import("./pages/Experiments").then((m) => ({ default: m.ExperimentDetail })));
+const ExperimentNew = lazy(() => import("./pages/ExperimentNew"));
+const Alerts = lazy(() => import("./pages/Alerts"));
 
 const NAV = [
   ["/", "Overview"],
   ["/cardinality", "Cardinality"],
   ["/recommendations", "Recommendations"],
+  ["/experiments", "Experiments"],
   ["/pipelines", "Pipelines"],
   ["/fleet", "Fleet"],
+  ["/alerts", "Alerts"],
   ["/settings", "Settings"],
 ] as const;
 
@@ -85,6 +91,10 @@ function Shell() {
             <Route path="/pipelines/new" element={<Builder />} />
             <Route path="/pipelines/:id" element={<PipelineDetail />} />
             <Route path="/pipelines/:id/edit" element={<Builder />} />
+            <Route path="/experiments" element={<Experiments />} />
+            <Route path="/experiments/new" element={<ExperimentNew />} />
+            <Route path="/experiments/:id" element={<ExperimentDetail />} />
+            <Route path="/alerts" element={<Alerts />} />
             <Route path="/fleet" element={<Fleet />} />
             <Route path="/fleet/:id" element={<AgentDetail />} />
             <Route path="/settings" element={<Settings />} />

@@ -27,3 +27,11 @@ createRoot(document.getElementById("root")!).render(
     </QueryClientProvider>
   </StrictMode>,
 );
+
+// The service worker caches the shell only (public/sw.js); production
+// builds register it, the dev server does not (it would cache Vite's modules).
+if (import.meta.env.PROD && "serviceWorker" in navigator) {
+  window.addEventListener("load", () => {
+    navigator.serviceWorker.register("/sw.js").catch((e) => console.warn("service worker not registered:", e));
+  });
+}

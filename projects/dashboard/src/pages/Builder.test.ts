@@ -37,3 +37,38 @@ describe("withField", () => {
     );
   });
 });
+
+import { blockErrors, insertItem, moveItem } from "./Builder";
+
+describe("moveItem and insertItem", () => {
+  it.each([
+    [["a", "b", "c"], 0, 2, ["b", "c", "a"]],
+    [["a", "b", "c"], 2, 0, ["c", "a", "b"]],
+    [["a", "b", "c"], 1, 1, ["a", "b", "c"]],
+    [["a", "b", "c"], 0, 99, ["b", "c", "a"]],
+    [["a", "b", "c"], 5, 0, ["a", "b", "c"]],
+  ])("moveItem(%j, %i, %i)", (a, from, to, want) => expect(moveItem(a, from, to)).toEqual(want));
+  it.each([
+    [[], "x", 0, ["x"]],
+    [["a", "b"], "x", 1, ["a", "x", "b"]],
+    [["a", "b"], "x", 9, ["a", "b", "x"]],
+    [["a", "b"], "x", -1, ["x", "a", "b"]],
+  ])("insertItem(%j, %s, %i)", (a, x, at, want) => expect(insertItem(a as string[], x, at)).toEqual(want));
+});
+
+describe("blockErrors", () => {
+  it("groups the generator's field errors by block", () => {
+    const m = blockErrors([
+      { path: "strategies[1].k", message: "must be at least 1" },
+      { path: "strategies[1].window", message: "not a duration" },
+      { path: "strategies[0]", message: "unknown type" },
+      { path: "target.exporter.type", message: "required" },
+    ]);
+    expect([...m.keys()].sort()).toEqual([0, 1]);
+    expect(m.get(1)).toEqual([
+      { field: "k", message: "must be at least 1" },
+      { field: "window", message: "not a duration" },
+    ]);
+    expect(m.get(0)).toEqual([{ field: "", message: "unknown type" }]);
+  });
+});

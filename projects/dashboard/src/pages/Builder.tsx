@@ -1,7 +1,7 @@
 import { useEffect, useState, type FormEvent } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useLocation, useNavigate, useParams } from "react-router-dom";
-import { api, unwrap, type Schemas } from "../api/client";
+import { api, ApiError, unwrap, type Schemas } from "../api/client";
 import { ErrorBox, Query } from "../components/States";
 import { useAuth, atLeast } from "../auth";
 
@@ -185,7 +185,11 @@ export default function Builder() {
               )}
             </Query>
           ) : (
-            <StrategyBlocks strategies={form.strategies} onChange={(strategies) => update({ strategies })} />
+            <StrategyBlocks
+              strategies={form.strategies}
+              onChange={(strategies) => update({ strategies })}
+              errors={generate.error instanceof ApiError ? generate.error.problem.errors : undefined}
+            />
           )}
           <fieldset>
             <legend>Export to</legend>
@@ -270,17 +274,122 @@ export default function Builder() {
   );
 }
 
-function StrategyBlocks({ strategies, onChange }: { strategies: Strategy[]; onChange: (s: Strategy[]) => void }) {
-  const [adding, setAdding] = useState<Strategy["type"]>("drop_labels");
+/** moveItem returns a with the item at from moved to index to (clamped). */
+export function moveItem<T>(a: T[], from: number, to: number): T[] {
+  if (from < 0 || from >= a.length) return a;
+  const b = [...a];
+  const [x] = b.splice(from, 1);
+  b.splice(Math.max(0, Math.min(to, b.length)), 0, x);
+  return b;
+}
+
+/** insertItem returns a with x inserted at index at (clamped). */
+export function insertItem<T>(a: T[], x: T, at: number): T[] {
+  const b = [...a];
+  b.splice(Math.max(0, Math.min(at, b.length)), 0, x);
+  return b;
+}
+
+/** blockErrors groups field errors by strategy block: `strategies[2].k` belongs to block 2. */
+export function blockErrors(errors: { path: string; message: string }[] | undefined, prefix = "strategies"): Map<number, { field: string; message: string }[]> {
+  const out = new Map<number, { field: string; message: string }[]>();
+  const re = new RegExp(`(?:^|\\.)${prefix}\\[(\\d+)\\]\\.?(.*)$`);
+  for (const e of errors ?? []) {
+    const m = re.exec(e.path);
+    if (!m) continue;
+    const i = Number(m[1]);
+    out.set(i, [...(out.get(i) ?? []), { field: m[2], message: e.message }]);
+  }
+  return out;
+}
+
+// Drag payloads: a palette type to insert, or a block index to move.
+const DND_TYPE = "application/x-phoenix-strategy";
+type Drag = { add: Strategy["type"] } | { move: number };
+
+/**
+ * StrategyBlocks edits strategy blocks in order. Blocks are dragged from
+ * the palette into the list and dragged to reorder; the keyboard path is
+ * the same: palette buttons add at the end, ↑/↓ move, ✕ removes.
+ * errors (the API's field errors) show inline under the block they name.
+ */
+export function StrategyBlocks({
+  strategies,
+  onChange,
+  errors,
+}: {
+  strategies: Strategy[];
+  onChange: (s: Strategy[]) => void;
+  errors?: { path: string; message: string }[];
+}) {
+  const [over, setOver] = useState<number | null>(null);
+  const [announce, setAnnounce] = useState("");
   const set = (i: number, s: Strategy) => onChange(strategies.map((x, j) => (j === i ? s : x)));
+  const byBlock = blockErrors(errors);
+  const drop = (at: number) => (e: React.DragEvent) => {
+    e.preventDefault();
+    setOver(null);
+    let d: Drag;
+    try {
+      d = JSON.parse(e.dataTransfer.getData(DND_TYPE) || e.dataTransfer.getData("text/plain"));
+    } catch {
+      return;
+    }
+    if ("add" in d && STRATEGY_TYPES.includes(d.add)) {
+      onChange(insertItem(strategies, { type: d.add }, at));
+      setAnnounce(`${d.add} added at position ${Math.min(at, strategies.length) + 1}`);
+    } else if ("move" in d) {
+      const to = d.move < at ? at - 1 : at;
+      onChange(moveItem(strategies, d.move, to));
+      setAnnounce(`${strategies[d.move]?.type} moved to position ${to + 1}`);
+    }
+  };
+  const dragOver = (i: number) => (e: React.DragEvent) => {
+    e.preventDefault();
+    e.dataTransfer.dropEffect = "move";
+    setOver(i);
+  };
+  const start = (d: Drag) => (e: React.DragEvent) => {
+    e.dataTransfer.setData(DND_TYPE, JSON.stringify(d));
+    e.dataTransfer.setData("text/plain", JSON.stringify(d));
+    e.dataTransfer.effectAllowed = "copyMove";
+  };
   return (
     <fieldset>
       <legend>Strategy blocks (applied in order)</legend>
-      {strategies.length === 0 && <p className="muted small">No block yet: add one below.</p>}
-      <ol className="blocks">
+      <div className="palette" role="group" aria-label="Strategy palette: drag a block into the pipeline, or press it to add it at the end">
+        {STRATEGY_TYPES.map((t) => (
+          <button
+            key={t}
+            type="button"
+            className="chip"
+            draggable
+            data-testid={`palette-${t}`}
+            onDragStart={start({ add: t })}
+            onClick={() => {
+              onChange([...strategies, { type: t }]);
+              setAnnounce(`${t} added at position ${strategies.length + 1}`);
+            }}
+          >
+            + {t}
+          </button>
+        ))}
+      </div>
+      <ol className="blocks" data-testid="blocks" onDragLeave={() => setOver(null)}>
         {strategies.map((s, i) => (
-          <li key={i} className="block">
+          <li
+            key={i}
+            className={`block ${over === i ? "drop-before" : ""} ${byBlock.has(i) ? "invalid" : ""}`}
+            draggable
+            onDragStart={start({ move: i })}
+            onDragOver={dragOver(i)}
+            onDrop={drop(i)}
+            data-testid={`block-${i}`}
+          >
             <div className="row">
+              <span className="grip" aria-hidden>
+                ⠿
+              </span>
               <strong>{s.type}</strong>
               <button type="button" aria-label={`Move ${s.type} up`} disabled={i === 0} onClick={() => onChange(swap(strategies, i, i - 1))}>
                 ↑
@@ -297,34 +406,46 @@ function StrategyBlocks({ strategies, onChange }: { strategies: Strategy[]; onCh
                 ✕
               </button>
             </div>
-            {FIELDS[s.type].map((f) => (
-              <label key={f}>
-                {f}
-                <input
-                  name={`strategies.${i}.${f}`}
-                  value={fieldValue(s[f])}
-                  placeholder={LISTS.has(f) ? "comma-separated" : ""}
-                  inputMode={NUMBERS.has(f) ? "numeric" : undefined}
-                  onChange={(e) => set(i, withField(s, f, e.target.value))}
-                />
-              </label>
-            ))}
+            {FIELDS[s.type].map((f) => {
+              const err = byBlock.get(i)?.filter((e) => e.field === f || e.field.startsWith(`${f}[`) || e.field.startsWith(`${f}.`));
+              const errId = `err-${i}-${f}`;
+              return (
+                <label key={f}>
+                  {f}
+                  <input
+                    name={`strategies.${i}.${f}`}
+                    value={fieldValue(s[f])}
+                    placeholder={LISTS.has(f) ? "comma-separated" : ""}
+                    inputMode={NUMBERS.has(f) ? "numeric" : undefined}
+                    aria-invalid={err?.length ? true : undefined}
+                    aria-describedby={err?.length ? errId : undefined}
+                    onChange={(e) => set(i, withField(s, f, e.target.value))}
+                  />
+                  {err?.length ? (
+                    <span id={errId} className="field-error">
+                      {err.map((x) => x.message).join("; ")}
+                    </span>
+                  ) : null}
+                </label>
+              );
+            })}
+            {byBlock
+              .get(i)
+              ?.filter((e) => !FIELDS[s.type].some((f) => e.field === f || e.field.startsWith(`${f}[`) || e.field.startsWith(`${f}.`)))
+              .map((e, k) => (
+                <p key={k} className="field-error">
+                  {e.field ? <code>{e.field}</code> : null} {e.message}
+                </p>
+              ))}
           </li>
         ))}
+        <li className={`dropzone ${over === strategies.length ? "drop-before" : ""}`} onDragOver={dragOver(strategies.length)} onDrop={drop(strategies.length)} data-testid="dropzone">
+          {strategies.length === 0 ? "Drag a block here (or press one in the palette)." : "Drop here to add at the end."}
+        </li>
       </ol>
-      <div className="row">
-        <label className="inline">
-          Block
-          <select value={adding} onChange={(e) => setAdding(e.target.value as Strategy["type"])}>
-            {STRATEGY_TYPES.map((t) => (
-              <option key={t}>{t}</option>
-            ))}
-          </select>
-        </label>
-        <button type="button" onClick={() => onChange([...strategies, { type: adding }])}>
-          Add block
-        </button>
-      </div>
+      <p className="sr-only" role="status" aria-live="polite">
+        {announce}
+      </p>
     </fieldset>
   );
 }

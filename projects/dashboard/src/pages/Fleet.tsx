@@ -1,8 +1,10 @@
-import { useQuery } from "@tanstack/react-query";
+import { useState } from "react";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, useParams } from "react-router-dom";
 import { api, unwrap, type Schemas } from "../api/client";
 import { useLive } from "../api/hooks";
-import { Query } from "../components/States";
+import { atLeast, useAuth } from "../auth";
+import { ErrorBox, Query } from "../components/States";
 import { ago } from "../format";
 
 function Health({ a }: { a: Schemas["Agent"] }) {
@@ -67,7 +69,203 @@ export default function Fleet() {
           </div>
         )}
       </Query>
+      <Rollouts />
     </>
+  );
+}
+
+/** stepLabel says where a rollout is: "step 2 of 3 (50 %)", or "all agents". */
+export function stepLabel(r: Schemas["Rollout"]): string {
+  if (r.strategy === "all" || r.steps.length === 0) return "all agents at once";
+  const i = Math.min(r.progress.step, r.steps.length - 1);
+  return `step ${i + 1} of ${r.steps.length} (${r.steps[i]} %)${r.progress.pausing ? ", pausing" : ""}`;
+}
+
+/**
+ * Rollouts of the fleet. The controller publishes no rollout events yet
+ * (docs/experiments.md), so the list refreshes on `agents` events: every
+ * step of a rollout changes its agents' configs, which the agents report.
+ */
+function Rollouts() {
+  const { me } = useAuth();
+  const qc = useQueryClient();
+  const list = useQuery({ queryKey: ["rollouts"], queryFn: async () => unwrap(await api.GET("/api/v1/rollouts", { params: { query: { limit: 500 } } })) });
+  useLive("agents", [["rollouts"]]);
+  const abort = useMutation({
+    mutationFn: async (id: string) => unwrap(await api.POST("/api/v1/rollouts/{id}/abort", { params: { path: { id } } })),
+    onSuccess: () => qc.invalidateQueries({ queryKey: ["rollouts"] }),
+  });
+  const canAct = atLeast(me?.role, "operator");
+  return (
+    <section aria-labelledby="rollouts-h">
+      <h2 id="rollouts-h">Rollouts</h2>
+      <Query q={list} what="rollouts" empty={(d) => d.items.length === 0 && "No rollout yet. A rollout pushes a stored pipeline version to the agents matching a selector."}>
+        {(d) => (
+          <div className="table-wrap" tabIndex={0}>
+            <table data-testid="rollouts">
+              <thead>
+                <tr>
+                  <th scope="col">Rollout</th>
+                  <th scope="col">Pipeline</th>
+                  <th scope="col">Selector</th>
+                  <th scope="col">Progress</th>
+                  <th scope="col">State</th>
+                  <th scope="col">Started</th>
+                  {canAct && (
+                    <th scope="col">
+                      <span className="sr-only">Actions</span>
+                    </th>
+                  )}
+                </tr>
+              </thead>
+              <tbody>
+                {d.items.map((r) => (
+                  <tr key={r.id}>
+                    <th scope="row">
+                      <code>{r.id}</code>
+                      <div className="muted small">{r.team}</div>
+                    </th>
+                    <td>
+                      <Link to={`/pipelines/${encodeURIComponent(r.pipeline_id)}`}>{r.pipeline_id}</Link> v{r.pipeline_version}
+                    </td>
+                    <td>
+                      {Object.entries(r.selector).map(([k, v]) => (
+                        <span key={k} className="tag">
+                          {k}={v}
+                        </span>
+                      ))}
+                    </td>
+                    <td>
+                      {stepLabel(r)}
+                      <div className="muted small">
+                        {r.progress.agents.length} agent{r.progress.agents.length === 1 ? "" : "s"}
+                        {r.progress.restored && ", previous configs restored"}
+                        {r.progress.note && `; ${r.progress.note}`}
+                      </div>
+                    </td>
+                    <td className={r.state === "rolled_back" || r.state === "aborted" ? "bad" : r.state === "succeeded" ? "good" : ""}>
+                      {r.state}
+                      {r.reason && <div className="small">{r.reason}</div>}
+                    </td>
+                    <td>
+                      {ago(r.created_at)} <span className="muted">by {r.created_by}</span>
+                    </td>
+                    {canAct && (
+                      <td>
+                        {r.state === "rolling" && (
+                          <button type="button" className="secondary" disabled={abort.isPending} onClick={() => confirm(`Abort rollout ${r.id}?`) && abort.mutate(r.id)}>
+                            Abort<span className="sr-only"> {r.id}</span>
+                          </button>
+                        )}
+                      </td>
+                    )}
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </Query>
+      <ErrorBox error={abort.error} />
+      {canAct && <NewRollout />}
+    </section>
+  );
+}
+
+function NewRollout() {
+  const qc = useQueryClient();
+  const pipelines = useQuery({ queryKey: ["pipelines"], queryFn: async () => unwrap(await api.GET("/api/v1/pipelines", { params: { query: { limit: 500 } } })) });
+  const [f, setF] = useState({ pipeline_id: "", version: "", selector: "", strategy: "all" as "all" | "staged", steps: "10, 50, 100", pause: "30s" });
+  const create = useMutation({
+    mutationFn: async () => {
+      const selector = Object.fromEntries(
+        f.selector
+          .split(",")
+          .map((p) => p.trim())
+          .filter(Boolean)
+          .map((p) => {
+            const [k, ...v] = p.split("=");
+            return [k.trim(), v.join("=").trim()];
+          }),
+      );
+      return unwrap(
+        await api.POST("/api/v1/rollouts", {
+          body: {
+            pipeline_id: f.pipeline_id,
+            version: f.version ? Number(f.version) : undefined,
+            selector,
+            strategy: f.strategy,
+            ...(f.strategy === "staged"
+              ? {
+                  steps: f.steps
+                    .split(",")
+                    .map((x) => x.trim())
+                    .filter(Boolean)
+                    .map(Number),
+                  pause: f.pause,
+                }
+              : {}),
+          },
+        }),
+      );
+    },
+    onSuccess: () => qc.invalidateQueries({ queryKey: ["rollouts"] }),
+  });
+  return (
+    <form
+      className="panel"
+      aria-labelledby="new-rollout-h"
+      onSubmit={(e) => {
+        e.preventDefault();
+        create.mutate();
+      }}
+    >
+      <h3 id="new-rollout-h">Roll out a pipeline</h3>
+      <div className="row wrap">
+        <label className="inline">
+          Pipeline
+          <select value={f.pipeline_id} onChange={(e) => setF({ ...f, pipeline_id: e.target.value })} required>
+            <option value="">choose…</option>
+            {(pipelines.data?.items ?? []).map((p) => (
+              <option key={p.id} value={p.id}>
+                {p.name} (v{p.version})
+              </option>
+            ))}
+          </select>
+        </label>
+        <label className="inline">
+          Version
+          <input inputMode="numeric" size={4} value={f.version} placeholder="latest" onChange={(e) => setF({ ...f, version: e.target.value })} />
+        </label>
+        <label className="inline">
+          Agent labels
+          <input value={f.selector} placeholder="env=dev, region=eu" onChange={(e) => setF({ ...f, selector: e.target.value })} required />
+        </label>
+        <label className="inline">
+          Strategy
+          <select value={f.strategy} onChange={(e) => setF({ ...f, strategy: e.target.value as "all" | "staged" })}>
+            <option value="all">all at once</option>
+            <option value="staged">staged</option>
+          </select>
+        </label>
+        {f.strategy === "staged" && (
+          <>
+            <label className="inline">
+              Steps %
+              <input value={f.steps} onChange={(e) => setF({ ...f, steps: e.target.value })} />
+            </label>
+            <label className="inline">
+              Pause
+              <input size={5} value={f.pause} onChange={(e) => setF({ ...f, pause: e.target.value })} />
+            </label>
+          </>
+        )}
+        <button type="submit" disabled={create.isPending}>
+          Start rollout
+        </button>
+      </div>
+      <ErrorBox error={create.error} />
+    </form>
   );
 }
 

@@ -109,9 +109,14 @@ export default function Recommendations() {
                         </td>
                         <td>
                           {i.strategy && (
-                            <button type="button" onClick={() => nav("/pipelines/new", { state: { strategies: [i.strategy] } })}>
-                              Build a pipeline
-                            </button>
+                            <div className="row">
+                              <button type="button" onClick={() => nav("/pipelines/new", { state: { strategies: [i.strategy] } })}>
+                                Build a pipeline
+                              </button>
+                              <button type="button" className="secondary" onClick={() => nav("/experiments/new", { state: { strategies: [i.strategy] } })}>
+                                Try it in an experiment
+                              </button>
+                            </div>
                           )}
                         </td>
                       </tr>

@@ -3,7 +3,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, unwrap, type Schemas } from "../api/client";
 import { atLeast, useAuth } from "../auth";
 import { Empty, ErrorBox, Query } from "../components/States";
-import { ago } from "../format";
+import { ago, money } from "../format";
 
 const ROLES = ["viewer", "operator", "admin"] as const;
 type Role = (typeof ROLES)[number];
@@ -21,6 +21,7 @@ export default function Settings() {
           Signed in as <strong>{me?.subject}</strong> ({me?.role}){me?.teams?.length ? `, teams ${me.teams.join(", ")}` : ""}.
         </p>
       </section>
+      <PriceCatalog />
       {atLeast(me?.role, "admin") ? (
         <>
           <Users />
@@ -268,6 +269,79 @@ function APIKeys() {
           Key <strong>{created.name}</strong> created. Copy it now; it is not shown again: <code className="secret">{created.key}</code>
         </div>
       )}
+    </section>
+  );
+}
+
+/**
+ * PriceCatalog shows the price models the server's catalog holds, as
+ * GET /api/v1/cost answers them for one stream with no model named (every
+ * model: its unit, its source, the stream's monthly cost). The API has no
+ * endpoint that lists the catalog's rates themselves.
+ */
+function PriceCatalog() {
+  const streams = useQuery({ queryKey: ["streams"], queryFn: async () => unwrap(await api.GET("/api/v1/streams")) });
+  const [picked, setPicked] = useState("");
+  const stream = picked || streams.data?.items[0]?.stream || "";
+  const cost = useQuery({
+    queryKey: ["cost", stream, "all"],
+    enabled: !!stream,
+    queryFn: async () => unwrap(await api.GET("/api/v1/cost", { params: { query: { stream } } })),
+  });
+  return (
+    <section aria-labelledby="catalog-h">
+      <h2 id="catalog-h">Price catalog</h2>
+      <Query q={streams} what="streams" empty={(d) => d.items.length === 0 && "The catalog's models are priced against a stream; no stream has sent metrics yet."}>
+        {(d) => (
+          <>
+            <label className="inline">
+              Priced for stream
+              <select value={stream} onChange={(e) => setPicked(e.target.value)}>
+                {d.items.map((s) => (
+                  <option key={s.stream}>{s.stream}</option>
+                ))}
+              </select>
+            </label>
+            <Query q={cost} what="price models">
+              {(c) => (
+                <>
+                  <p className="muted small">
+                    Catalog {c.catalog?.source || "unknown source"}
+                    {c.catalog?.date && `, prices as of ${c.catalog.date}`}
+                    {c.catalog?.currency && `, in ${c.catalog.currency}`}.
+                  </p>
+                  <div className="table-wrap" tabIndex={0}>
+                    <table data-testid="price-models">
+                      <thead>
+                        <tr>
+                          <th scope="col">Model</th>
+                          <th scope="col">Billed per</th>
+                          <th scope="col" className="num">
+                            Monthly cost of {stream}
+                          </th>
+                          <th scope="col">Source</th>
+                        </tr>
+                      </thead>
+                      <tbody>
+                        {(c.models ?? []).map((m) => (
+                          <tr key={m.model}>
+                            <th scope="row">{m.model}</th>
+                            <td>{m.unit}</td>
+                            <td className="num" title={m.monthly_cost_unknown_reason}>
+                              {m.monthly_cost === null || m.monthly_cost === undefined ? `unknown${m.monthly_cost_unknown_reason ? `: ${m.monthly_cost_unknown_reason}` : ""}` : money(m.monthly_cost, c.catalog?.currency || "USD")}
+                            </td>
+                            <td className="small">{m.source}</td>
+                          </tr>
+                        ))}
+                      </tbody>
+                    </table>
+                  </div>
+                </>
+              )}
+            </Query>
+          </>
+        )}
+      </Query>
     </section>
   );
 }
