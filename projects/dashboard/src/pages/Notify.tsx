@@ -120,7 +120,7 @@ export function Silences({ canWrite }: { canWrite: boolean }) {
           }}
         >
           <label className="inline">
-            Stream
+            Matching stream
             <input value={f.stream} onChange={(e) => setF({ ...f, stream: e.target.value })} placeholder="any" />
           </label>
           <label className="inline">
@@ -128,7 +128,7 @@ export function Silences({ canWrite }: { canWrite: boolean }) {
             <input value={f.rule} onChange={(e) => setF({ ...f, rule: e.target.value })} placeholder="any" />
           </label>
           <label className="inline">
-            Severity
+            Matching severity
             <select value={f.severity} onChange={(e) => setF({ ...f, severity: e.target.value })}>
               <option value="">any</option>
               {SEVERITIES.map((s) => (
