@@ -140,7 +140,7 @@ export default function Alerts() {
                         )}
                         {a.label && ` · label ${a.label}`}
                       </div>
-                      <button type="button" className="link small" aria-expanded={open === a.id} onClick={() => setOpen(open === a.id ? null : a.id)}>
+                      <button type="button" className="link plain small" aria-expanded={open === a.id} onClick={() => setOpen(open === a.id ? null : a.id)}>
                         Deliveries<span className="sr-only"> of {a.summary}</span>
                       </button>
                     </th>
