@@ -107,6 +107,7 @@ describe("Silences", () => {
     wrap(<Silences canWrite />);
     const row = await screen.findByRole("row", { name: /stream prod, severity critical/ });
     expect(within(row).getByText("active")).toBeTruthy();
+    expect(row.textContent).toContain("2099-12-07 13:00 UTC");
     fireEvent.change(screen.getByLabelText("Rule (kind or id)"), { target: { value: "explosion" } });
     fireEvent.change(screen.getByLabelText("For"), { target: { value: "1h30m" } });
     fireEvent.click(screen.getByRole("button", { name: "Add silence" }));

@@ -90,7 +90,7 @@ export function Silences({ canWrite }: { canWrite: boolean }) {
                         </div>
                       </th>
                       <td>{silenceState(s)}</td>
-                      <td title={s.ends_at}>{s.ends_at.replace("T", " ").slice(0, 16)} UTC</td>
+                      <td title={s.ends_at}>{new Date(s.ends_at).toISOString().replace("T", " ").slice(0, 16)} UTC</td>
                       <td>
                         {s.created_by} <span className="muted small">{ago(s.created_at)}</span>
                       </td>
