@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { createServer as createHTTPServer } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -536,6 +537,19 @@ describe("dashboard against phoenix server --dev", { skip }, () => {
     await waitFor("the alert acknowledged", async () => /acknowledged/.test(await row.getByTestId("alert-state").textContent()), 15_000);
     guard.stop();
     await shot(page, "alerts-acknowledged");
+    // The alert's deliveries: no channel exists yet, so none was sent.
+    await row.getByRole("button", { name: /^Deliveries/ }).click();
+    await page.getByText(/No notification was sent for this alert/).waitFor({ timeout: 15_000 });
+    // A silence of the guard stream, created from the page, is listed as active.
+    await page.getByLabel("Matching stream").fill(GUARD_STREAM);
+    await page.getByLabel("For", { exact: true }).fill("1h");
+    await page.getByLabel("Comment").fill("e2e");
+    await page.getByRole("button", { name: "Add silence" }).click();
+    const silence = page.getByTestId("silences").locator("tbody tr", { hasText: GUARD_STREAM });
+    await silence.waitFor({ timeout: 15_000 });
+    assert.match(await silence.textContent(), /active/);
+    await shot(page, "alerts-silence");
+    await checkA11y(page, "alerts-silence");
     assert.deepEqual(page.errors, []);
     await page.close();
   });
@@ -565,6 +579,39 @@ describe("dashboard against phoenix server --dev", { skip }, () => {
     for (const m of ["self-hosted", "datadog"]) assert.match(text, new RegExp(m));
     await shot(page, "settings-price-catalog");
     await checkA11y(page, "settings-price-catalog");
+    // A webhook channel to a receiver in this test (a private address, which
+    // only an admin may allow), and its test notification delivered to it.
+    const received = [];
+    const hook = createHTTPServer((req, res) => {
+      let body = "";
+      req.on("data", (c) => (body += c));
+      req.on("end", () => {
+        received.push({ signature: req.headers["x-phoenix-signature"], body });
+        res.end("ok");
+      });
+    });
+    await new Promise((r) => hook.listen(0, "127.0.0.1", r));
+    try {
+      await page.getByLabel("Channel name").fill("e2e-hook");
+      await page.getByLabel("URL", { exact: true }).fill(`http://127.0.0.1:${hook.address().port}/hook`);
+      await page.getByLabel("Secret", { exact: true }).fill("e2e-secret");
+      await page.getByLabel(/Allow private addresses/).check();
+      await page.getByRole("button", { name: "Add channel" }).click();
+      const ch = page.getByTestId("channels").locator("tbody tr", { hasText: "e2e-hook" });
+      await ch.waitFor({ timeout: 15_000 });
+      await ch.getByRole("button", { name: /^Test/ }).click();
+      const tested = page.getByTestId("channel-test");
+      await tested.waitFor({ timeout: 15_000 });
+      assert.match(await tested.textContent(), /delivered/);
+      assert.equal(received.length, 1, "the webhook receiver got no test notification");
+      assert.match(received[0].signature ?? "", /^sha256=[0-9a-f]{64}$/);
+    } finally {
+      hook.close();
+    }
+    await page.getByRole("heading", { name: "Budgets" }).waitFor();
+    await page.waitForSelector('[data-testid="budgets"], section[aria-labelledby="budgets-h"] .state.empty');
+    await shot(page, "settings-channels");
+    await checkA11y(page, "settings-channels");
     assert.deepEqual(page.errors.filter((e) => !/status of 400/.test(e)), []);
     await page.close();
   });

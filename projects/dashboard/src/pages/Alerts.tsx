@@ -1,3 +1,4 @@
+import { Fragment, useState } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, useSearchParams } from "react-router-dom";
 import { api, unwrap, type Schemas } from "../api/client";
@@ -5,6 +6,7 @@ import { useLive } from "../api/hooks";
 import { atLeast, useAuth } from "../auth";
 import { ErrorBox, Query } from "../components/States";
 import { ago, num } from "../format";
+import { AlertDeliveries, Silences } from "./Notify";
 
 type Alert = Schemas["Alert"];
 type AlertState = Alert["state"];
@@ -16,11 +18,15 @@ export function filterAlerts(items: Alert[], severity: string, rule: string): Al
   return items.filter((a) => (!severity || a.severity === severity) && (!rule || a.rule === rule));
 }
 
-/** Alerts with filters (state and stream by the API; severity and rule here), ack/resolve by role, live over topic `alerts`. */
+/**
+ * Alerts with filters (state and stream by the API; severity and rule here), ack/resolve by role, live over topic `alerts`;
+ * each alert's notification deliveries on demand; the silences below.
+ */
 export default function Alerts() {
   const { me } = useAuth();
   const qc = useQueryClient();
   const [params, setParams] = useSearchParams();
+  const [open, setOpen] = useState<string | null>(null);
   const state = (params.get("state") || undefined) as AlertState | undefined;
   const stream = params.get("stream") || undefined;
   const severity = params.get("severity") || "";
@@ -116,7 +122,8 @@ export default function Alerts() {
               </thead>
               <tbody>
                 {filterAlerts(d.items, severity, rule).map((a) => (
-                  <tr key={a.id} data-alert={a.id}>
+                  <Fragment key={a.id}>
+                  <tr data-alert={a.id}>
                     <td>
                       <span className={`sev ${a.severity}`}>{a.severity}</span>
                     </td>
@@ -133,6 +140,9 @@ export default function Alerts() {
                         )}
                         {a.label && ` · label ${a.label}`}
                       </div>
+                      <button type="button" className="link plain small" aria-expanded={open === a.id} onClick={() => setOpen(open === a.id ? null : a.id)}>
+                        Deliveries<span className="sr-only"> of {a.summary}</span>
+                      </button>
                     </th>
                     <td>{a.stream}</td>
                     <td className="num">
@@ -161,6 +171,14 @@ export default function Alerts() {
                       </td>
                     )}
                   </tr>
+                  {open === a.id && (
+                    <tr data-deliveries={a.id}>
+                      <td colSpan={canAct ? 7 : 6}>
+                        <AlertDeliveries id={a.id} />
+                      </td>
+                    </tr>
+                  )}
+                  </Fragment>
                 ))}
               </tbody>
             </table>
@@ -168,6 +186,7 @@ export default function Alerts() {
         )}
       </Query>
       {!canAct && <p className="muted small">Acknowledging and resolving need the operator role.</p>}
+      <Silences canWrite={canAct} />
     </>
   );
 }

@@ -82,15 +82,15 @@ export function stepLabel(r: Schemas["Rollout"]): string {
 }
 
 /**
- * Rollouts of the fleet. The controller publishes no rollout events yet
- * (docs/experiments.md), so the list refreshes on `agents` events: every
- * step of a rollout changes its agents' configs, which the agents report.
+ * Rollouts of the fleet, live over topic `rollouts`: the controller's
+ * rollout runner publishes an event (kind rollout) on every write of a
+ * rollout (docs/architecture.md), and each refreshes the list.
  */
 function Rollouts() {
   const { me } = useAuth();
   const qc = useQueryClient();
   const list = useQuery({ queryKey: ["rollouts"], queryFn: async () => unwrap(await api.GET("/api/v1/rollouts", { params: { query: { limit: 500 } } })) });
-  useLive("agents", [["rollouts"]]);
+  useLive("rollouts", [["rollouts"]]);
   const abort = useMutation({
     mutationFn: async (id: string) => unwrap(await api.POST("/api/v1/rollouts/{id}/abort", { params: { path: { id } } })),
     onSuccess: () => qc.invalidateQueries({ queryKey: ["rollouts"] }),

@@ -4,6 +4,7 @@ import { api, unwrap, type Schemas } from "../api/client";
 import { atLeast, useAuth } from "../auth";
 import { Empty, ErrorBox, Query } from "../components/States";
 import { ago, money } from "../format";
+import { Budgets, Channels } from "./Notify";
 
 const ROLES = ["viewer", "operator", "admin"] as const;
 type Role = (typeof ROLES)[number];
@@ -22,6 +23,8 @@ export default function Settings() {
         </p>
       </section>
       <PriceCatalog />
+      <Channels canWrite={atLeast(me?.role, "operator")} isAdmin={atLeast(me?.role, "admin")} />
+      <Budgets />
       {atLeast(me?.role, "admin") ? (
         <>
           <Users />
