@@ -1723,7 +1723,7 @@ export interface components {
             series: number;
             max_rel_error: number | null;
             mean_rel_error: number | null;
-            /** @description The baseline result series with the largest error (k=v */
+            /** @description The baseline result series with the largest error (k=v,...). */
             worst_series?: string;
         };
         Agent: {
