@@ -60,6 +60,7 @@ type Service struct {
 	log     *slog.Logger
 	store   *store.Store
 	det     *detect.Detector
+	scores  *scoreBook // recent scores per stream (/api/v1/anomalies)
 	resp    *service.Responder
 	metrics metrics
 	now     func() time.Time
@@ -106,7 +107,8 @@ func newService(s service.Settings) (*Service, error) {
 	}
 	svc := &Service{
 		set: s, cfg: cfg, log: logger.With("service", config.ServiceAnomalyDetector), store: store.New(s.Store), det: det,
-		now: time.Now, streams: map[string]*streamState{}, open: map[string]*openAlert{},
+		scores: newScoreBook(cfg.Signals, cfg.MaxSeries, cfg.Threshold),
+		now:    time.Now, streams: map[string]*streamState{}, open: map[string]*openAlert{},
 	}
 	var reg prometheus.Registerer
 	if s.Metrics != nil {
