@@ -4,7 +4,8 @@
 // minute, dp/s and bytes/s, attributes explosions of active series to the
 // metric and label whose distinct values grew (from analytics' cardinality
 // breakdowns), and keeps alerts with a lifecycle firing -> acknowledged ->
-// resolved, served on /api/v1/alerts and published as alert events.
+// resolved, served on /api/v1/alerts and published as alert events. The
+// last scored rollups of each stream are served on /api/v1/anomalies.
 // Detector state is checkpointed to the database, so a restart resumes.
 //
 // User alert rules (budgets, explosion, churn, critical signal lost,
