@@ -1749,7 +1749,7 @@ export interface components {
             series: number;
             max_rel_error: number | null;
             mean_rel_error: number | null;
-            /** @description The baseline result series with the largest error (k=v */
+            /** @description The baseline result series with the largest error (k=v,...). */
             worst_series?: string;
         };
         Agent: {
@@ -1891,7 +1891,7 @@ export interface components {
             /** @description anomaly-detector.threshold, or the ensemble's default 0.5 */
             threshold: number;
             above_threshold: boolean;
-            /** @description the ensemble raised an anomaly here (past warm-up */
+            /** @description the ensemble raised an anomaly here (past warm-up, outside its refractory period) */
             labelled: boolean;
             /** @description each detector's own score in [0,1] */
             components: {
