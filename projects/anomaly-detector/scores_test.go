@@ -243,3 +243,24 @@ func TestScoreBookBounds(t *testing.T) {
 		t.Fatalf("stream c min_score 0.15: ok %v %+v", ok, pts)
 	}
 }
+
+// FuzzParseScoreQuery: any query is a query or a 400, never a panic, and
+// an accepted min_score is in [0,1].
+func FuzzParseScoreQuery(f *testing.F) {
+	for _, s := range [][3]string{{"checkout", "1h", "0.5"}, {"", "2026-12-07T11:00:00Z", "1"}, {"a b", "-1h", "NaN"}, {"x--y", "0s", "1e-9"}} {
+		f.Add(s[0], s[1], s[2])
+	}
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, stream, since, minScore string) {
+		q, err := parseScoreQuery(&apiv1.Request{Query: url.Values{"stream": {stream}, "since": {since}, "min_score": {minScore}}}, now)
+		if err != nil {
+			if statusOf(err) != 400 {
+				t.Fatalf("error %v is not a 400", err)
+			}
+			return
+		}
+		if q.stream == "" || q.minScore < 0 || q.minScore > 1 || math.IsNaN(q.minScore) {
+			t.Fatalf("accepted %+v", q)
+		}
+	})
+}
