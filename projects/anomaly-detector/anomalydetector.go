@@ -4,7 +4,8 @@
 // minute, dp/s and bytes/s, attributes explosions of active series to the
 // metric and label whose distinct values grew (from analytics' cardinality
 // breakdowns), and keeps alerts with a lifecycle firing -> acknowledged ->
-// resolved, served on /api/v1/alerts and published as alert events.
+// resolved, served on /api/v1/alerts and published as alert events. The
+// last scored rollups of each stream are served on /api/v1/anomalies.
 // Detector state is checkpointed to the database, so a restart resumes.
 //
 // User alert rules (budgets, explosion, churn, critical signal lost,
@@ -60,6 +61,7 @@ type Service struct {
 	log     *slog.Logger
 	store   *store.Store
 	det     *detect.Detector
+	scores  *scoreBook // recent scores per stream (/api/v1/anomalies)
 	resp    *service.Responder
 	metrics metrics
 	now     func() time.Time
@@ -106,7 +108,8 @@ func newService(s service.Settings) (*Service, error) {
 	}
 	svc := &Service{
 		set: s, cfg: cfg, log: logger.With("service", config.ServiceAnomalyDetector), store: store.New(s.Store), det: det,
-		now: time.Now, streams: map[string]*streamState{}, open: map[string]*openAlert{},
+		scores: newScoreBook(cfg.Signals, cfg.MaxSeries, cfg.Threshold),
+		now:    time.Now, streams: map[string]*streamState{}, open: map[string]*openAlert{},
 	}
 	var reg prometheus.Registerer
 	if s.Metrics != nil {

@@ -20,6 +20,7 @@ func (s *Service) Operations() apiv1.Operations {
 		"getAlert":         s.getAlert,
 		"acknowledgeAlert": s.ackAlert,
 		"resolveAlert":     s.resolveAlert,
+		"listAnomalies":    apiv1.ListOf(s.fetchAnomalies, anomalyCursor),
 	}
 	for id, h := range s.alertingOperations() {
 		ops[id] = h

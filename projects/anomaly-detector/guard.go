@@ -124,6 +124,7 @@ func (s *Service) process(ctx context.Context, r apiv1.Rollup) error {
 			errs = append(errs, s.anomalyAlert(ctx, r.Stream, st, sig, obs))
 		}
 	}
+	s.scores.record(obs, st.team)
 	errs = append(errs, s.settle(ctx, r.Stream, st, obs))
 	errs = append(errs, s.evaluateRules(ctx, r, st, obs))
 	return errors.Join(errs...)

@@ -35,6 +35,7 @@ var operationCommands = map[string]string{
 	"getAlert":                    "alert get",
 	"acknowledgeAlert":            "alert ack",
 	"resolveAlert":                "alert resolve",
+	"listAnomalies":               "anomaly list",
 	"listAlertDeliveries":         "alert deliveries",
 	"listAlertRules":              "alert-rule list",
 	"createAlertRule":             "alert-rule create",

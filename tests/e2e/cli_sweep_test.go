@@ -68,6 +68,7 @@ var sweepSteps = map[string]sweepStep{
 	"agent history":      {args: []string{"00000000-0000-4000-8000-000000000001"}},
 	"agent push":         {args: []string{"00000000-0000-4000-8000-000000000001", "--pipeline", "{pipeline}"}},
 	"compare":            {args: []string{"--baseline", "default", "--candidate", "default"}},
+	"anomaly list":       {args: []string{"--stream", "default"}},
 	"cost":               {args: []string{"--by", "service.name", "--top", "5"}},
 	"forecast":           {args: []string{"--horizon", "1h", "--budget-series", "1000", "--budget-monthly-cost", "10"}},
 	"loadsim run":        {args: []string{"--target", "http://{otlp_http}", "--token", "{apikey_key}", "--duration", "1s", "--quiet"}},

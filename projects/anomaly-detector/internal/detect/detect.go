@@ -57,6 +57,8 @@ type Observation struct {
 	Time   time.Time
 	Values map[string]float64 // by signal
 	Scores map[string]float64 // by signal, in [0,1]
+	// Components are each ensemble detector's own score, by signal.
+	Components map[string]anomaly.Components
 	// Labelled lists the signals whose ensemble raised an anomaly at this
 	// point, once the series is past its warm-up.
 	Labelled []string
@@ -124,14 +126,15 @@ func (d *Detector) Observe(r apiv1.Rollup) (Observation, bool) {
 	if !ok {
 		return Observation{}, false
 	}
-	obs := Observation{Stream: r.Stream, Time: r.End, Values: map[string]float64{}, Scores: map[string]float64{}, Evicted: evicted}
+	obs := Observation{Stream: r.Stream, Time: r.End, Values: map[string]float64{}, Scores: map[string]float64{},
+		Components: map[string]anomaly.Components{}, Evicted: evicted}
 	for _, sig := range d.s.Signals {
 		se := st[sig]
 		v := vals[sig]
 		res := se.e.Observe(r.End, v)
 		se.points++
 		se.dirty, se.at = true, r.End
-		obs.Values[sig], obs.Scores[sig] = v, res.Score
+		obs.Values[sig], obs.Scores[sig], obs.Components[sig] = v, res.Score, res.Components
 		if res.Label && se.points > int64(d.s.WarmupPoints) {
 			obs.Labelled = append(obs.Labelled, sig)
 		}

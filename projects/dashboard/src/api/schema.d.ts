@@ -514,6 +514,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/anomalies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The detector's recent scored points of one stream, newest first (404 for another team's stream)
+         * @description Every rollup of a watched stream is scored per signal (`anomaly-detector.signals`: active_series,
+         *     new_series_per_min, dp_per_s, bytes_per_s) by the pkg/anomaly ensemble. The detector keeps the last 120
+         *     scored rollups of each stream it watches, in memory: a restart empties them, and a stream refused or
+         *     evicted by `anomaly-detector.max_series` has none. Each point gives the signal's value, the ensemble's
+         *     score in [0,1], whether it reached the detector's threshold, whether the ensemble labelled it (what
+         *     opens an `anomaly` alert) and each detector's own score. A stream with no kept rollup, of another
+         *     team, or whose team analytics has not yet named (admins only) is 404.
+         */
+        get: operations["listAnomalies"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/alerts/{id}/deliveries": {
         parameters: {
             query?: never;
@@ -1849,6 +1875,30 @@ export interface components {
                 last_error?: string;
                 /** Format: date-time */
                 last_error_time?: string;
+            };
+        };
+        AnomalyPoint: {
+            /**
+             * Format: date-time
+             * @description end of the scored rollup
+             */
+            time: string;
+            stream: string;
+            /** @enum {string} */
+            signal: "active_series" | "new_series_per_min" | "dp_per_s" | "bytes_per_s";
+            value: number;
+            score: number;
+            /** @description anomaly-detector.threshold, or the ensemble's default 0.5 */
+            threshold: number;
+            above_threshold: boolean;
+            /** @description the ensemble raised an anomaly here (past warm-up, outside its refractory period) */
+            labelled: boolean;
+            /** @description each detector's own score in [0,1] */
+            components: {
+                robust_z: number;
+                seasonal: number;
+                cusum: number;
+                forest: number;
             };
         };
         Alert: {
@@ -3366,6 +3416,37 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Alert"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    listAnomalies: {
+        parameters: {
+            query: {
+                stream: string;
+                /** @description RFC 3339 time, or a duration back from now (1h) */
+                since?: string;
+                min_score?: number;
+                limit?: components["parameters"]["Limit"];
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Scored points. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["AnomalyPoint"][];
+                        next_cursor: string | null;
+                    };
                 };
             };
             default: components["responses"]["Problem"];
