@@ -304,7 +304,10 @@ func runExperiment(t *testing.T, prof *loadgen.Profile) {
 	}
 	files.Stream = stream(pipelinegen.BaselineVariant)
 	for dir, dst := range map[string]*[]map[string]string{"dashboards": &files.Dashboards, "rules": &files.Rules} {
-		paths, _ := filepath.Glob(filepath.Join(repoRoot(), "projects", "generator", "internal", "usage", "testdata", dir, "*"))
+		paths, _ := filepath.Glob(filepath.Join(repoRoot(), "pkg", "usage", "testdata", dir, "*"))
+		if len(paths) == 0 {
+			t.Fatalf("no usage fixtures in pkg/usage/testdata/%s", dir)
+		}
 		for _, p := range paths {
 			b, err := os.ReadFile(p)
 			if err != nil {
