@@ -61,25 +61,11 @@ func adaptivePolicyCreateCmd(g *Globals) *cobra.Command {
 		Example: "  phoenix adaptive policy create -f projects/phoenix-cli/testdata/adaptive/policy.yaml",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			spec, err := readAdaptiveSpec(cmd, file)
-			if err != nil {
-				return err
-			}
-			b, err := json.Marshal(spec)
-			if err != nil {
-				return fmt.Errorf("encode policy: %w", err)
-			}
 			path := "/api/v1/adaptive/policies"
 			if team != "" {
 				path += "?team=" + url.QueryEscape(team)
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
-			defer cancel()
-			var p apiv1.AdaptivePolicy
-			if err := g.Client().Do(ctx, "POST", path, bytes.NewReader(b), &p); err != nil {
-				return err
-			}
-			return renderAdaptivePolicy(cmd.OutOrStdout(), g.Output, p)
+			return sendAdaptiveSpec(cmd, g, "POST", path, file)
 		},
 	}
 	c.Flags().StringVarP(&file, "file", "f", "", "policy file, YAML or JSON (- for stdin)")
@@ -292,29 +278,36 @@ func adaptivePolicyUpdateCmd(g *Globals) *cobra.Command {
 		Example: "  phoenix adaptive policy update ap-1 -f policy.yaml --version 3",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			spec, err := readAdaptiveSpec(cmd, file)
-			if err != nil {
-				return err
-			}
-			b, err := json.Marshal(spec)
-			if err != nil {
-				return fmt.Errorf("encode policy: %w", err)
-			}
-			path := "/api/v1/adaptive/policies/" + url.PathEscape(args[0])
+			path := adaptivePolicyPath(args[0])
 			if version > 0 {
 				path += "?version=" + strconv.Itoa(version)
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
-			defer cancel()
-			var p apiv1.AdaptivePolicy
-			if err := g.Client().Do(ctx, "PUT", path, bytes.NewReader(b), &p); err != nil {
-				return err
-			}
-			return renderAdaptivePolicy(cmd.OutOrStdout(), g.Output, p)
+			return sendAdaptiveSpec(cmd, g, "PUT", path, file)
 		},
 	}
 	c.Flags().StringVarP(&file, "file", "f", "", "policy file, YAML or JSON (- for stdin)")
 	c.Flags().IntVar(&version, "version", 0, "the version you read; refused with 409 if the policy changed since")
 	_ = c.MarkFlagRequired("file")
 	return c
+}
+
+// sendAdaptiveSpec reads a policy file (unknown keys are errors and never
+// reach the API), sends it with method to path and prints the stored
+// policy: the body of create and update.
+func sendAdaptiveSpec(cmd *cobra.Command, g *Globals, method, path, file string) error {
+	spec, err := readAdaptiveSpec(cmd, file)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return fmt.Errorf("encode policy: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+	defer cancel()
+	var p apiv1.AdaptivePolicy
+	if err := g.Client().Do(ctx, method, path, bytes.NewReader(b), &p); err != nil {
+		return err
+	}
+	return renderAdaptivePolicy(cmd.OutOrStdout(), g.Output, p)
 }

@@ -23,6 +23,7 @@ type adAPI struct {
 	created []apiv1.AdaptivePolicySpec
 	queries []string
 	deleted []string
+	updated []string // "version query|stream" of each PUT
 }
 
 func (f *adAPI) serve(w http.ResponseWriter, r *http.Request) {
@@ -47,6 +48,15 @@ func (f *adAPI) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		f.created = append(f.created, spec)
 		reply(201, pol)
+	case r.Method == "PUT" && r.URL.Path == "/api/v1/adaptive/policies/ap-1":
+		var spec apiv1.AdaptivePolicySpec
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&spec); err != nil {
+			f.t.Errorf("update body: %v", err)
+		}
+		f.updated = append(f.updated, r.URL.RawQuery+"|"+spec.Stream)
+		reply(200, pol)
 	case r.Method == "GET" && r.URL.Path == "/api/v1/adaptive/policies":
 		reply(200, apiv1.List[apiv1.AdaptivePolicy]{Items: []apiv1.AdaptivePolicy{pol}})
 	case r.Method == "DELETE" && r.URL.Path == "/api/v1/adaptive/policies/ap-1":
@@ -92,6 +102,16 @@ func TestAdaptiveCLI(t *testing.T) {
 	}
 	if len(f.created) != 1 {
 		t.Errorf("a bad file reached the API")
+	}
+
+	if _, _, err := runCLI(t, "adaptive", "policy", "update", "ap-1", "-f", "testdata/adaptive/policy.yaml", "--version", "3", api); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCLI(t, "adaptive", "policy", "update", "ap-1", "-f", bad, api); err == nil {
+		t.Error("update with an unknown key: no error")
+	}
+	if strings.Join(f.updated, ";") != "version=3|default" {
+		t.Errorf("updates %q, want one PUT with version=3 and the file's stream", f.updated)
 	}
 
 	out, _, err = runCLI(t, "adaptive", "policy", "list", api)
